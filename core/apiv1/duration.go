@@ -1,0 +1,37 @@
+package apiv1
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Duration is a time.Duration written in JSON and YAML as a Go duration
+// string ("30s", "5m"). A number is read as seconds.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "5m0s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads "5m", "30s" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case string:
+		p, err := time.ParseDuration(x)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w", x, err)
+		}
+		*d = Duration(p)
+	case float64:
+		*d = Duration(x * float64(time.Second))
+	default:
+		return fmt.Errorf("duration must be a string like \"5m\" or seconds, got %s", b)
+	}
+	return nil
+}
