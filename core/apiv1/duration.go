@@ -35,3 +35,29 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// UnmarshalYAML reads "5m", "30s" or a number of seconds.
+func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
+	var v any
+	if err := unmarshal(&v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case string:
+		p, err := time.ParseDuration(x)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w", x, err)
+		}
+		*d = Duration(p)
+	case int:
+		*d = Duration(time.Duration(x) * time.Second)
+	case float64:
+		*d = Duration(x * float64(time.Second))
+	default:
+		return fmt.Errorf("duration must be a string like \"5m\" or seconds, got %v", v)
+	}
+	return nil
+}
+
+// MarshalYAML writes the duration as a string such as "5m0s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

@@ -36,6 +36,8 @@ const (
 	NetTransmitErrsTotal  = "network_transmit_errors_total"
 
 	UptimeSeconds = "uptime_seconds"
+
+	JVMHeapUsedPercent = "jvm_heap_used_percent" // label jvm
 )
 
 // Label names used with the metrics above.

@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -270,6 +272,9 @@ func (d *SeriesDef) validate() error {
 		}
 		if len(l.Value) > MaxLabelValueLen {
 			return fmt.Errorf("label %s value longer than %d bytes", l.Name, MaxLabelValueLen)
+		}
+		if !utf8.ValidString(l.Value) || strings.IndexByte(l.Value, 0) >= 0 {
+			return fmt.Errorf("label %s value is not text", l.Name)
 		}
 	}
 	return nil

@@ -1,0 +1,182 @@
+// Command esmon is the ops console: a desktop window and tray with the esmon
+// core inside. `esmon serve` runs the same core without a GUI. A build with
+// the tag headless has no GUI at all and needs no cgo.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"esmon/core"
+	"esmon/core/apiv1"
+	"esmon/webui"
+)
+
+// Version and Commit are stamped in by the build (-ldflags -X).
+var (
+	Version = "dev"
+	Commit  = ""
+)
+
+// consoleUI is implemented by the GUI build (console.go).
+type consoleUI interface {
+	// Notify shows a desktop notification; the core calls it from any
+	// goroutine for transitions routed to the desktop.
+	Notify(t apiv1.Transition)
+	// Run shows the window and tray on the main goroutine until the user
+	// quits or ctx is done.
+	Run(ctx context.Context, c *core.Core) error
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `esmon — the eSolutions Monitoring Platform console.
+
+Usage:
+  esmon [flags]          start the console (window and tray) with its core
+  esmon serve [flags]    run the core headless: API, web page, agents
+  esmon --version
+
+Flags:
+`
+
+// config is the settings file, with flags and ESMON_* environment
+// variables over it.
+type config struct {
+	core.Options `yaml:",inline"`
+	LogLevel     string `yaml:"log_level"`
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	serve := len(args) > 0 && args[0] == "serve"
+	if serve {
+		args = args[1:]
+	}
+	fs := flag.NewFlagSet("esmon", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\nEnvironment: ESMON_CONFIG, ESMON_DATA, ESMON_LISTEN, ESMON_LOG_LEVEL override the file; flags override both.\n")
+	}
+	var (
+		cfgPath  = fs.String("config", "", "settings file (YAML); env ESMON_CONFIG")
+		dataDir  = fs.String("data", "", "data directory (default: esmon under the user's config directory); env ESMON_DATA")
+		listen   = fs.String("listen", "", "address of the web page, API and agent endpoint (default "+core.DefaultListen+"); env ESMON_LISTEN")
+		logLevel = fs.String("log-level", "", "debug, info, warn or error (default info); env ESMON_LOG_LEVEL")
+		version  = fs.Bool("version", false, "print the version and exit")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "esmon: unexpected argument %q (see esmon --help)\n", fs.Arg(0))
+		return 2
+	}
+	if *version {
+		fmt.Fprintf(stdout, "esmon %s %s\n", Version, Commit)
+		return 0
+	}
+
+	var cfg config
+	if p := firstOf(*cfgPath, os.Getenv("ESMON_CONFIG")); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon: %v\n", err)
+			return 2
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			fmt.Fprintf(stderr, "esmon: settings file %s: %v\n", p, err)
+			return 2
+		}
+	}
+	cfg.DataDir = firstOf(*dataDir, os.Getenv("ESMON_DATA"), cfg.DataDir)
+	cfg.Listen = firstOf(*listen, os.Getenv("ESMON_LISTEN"), cfg.Listen)
+	cfg.LogLevel = firstOf(*logLevel, os.Getenv("ESMON_LOG_LEVEL"), cfg.LogLevel, "info")
+	if cfg.DataDir == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon: no data directory given and no user config directory: %v\n", err)
+			return 2
+		}
+		cfg.DataDir = filepath.Join(dir, "esmon")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		fmt.Fprintf(stderr, "esmon: log level %q: want debug, info, warn or error\n", cfg.LogLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = log
+	cfg.Version = Version
+	cfg.Web = webui.FS()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var console consoleUI
+	if !serve {
+		var err error
+		if console, err = newConsole(log); err != nil {
+			log.Error("cannot start the console; run `esmon serve` for the headless core", "err", err)
+			return 1
+		}
+		cfg.Desktop = console.Notify
+	}
+	c, err := core.New(cfg.Options)
+	if err != nil {
+		log.Error("start core", "err", err)
+		return 1
+	}
+	if serve {
+		fmt.Fprintf(stdout, "esmon core is running. Web dashboard: %s\nSign in with the token in %s\nAgents enrol with the token in %s\n",
+			c.WebURL(), c.AdminTokenPath(), c.AgentTokenPath())
+		if err := c.Run(ctx); err != nil {
+			log.Error("core", "err", err)
+			return 1
+		}
+		return 0
+	}
+	coreDone := make(chan error, 1)
+	go func() { coreDone <- c.Run(ctx) }()
+	uiErr := console.Run(ctx, c) // the GUI owns the main goroutine
+	stop()
+	select {
+	case err = <-coreDone:
+	case <-time.After(15 * time.Second):
+		err = errors.New("core did not stop within 15s")
+	}
+	if err = errors.Join(uiErr, err); err != nil {
+		log.Error("esmon", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,159 @@
+package alert
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"esmon/core/apiv1"
+	"esmon/core/store"
+)
+
+func openEngine(t *testing.T) (*Engine, *store.DB) {
+	t.Helper()
+	db, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, db
+}
+
+func cpu(host string, sec int, v float64) store.Sample {
+	return store.Sample{Metric: "cpu_usage_percent", Labels: store.Labels{{Name: "host", Value: host}}, T: int64(sec) * 1000, V: v}
+}
+
+func TestLifecycle(t *testing.T) {
+	type step struct {
+		sec  int
+		v    float64
+		want string // "" no transition, else "from>to"
+	}
+	tests := []struct {
+		name  string
+		for_  time.Duration
+		steps []step
+	}{
+		{"fires at once without for", 0, []step{{0, 50, ""}, {5, 95, "inactive>firing"}, {10, 96, ""}, {15, 10, "firing>resolved"}, {20, 10, ""}}},
+		{"pending then firing after for", 10 * time.Second, []step{{0, 95, "inactive>pending"}, {5, 95, ""}, {10, 95, "pending>firing"}, {15, 20, "firing>resolved"}}},
+		{"pending cleared before for", 10 * time.Second, []step{{0, 95, "inactive>pending"}, {5, 20, "pending>inactive"}, {10, 95, "inactive>pending"}}},
+		{"equal to threshold is not above", 0, []step{{0, 90, ""}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := openEngine(t)
+			_, _, err := e.PutRule(apiv1.Rule{Name: "cpu", Metric: "cpu_usage_percent", Op: ">", Threshold: 90, For: apiv1.Duration(tc.for_), Severity: "critical", Enabled: true, Match: map[string]string{"host": "a"}}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tc.steps {
+				ts := e.Eval("a", []store.Sample{cpu("a", s.sec, s.v), cpu("b", s.sec, 99)})
+				got := ""
+				for _, tr := range ts {
+					if tr.Alert.RuleName == "cpu" {
+						got = tr.From + ">" + tr.To
+						if tr.Alert.Host != "a" || tr.Value != s.v {
+							t.Errorf("at %ds: transition %+v", s.sec, tr)
+						}
+					}
+				}
+				if got != s.want {
+					t.Fatalf("at %ds value %v: got %q want %q", s.sec, s.v, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+func TestRuleChangeResolvesAndHistoryPersists(t *testing.T) {
+	e, db := openEngine(t)
+	r, _, err := e.PutRule(apiv1.Rule{Name: "cpu", Metric: "cpu_usage_percent", Threshold: 10, Severity: "very_critical", Enabled: true}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := e.Eval("a", []store.Sample{cpu("a", 0, 50)}); len(ts) != 1 || ts[0].To != "firing" {
+		t.Fatalf("want firing, got %+v", ts)
+	}
+	if w := e.Worst()["a"]; w != "very_critical" {
+		t.Fatalf("worst = %q", w)
+	}
+	r.Threshold = 99
+	_, ts, err := e.PutRule(r, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1 || ts[0].To != "resolved" {
+		t.Fatalf("raising the threshold should resolve at once, got %+v", ts)
+	}
+	if len(e.Active()) != 0 {
+		t.Fatal("alert still active")
+	}
+	// A new engine on the same database sees the rule and the history.
+	e2, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := e2.Rule(r.ID); !ok || got.Threshold != 99 {
+		t.Fatalf("rule after reopen: %+v %v", got, ok)
+	}
+	h, err := e2.History(0)
+	if err != nil || len(h) != 2 || h[0].To != "resolved" || h[1].To != "firing" {
+		t.Fatalf("history = %+v, %v", h, err)
+	}
+	if len(e2.Rules()) != len(DefaultRules())+1 {
+		t.Fatalf("reopen must not seed again: %d rules", len(e2.Rules()))
+	}
+}
+
+func TestAgentOffline(t *testing.T) {
+	e, _ := openEngine(t)
+	now := time.Unix(1000, 0)
+	hosts := []apiv1.Host{{ID: "a", LastSeen: now.Add(-30 * time.Second)}, {ID: "b", LastSeen: now.Add(-2 * time.Minute)}}
+	ts := e.EvalOffline(hosts, now)
+	if len(ts) != 1 || ts[0].Alert.Host != "b" || ts[0].To != "firing" {
+		t.Fatalf("offline: %+v", ts)
+	}
+	if ts := e.EvalOffline(hosts, now.Add(time.Second)); len(ts) != 0 {
+		t.Fatalf("fired twice: %+v", ts)
+	}
+	ts = e.Eval("b", []store.Sample{cpu("b", 1100, 1)})
+	if len(ts) != 1 || ts[0].To != "resolved" || ts[0].Alert.RuleID != "agent-offline" {
+		t.Fatalf("back online: %+v", ts)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		rule  apiv1.Rule
+		field string
+	}{
+		{"ok", apiv1.Rule{Name: "x", Metric: "m", Severity: "info"}, ""},
+		{"no name", apiv1.Rule{Metric: "m", Severity: "info"}, "name"},
+		{"bad metric", apiv1.Rule{Name: "x", Metric: "9m", Severity: "info"}, "metric"},
+		{"bad op", apiv1.Rule{Name: "x", Metric: "m", Op: "=>", Severity: "info"}, "op"},
+		{"bad severity", apiv1.Rule{Name: "x", Metric: "m", Severity: "fatal"}, "severity"},
+		{"negative for", apiv1.Rule{Name: "x", Metric: "m", Severity: "info", For: -1}, "for"},
+		{"offline needs for", apiv1.Rule{Name: "x", Kind: "agent_offline", Severity: "info"}, "for"},
+		{"bad kind", apiv1.Rule{Name: "x", Kind: "magic", Severity: "info"}, "kind"},
+		{"bad matcher", apiv1.Rule{Name: "x", Metric: "m", Severity: "info", Match: map[string]string{"a-b": "1"}}, "match"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Validate(&tc.rule)
+			var fe *FieldError
+			switch {
+			case tc.field == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field):
+				t.Fatalf("got %v, want error on %s", err, tc.field)
+			}
+		})
+	}
+}

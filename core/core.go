@@ -1,0 +1,421 @@
+// Package core wires the parts of the esmon core together: the store, the
+// host registry, the alert engine, the notification router, the WebSocket
+// hub and the HTTP API. It holds no logic of its own beyond the ingest path
+// that hands one batch from part to part.
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"esmon/core/alert"
+	"esmon/core/api"
+	"esmon/core/apiv1"
+	"esmon/core/hosts"
+	"esmon/core/hub"
+	"esmon/core/notify"
+	"esmon/core/notify/email"
+	"esmon/core/store"
+	"esmon/core/wire"
+)
+
+// Files the core writes into its data directory on first start, mode 0600.
+const (
+	AdminTokenFile = "admin.token"
+	AgentTokenFile = "agent.token"
+)
+
+// Options configure a core. Zero values take the defaults noted.
+type Options struct {
+	// DataDir holds everything the core keeps. Required.
+	DataDir string `yaml:"data_dir"`
+	// Listen is the address of the HTTP and WebSocket listener.
+	// Default 127.0.0.1:8470.
+	Listen string `yaml:"listen"`
+	// OfflineAfter is how long a host may be silent before it shows as
+	// offline. Default 30s.
+	OfflineAfter time.Duration `yaml:"offline_after"`
+	// SMTP, when set, enables the email channel for very_critical alerts.
+	SMTP *email.Config `yaml:"smtp"`
+
+	// Version is shown to agents and in logs.
+	Version string `yaml:"-"`
+	// Logger receives the core's logs. Default slog.Default().
+	Logger *slog.Logger `yaml:"-"`
+	// Desktop, when set, receives the transitions routed to the desktop
+	// (critical and up). The console sets it.
+	Desktop func(apiv1.Transition) `yaml:"-"`
+	// Web is the web page to serve at /. Nil serves none.
+	Web fs.FS `yaml:"-"`
+}
+
+// DefaultListen is where the core listens unless told otherwise.
+const DefaultListen = "127.0.0.1:8470"
+
+// Core is a running core.
+type Core struct {
+	opts       Options
+	log        *slog.Logger
+	db         *store.DB
+	hosts      *hosts.Registry
+	alerts     *alert.Engine
+	router     *notify.Router
+	live       *hub.Live
+	agents     *hub.Agents
+	sched      gocron.Scheduler
+	ln         net.Listener
+	srv        *http.Server
+	enrolToken string
+
+	stopOnce sync.Once
+}
+
+// New opens the data directory, creating it and its tokens on first start,
+// and binds the listener. Run serves.
+func New(opts Options) (c *Core, err error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("core: data directory is required")
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.OfflineAfter <= 0 {
+		opts.OfflineAfter = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	log := opts.Logger
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	c = &Core{opts: opts, log: log}
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	adminToken, err := ensureToken(filepath.Join(opts.DataDir, AdminTokenFile), "esm_admin_", log)
+	if err != nil {
+		return nil, err
+	}
+	if c.enrolToken, err = ensureToken(filepath.Join(opts.DataDir, AgentTokenFile), "esm_agent_", log); err != nil {
+		return nil, err
+	}
+
+	if c.db, err = store.Open(store.Options{Dir: filepath.Join(opts.DataDir, "db"), Logger: log}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, c.db.Close)
+	if c.hosts, err = hosts.Open(c.db, log); err != nil {
+		return nil, err
+	}
+	if c.alerts, err = alert.Open(c.db, log.With("component", "alert")); err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.registerStoreMetrics(reg)
+
+	routes, err := c.routes()
+	if err != nil {
+		return nil, err
+	}
+	if c.router, err = notify.NewRouter(routes, reg, notify.Options{Logger: log.With("component", "notify")}); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() error { return c.router.Stop(context.Background()) })
+	c.live = hub.NewLive(c.snapshot, reg, log.With("component", "live"))
+	closers = append(closers, func() error { c.live.Close(); return nil })
+	c.agents = hub.NewAgents(c, hub.NewAgentMetrics(reg), opts.Version, log.With("component", "agents"))
+
+	handler := api.New(api.Deps{
+		Hosts: c.hosts, Alerts: rules{c}, Series: c.db,
+		Auth: api.NewAuth(adminToken, reg, log), Live: c.live, Agents: c.agents,
+		Web: opts.Web, Gatherer: reg, Reg: reg, Log: log,
+	})
+	c.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+
+	if c.sched, err = c.schedule(); err != nil {
+		return nil, err
+	}
+	if c.ln, err = net.Listen("tcp", opts.Listen); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	}
+	return c, nil
+}
+
+// routes are the default notification routing: everything to the log,
+// critical and up to the desktop, very_critical to email.
+func (c *Core) routes() ([]notify.Route, error) {
+	rs := []notify.Route{{Channel: notify.NewLog(c.log.With("channel", "log"))}}
+	if c.opts.Desktop != nil {
+		rs = append(rs, notify.Route{Channel: notify.Func("desktop", c.opts.Desktop), MinSeverity: apiv1.SeverityCritical})
+	}
+	if c.opts.SMTP != nil {
+		ch, err := email.New(*c.opts.SMTP)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, notify.Route{Channel: ch, MinSeverity: apiv1.SeverityVeryCritical})
+	}
+	return rs, nil
+}
+
+// schedule sets up the periodic jobs: offline detection and Badger's
+// value-log GC.
+func (c *Core) schedule() (gocron.Scheduler, error) {
+	s, err := gocron.NewScheduler(gocron.WithLogger(gocronLogger{c.log}))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	period := min(c.opts.OfflineAfter/3, 5*time.Second)
+	if _, err := s.NewJob(gocron.DurationJob(period), gocron.NewTask(c.checkSilent),
+		gocron.WithName("offline"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
+		return nil, fmt.Errorf("schedule offline check: %w", err)
+	}
+	if _, err := s.NewJob(gocron.DurationJob(10*time.Minute), gocron.NewTask(c.db.RunValueLogGC),
+		gocron.WithName("vlog-gc"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
+		return nil, fmt.Errorf("schedule value-log GC: %w", err)
+	}
+	return s, nil
+}
+
+// Run serves until ctx is done or Stop is called, then shuts down cleanly.
+func (c *Core) Run(ctx context.Context) error {
+	c.sched.Start()
+	c.log.Info("core listening", "addr", c.ln.Addr().String(), "web", c.WebURL(), "data", c.opts.DataDir,
+		"admin_token_file", c.AdminTokenPath(), "agent_token_file", c.AgentTokenPath())
+	errc := make(chan error, 1)
+	go func() { errc <- c.srv.Serve(c.ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			c.shutdown()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	return c.shutdown()
+}
+
+// Stop shuts the core down; Run returns.
+func (c *Core) Stop() error { return c.shutdown() }
+
+func (c *Core) shutdown() error {
+	var errs []error
+	c.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.agents.Close() // agents first: no batch is half-stored
+		if err := c.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		c.live.Close()
+		if err := c.sched.Shutdown(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.router.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.db.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		c.log.Info("core stopped")
+	})
+	return errors.Join(errs...)
+}
+
+// Addr is the address the core listens on.
+func (c *Core) Addr() net.Addr { return c.ln.Addr() }
+
+// WebURL is the address of the web page as seen from this machine.
+func (c *Core) WebURL() string {
+	host, port, _ := net.SplitHostPort(c.ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// Hosts lists the monitored hosts.
+func (c *Core) Hosts() []apiv1.Host { return c.hosts.List() }
+
+// ActiveAlerts lists pending and firing alerts, most severe first.
+func (c *Core) ActiveAlerts() []apiv1.Alert { return c.alerts.Active() }
+
+// Subscribe returns the live feed (a snapshot first) and its cancel func.
+func (c *Core) Subscribe() (<-chan apiv1.Event, func()) { return c.live.Subscribe() }
+
+// AdminTokenPath and AgentTokenPath name the token files.
+func (c *Core) AdminTokenPath() string { return filepath.Join(c.opts.DataDir, AdminTokenFile) }
+
+// AgentTokenPath names the agent enrolment token file.
+func (c *Core) AgentTokenPath() string { return filepath.Join(c.opts.DataDir, AgentTokenFile) }
+
+// Hello implements hub.Ingester: it checks the enrolment token and registers
+// the host. A host is filed under its host name (lower case), the name
+// operators know it by; the agent id stands in when there is none.
+func (c *Core) Hello(h *wire.Hello) (string, error) {
+	if subtle.ConstantTimeCompare([]byte(h.Token), []byte(c.enrolToken)) != 1 {
+		return "", hub.ErrBadToken
+	}
+	id := strings.ToLower(strings.TrimSpace(h.Host.Hostname))
+	if id == "" {
+		id = h.AgentID
+	}
+	host := c.hosts.Connected(id, h.Host, h.AgentVersion, time.Now())
+	c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &host})
+	return id, nil
+}
+
+// Ingest implements hub.Ingester: store, evaluate, publish.
+func (c *Core) Ingest(ctx context.Context, host string, samples []store.Sample) error {
+	if err := c.db.Append(ctx, samples); err != nil {
+		return err
+	}
+	ts := c.alerts.Eval(host, samples)
+	if h, ok := c.hosts.Update(host, samples, time.Now()); ok {
+		c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
+	}
+	c.transitions(ts)
+	return nil
+}
+
+// transitions publishes alert transitions, updates host status and routes
+// them to the channels.
+func (c *Core) transitions(ts []apiv1.Transition) {
+	if len(ts) == 0 {
+		return
+	}
+	worst := c.alerts.Worst()
+	seen := map[string]bool{}
+	for i := range ts {
+		t := ts[i]
+		c.live.Publish(apiv1.Event{Type: apiv1.EventAlert, Transition: &t})
+		if seen[t.Alert.Host] {
+			continue
+		}
+		seen[t.Alert.Host] = true
+		if h, changed := c.hosts.SetWorst(t.Alert.Host, worst[t.Alert.Host]); changed {
+			c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
+		}
+	}
+	c.router.Send(ts...)
+}
+
+// checkSilent marks silent hosts offline and fires agent-offline alerts.
+func (c *Core) checkSilent() {
+	now := time.Now()
+	for _, h := range c.hosts.Silent(now.Add(-c.opts.OfflineAfter)) {
+		c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
+	}
+	c.transitions(c.alerts.EvalOffline(c.hosts.List(), now))
+}
+
+func (c *Core) snapshot() apiv1.Event {
+	return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: c.hosts.List(), Alerts: c.alerts.Active()}
+}
+
+func (c *Core) registerStoreMetrics(reg prometheus.Registerer) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_series", Help: "Series in the store."},
+			func() float64 { return float64(c.db.Stats().Series) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_lsm_bytes", Help: "Bytes of Badger's LSM tree."},
+			func() float64 { return float64(c.db.Stats().LSMBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_vlog_bytes", Help: "Bytes of Badger's value log."},
+			func() float64 { return float64(c.db.Stats().VlogByte) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_hosts", Help: "Known hosts."},
+			func() float64 { return float64(len(c.hosts.List())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_alerts_active", Help: "Pending and firing alerts."},
+			func() float64 { return float64(len(c.alerts.Active())) }),
+	)
+}
+
+// rules adapts the alert engine to the API: rule changes publish and route
+// the transitions they cause.
+type rules struct{ c *Core }
+
+func (r rules) Active() []apiv1.Alert                         { return r.c.alerts.Active() }
+func (r rules) History(limit int) ([]apiv1.Transition, error) { return r.c.alerts.History(limit) }
+func (r rules) Rules() []apiv1.Rule                           { return r.c.alerts.Rules() }
+func (r rules) Rule(id string) (apiv1.Rule, bool)             { return r.c.alerts.Rule(id) }
+
+func (r rules) PutRule(ru apiv1.Rule, create bool) (apiv1.Rule, error) {
+	saved, ts, err := r.c.alerts.PutRule(ru, create)
+	r.c.transitions(ts)
+	return saved, err
+}
+
+func (r rules) DeleteRule(id string) error {
+	ts, err := r.c.alerts.DeleteRule(id)
+	r.c.transitions(ts)
+	return err
+}
+
+var _ api.Alerts = rules{}
+
+// ensureToken reads the token in path, or creates it (mode 0600) with a
+// fresh random secret. It logs the path, never the token.
+func ensureToken(path, prefix string, log *slog.Logger) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		t := strings.TrimSpace(string(b))
+		if t == "" {
+			return "", fmt.Errorf("token file %s is empty", path)
+		}
+		return t, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	t := prefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create token: %w", err)
+	}
+	if _, err := f.WriteString(t + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write token: %w", err)
+	}
+	log.Info("created token file (keep it secret)", "path", path)
+	return t, nil
+}
+
+// gocronLogger sends gocron's logs to slog.
+type gocronLogger struct{ l *slog.Logger }
+
+func (g gocronLogger) Debug(msg string, args ...any) { g.l.Debug(msg, args...) }
+func (g gocronLogger) Error(msg string, args ...any) { g.l.Error(msg, args...) }
+func (g gocronLogger) Info(msg string, args ...any)  { g.l.Debug(msg, args...) }
+func (g gocronLogger) Warn(msg string, args ...any)  { g.l.Warn(msg, args...) }

@@ -1,0 +1,407 @@
+// Package hub holds the core's WebSocket endpoints: /ws/agent, where agents
+// deliver batches, and /ws/live, where dashboards and the console receive
+// events. Every connection has one reader and one writer goroutine, a read
+// limit, ping/pong with deadlines and a bounded send queue.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"esmon/core/store"
+	"esmon/core/wire"
+)
+
+// Close codes the core sends to agents. 4000-4999 are for applications.
+const (
+	CloseBadToken     = 4001
+	CloseBadVersion   = 4002
+	CloseMalformed    = 4003
+	CloseUnknownType  = 4004
+	CloseProtocol     = 4005
+	CloseShuttingDown = websocket.CloseGoingAway
+)
+
+// Timeouts of agent connections.
+const (
+	helloWait   = 10 * time.Second
+	writeWait   = 10 * time.Second
+	pongWait    = 90 * time.Second
+	pingPeriod  = 30 * time.Second
+	sendQueue   = 64
+	ingestLimit = 30 * time.Second
+)
+
+// ErrBadToken is what an Ingester returns from Hello for a token it refuses.
+var ErrBadToken = errors.New("invalid agent token")
+
+// Ingester is what the agent endpoint hands data to. The core wires it to
+// the store, the alert engine and the live feed.
+type Ingester interface {
+	// Hello authenticates an agent and registers its host; it returns the
+	// host id the agent's series are filed under.
+	Hello(h *wire.Hello) (hostID string, err error)
+	// Ingest stores samples durably and evaluates and publishes them. The
+	// batch is acknowledged once it returns nil.
+	Ingest(ctx context.Context, hostID string, samples []store.Sample) error
+}
+
+// AgentMetrics count what happens on /ws/agent.
+type AgentMetrics struct {
+	Connections    prometheus.Gauge
+	Rejected       *prometheus.CounterVec // reason: token, version, hello
+	InvalidFrames  *prometheus.CounterVec // reason: malformed, unknown_type, oversize, protocol
+	Batches        prometheus.Counter
+	Samples        prometheus.Counter
+	RejectedValues *prometheus.CounterVec // reason: non_finite, unknown_series
+	AckSeconds     prometheus.Histogram
+	IngestErrors   prometheus.Counter
+}
+
+// NewAgentMetrics creates the metrics and registers them with reg (if not nil).
+func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
+	m := &AgentMetrics{
+		Connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "esmon_agent_connections", Help: "Agent WebSocket connections open now."}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esmon_agent_connections_rejected_total",
+			Help: "Agent connections refused at hello, by reason."}, []string{"reason"}),
+		InvalidFrames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esmon_agent_frames_invalid_total",
+			Help: "Agent frames that closed their connection as invalid, by reason."}, []string{"reason"}),
+		Batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_agent_batches_total", Help: "Agent batches stored and acknowledged."}),
+		Samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_ingested_samples_total", Help: "Samples stored from agents."}),
+		RejectedValues: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esmon_samples_rejected_total",
+			Help: "Samples dropped from otherwise good batches, by reason."}, []string{"reason"}),
+		AckSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "esmon_batch_ack_seconds",
+			Help:    "Time from receiving a batch to sending its acknowledgement.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		IngestErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_ingest_errors_total", Help: "Batches the core failed to store."}),
+	}
+	for _, r := range []string{"token", "version", "hello"} {
+		m.Rejected.WithLabelValues(r)
+	}
+	for _, r := range []string{"malformed", "unknown_type", "oversize", "protocol"} {
+		m.InvalidFrames.WithLabelValues(r)
+	}
+	for _, r := range []string{"non_finite", "unknown_series"} {
+		m.RejectedValues.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.Connections, m.Rejected, m.InvalidFrames, m.Batches, m.Samples, m.RejectedValues, m.AckSeconds, m.IngestErrors)
+	}
+	return m
+}
+
+// Agents serves /ws/agent.
+type Agents struct {
+	in      Ingester
+	log     *slog.Logger
+	m       *AgentMetrics
+	version string
+	up      websocket.Upgrader
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[*websocket.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewAgents returns the agent endpoint.
+func NewAgents(in Ingester, m *AgentMetrics, coreVersion string, log *slog.Logger) *Agents {
+	return &Agents{
+		in: in, log: log, m: m, version: coreVersion,
+		up: websocket.Upgrader{
+			ReadBufferSize: 16 << 10, WriteBufferSize: 4 << 10,
+			// Agents are programs, not pages: they send no Origin, and a
+			// token, not a cookie, authenticates them.
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		conns: make(map[*websocket.Conn]struct{}),
+	}
+}
+
+// ServeHTTP upgrades and runs one agent connection.
+func (a *Agents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ws, err := a.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered with an HTTP error.
+	}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		ws.Close()
+		return
+	}
+	a.conns[ws] = struct{}{}
+	a.wg.Add(1)
+	a.mu.Unlock()
+	a.m.Connections.Inc()
+	defer func() {
+		a.m.Connections.Dec()
+		a.mu.Lock()
+		delete(a.conns, ws)
+		a.mu.Unlock()
+		a.wg.Done()
+	}()
+	c := &agentConn{Agents: a, ws: ws, remote: r.RemoteAddr, send: make(chan []byte, sendQueue), done: make(chan struct{})}
+	c.run()
+}
+
+// Close tells every agent the core is going away and waits for their
+// connections to end.
+func (a *Agents) Close() {
+	a.mu.Lock()
+	a.closed = true
+	for ws := range a.conns {
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseShuttingDown, "core shutting down"), time.Now().Add(time.Second))
+		ws.Close()
+	}
+	a.mu.Unlock()
+	a.wg.Wait()
+}
+
+type agentConn struct {
+	*Agents
+	ws     *websocket.Conn
+	remote string
+	host   string
+	series map[uint32]seriesRef
+	send   chan []byte   // frames for the writer; never closed, see done
+	done   chan struct{} // closed when the reader ends
+}
+
+type seriesRef struct {
+	metric string
+	labels store.Labels
+}
+
+// refusal is a reason to close a connection: a close code and its text.
+type refusal struct {
+	code   int
+	reason string
+}
+
+func (r *refusal) Error() string { return r.reason }
+
+func (c *agentConn) run() {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); c.writer() }()
+	err := c.reader()
+	close(c.done)
+	wg.Wait() // the writer has sent what was queued: acks of stored batches
+	var ref *refusal
+	switch {
+	case errors.As(err, &ref):
+		c.log.Warn("agent connection refused", "remote", c.remote, "host", c.host, "code", ref.code, "reason", ref.reason)
+		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(ref.code, ref.reason), time.Now().Add(writeWait))
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.m.InvalidFrames.WithLabelValues("oversize").Inc()
+		c.log.Warn("agent frame over the size limit", "remote", c.remote, "host", c.host, "limit", wire.MaxFrameBytes)
+		// gorilla has already sent close 1009 (message too big).
+	case err != nil && !websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+		c.log.Info("agent connection ended", "remote", c.remote, "host", c.host, "err", err)
+	}
+	c.ws.Close()
+}
+
+func (c *agentConn) reader() error {
+	c.ws.SetReadLimit(wire.MaxFrameBytes)
+	c.ws.SetReadDeadline(time.Now().Add(helloWait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) })
+	msg, err := c.readMessage()
+	if err != nil {
+		var ref *refusal
+		if errors.As(err, &ref) {
+			c.m.Rejected.WithLabelValues("hello").Inc()
+		}
+		return err
+	}
+	hello, ok := msg.(*wire.Hello)
+	if !ok {
+		c.m.Rejected.WithLabelValues("hello").Inc()
+		c.m.InvalidFrames.WithLabelValues("protocol").Inc()
+		return &refusal{CloseProtocol, fmt.Sprintf("expected hello, got %T", msg)}
+	}
+	if hello.Version != wire.Version {
+		c.m.Rejected.WithLabelValues("version").Inc()
+		return &refusal{CloseBadVersion, fmt.Sprintf("protocol version %d not supported; this core speaks %d", hello.Version, wire.Version)}
+	}
+	host, err := c.in.Hello(hello)
+	if errors.Is(err, ErrBadToken) {
+		c.m.Rejected.WithLabelValues("token").Inc()
+		return &refusal{CloseBadToken, "invalid agent token"}
+	}
+	if err != nil {
+		return &refusal{websocket.CloseInternalServerErr, "core could not register the agent"}
+	}
+	c.host = host
+	c.series = make(map[uint32]seriesRef)
+	c.log.Info("agent connected", "remote", c.remote, "host", host, "agent_version", hello.AgentVersion)
+	if err := c.queue(&wire.Welcome{Version: wire.Version, CoreVersion: c.version, HostID: host}); err != nil {
+		return err
+	}
+	c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	for {
+		msg, err := c.readMessage()
+		if err != nil {
+			return err
+		}
+		c.ws.SetReadDeadline(time.Now().Add(pongWait))
+		b, ok := msg.(*wire.Batch)
+		if !ok {
+			c.m.InvalidFrames.WithLabelValues("protocol").Inc()
+			return &refusal{CloseProtocol, fmt.Sprintf("unexpected %T after hello", msg)}
+		}
+		if err := c.batch(b); err != nil {
+			return err
+		}
+	}
+}
+
+// readMessage reads and decodes one frame, turning decode errors into
+// refusals that name the problem.
+func (c *agentConn) readMessage() (any, error) {
+	typ, data, err := c.ws.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.BinaryMessage {
+		c.m.InvalidFrames.WithLabelValues("malformed").Inc()
+		return nil, &refusal{CloseMalformed, "frames must be binary"}
+	}
+	msg, err := wire.Decode(data)
+	switch {
+	case errors.Is(err, wire.ErrUnknownType):
+		c.m.InvalidFrames.WithLabelValues("unknown_type").Inc()
+		return nil, &refusal{CloseUnknownType, err.Error()}
+	case err != nil:
+		c.m.InvalidFrames.WithLabelValues("malformed").Inc()
+		return nil, &refusal{CloseMalformed, clip(err.Error())}
+	}
+	return msg, nil
+}
+
+// batch turns a batch into samples, hands them to the ingester and queues
+// the ack.
+func (c *agentConn) batch(b *wire.Batch) error {
+	start := time.Now()
+	for _, d := range b.Defs {
+		if len(c.series) >= wire.MaxSeriesPerConn {
+			c.m.InvalidFrames.WithLabelValues("protocol").Inc()
+			return &refusal{CloseProtocol, fmt.Sprintf("more than %d series on one connection", wire.MaxSeriesPerConn)}
+		}
+		ls := make(store.Labels, 0, len(d.Labels)+1)
+		ls = append(ls, store.Label{Name: "host", Value: c.host})
+		for _, l := range d.Labels {
+			ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
+		}
+		ls.Sort()
+		c.series[d.ID] = seriesRef{metric: d.Metric, labels: ls}
+	}
+	n := 0
+	for _, s := range b.Snapshots {
+		n += len(s.IDs)
+	}
+	samples := make([]store.Sample, 0, n)
+	var nonFinite, unknown int
+	for _, s := range b.Snapshots {
+		for i, id := range s.IDs {
+			ref, ok := c.series[id]
+			switch {
+			case !ok:
+				unknown++
+			case !wire.Finite(s.Values[i]):
+				nonFinite++
+			default:
+				samples = append(samples, store.Sample{Metric: ref.metric, Labels: ref.labels, T: s.TimeMS, V: s.Values[i]})
+			}
+		}
+	}
+	ack := &wire.Ack{Seq: b.Seq}
+	if nonFinite+unknown > 0 {
+		c.m.RejectedValues.WithLabelValues("non_finite").Add(float64(nonFinite))
+		c.m.RejectedValues.WithLabelValues("unknown_series").Add(float64(unknown))
+		ack.Rejected = nonFinite + unknown
+		ack.Reason = fmt.Sprintf("%d non-finite values (NaN or Inf), %d samples of undefined series ids", nonFinite, unknown)
+		c.log.Warn("dropped samples from batch", "host", c.host, "seq", b.Seq, "non_finite", nonFinite, "unknown_series", unknown)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), ingestLimit)
+	err := c.in.Ingest(ctx, c.host, samples)
+	cancel()
+	if err != nil {
+		c.m.IngestErrors.Inc()
+		c.log.Error("store batch", "host", c.host, "seq", b.Seq, "err", err)
+		// No ack: the agent keeps the batch and sends it again.
+		return &refusal{websocket.CloseInternalServerErr, "core could not store the batch"}
+	}
+	c.m.Batches.Inc()
+	c.m.Samples.Add(float64(len(samples)))
+	if err := c.queue(ack); err != nil {
+		return err
+	}
+	c.m.AckSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// queue hands a message to the writer. A full queue means the agent does not
+// read its acks; it is dropped rather than waited on.
+func (c *agentConn) queue(msg any) error {
+	f, err := wire.Encode(msg)
+	if err != nil {
+		return err
+	}
+	select {
+	case c.send <- f:
+		return nil
+	default:
+		return &refusal{websocket.ClosePolicyViolation, "agent does not read acknowledgements"}
+	}
+}
+
+func (c *agentConn) writer() {
+	ping := time.NewTicker(pingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case f := <-c.send:
+			c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
+				c.ws.Close() // unblocks the reader
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.ws.Close()
+				return
+			}
+		case <-c.done:
+			// Flush what is queued (the last acks) before the reader closes.
+			for {
+				select {
+				case f := <-c.send:
+					c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+					if c.ws.WriteMessage(websocket.BinaryMessage, f) != nil {
+						return
+					}
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func clip(s string) string {
+	// A close frame's reason is at most 123 bytes.
+	if len(s) > 120 {
+		return s[:120]
+	}
+	return s
+}

@@ -1,0 +1,138 @@
+// Package browsertest starts a real headless Chromium for tests that drive a
+// web page through chromedp.
+//
+// The browser runs with a fixed, short list of flags and a fresh profile in
+// the test's temporary directory, so it does not reach the network on its
+// own (no component updates, sync or background requests) and no state
+// leaks between tests. A missing Chromium skips the test, or fails it under
+// ESMON_TEST_STRICT=1 (see esmon/internal/testenv).
+package browsertest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"esmon/internal/testenv"
+)
+
+// flags are the command-line flags Chromium gets, besides --user-data-dir
+// and the debugging pipe that chromedp adds. No others: chromedp's default
+// list is not used.
+var flags = []string{
+	"headless",
+	"no-sandbox",
+	"disable-gpu",
+	"disable-background-networking",
+	"disable-component-update",
+	"disable-sync",
+	"no-first-run",
+}
+
+// The size of the page New opens, in CSS pixels.
+const (
+	viewportWidth  = 1280
+	viewportHeight = 800
+)
+
+// New starts Chromium for t and returns a chromedp context for one tab of it,
+// sized 1280×800. The browser stops when the test ends.
+//
+// While the test runs, every console message of the page is logged with
+// t.Logf, and an uncaught exception or unhandled promise rejection fails the
+// test: a page that throws is broken even when the test's assertions pass.
+// Derive per-step timeouts from the returned context with
+// context.WithTimeout; do not put a deadline on the browser itself.
+func New(t testing.TB) context.Context {
+	t.Helper()
+	path := testenv.LookPath(t, "chromium")
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	for _, f := range flags {
+		opts = append(opts, chromedp.Flag(f, true))
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx,
+		chromedp.WithErrorf(func(format string, args ...any) { t.Logf("chromedp: "+format, args...) }),
+	)
+
+	// The first Run starts the browser; its context must have no deadline.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(viewportWidth, viewportHeight)); err != nil {
+		cancelTab()
+		cancelAlloc()
+		t.Fatalf("start chromium (%s): %v", path, err)
+	}
+
+	// Forward the page's console to the test log until cleanup.
+	var (
+		mu   sync.Mutex
+		done bool
+	)
+	consoleCtx, stopConsole := context.WithCancel(ctx)
+	messages := chromedp.Console(consoleCtx)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			if !done {
+				if m.IsException() {
+					t.Errorf("browser: uncaught %s (%s:%d)", m.Text, m.URL, m.Line+1)
+				} else {
+					t.Logf("browser console %s", m)
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+
+	t.Cleanup(func() {
+		stopConsole()
+		<-finished
+		mu.Lock()
+		done = true
+		mu.Unlock()
+		cancelTab()
+		cancelAlloc()
+	})
+	return ctx
+}
+
+// Screenshot captures the whole page as PNG into name (a file name such as
+// "dashboard.png") under t.TempDir(), and returns its path. When the
+// environment variable ESMON_SCREENSHOT_DIR is set, it also writes a copy
+// there, so a developer or CI can look at it after the test.
+func Screenshot(t testing.TB, ctx context.Context, name string) string {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if dir := os.Getenv("ESMON_SCREENSHOT_DIR"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		copyPath := filepath.Join(dir, name)
+		if err := os.WriteFile(copyPath, png, 0o644); err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		t.Logf("screenshot: %s", copyPath)
+	} else {
+		t.Logf("screenshot: %s (set ESMON_SCREENSHOT_DIR to keep it)", path)
+	}
+	return path
+}

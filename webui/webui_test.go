@@ -1,0 +1,524 @@
+package webui_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
+
+	"esmon/core/apiv1"
+	"esmon/internal/browsertest"
+	"esmon/webui"
+)
+
+// TestAssetsAreLocal checks the embedded files: the page is there, and no
+// asset loads anything from another origin (no CDN, no external font).
+func TestAssetsAreLocal(t *testing.T) {
+	fsys := webui.FS()
+	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg"} {
+		if _, err := fs.Stat(fsys, name); err != nil {
+			t.Errorf("asset %s: %v", name, err)
+		}
+	}
+	// The SVG namespace is a name, not a fetch.
+	external := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		text := strings.ReplaceAll(string(b), "http://www.w3.org/2000/svg", "")
+		if m := external.FindString(text); m != "" {
+			t.Errorf("%s refers to another origin: %q", path, m)
+		}
+		if strings.Contains(text, `src="/`) || strings.Contains(text, `href="/`) {
+			t.Errorf("%s has a root-absolute URL; use relative URLs", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDashboard drives the page in real headless Chromium against a stand-in
+// for the core's session endpoints and live feed.
+func TestDashboard(t *testing.T) {
+	browser := browsertest.New(t)
+	core := newFakeCore(t)
+	ctx, cancel := context.WithTimeout(browser, 25*time.Second)
+	defer cancel()
+	b := &page{t: t, ctx: ctx}
+
+	b.do(chromedp.Navigate(core.srv.URL + "/"))
+	b.do(chromedp.WaitVisible(chromedp.ID("token")))
+	b.waitText("#conn", "signed out")
+
+	// A wrong token shows the core's error and stays on sign-in.
+	b.do(chromedp.SendKeys(chromedp.ID("token"), "not-the-token"), chromedp.Click(chromedp.ID("signin-submit")))
+	b.waitJS(`document.getElementById("signin-error").textContent.includes("invalid token")`, "sign-in error shown")
+	browsertest.Screenshot(t, ctx, "signin.png")
+	if core.connections() != 0 {
+		t.Fatal("live feed opened before sign-in")
+	}
+
+	// The right token opens the dashboard and the live feed.
+	b.do(chromedp.Clear(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), core.token+"\n"))
+	b.do(chromedp.WaitVisible(chromedp.CSS(`[data-host="h-web"]`)))
+	conn := core.next(t)
+	b.waitText("#conn", "live")
+	if got := b.eval(`document.getElementById("signin-view").hidden`); got != true {
+		t.Errorf("sign-in still visible after sign-in")
+	}
+	if got, want := b.evalString(`[...document.querySelectorAll("[data-host]")].map(e => e.dataset.host).join(",")`),
+		"h-app,h-db,h-mx,h-web"; got != want {
+		t.Errorf("host order = %s, want %s (by name)", got, want)
+	}
+	b.waitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "12")
+	b.waitText(`[data-host="h-web"] [data-gauge="memory"] .value`, "65")
+	b.waitText(`[data-host="h-app"] .badge`, "offline")
+	b.waitText(`[data-host="h-web"] .badge`, "online")
+	b.waitText(`[data-host="h-web"] .host-name`, "web-01")
+	if got := b.evalString(`document.querySelector('[data-host="h-mx"]').dataset.status`); got != "very_critical" {
+		t.Errorf("h-mx status = %q, want very_critical", got)
+	}
+	b.do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-disk"]`)))
+	b.waitText(`[data-count="warning"] .n`, "1")
+	b.waitText(`[data-count="critical"] .n`, "0")
+	if got := b.evalString(`document.getElementById("hosts-empty").hidden ? "hidden" : "shown"`); got != "hidden" {
+		t.Errorf("empty state shown with hosts")
+	}
+
+	// A host event moves the gauge without a reload.
+	b.do(chromedp.Evaluate[chromedp.Void](`window.__sameDocument = true`))
+	web := core.host("h-web")
+	web.Gauges.CPU = 87.4
+	web.LastSeen = time.Now()
+	core.setHost(web)
+	conn.send(t, apiv1.Event{Type: apiv1.EventHost, Host: &web})
+	b.waitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "87")
+	if b.eval(`window.__sameDocument === true`) != true {
+		t.Fatal("the page reloaded")
+	}
+
+	// A firing transition adds the alert row and counts it.
+	cpu := apiv1.Alert{
+		ID: "a-cpu", RuleID: "r-cpu", RuleName: "High CPU", Host: "h-web",
+		Metric: "cpu_usage_percent", Severity: apiv1.SeverityCritical, State: apiv1.StateFiring,
+		Value: 87.4, Op: ">", Threshold: 85, Summary: "CPU above 85% for 1m",
+		ActiveAt: time.Now().Add(-time.Minute), FiredAt: time.Now(),
+	}
+	conn.send(t, transition(cpu, apiv1.StatePending, apiv1.StateFiring, 87.4))
+	b.do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-cpu"]`)))
+	b.waitText(`[data-count="critical"] .n`, "1")
+	b.waitJS(`document.querySelector('[data-alert="a-cpu"]').textContent.includes("web-01")`, "alert names its host")
+
+	browsertest.Screenshot(t, ctx, "dashboard.png")
+	b.colorScheme("dark")
+	browsertest.Screenshot(t, ctx, "dashboard-dark.png")
+	// Tall enough for the whole page: a full-page capture of a narrow
+	// page that scrolls loses the width of the scroll bar on the right.
+	b.do(chromedp.EmulateViewport(390, 1800, chromedp.EmulateScale(2)))
+	browsertest.Screenshot(t, ctx, "dashboard-phone.png")
+	b.do(chromedp.EmulateViewport(1280, 800))
+	b.colorScheme("")
+
+	// A resolved transition removes it.
+	cpu.State, cpu.ResolvedAt = apiv1.StateResolved, time.Now()
+	conn.send(t, transition(cpu, apiv1.StateFiring, apiv1.StateResolved, 40))
+	b.do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-cpu"]`)))
+	b.waitText(`[data-count="critical"] .n`, "0")
+
+	// Everything the page loaded came from the core.
+	if got := b.evalString(`performance.getEntriesByType("resource").map(e => e.name)
+		.filter(n => !n.startsWith(location.origin + "/")).join(" ")`); got != "" {
+		t.Errorf("page loaded from elsewhere: %s", got)
+	}
+
+	// The core drops the feed: banner, then the page reconnects by itself.
+	conn.close(t, websocket.CloseGoingAway)
+	b.do(chromedp.WaitVisible(chromedp.ID("banner")))
+	b.waitText("#conn", "disconnected")
+	b.waitJS(`document.getElementById("banner-text").textContent.startsWith("Disconnected")`, "banner text")
+	browsertest.Screenshot(t, ctx, "reconnecting.png")
+	conn = core.next(t)
+	b.do(chromedp.WaitNotVisible(chromedp.ID("banner")))
+	b.waitText("#conn", "live")
+	b.waitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "87")
+
+	// Close code 4401 sends the page back to sign-in.
+	core.dropSessions()
+	conn.close(t, 4401)
+	b.do(chromedp.WaitVisible(chromedp.ID("token")))
+	b.waitJS(`document.getElementById("signin-error").textContent.includes("session has ended")`, "session ended message")
+	b.do(chromedp.WaitNotPresent(chromedp.CSS(`[data-host]`)))
+
+	// Signed in again against a core with no hosts: the empty state says
+	// how to start an agent.
+	core.setSnapshot(nil, nil)
+	b.do(chromedp.SendKeys(chromedp.ID("token"), core.token+"\n"))
+	conn = core.next(t)
+	b.do(chromedp.WaitVisible(chromedp.ID("hosts-empty")))
+	b.waitJS(`document.getElementById("agent-cmd").textContent ===
+		"esmon-agent run --core " + location.origin + " --token TOKEN"`, "agent command")
+	b.waitText("#alerts-empty", "No active alerts. All quiet.")
+	browsertest.Screenshot(t, ctx, "dashboard-empty.png")
+
+	// Sign out ends the session and the feed.
+	b.do(chromedp.Click(chromedp.ID("signout")))
+	b.do(chromedp.WaitVisible(chromedp.ID("token")))
+	conn.waitClosed(t)
+	if core.sessionCount() != 0 {
+		t.Error("sign out left the session on the core")
+	}
+}
+
+func transition(a apiv1.Alert, from, to string, v float64) apiv1.Event {
+	return apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{
+		Alert: a, From: from, To: to, At: time.Now(), Value: v,
+	}}
+}
+
+// page runs chromedp steps and fails the test with what it waited for.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, steps...); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// colorScheme emulates prefers-color-scheme: "dark", "light", or "" for the
+// browser's own.
+func (p *page) colorScheme(v string) {
+	p.t.Helper()
+	_, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}},
+	})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *page) eval(expr string) any {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+func (p *page) evalString(expr string) string {
+	p.t.Helper()
+	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS waits up to 5 s for the expression to be truthy.
+func (p *page) waitJS(expr, what string) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		p.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// waitText waits for the trimmed text of the element that sel finds to be want.
+func (p *page) waitText(sel, want string) {
+	p.t.Helper()
+	q, _ := json.Marshal(sel)
+	get := fmt.Sprintf(`(document.querySelector(%s)?.textContent ?? "<no element>").trim()`, q)
+	w, _ := json.Marshal(want)
+	err := chromedp.Do(p.ctx, chromedp.Poll[chromedp.Void](get+" === "+string(w), chromedp.WithPollingTimeout(5*time.Second)))
+	if err != nil {
+		p.t.Fatalf("%s: text = %q, want %q (%v)", sel, p.evalString(get), want, err)
+	}
+}
+
+// fakeCore stands in for the core: the session endpoints and /ws/live.
+type fakeCore struct {
+	srv   *httptest.Server
+	token string
+
+	mu       sync.Mutex
+	sessions map[string]bool
+	hosts    []apiv1.Host
+	alerts   []apiv1.Alert
+	conns    chan *liveConn
+	count    int
+}
+
+const cookieName = "esmon_session"
+
+func newFakeCore(t *testing.T) *fakeCore {
+	now := time.Now()
+	f := &fakeCore{
+		token:    rand.Text(),
+		sessions: map[string]bool{},
+		conns:    make(chan *liveConn, 4),
+		hosts: []apiv1.Host{
+			{
+				ID: "h-web", Online: true, LastSeen: now, Status: apiv1.SeverityWarning, AgentVersion: "0.1.0",
+				Facts: apiv1.HostFacts{
+					Hostname: "web-01", OS: "linux", Platform: "ubuntu", PlatformVersion: "24.04",
+					Arch: "amd64", Cores: 8,
+				},
+				Gauges: apiv1.Gauges{CPU: 12.3, Memory: 64.8, Disk: 71.2},
+			},
+			{
+				ID: "h-db", Online: true, LastSeen: now.Add(-3 * time.Second), Status: apiv1.StatusOK,
+				Facts: apiv1.HostFacts{
+					Hostname: "db-01", OS: "windows", Platform: "Microsoft Windows Server 2022 Datacenter",
+					PlatformVersion: "10.0.20348", Arch: "amd64", Cores: 16,
+				},
+				Gauges: apiv1.Gauges{CPU: 35, Memory: 82.5, Disk: 48.9},
+			},
+			{
+				ID: "h-app", Online: false, LastSeen: now.Add(-26 * time.Minute), Status: apiv1.StatusOffline,
+				Facts: apiv1.HostFacts{
+					Hostname: "app-03", OS: "linux", Platform: "rhel", PlatformVersion: "9.4", Arch: "amd64", Cores: 4,
+				},
+				Gauges: apiv1.Gauges{CPU: 4.1, Memory: 38.0, Disk: 55.5},
+			},
+			{
+				ID: "h-mx", Online: true, LastSeen: now.Add(-1 * time.Second), Status: apiv1.SeverityVeryCritical,
+				Facts: apiv1.HostFacts{
+					Hostname: "maximo-01", OS: "windows", Platform: "Microsoft Windows Server 2019 Standard",
+					PlatformVersion: "10.0.17763", Arch: "amd64", Cores: 8,
+				},
+				Gauges: apiv1.Gauges{CPU: 58.6, Memory: 93.4, Disk: 67},
+			},
+		},
+		alerts: []apiv1.Alert{
+			{
+				ID: "a-disk", RuleID: "r-disk", RuleName: "Disk filling up", Host: "h-web",
+				Metric: "disk_used_percent", Labels: map[string]string{"mount": "/var"},
+				Severity: apiv1.SeverityWarning, State: apiv1.StateFiring, Value: 71.2, Op: ">", Threshold: 70,
+				Summary: "/var above 70%", ActiveAt: now.Add(-14 * time.Minute), FiredAt: now.Add(-9 * time.Minute),
+			},
+			{
+				ID: "a-heap", RuleID: "r-heap", RuleName: "JVM heap exhausted", Host: "h-mx",
+				Metric: "jvm_heap_used_percent", Severity: apiv1.SeverityVeryCritical, State: apiv1.StateFiring,
+				Value: 97.2, Op: ">", Threshold: 95, Summary: "MXServer heap above 95%",
+				ActiveAt: now.Add(-6 * time.Minute), FiredAt: now.Add(-4 * time.Minute),
+			},
+			{
+				ID: "a-swap", RuleID: "r-swap", RuleName: "Swap in use", Host: "h-db",
+				Metric: "swap_used_percent", Severity: apiv1.SeverityInfo, State: apiv1.StatePending,
+				Value: 22, Op: ">", Threshold: 20, ActiveAt: now.Add(-40 * time.Second),
+			},
+		},
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServerFS(webui.FS()))
+	mux.HandleFunc("POST /api/v1/session", f.signIn)
+	mux.HandleFunc("GET /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
+		if !f.authed(r) {
+			writeError(w, http.StatusUnauthorized, "not signed in", "unauthorized")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("DELETE /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(cookieName); err == nil {
+			f.mu.Lock()
+			delete(f.sessions, c.Value)
+			f.mu.Unlock()
+		}
+		http.SetCookie(w, &http.Cookie{Name: cookieName, Path: "/", MaxAge: -1, HttpOnly: true})
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /ws/live", f.live)
+	f.srv = httptest.NewServer(mux) // listens on 127.0.0.1
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func writeError(w http.ResponseWriter, status int, msg, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(apiv1.Error{Error: msg, Code: code})
+}
+
+func (f *fakeCore) signIn(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "bad JSON", "bad_request")
+		return
+	}
+	if body.Token != f.token {
+		writeError(w, http.StatusUnauthorized, "invalid token", "unauthorized")
+		return
+	}
+	id := rand.Text()
+	f.mu.Lock()
+	f.sessions[id] = true
+	f.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+	})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (f *fakeCore) authed(r *http.Request) bool {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sessions[c.Value]
+}
+
+func (f *fakeCore) dropSessions() {
+	f.mu.Lock()
+	clear(f.sessions)
+	f.mu.Unlock()
+}
+
+func (f *fakeCore) sessionCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sessions)
+}
+
+func (f *fakeCore) connections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.count
+}
+
+func (f *fakeCore) setSnapshot(hosts []apiv1.Host, alerts []apiv1.Alert) {
+	f.mu.Lock()
+	f.hosts, f.alerts = hosts, alerts
+	f.mu.Unlock()
+}
+
+// setHost replaces the host in the snapshot that the next connection gets.
+func (f *fakeCore) setHost(h apiv1.Host) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.hosts {
+		if f.hosts[i].ID == h.ID {
+			f.hosts[i] = h
+		}
+	}
+}
+
+// host returns a copy of the host with the id from the snapshot, and keeps
+// the caller's later changes out of it.
+func (f *fakeCore) host(id string) apiv1.Host {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.hosts {
+		if h.ID == id {
+			return h
+		}
+	}
+	panic("no host " + id)
+}
+
+var upgrader = websocket.Upgrader{} // same origin only, the default
+
+func (f *fakeCore) live(w http.ResponseWriter, r *http.Request) {
+	if !f.authed(r) {
+		writeError(w, http.StatusUnauthorized, "not signed in", "unauthorized")
+		return
+	}
+	c, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	lc := &liveConn{c: c, closed: make(chan struct{})}
+	go func() { // read so that close frames are seen
+		defer close(lc.closed)
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	f.mu.Lock()
+	f.count++
+	snap := apiv1.Event{Type: apiv1.EventSnapshot, Hosts: f.hosts, Alerts: f.alerts}
+	f.mu.Unlock()
+	if err := lc.write(snap); err != nil {
+		c.Close()
+		return
+	}
+	f.conns <- lc
+}
+
+// next waits for the page to open the live feed.
+func (f *fakeCore) next(t *testing.T) *liveConn {
+	t.Helper()
+	select {
+	case c := <-f.conns:
+		t.Cleanup(func() { c.c.Close() })
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("the page did not open /ws/live")
+		return nil
+	}
+}
+
+// liveConn is one page's feed. Only the test goroutine writes to it.
+type liveConn struct {
+	c      *websocket.Conn
+	closed chan struct{}
+}
+
+func (l *liveConn) write(ev apiv1.Event) error {
+	l.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return l.c.WriteJSON(ev)
+}
+
+func (l *liveConn) send(t *testing.T, ev apiv1.Event) {
+	t.Helper()
+	if err := l.write(ev); err != nil {
+		t.Fatalf("send %s: %v", ev.Type, err)
+	}
+}
+
+func (l *liveConn) close(t *testing.T, code int) {
+	t.Helper()
+	msg := websocket.FormatCloseMessage(code, "test closes the feed")
+	if err := l.c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatalf("close feed: %v", err)
+	}
+	l.c.Close()
+}
+
+func (l *liveConn) waitClosed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-l.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the page kept the live feed open")
+	}
+}
