@@ -106,7 +106,7 @@ func New(d Deps) http.Handler {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	if d.Web != nil {
-		mux.Handle("GET /", webHandler(d.Web))
+		mux.Handle("/", webHandler(d.Web))
 	}
 	return securityHeaders(mux)
 }
@@ -380,6 +380,11 @@ func parseDuration(v string) (time.Duration, error) {
 func webHandler(web fs.FS) http.Handler {
 	files := http.FileServerFS(web)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here")
+			return
+		}
 		p := strings.TrimPrefix(r.URL.Path, "/")
 		if p != "" {
 			if _, err := fs.Stat(web, p); err != nil {

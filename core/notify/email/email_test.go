@@ -19,9 +19,15 @@ import (
 	"time"
 
 	mail "github.com/wneessen/go-mail"
+	"go.uber.org/goleak"
 
 	"esmon/core/apiv1"
+	"esmon/internal/mailpit"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 func validConfig() Config {
 	return Config{Host: "smtp.example.com", From: "esmon <esmon@example.com>", To: []string{"ops@example.com"}}
@@ -237,7 +243,7 @@ func TestRetryable(t *testing.T) {
 func TestNotifyUnreachable(t *testing.T) {
 	// A port that was free a moment ago: nothing listens, the dial is
 	// refused, and that is worth a retry.
-	port := freePort(t)
+	port := mailpit.FreePort(t)
 	c := validConfig()
 	c.Host, c.Port, c.Security, c.Timeout = "127.0.0.1", port, SecurityPlain, apiv1.Duration(2*time.Second)
 	ch, err := New(c)

@@ -4,23 +4,18 @@ package email
 // process on loopback, and read what arrived back from its HTTP API.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,192 +27,8 @@ import (
 
 	"esmon/core/apiv1"
 	"esmon/core/notify"
-	"esmon/internal/testenv"
+	"esmon/internal/mailpit"
 )
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a child's output from its copying goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// mailpit is one running mailpit.
-type mailpit struct {
-	smtpPort int
-	api      string
-}
-
-// startMailpit runs mailpit with args added to its loopback listeners and
-// waits until both its API and SMTP port answer. A port taken between
-// choosing and binding it gets another try.
-func startMailpit(t *testing.T, args ...string) *mailpit {
-	t.Helper()
-	bin := testenv.LookPath(t, "mailpit")
-	var lastOut string
-	for range 3 {
-		smtpPort, httpPort := freePort(t), freePort(t)
-		cmd := exec.Command(bin, append([]string{
-			"--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort),
-			"--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
-			"--database", filepath.Join(t.TempDir(), "mailpit.db"),
-			"--smtp-disable-rdns",
-		}, args...)...)
-		out := &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("start mailpit: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() {
-			_ = cmd.Wait()
-			close(exited)
-		}()
-		mp := &mailpit{smtpPort: smtpPort, api: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
-		if mp.waitReady(exited, 10*time.Second) {
-			t.Cleanup(func() {
-				_ = cmd.Process.Kill()
-				<-exited
-			})
-			return mp
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-		lastOut = out.String()
-	}
-	t.Fatalf("mailpit did not start:\n%s", lastOut)
-	return nil
-}
-
-func (m *mailpit) waitReady(exited <-chan struct{}, limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return false
-		case <-time.After(25 * time.Millisecond):
-		}
-		resp, err := http.Get(m.api + "/api/v1/messages")
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			continue
-		}
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", m.smtpPort))
-		if err != nil {
-			continue
-		}
-		c.Close()
-		return true
-	}
-	return false
-}
-
-type mpAddress struct{ Name, Address string }
-
-// mpMessage is a received mail as mailpit's API shows it.
-type mpMessage struct {
-	ID       string
-	Subject  string
-	From     mpAddress
-	To       []mpAddress
-	Username string // who logged in to send it
-	Text     string
-	HTML     string
-}
-
-func (m *mailpit) getJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	resp, err := http.Get(m.api + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: %s: %s", path, resp.Status, b)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-}
-
-// messages returns every received mail, oldest first.
-func (m *mailpit) messages(t *testing.T) []mpMessage {
-	t.Helper()
-	var list struct {
-		Messages []struct{ ID string } `json:"messages"`
-	}
-	m.getJSON(t, "/api/v1/messages", &list)
-	var msgs []mpMessage
-	for _, s := range slices.Backward(list.Messages) {
-		var msg mpMessage
-		m.getJSON(t, "/api/v1/message/"+s.ID, &msg)
-		msgs = append(msgs, msg)
-	}
-	return msgs
-}
-
-// waitMessages waits until n mails have arrived and returns them.
-func (m *mailpit) waitMessages(t *testing.T, n int) []mpMessage {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		msgs := m.messages(t)
-		if len(msgs) >= n || time.Now().After(deadline) {
-			return msgs
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-// setChaos makes mailpit answer MAIL FROM with code every time; code 0
-// turns that off. Needs --enable-chaos.
-func (m *mailpit) setChaos(t *testing.T, code int) {
-	t.Helper()
-	probability := 100
-	if code == 0 {
-		code, probability = 451, 0
-	}
-	body := fmt.Sprintf(`{"Sender":{"ErrorCode":%d,"Probability":%d}}`, code, probability)
-	req, err := http.NewRequest(http.MethodPut, m.api+"/api/v1/chaos", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("set chaos: %s", resp.Status)
-	}
-}
 
 // selfSigned writes a throwaway certificate for 127.0.0.1 and localhost,
 // which is its own CA, and its key; it returns their paths.
@@ -258,10 +69,10 @@ func selfSigned(t *testing.T) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-func mailpitConfig(mp *mailpit, security Security) Config {
+func mailpitConfig(mp *mailpit.Server, security Security) Config {
 	return Config{
 		Host:     "127.0.0.1",
-		Port:     mp.smtpPort,
+		Port:     mp.SMTPPort,
 		Security: security,
 		From:     "esmon <esmon@example.com>",
 		To:       []string{"ops@example.com", "oncall@example.com"},
@@ -297,7 +108,7 @@ func TestMailpitRouter(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			mp := startMailpit(t, tt.args...)
+			mp := mailpit.Start(t, tt.args...)
 			cfg := mailpitConfig(mp, tt.security)
 			if tt.security != SecurityPlain {
 				cfg.CAFile = cert
@@ -308,14 +119,14 @@ func TestMailpitRouter(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := prometheus.NewRegistry()
-			var logs syncBuffer
+			var logs mailpit.SyncBuffer
 			r, err := notify.NewRouter([]notify.Route{{Channel: ch, MinSeverity: apiv1.SeverityVeryCritical}}, reg,
 				notify.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			r.Send(sampleTransition(apiv1.StateFiring))
-			if msgs := mp.waitMessages(t, 1); len(msgs) != 1 {
+			if msgs := mp.WaitMessages(t, 1); len(msgs) != 1 {
 				t.Fatalf("after FIRING, %d mails arrived; router log:\n%s", len(msgs), logs.String())
 			}
 			r.Send(sampleTransition(apiv1.StateResolved))
@@ -325,7 +136,7 @@ func TestMailpitRouter(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			msgs := mp.waitMessages(t, 2)
+			msgs := mp.WaitMessages(t, 2)
 			if len(msgs) != 2 {
 				t.Fatalf("%d mails arrived, want 2; router log:\n%s", len(msgs), logs.String())
 			}
@@ -397,12 +208,12 @@ func TestMailpitFailures(t *testing.T) {
 	if err := os.WriteFile(authFile, []byte("esmon:s3cret-pass\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	secure := startMailpit(t, "--smtp-tls-cert", cert, "--smtp-tls-key", key, "--smtp-require-starttls", "--smtp-auth-file", authFile)
-	plain := startMailpit(t)
+	secure := mailpit.Start(t, "--smtp-tls-cert", cert, "--smtp-tls-key", key, "--smtp-require-starttls", "--smtp-auth-file", authFile)
+	plain := mailpit.Start(t)
 
 	tests := []struct {
 		name      string
-		mp        *mailpit
+		mp        *mailpit.Server
 		config    func(Config) Config
 		wantRetry bool
 		wantErr   string
@@ -438,6 +249,7 @@ func TestMailpitFailures(t *testing.T) {
 			if err == nil {
 				t.Fatal("Notify succeeded")
 			}
+			t.Logf("retry=%v err=%v", retry, err)
 			if retry != tt.wantRetry {
 				t.Errorf("retry = %v, want %v (err %v)", retry, tt.wantRetry, err)
 			}
@@ -449,7 +261,7 @@ func TestMailpitFailures(t *testing.T) {
 			}
 		})
 	}
-	if n := len(secure.messages(t)) + len(plain.messages(t)); n != 0 {
+	if n := len(secure.Messages(t)) + len(plain.Messages(t)); n != 0 {
 		t.Errorf("%d mails arrived from failed deliveries", n)
 	}
 }
@@ -459,32 +271,32 @@ func TestMailpitFailures(t *testing.T) {
 // it goes through, exactly once, and gives up on the second.
 func TestMailpitSMTPCodes(t *testing.T) {
 	t.Parallel()
-	mp := startMailpit(t, "--enable-chaos")
+	mp := mailpit.Start(t, "--enable-chaos")
 	ch, err := New(mailpitConfig(mp, SecurityPlain))
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	mp.setChaos(t, 451)
+	mp.SetChaos(t, 451)
 	retry, err := ch.Notify(context.Background(), sampleTransition(apiv1.StateFiring))
 	if err == nil || !retry || !strings.Contains(err.Error(), "451") {
 		t.Errorf("with 451: Notify = %v, %v; want a retryable 451", retry, err)
 	}
-	mp.setChaos(t, 550)
+	mp.SetChaos(t, 550)
 	retry, err = ch.Notify(context.Background(), sampleTransition(apiv1.StateFiring))
 	if err == nil || retry || !strings.Contains(err.Error(), "550") {
 		t.Errorf("with 550: Notify = %v, %v; want a permanent 550", retry, err)
 	}
 
 	// Through the Router: 451 twice, then the server recovers.
-	mp.setChaos(t, 451)
+	mp.SetChaos(t, 451)
 	var mu sync.Mutex
 	var waits []time.Duration
 	sleep := func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
 		waits = append(waits, d)
 		if len(waits) == 2 {
-			mp.setChaos(t, 0)
+			mp.SetChaos(t, 0)
 		}
 		mu.Unlock()
 		return ctx.Err()
@@ -506,7 +318,7 @@ func TestMailpitSMTPCodes(t *testing.T) {
 	if want := []time.Duration{time.Second, 2 * time.Second}; !slices.Equal(waits, want) {
 		t.Errorf("backoff waits %v, want %v", waits, want)
 	}
-	msgs := mp.waitMessages(t, 1)
+	msgs := mp.WaitMessages(t, 1)
 	if len(msgs) != 1 || msgs[0].Subject != "[FIRING very_critical] High CPU on host-a" {
 		t.Errorf("want exactly the one FIRING mail, got %d: %+v", len(msgs), msgs)
 	}

@@ -1,0 +1,328 @@
+// Package e2e runs the real esmon core (`esmon serve`) and real agents as
+// processes on loopback, with a real SMTP server and a real browser, and
+// checks what an operator would see.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"esmon/core/apiv1"
+)
+
+// bins holds the binaries TestMain builds once for every test.
+var bins struct {
+	dir   string
+	core  string
+	agent string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "esmon-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins.dir = dir
+	bins.core = filepath.Join(dir, "esmon")
+	bins.agent = filepath.Join(dir, "esmon-agent")
+	for _, b := range []struct{ out, pkg, tags string }{
+		{bins.core, "esmon/app", "headless"},
+		{bins.agent, "esmon/agentsvc", ""},
+	} {
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, b.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b.pkg, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// logBuffer collects a process's output for the test log on failure.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proc is a child process that is killed when the test ends and whose
+// output is shown when the test fails.
+type proc struct {
+	cmd    *exec.Cmd
+	out    *logBuffer
+	exited chan struct{}
+}
+
+func start(t *testing.T, name string, path string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(path, args...), out: &logBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// stop asks the process to end (SIGTERM) and kills it after 10 s.
+func (p *proc) stop() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// coreProc is a running `esmon serve`.
+type coreProc struct {
+	*proc
+	url        string // http://127.0.0.1:port
+	data       string
+	adminToken string
+	agentToken string
+}
+
+var webRE = regexp.MustCompile(`Web dashboard: (http://[0-9.:]+)/`)
+
+// startCore runs `esmon serve` on a free loopback port with extra settings
+// (YAML) and waits until it answers.
+func startCore(t *testing.T, settings string) *coreProc {
+	t.Helper()
+	data := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "esmon.yaml")
+	if err := os.WriteFile(cfg, []byte(settings), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "esmon serve", bins.core, "serve", "--data", data, "--listen", "127.0.0.1:0", "--config", cfg, "--log-level", "debug")
+	c := &coreProc{proc: p, data: data}
+	deadline := time.Now().Add(20 * time.Second)
+	for c.url == "" {
+		if m := webRE.FindStringSubmatch(p.out.String()); m != nil {
+			c.url = m[1]
+			break
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("esmon serve exited:\n%s", p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("esmon serve printed no address:\n%s", p.out.String())
+		}
+	}
+	c.adminToken = readToken(t, filepath.Join(data, "admin.token"))
+	c.agentToken = readToken(t, filepath.Join(data, "agent.token"))
+	waitFor(t, 10*time.Second, "healthz", func() bool {
+		resp, err := http.Get(c.url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return c
+}
+
+func readToken(t *testing.T, path string) string {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("token file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+// startAgent runs `esmon-agent run` against the core, collecting every second.
+func startAgent(t *testing.T, c *coreProc, args ...string) *proc {
+	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte(c.agentToken+"\n"), 0o600)
+	base := []string{"run", "--core", c.url, "--token-file", tokenFile, "--interval", "1s", "--state-dir", t.TempDir()}
+	return start(t, "esmon-agent", bins.agent, append(base, args...)...)
+}
+
+// do sends an API request with the admin token and decodes the JSON answer
+// into out (if not nil). It returns the status code.
+func (c *coreProc) do(t *testing.T, method, path string, body, out any) int {
+	t.Helper()
+	code, err := c.try(method, path, body, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// try is do for a core that may not be up: it returns the error.
+func (c *coreProc) try(method, path string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+c.adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// metric returns the value of one line of /metrics (name with labels as
+// printed, e.g. `esmon_agent_frames_invalid_total{reason="malformed"}`).
+func (c *coreProc) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(c.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			var v float64
+			fmt.Sscan(rest, &v)
+			return v
+		}
+	}
+	t.Fatalf("metric %s not in /metrics", series)
+	return 0
+}
+
+// live is a /ws/live subscriber that records every event.
+type live struct {
+	mu     sync.Mutex
+	events []apiv1.Event
+	ws     *websocket.Conn
+}
+
+func (c *coreProc) subscribe(t *testing.T) *live {
+	t.Helper()
+	h := http.Header{"Authorization": {"Bearer " + c.adminToken}}
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(c.url, "http")+"/ws/live", h)
+	if err != nil {
+		t.Fatalf("dial /ws/live: %v", err)
+	}
+	l := &live{ws: ws}
+	go func() {
+		for {
+			var ev apiv1.Event
+			if err := ws.ReadJSON(&ev); err != nil {
+				return
+			}
+			l.mu.Lock()
+			l.events = append(l.events, ev)
+			l.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { ws.Close() })
+	return l
+}
+
+// transition waits for an alert transition of rule to state to.
+func (l *live) transition(t *testing.T, rule, to string) apiv1.Transition {
+	t.Helper()
+	var got apiv1.Transition
+	waitFor(t, 15*time.Second, "live transition "+rule+" → "+to, func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, ev := range l.events {
+			if ev.Type == apiv1.EventAlert && ev.Transition.Alert.RuleName == rule && ev.Transition.To == to {
+				got = *ev.Transition
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// hostNamed waits for a host with an online agent and values, and returns it.
+func (c *coreProc) waitHost(t *testing.T) apiv1.Host {
+	t.Helper()
+	var h apiv1.Host
+	waitFor(t, 15*time.Second, "the agent's host in /api/v1/hosts", func() bool {
+		var hs []apiv1.Host
+		c.do(t, "GET", "/api/v1/hosts", nil, &hs)
+		for _, x := range hs {
+			if x.Online && x.Gauges.Memory > 0 {
+				h = x
+				return true
+			}
+		}
+		return false
+	})
+	return h
+}
+
+func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
