@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
@@ -63,56 +61,56 @@ func TestDashboard(t *testing.T) {
 	core := newFakeCore(t)
 	ctx, cancel := context.WithTimeout(browser, 25*time.Second)
 	defer cancel()
-	b := &page{t: t, ctx: ctx}
+	b := &browsertest.Page{T: t, Ctx: ctx}
 
-	b.do(chromedp.Navigate(core.srv.URL + "/"))
-	b.do(chromedp.WaitVisible(chromedp.ID("token")))
-	b.waitText("#conn", "signed out")
+	b.Do(chromedp.Navigate(core.srv.URL + "/"))
+	b.Do(chromedp.WaitVisible(chromedp.ID("token")))
+	b.WaitText("#conn", "signed out")
 
 	// A wrong token shows the core's error and stays on sign-in.
-	b.do(chromedp.SendKeys(chromedp.ID("token"), "not-the-token"), chromedp.Click(chromedp.ID("signin-submit")))
-	b.waitJS(`document.getElementById("signin-error").textContent.includes("invalid token")`, "sign-in error shown")
+	b.Do(chromedp.SendKeys(chromedp.ID("token"), "not-the-token"), chromedp.Click(chromedp.ID("signin-submit")))
+	b.WaitJS(`document.getElementById("signin-error").textContent.includes("invalid token")`, "sign-in error shown")
 	browsertest.Screenshot(t, ctx, "signin.png")
 	if core.connections() != 0 {
 		t.Fatal("live feed opened before sign-in")
 	}
 
 	// The right token opens the dashboard and the live feed.
-	b.do(chromedp.Clear(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), core.token+"\n"))
-	b.do(chromedp.WaitVisible(chromedp.CSS(`[data-host="h-web"]`)))
+	b.Do(chromedp.Clear(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), core.token+"\n"))
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-host="h-web"]`)))
 	conn := core.next(t)
-	b.waitText("#conn", "live")
-	if got := b.eval(`document.getElementById("signin-view").hidden`); got != true {
+	b.WaitText("#conn", "live")
+	if got := b.Eval(`document.getElementById("signin-view").hidden`); got != true {
 		t.Errorf("sign-in still visible after sign-in")
 	}
-	if got, want := b.evalString(`[...document.querySelectorAll("[data-host]")].map(e => e.dataset.host).join(",")`),
+	if got, want := b.EvalString(`[...document.querySelectorAll("[data-host]")].map(e => e.dataset.host).join(",")`),
 		"h-app,h-db,h-mx,h-web"; got != want {
 		t.Errorf("host order = %s, want %s (by name)", got, want)
 	}
-	b.waitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "12")
-	b.waitText(`[data-host="h-web"] [data-gauge="memory"] .value`, "65")
-	b.waitText(`[data-host="h-app"] .badge`, "offline")
-	b.waitText(`[data-host="h-web"] .badge`, "online")
-	b.waitText(`[data-host="h-web"] .host-name`, "web-01")
-	if got := b.evalString(`document.querySelector('[data-host="h-mx"]').dataset.status`); got != "very_critical" {
+	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "12")
+	b.WaitText(`[data-host="h-web"] [data-gauge="memory"] .value`, "65")
+	b.WaitText(`[data-host="h-app"] .badge`, "offline")
+	b.WaitText(`[data-host="h-web"] .badge`, "online")
+	b.WaitText(`[data-host="h-web"] .host-name`, "web-01")
+	if got := b.EvalString(`document.querySelector('[data-host="h-mx"]').dataset.status`); got != "very_critical" {
 		t.Errorf("h-mx status = %q, want very_critical", got)
 	}
-	b.do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-disk"]`)))
-	b.waitText(`[data-count="warning"] .n`, "1")
-	b.waitText(`[data-count="critical"] .n`, "0")
-	if got := b.evalString(`document.getElementById("hosts-empty").hidden ? "hidden" : "shown"`); got != "hidden" {
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-disk"]`)))
+	b.WaitText(`[data-count="warning"] .n`, "1")
+	b.WaitText(`[data-count="critical"] .n`, "0")
+	if got := b.EvalString(`document.getElementById("hosts-empty").hidden ? "hidden" : "shown"`); got != "hidden" {
 		t.Errorf("empty state shown with hosts")
 	}
 
 	// A host event moves the gauge without a reload.
-	b.do(chromedp.Evaluate[chromedp.Void](`window.__sameDocument = true`))
+	b.Do(chromedp.Evaluate[chromedp.Void](`window.__sameDocument = true`))
 	web := core.host("h-web")
 	web.Gauges.CPU = 87.4
 	web.LastSeen = time.Now()
 	core.setHost(web)
 	conn.send(t, apiv1.Event{Type: apiv1.EventHost, Host: &web})
-	b.waitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "87")
-	if b.eval(`window.__sameDocument === true`) != true {
+	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "87")
+	if b.Eval(`window.__sameDocument === true`) != true {
 		t.Fatal("the page reloaded")
 	}
 
@@ -124,64 +122,64 @@ func TestDashboard(t *testing.T) {
 		ActiveAt: time.Now().Add(-time.Minute), FiredAt: time.Now(),
 	}
 	conn.send(t, transition(cpu, apiv1.StatePending, apiv1.StateFiring, 87.4))
-	b.do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-cpu"]`)))
-	b.waitText(`[data-count="critical"] .n`, "1")
-	b.waitJS(`document.querySelector('[data-alert="a-cpu"]').textContent.includes("web-01")`, "alert names its host")
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-cpu"]`)))
+	b.WaitText(`[data-count="critical"] .n`, "1")
+	b.WaitJS(`document.querySelector('[data-alert="a-cpu"]').textContent.includes("web-01")`, "alert names its host")
 
 	browsertest.Screenshot(t, ctx, "dashboard.png")
-	b.colorScheme("dark")
+	b.ColorScheme("dark")
 	browsertest.Screenshot(t, ctx, "dashboard-dark.png")
 	// Tall enough for the whole page: a full-page capture of a narrow
 	// page that scrolls loses the width of the scroll bar on the right.
-	b.do(chromedp.EmulateViewport(390, 1800, chromedp.EmulateScale(2)))
+	b.Do(chromedp.EmulateViewport(390, 1800, chromedp.EmulateScale(2)))
 	browsertest.Screenshot(t, ctx, "dashboard-phone.png")
-	b.do(chromedp.EmulateViewport(1280, 800))
-	b.colorScheme("")
+	b.Do(chromedp.EmulateViewport(1280, 800))
+	b.ColorScheme("")
 
 	// A resolved transition removes it.
 	cpu.State, cpu.ResolvedAt = apiv1.StateResolved, time.Now()
 	conn.send(t, transition(cpu, apiv1.StateFiring, apiv1.StateResolved, 40))
-	b.do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-cpu"]`)))
-	b.waitText(`[data-count="critical"] .n`, "0")
+	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-cpu"]`)))
+	b.WaitText(`[data-count="critical"] .n`, "0")
 
 	// Everything the page loaded came from the core.
-	if got := b.evalString(`performance.getEntriesByType("resource").map(e => e.name)
+	if got := b.EvalString(`performance.getEntriesByType("resource").map(e => e.name)
 		.filter(n => !n.startsWith(location.origin + "/")).join(" ")`); got != "" {
 		t.Errorf("page loaded from elsewhere: %s", got)
 	}
 
 	// The core drops the feed: banner, then the page reconnects by itself.
 	conn.close(t, websocket.CloseGoingAway)
-	b.do(chromedp.WaitVisible(chromedp.ID("banner")))
-	b.waitText("#conn", "disconnected")
-	b.waitJS(`document.getElementById("banner-text").textContent.startsWith("Disconnected")`, "banner text")
+	b.Do(chromedp.WaitVisible(chromedp.ID("banner")))
+	b.WaitText("#conn", "disconnected")
+	b.WaitJS(`document.getElementById("banner-text").textContent.startsWith("Disconnected")`, "banner text")
 	browsertest.Screenshot(t, ctx, "reconnecting.png")
 	conn = core.next(t)
-	b.do(chromedp.WaitNotVisible(chromedp.ID("banner")))
-	b.waitText("#conn", "live")
-	b.waitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "87")
+	b.Do(chromedp.WaitNotVisible(chromedp.ID("banner")))
+	b.WaitText("#conn", "live")
+	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "87")
 
 	// Close code 4401 sends the page back to sign-in.
 	core.dropSessions()
 	conn.close(t, 4401)
-	b.do(chromedp.WaitVisible(chromedp.ID("token")))
-	b.waitJS(`document.getElementById("signin-error").textContent.includes("session has ended")`, "session ended message")
-	b.do(chromedp.WaitNotPresent(chromedp.CSS(`[data-host]`)))
+	b.Do(chromedp.WaitVisible(chromedp.ID("token")))
+	b.WaitJS(`document.getElementById("signin-error").textContent.includes("session has ended")`, "session ended message")
+	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-host]`)))
 
 	// Signed in again against a core with no hosts: the empty state says
 	// how to start an agent.
 	core.setSnapshot(nil, nil)
-	b.do(chromedp.SendKeys(chromedp.ID("token"), core.token+"\n"))
+	b.Do(chromedp.SendKeys(chromedp.ID("token"), core.token+"\n"))
 	conn = core.next(t)
-	b.do(chromedp.WaitVisible(chromedp.ID("hosts-empty")))
-	b.waitJS(`document.getElementById("agent-cmd").textContent ===
+	b.Do(chromedp.WaitVisible(chromedp.ID("hosts-empty")))
+	b.WaitJS(`document.getElementById("agent-cmd").textContent ===
 		"esmon-agent run --core " + location.origin + " --token TOKEN"`, "agent command")
-	b.waitText("#alerts-empty", "No active alerts. All quiet.")
+	b.WaitText("#alerts-empty", "No active alerts. All quiet.")
 	browsertest.Screenshot(t, ctx, "dashboard-empty.png")
 
 	// Sign out ends the session and the feed.
-	b.do(chromedp.Click(chromedp.ID("signout")))
-	b.do(chromedp.WaitVisible(chromedp.ID("token")))
+	b.Do(chromedp.Click(chromedp.ID("signout")))
+	b.Do(chromedp.WaitVisible(chromedp.ID("token")))
 	conn.waitClosed(t)
 	if core.sessionCount() != 0 {
 		t.Error("sign out left the session on the core")
@@ -192,69 +190,6 @@ func transition(a apiv1.Alert, from, to string, v float64) apiv1.Event {
 	return apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{
 		Alert: a, From: from, To: to, At: time.Now(), Value: v,
 	}}
-}
-
-// page runs chromedp steps and fails the test with what it waited for.
-type page struct {
-	t   *testing.T
-	ctx context.Context
-}
-
-func (p *page) do(steps ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	if err := chromedp.Do(p.ctx, steps...); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-// colorScheme emulates prefers-color-scheme: "dark", "light", or "" for the
-// browser's own.
-func (p *page) colorScheme(v string) {
-	p.t.Helper()
-	_, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}},
-	})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-func (p *page) eval(expr string) any {
-	p.t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[any](expr))
-	if err != nil {
-		p.t.Fatalf("%s: %v", expr, err)
-	}
-	return v
-}
-
-func (p *page) evalString(expr string) string {
-	p.t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](expr))
-	if err != nil {
-		p.t.Fatalf("%s: %v", expr, err)
-	}
-	return v
-}
-
-// waitJS waits up to 5 s for the expression to be truthy.
-func (p *page) waitJS(expr, what string) {
-	p.t.Helper()
-	if err := chromedp.Do(p.ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
-		p.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
-// waitText waits for the trimmed text of the element that sel finds to be want.
-func (p *page) waitText(sel, want string) {
-	p.t.Helper()
-	q, _ := json.Marshal(sel)
-	get := fmt.Sprintf(`(document.querySelector(%s)?.textContent ?? "<no element>").trim()`, q)
-	w, _ := json.Marshal(want)
-	err := chromedp.Do(p.ctx, chromedp.Poll[chromedp.Void](get+" === "+string(w), chromedp.WithPollingTimeout(5*time.Second)))
-	if err != nil {
-		p.t.Fatalf("%s: text = %q, want %q (%v)", sel, p.evalString(get), want, err)
-	}
 }
 
 // fakeCore stands in for the core: the session endpoints and /ws/live.

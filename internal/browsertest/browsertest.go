@@ -10,11 +10,15 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"esmon/internal/testenv"
@@ -135,4 +139,71 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 		t.Logf("screenshot: %s (set ESMON_SCREENSHOT_DIR to keep it)", path)
 	}
 	return path
+}
+
+// Page runs chromedp steps on one tab and fails the test with what it
+// waited for.
+type Page struct {
+	T   testing.TB
+	Ctx context.Context
+}
+
+// Do runs steps and fails the test on an error.
+func (p *Page) Do(steps ...chromedp.Action[chromedp.Void]) {
+	p.T.Helper()
+	if err := chromedp.Do(p.Ctx, steps...); err != nil {
+		p.T.Fatal(err)
+	}
+}
+
+// ColorScheme emulates prefers-color-scheme: "dark", "light", or "" for the
+// browser's own.
+func (p *Page) ColorScheme(v string) {
+	p.T.Helper()
+	_, err := chromedp.Call(p.Ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}},
+	})
+	if err != nil {
+		p.T.Fatal(err)
+	}
+}
+
+// Eval evaluates a JavaScript expression in the page.
+func (p *Page) Eval(expr string) any {
+	p.T.Helper()
+	v, err := chromedp.Run(p.Ctx, chromedp.Evaluate[any](expr))
+	if err != nil {
+		p.T.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// EvalString evaluates a JavaScript expression that yields a string.
+func (p *Page) EvalString(expr string) string {
+	p.T.Helper()
+	v, err := chromedp.Run(p.Ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		p.T.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// WaitJS waits up to 5 s for the expression to be truthy.
+func (p *Page) WaitJS(expr, what string) {
+	p.T.Helper()
+	if err := chromedp.Do(p.Ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		p.T.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// WaitText waits for the trimmed text of the element that sel finds to be want.
+func (p *Page) WaitText(sel, want string) {
+	p.T.Helper()
+	q, _ := json.Marshal(sel)
+	get := fmt.Sprintf(`(document.querySelector(%s)?.textContent ?? "<no element>").trim()`, q)
+	w, _ := json.Marshal(want)
+	err := chromedp.Do(p.Ctx, chromedp.Poll[chromedp.Void](get+" === "+string(w), chromedp.WithPollingTimeout(5*time.Second)))
+	if err != nil {
+		p.T.Fatalf("%s: text = %q, want %q (%v)", sel, p.EvalString(get), want, err)
+	}
 }

@@ -250,6 +250,7 @@ func (c *coreProc) metric(t *testing.T, series string) float64 {
 type live struct {
 	mu     sync.Mutex
 	events []apiv1.Event
+	times  []time.Time // when each event arrived
 	ws     *websocket.Conn
 }
 
@@ -269,6 +270,7 @@ func (c *coreProc) subscribe(t *testing.T) *live {
 			}
 			l.mu.Lock()
 			l.events = append(l.events, ev)
+			l.times = append(l.times, time.Now())
 			l.mu.Unlock()
 		}
 	}()
