@@ -1,0 +1,175 @@
+// Package collect gathers the metrics of the machine esmon-agent runs on.
+//
+// Each collector is small and reads the system through Source, an interface
+// over gopsutil, so tests feed canned readings instead of the real machine. A
+// Set runs a fixed list of collectors and returns one Snapshot: every sample
+// named by its metric and labels, the way the core files it.
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"esmon/core/wire"
+)
+
+// Sample is the value of one series at the time of a snapshot. Counters
+// (metrics named *_total) carry their raw running totals; the core computes
+// rates.
+type Sample struct {
+	Metric string
+	Labels []wire.Label
+	Value  float64
+}
+
+// Key returns a string that names the series of s: its metric and labels, in
+// the order the collector gave them. Collectors always give labels in the
+// same order, so equal series have equal keys.
+func (s Sample) Key() string {
+	if len(s.Labels) == 0 {
+		return s.Metric
+	}
+	var b strings.Builder
+	b.WriteString(s.Metric)
+	for _, l := range s.Labels {
+		b.WriteByte(0xff)
+		b.WriteString(l.Name)
+		b.WriteByte(0xfe)
+		b.WriteString(l.Value)
+	}
+	return b.String()
+}
+
+// Snapshot is every sample of one collection, taken at Time.
+type Snapshot struct {
+	Time    time.Time
+	Samples []Sample
+}
+
+// Sink receives the samples of one collection. It drops values the core
+// would refuse (NaN, infinities), so collectors need not check each one.
+type Sink struct {
+	samples []Sample
+	dropped int
+}
+
+// Add records value for metric with labels given as name, value pairs, such
+// as Add(wire.CPUCoreUsagePercent, 12.5, wire.LabelCore, "0").
+func (s *Sink) Add(metric string, value float64, labelPairs ...string) {
+	if !wire.Finite(value) {
+		s.dropped++
+		return
+	}
+	var labels []wire.Label
+	if len(labelPairs) > 0 {
+		labels = make([]wire.Label, 0, len(labelPairs)/2)
+		for i := 0; i+1 < len(labelPairs); i += 2 {
+			labels = append(labels, wire.Label{Name: labelPairs[i], Value: labelPairs[i+1]})
+		}
+	}
+	s.samples = append(s.samples, Sample{Metric: metric, Labels: labels, Value: value})
+}
+
+// Samples returns what was added so far.
+func (s *Sink) Samples() []Sample { return s.samples }
+
+// Collector reads one part of the system into a Sink. Collect is called from
+// one goroutine at a time; a collector may keep state between calls (the CPU
+// collector keeps the previous counters to compute percentages).
+type Collector interface {
+	// Name says what the collector reads, for logs and errors.
+	Name() string
+	// Collect adds the current values to s. On error it may still have
+	// added the values it could read.
+	Collect(ctx context.Context, s *Sink) error
+}
+
+// Set runs its collectors one after the other as one snapshot.
+type Set struct {
+	collectors []Collector
+	now        func() time.Time
+}
+
+// NewSet returns a Set of the given collectors.
+func NewSet(cs ...Collector) *Set {
+	return &Set{collectors: cs, now: time.Now}
+}
+
+// Default returns every built-in collector for this operating system, reading
+// through src.
+func Default(src Source) *Set {
+	cs := []Collector{
+		NewCPU(src),
+		&Memory{Source: src},
+		&Swap{Source: src},
+		&DiskUsage{Source: src},
+		&DiskIO{Source: src},
+		&Network{Source: src},
+		&Uptime{Source: src},
+	}
+	cs = append(cs, osCollectors(src)...)
+	return NewSet(cs...)
+}
+
+// Collect runs every collector. A failing collector does not stop the
+// others: the snapshot holds what could be read, and the error joins the
+// failures, each prefixed with the collector's name.
+func (s *Set) Collect(ctx context.Context) (Snapshot, error) {
+	var sink Sink
+	var errs []error
+	for _, c := range s.collectors {
+		if err := ctx.Err(); err != nil {
+			return Snapshot{}, err
+		}
+		if err := c.Collect(ctx, &sink); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name(), err))
+		}
+	}
+	if sink.dropped > 0 {
+		errs = append(errs, fmt.Errorf("dropped %d values that are NaN or infinite", sink.dropped))
+	}
+	return Snapshot{Time: s.now(), Samples: sink.samples}, errors.Join(errs...)
+}
+
+// SortSamples orders samples by metric, then labels, for stable output.
+func SortSamples(samples []Sample) {
+	slices.SortStableFunc(samples, func(a, b Sample) int {
+		if c := strings.Compare(a.Metric, b.Metric); c != 0 {
+			return c
+		}
+		for i := 0; i < len(a.Labels) && i < len(b.Labels); i++ {
+			if c := strings.Compare(a.Labels[i].Name, b.Labels[i].Name); c != 0 {
+				return c
+			}
+			if c := compareNatural(a.Labels[i].Value, b.Labels[i].Value); c != 0 {
+				return c
+			}
+		}
+		return len(a.Labels) - len(b.Labels)
+	})
+}
+
+// compareNatural compares so that "2" sorts before "10", which keeps per-core
+// samples in core order.
+func compareNatural(a, b string) int {
+	if isDigits(a) && isDigits(b) && len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

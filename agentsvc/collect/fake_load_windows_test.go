@@ -1,0 +1,3 @@
+package collect
+
+type fakeLoad struct{}

@@ -1,0 +1,569 @@
+// Package link is esmon-agent's connection to the core: one WebSocket that
+// the agent dials, says hello on, and sends batches of snapshots over, with
+// every batch kept until the core acknowledges it.
+//
+// The connection is an explicit state machine:
+//
+//	disconnected → dialing → hello sent → connected → backoff → dialing …
+//
+// Snapshots are queued whatever the state, in a bounded queue that drops
+// the oldest when full. On each new connection the unacknowledged batches are
+// encoded again (series are numbered per connection) and sent in order.
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"esmon/agentsvc/collect"
+	"esmon/core/wire"
+)
+
+// State is where the connection is in its life.
+type State int32
+
+// The states of a Client, in the order a connection goes through them.
+const (
+	Disconnected State = iota // not started, or stopped
+	Dialing                   // opening the WebSocket
+	HelloSent                 // waiting for the core's Welcome
+	Connected                 // sending batches, receiving acks
+	Waiting                   // backing off before the next dial
+)
+
+func (s State) String() string {
+	switch s {
+	case Disconnected:
+		return "disconnected"
+	case Dialing:
+		return "dialing"
+	case HelloSent:
+		return "hello sent"
+	case Connected:
+		return "connected"
+	case Waiting:
+		return "backoff"
+	}
+	return fmt.Sprintf("state(%d)", int32(s))
+}
+
+// Close codes the core uses to refuse an agent.
+const (
+	CloseBadToken   = 4001
+	CloseBadVersion = 4002
+)
+
+// Errors a Client reports in Status when the core refuses it. It keeps
+// retrying, with RejectBackoff between attempts, since an operator may fix
+// the token or upgrade the core meanwhile.
+var (
+	ErrBadToken   = errors.New("core refused the agent token")
+	ErrBadVersion = errors.New("core refused the protocol version")
+)
+
+// Defaults of Options.
+const (
+	DefaultQueueSnapshots   = 10_000
+	DefaultBatchSnapshots   = 64
+	DefaultWindow           = 16
+	DefaultRejectBackoff    = 5 * time.Minute
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultPingPeriod       = 25 * time.Second
+)
+
+// Options configure a Client. URL and AgentID are required.
+type Options struct {
+	// URL of the core, http(s):// or ws(s)://; see CoreURL.
+	URL          string
+	Token        string
+	AgentID      string
+	AgentVersion string
+	Host         wire.HostFacts
+	Interval     time.Duration // told to the core in the Hello
+	Logger       *slog.Logger
+	TLSConfig    *tls.Config
+
+	// QueueSnapshots is the most snapshots kept unacknowledged; past it the
+	// oldest are dropped and counted.
+	QueueSnapshots int
+	// BatchSnapshots is the most snapshots in one batch, which matters when
+	// snapshots pile up while the core is away.
+	BatchSnapshots int
+	// Window is the most batches sent and not yet acknowledged.
+	Window int
+	// Backoff is the wait between failed connections.
+	Backoff Backoff
+	// RejectBackoff is the wait after the core refused the token or
+	// version.
+	RejectBackoff time.Duration
+	// FirstSeq is the Seq of the first batch; zero means 1.
+	FirstSeq uint64
+
+	HandshakeTimeout time.Duration
+	WriteTimeout     time.Duration
+	// PingPeriod is how often the agent pings the core; the connection is
+	// dropped when nothing was heard for twice as long.
+	PingPeriod time.Duration
+}
+
+// Status is a Client's state for logs, tests and the status command.
+type Status struct {
+	State    State
+	Err      error  // why the last connection failed or ended; nil when connected
+	Queued   int    // snapshots not yet acknowledged
+	Dropped  uint64 // snapshots dropped because the queue was full, or unsendable
+	LastAck  uint64 // Seq of the last acknowledged batch
+	Connects uint64 // successful handshakes so far
+}
+
+// Client sends snapshots to the core. Enqueue may be called from any
+// goroutine; Run owns the connection.
+type Client struct {
+	opt    Options
+	url    string
+	log    *slog.Logger
+	dialer *websocket.Dialer
+	wake   chan struct{} // capacity 1: the writer has something to do
+
+	state    atomic.Int32
+	connects atomic.Uint64
+
+	mu       sync.Mutex // guards the fields below
+	q        queue
+	dropped  uint64
+	lastAck  uint64
+	err      error
+	lastDrop time.Time // when a drop was last logged
+}
+
+// New checks o and returns a Client; Run starts it.
+func New(o Options) (*Client, error) {
+	u, err := CoreURL(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	if o.AgentID == "" {
+		return nil, errors.New("link: agent id is empty")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.QueueSnapshots, DefaultQueueSnapshots)
+	def(&o.BatchSnapshots, DefaultBatchSnapshots)
+	def(&o.Window, DefaultWindow)
+	o.BatchSnapshots = min(o.BatchSnapshots, o.QueueSnapshots, wire.MaxSnapshots)
+	if o.Backoff == (Backoff{}) {
+		o.Backoff = DefaultBackoff
+	}
+	defDur(&o.RejectBackoff, DefaultRejectBackoff)
+	defDur(&o.HandshakeTimeout, DefaultHandshakeTimeout)
+	defDur(&o.WriteTimeout, DefaultWriteTimeout)
+	defDur(&o.PingPeriod, DefaultPingPeriod)
+	if o.FirstSeq == 0 {
+		o.FirstSeq = 1
+	}
+	c := &Client{
+		opt: o,
+		url: u,
+		log: o.Logger.With("core", redactURL(u)),
+		dialer: &websocket.Dialer{
+			Proxy:            http.ProxyFromEnvironment,
+			HandshakeTimeout: o.HandshakeTimeout,
+			TLSClientConfig:  o.TLSConfig,
+		},
+		wake: make(chan struct{}, 1),
+		q: queue{
+			names:    map[string]*series{},
+			nextSeq:  o.FirstSeq,
+			limit:    o.QueueSnapshots,
+			perBatch: o.BatchSnapshots,
+		},
+	}
+	return c, nil
+}
+
+// CoreURL turns the core address an operator gives into the agent
+// endpoint: http becomes ws, https becomes wss, and wire.Path is appended
+// to the path unless it is already there.
+func CoreURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("no core URL")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse core URL: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("core URL %q: scheme must be http, https, ws or wss", redactURL(raw))
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("core URL %q has no host", redactURL(raw))
+	}
+	if !strings.HasSuffix(strings.TrimRight(u.Path, "/"), wire.Path) {
+		u.Path = strings.TrimRight(u.Path, "/") + wire.Path
+	} else {
+		u.Path = strings.TrimRight(u.Path, "/")
+	}
+	u.RawPath = ""
+	u.Fragment = ""
+	return u.String(), nil
+}
+
+// redactURL drops user info and query from a URL for logs, in case an
+// operator put a secret there.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User = nil
+	u.RawQuery = ""
+	return u.String()
+}
+
+// Enqueue queues a snapshot for sending. It never blocks on the network.
+func (c *Client) Enqueue(s collect.Snapshot) {
+	c.mu.Lock()
+	dropped := c.q.add(s)
+	logDrop := false
+	if dropped > 0 {
+		c.dropped += uint64(dropped)
+		if now := time.Now(); now.Sub(c.lastDrop) >= time.Minute {
+			c.lastDrop = now
+			logDrop = true
+		}
+	}
+	total := c.dropped
+	c.mu.Unlock()
+	if logDrop {
+		c.log.Warn("send queue full: dropped the oldest snapshots",
+			"dropped", dropped, "dropped_total", total, "limit", c.opt.QueueSnapshots)
+	}
+	c.poke()
+}
+
+func (c *Client) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the client's current state and counters.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Status{
+		State:    State(c.state.Load()),
+		Err:      c.err,
+		Queued:   c.q.snapshots,
+		Dropped:  c.dropped,
+		LastAck:  c.lastAck,
+		Connects: c.connects.Load(),
+	}
+}
+
+func (c *Client) setState(s State) {
+	if old := State(c.state.Swap(int32(s))); old != s {
+		c.log.Debug("link state", "from", old, "to", s)
+	}
+}
+
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+}
+
+// Run connects to the core and keeps connecting until ctx is cancelled; then
+// it closes the connection and returns ctx's error, with every goroutine it
+// started stopped.
+func (c *Client) Run(ctx context.Context) error {
+	defer c.setState(Disconnected)
+	attempt := 0
+	lastErr := ""
+	for {
+		err := c.connectOnce(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil {
+			err = errors.New("connection ended")
+		}
+		var wait time.Duration
+		var ce *connError
+		switch {
+		case errors.Is(err, ErrBadToken), errors.Is(err, ErrBadVersion):
+			// Equal jitter: still long, still spread.
+			wait = c.opt.RejectBackoff/2 + time.Duration(jitter()*float64(c.opt.RejectBackoff/2))
+		case errors.As(err, &ce) && ce.welcomed:
+			attempt = 0 // a connection that worked: retry soon
+			wait = c.opt.Backoff.Delay(attempt, jitter())
+		default:
+			wait = c.opt.Backoff.Delay(attempt, jitter())
+			attempt++
+		}
+		c.setErr(err)
+		switch {
+		case errors.Is(err, ErrBadToken) || errors.Is(err, ErrBadVersion):
+			c.log.Error("core refused this agent; retrying later", "err", err, "retry_in", wait.Round(time.Second))
+		case attempt <= 2 || attempt%10 == 0 || err.Error() != lastErr:
+			// While the core stays away, say so now and then, not on
+			// every attempt.
+			c.log.Warn("connection to core failed", "err", err, "attempt", attempt, "retry_in", wait.Round(time.Millisecond))
+		default:
+			c.log.Debug("connection to core failed", "err", err, "attempt", attempt, "retry_in", wait.Round(time.Millisecond))
+		}
+		lastErr = err.Error()
+		c.setState(Waiting)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// connError is the end of a connection; welcomed says whether it got as
+// far as the core's Welcome.
+type connError struct {
+	welcomed bool
+	err      error
+}
+
+func (e *connError) Error() string { return e.err.Error() }
+func (e *connError) Unwrap() error { return e.err }
+
+// connectOnce dials, says hello and serves one connection until it ends.
+func (c *Client) connectOnce(ctx context.Context) error {
+	c.setState(Dialing)
+	conn, resp, err := c.dialer.DialContext(ctx, c.url, nil)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("dial: %w (HTTP %s)", err, resp.Status)
+		}
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer conn.Close()
+	// Until the writer loop runs, cancelling ctx closes the connection so
+	// a blocked handshake returns at once.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	welcome, err := c.handshake(conn)
+	if !stop() {
+		return ctx.Err()
+	}
+	if err != nil {
+		return err
+	}
+	c.connects.Add(1)
+	c.setErr(nil)
+	c.setState(Connected)
+	c.log.Info("connected to core", "host_id", welcome.HostID, "core_version", welcome.CoreVersion)
+	if err := c.serve(ctx, conn); err != nil {
+		return &connError{welcomed: true, err: err}
+	}
+	return ctx.Err()
+}
+
+func (c *Client) handshake(conn *websocket.Conn) (*wire.Welcome, error) {
+	conn.SetReadLimit(wire.MaxFrameBytes)
+	hello := &wire.Hello{
+		Version:      wire.Version,
+		AgentID:      c.opt.AgentID,
+		Token:        c.opt.Token,
+		AgentVersion: c.opt.AgentVersion,
+		Host:         c.opt.Host,
+		IntervalMS:   c.opt.Interval.Milliseconds(),
+	}
+	frame, err := wire.Encode(hello)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+	if err := conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	c.setState(HelloSent)
+	conn.SetReadDeadline(time.Now().Add(c.opt.HandshakeTimeout))
+	_, data, err := conn.ReadMessage()
+	if err != nil {
+		return nil, closeErr("wait for welcome", err)
+	}
+	msg, err := wire.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("wait for welcome: %w", err)
+	}
+	w, ok := msg.(*wire.Welcome)
+	if !ok {
+		return nil, fmt.Errorf("wait for welcome: got %T", msg)
+	}
+	if w.Version != wire.Version {
+		c.log.Warn("core speaks another protocol version", "core", w.Version, "agent", wire.Version)
+	}
+	return w, nil
+}
+
+// closeErr names the core's close reason in err, and maps the refusal
+// codes to ErrBadToken and ErrBadVersion.
+func closeErr(during string, err error) error {
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("%s: %w", during, err)
+	}
+	reason := ce.Text
+	if reason == "" {
+		reason = "no reason given"
+	}
+	switch ce.Code {
+	case CloseBadToken:
+		return fmt.Errorf("%s: %w (close %d: %s)", during, ErrBadToken, ce.Code, reason)
+	case CloseBadVersion:
+		return fmt.Errorf("%s: %w (close %d: %s)", during, ErrBadVersion, ce.Code, reason)
+	}
+	return fmt.Errorf("%s: core closed the connection (close %d: %s)", during, ce.Code, reason)
+}
+
+// serve runs a welcomed connection: a reader goroutine takes acks, and this
+// goroutine writes batches and pings. It returns when either side fails or
+// ctx is cancelled, after the reader has stopped.
+func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
+	readTimeout := 2 * c.opt.PingPeriod
+	extend := func() { conn.SetReadDeadline(time.Now().Add(readTimeout)) }
+	extend()
+	conn.SetPongHandler(func(string) error { extend(); return nil })
+	conn.SetPingHandler(func(data string) error {
+		extend()
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.opt.WriteTimeout))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+
+	readErr := make(chan error, 1)
+	go func() { readErr <- c.read(conn, extend) }()
+
+	err := c.write(ctx, conn, readErr)
+	if ctx.Err() != nil {
+		// Say goodbye; the core answers with its close, which ends the reader.
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "agent stopping")
+		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	}
+	conn.Close()
+	if rerr := <-readErr; err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// read handles the core's messages until the connection fails.
+func (c *Client) read(conn *websocket.Conn, extend func()) error {
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return closeErr("read", err)
+		}
+		extend()
+		msg, err := wire.Decode(data)
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		switch m := msg.(type) {
+		case *wire.Ack:
+			c.ack(m)
+		default:
+			c.log.Debug("ignoring unexpected message from core", "type", fmt.Sprintf("%T", msg))
+		}
+	}
+}
+
+func (c *Client) ack(a *wire.Ack) {
+	c.mu.Lock()
+	known := c.q.ack(a.Seq)
+	if known && a.Seq > c.lastAck {
+		c.lastAck = a.Seq
+	}
+	c.mu.Unlock()
+	if !known {
+		c.log.Debug("ack for a batch no longer queued", "seq", a.Seq)
+	}
+	if a.Rejected > 0 {
+		c.log.Warn("core rejected samples", "seq", a.Seq, "rejected", a.Rejected, "reason", a.Reason)
+	}
+	c.poke()
+}
+
+// write sends queued batches in order, within the window, and pings, until
+// ctx is cancelled, a write fails, or the reader stops.
+func (c *Client) write(ctx context.Context, conn *websocket.Conn, readErr chan error) error {
+	enc := newEncoder()
+	var sent uint64 // seq of the last batch sent on this connection
+	ping := time.NewTicker(c.opt.PingPeriod)
+	defer ping.Stop()
+	for {
+		c.mu.Lock()
+		todo := c.q.next(sent, c.opt.Window)
+		c.mu.Unlock()
+		for _, b := range todo {
+			frame, err := enc.encode(b)
+			if errors.Is(err, errTooLarge) {
+				c.log.Error("dropping a batch that can never be sent", "seq", b.seq, "err", err)
+				c.mu.Lock()
+				if c.q.ack(b.seq) {
+					c.dropped += uint64(len(b.snaps))
+				}
+				c.mu.Unlock()
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("encode batch %d: %w", b.seq, err)
+			}
+			conn.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+			if err := conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+				return fmt.Errorf("send batch %d: %w", b.seq, err)
+			}
+			sent = b.seq
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-readErr:
+			readErr <- err // for serve, which waits for it
+			return nil
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.opt.WriteTimeout)); err != nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		case <-c.wake:
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/kardianos/service"
+)
+
+// serviceName is the name of the Windows service and the systemd unit.
+const serviceName = "esmon-agent"
+
+// stopTimeout is how long Stop waits for the agent to close its connection.
+const stopTimeout = 5 * time.Second
+
+func serviceConfig(args []string) *service.Config {
+	return &service.Config{
+		Name:        serviceName,
+		DisplayName: "esmon agent",
+		Description: "Collects this server's metrics and sends them to the esmon core.",
+		Arguments:   args,
+		Option: service.KeyValue{
+			"Restart":          "always", // systemd
+			"OnFailure":        "restart",
+			"DelayedAutoStart": true, // Windows: after the network is up
+		},
+	}
+}
+
+// program is the agent as kardianos/service sees it: Start returns at once
+// and runs the agent in a goroutine; Stop cancels it and waits a few
+// seconds for it to finish.
+type program struct {
+	agent  *agent
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the agent's goroutine returns
+}
+
+// Start implements service.Interface.
+func (p *program) Start(service.Service) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		if err := p.agent.Run(ctx); err != nil && ctx.Err() == nil {
+			p.log.Error("agent stopped", "err", err)
+			os.Exit(exitFailed) // let the service manager restart it
+		}
+	}()
+	return nil
+}
+
+// Stop implements service.Interface.
+func (p *program) Stop(service.Service) error {
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		p.log.Warn("agent did not stop in time", "timeout", stopTimeout)
+	}
+	return nil
+}
+
+// runService runs the agent in the foreground or, when started by the
+// service manager, as the service.
+func runService(cfg Config, stderr io.Writer) int {
+	prg := &program{}
+	s, err := service.New(prg, serviceConfig(nil))
+	if err != nil {
+		fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
+		return exitFailed
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
+	if !service.Interactive() {
+		// A Windows service has no console: warnings and errors go to the
+		// event log too (under systemd, stderr goes to the journal already).
+		if sl, err := s.SystemLogger(nil); err == nil {
+			h = &systemLogHandler{Handler: h, sys: sl}
+		}
+	}
+	log := slog.New(h)
+	a, err := newAgent(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailed
+	}
+	prg.agent, prg.log = a, log
+	if err := s.Run(); err != nil {
+		log.Error("service run failed", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// control runs install, uninstall, start, stop and status.
+func control(cmd string, args []string, stdout, stderr io.Writer) int {
+	about := map[string]string{
+		"install":   "esmon-agent install --config FILE\n\nInstalls the service, which runs \"esmon-agent run --config FILE\". Put every\nsetting in FILE: the service sees no flags and none of your shell's variables.",
+		"uninstall": "esmon-agent uninstall\n\nRemoves the service (stop it first).",
+		"start":     "esmon-agent start\n\nStarts the installed service.",
+		"stop":      "esmon-agent stop\n\nStops the service.",
+		"status":    "esmon-agent status\n\nPrints running, stopped or not installed (exit code 0, 3 or 4).",
+	}[cmd]
+	fs := newFlagSet(cmd, stderr, about)
+	var configPath *string
+	if cmd == "install" {
+		configPath = fs.String("config", "", "YAML config `FILE` the service reads (required)")
+	}
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	var svcArgs []string
+	if cmd == "install" {
+		if *configPath == "" {
+			fmt.Fprintln(stderr, "esmon-agent install: --config FILE is required")
+			return exitUsage
+		}
+		abs, err := absPath(*configPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
+			return exitUsage
+		}
+		// Check the file now rather than when the service first starts.
+		cfg, err := loadConfig(abs, settings(), func(string) string { return "" })
+		if err == nil {
+			err = cfg.forRun()
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon-agent install: %s: %v\n", abs, err)
+			return exitUsage
+		}
+		svcArgs = []string{"run", "--config", abs}
+	}
+	s, err := service.New(&program{}, serviceConfig(svcArgs))
+	if err != nil {
+		fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
+		return exitFailed
+	}
+	if cmd == "status" {
+		st, err := s.Status()
+		switch {
+		case errors.Is(err, service.ErrNotInstalled):
+			fmt.Fprintln(stdout, "not installed")
+			return exitMissing
+		case err != nil:
+			fmt.Fprintf(stderr, "esmon-agent status: %v\n", err)
+			return exitFailed
+		case st == service.StatusRunning:
+			fmt.Fprintln(stdout, "running")
+			return exitOK
+		case st == service.StatusStopped:
+			fmt.Fprintln(stdout, "stopped")
+			return exitStopped
+		}
+		fmt.Fprintln(stdout, "unknown")
+		return exitFailed
+	}
+	if err := service.Control(s, cmd); err != nil {
+		fmt.Fprintf(stderr, "esmon-agent %s: %v\n", cmd, err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "esmon-agent: %s done (%s)\n", cmd, s.Platform())
+	return exitOK
+}
+
+// systemLogHandler copies warnings and errors to the system log.
+type systemLogHandler struct {
+	slog.Handler
+	sys service.Logger
+}
+
+func (h *systemLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		msg := r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			msg += " " + a.String()
+			return true
+		})
+		if r.Level >= slog.LevelError {
+			_ = h.sys.Error(msg)
+		} else {
+			_ = h.sys.Warning(msg)
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *systemLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &systemLogHandler{Handler: h.Handler.WithAttrs(as), sys: h.sys}
+}
+
+func (h *systemLogHandler) WithGroup(name string) slog.Handler {
+	return &systemLogHandler{Handler: h.Handler.WithGroup(name), sys: h.sys}
+}
