@@ -44,7 +44,7 @@ func newAgent(cfg Config, log *slog.Logger) (*agent, error) {
 		URL:          cfg.Core,
 		Token:        cfg.Token,
 		AgentID:      id,
-		AgentVersion: version,
+		AgentVersion: Version,
 		Host:         facts,
 		Interval:     cfg.Interval,
 		Logger:       log,
@@ -56,7 +56,7 @@ func newAgent(cfg Config, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Info("esmon-agent starting", "version", version, "agent_id", id, "host", facts.Hostname,
+	log.Info("esmon-agent starting", "version", Version, "agent_id", id, "host", facts.Hostname,
 		"interval", cfg.Interval, "config", cfg.File)
 	return &agent{cfg: cfg, log: log, set: collect.Default(collect.System{}), link: l}, nil
 }

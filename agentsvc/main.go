@@ -19,9 +19,12 @@ import (
 	"esmon/core/wire"
 )
 
-// version is the agent's version, set at build time with
-// -ldflags "-X main.version=1.2.3".
-var version = "dev"
+// Version and Commit are stamped in at build time with
+// -ldflags "-X main.Version=1.2.3 -X main.Commit=abc123".
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -66,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	case "-version", "--version", "version":
-		fmt.Fprintf(stdout, "esmon-agent %s (protocol %d)\n", version, wire.Version)
+		fmt.Fprintf(stdout, "esmon-agent %s %s(protocol %d)\n", Version, commitText(), wire.Version)
 		return exitOK
 	case "run", "once":
 		fs := newFlagSet(cmd, stderr, map[string]string{
@@ -176,4 +179,11 @@ func once(cfg Config, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+func commitText() string {
+	if Commit == "" {
+		return ""
+	}
+	return Commit + " "
 }
