@@ -146,9 +146,13 @@ func New(opts Options) (c *Core, err error) {
 	if c.router, err = notify.NewRouter(routes, reg, notify.Options{Logger: log.With("component", "notify")}); err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() error { return c.router.Stop(context.Background()) })
+	// Closers bind the part, not c: the named result c is nil by the time
+	// they run on an error return.
+	router := c.router
+	closers = append(closers, func() error { return router.Stop(context.Background()) })
 	c.live = hub.NewLive(c.snapshot, reg, log.With("component", "live"))
-	closers = append(closers, func() error { c.live.Close(); return nil })
+	live := c.live
+	closers = append(closers, func() error { live.Close(); return nil })
 	c.agents = hub.NewAgents(c, hub.NewAgentMetrics(reg), opts.Version, log.With("component", "agents"))
 
 	handler := api.New(api.Deps{
@@ -162,6 +166,7 @@ func New(opts Options) (c *Core, err error) {
 	if c.sched, err = c.schedule(); err != nil {
 		return nil, err
 	}
+	closers = append(closers, c.sched.Shutdown)
 	if c.ln, err = net.Listen("tcp", opts.Listen); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opts.Listen, err)
 	}
@@ -234,6 +239,7 @@ func (c *Core) shutdown() error {
 		if err := c.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		c.ln.Close() // Shutdown closes it only if Run got as far as serving
 		c.live.Close()
 		if err := c.sched.Shutdown(); err != nil {
 			errs = append(errs, err)

@@ -358,7 +358,9 @@ func parseTime(v string, now, def time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+	// Unix seconds beyond ±2^53 overflow UnixMilli (and NaN and Inf fail
+	// the comparison): they are refused, not wrapped into some other time.
+	if f, err := strconv.ParseFloat(v, 64); err == nil && math.Abs(f) < 1<<53 {
 		sec, frac := math.Modf(f)
 		return time.Unix(int64(sec), int64(frac*1e9)), nil
 	}
@@ -370,7 +372,13 @@ func parseTime(v string, now, def time.Time) (time.Time, error) {
 
 func parseDuration(v string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		return time.Duration(f * float64(time.Second)), nil
+		// Converting an out-of-range float to an integer is
+		// implementation-defined in Go; refuse it (NaN fails too).
+		ns := f * float64(time.Second)
+		if !(math.Abs(ns) < math.MaxInt64) {
+			return 0, fmt.Errorf("%q is out of range", v)
+		}
+		return time.Duration(ns), nil
 	}
 	return time.ParseDuration(v)
 }
