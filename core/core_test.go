@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"esmon/core/apiv1"
 	"esmon/core/hub"
 	"esmon/core/wire"
+	"esmon/internal/testenv"
 )
 
 // TestMain checks that a core leaves nothing running once stopped, also
@@ -31,27 +30,9 @@ func TestMain(m *testing.M) {
 // client keeps no idle connections, which goleak would see as leaks.
 var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 
-// logBuffer collects a core's logs; the core logs from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newCore(t *testing.T, dir string) (*Core, *logBuffer) {
+func newCore(t *testing.T, dir string) (*Core, *testenv.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	c, err := New(Options{
 		DataDir: dir,
 		Listen:  "127.0.0.1:0",

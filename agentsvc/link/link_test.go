@@ -1,7 +1,6 @@
 package link
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"esmon/agentsvc/collect"
 	"esmon/core/wire"
+	"esmon/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -171,28 +171,10 @@ func (c *testCore) send(conn *websocket.Conn, msg any) error {
 	return conn.WriteMessage(websocket.BinaryMessage, frame)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger used by several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startClient runs a client against core until the test ends.
-func startClient(t *testing.T, core *testCore, edit func(*Options)) (*Client, *syncBuffer) {
+func startClient(t *testing.T, core *testCore, edit func(*Options)) (*Client, *testenv.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	o := Options{
 		URL:          core.srv.URL,
 		Token:        "s3cret-token",

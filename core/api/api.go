@@ -173,6 +173,11 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if step == 0 && to.Sub(from) > maxPoints*time.Second {
+		// Without a step, a long range is averaged down to maxPoints
+		// rather than answered with every raw sample.
+		step = (to.Sub(from)/maxPoints + time.Second).Truncate(time.Second)
+	}
 	if step > 0 && to.Sub(from)/step > maxPoints {
 		writeError(w, http.StatusBadRequest, "bad_query", fmt.Sprintf("range/step asks for more than %d points; use a larger step", maxPoints))
 		return

@@ -542,6 +542,11 @@ func TestQuery(t *testing.T) {
 		{"every host", "from=2026-01-01T00:00:00Z&to=2026-01-01T00:01:00Z", 3, nil},
 		{"unknown host", "host=c&from=2026-01-01T00:00:00Z&to=2026-01-01T00:01:00Z", 0, nil},
 		{"outside the data", "host=a&match[mount]=/&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z", 1, []apiv1.Point{}},
+		// 200 days without a step: averaged into buckets of about
+		// range/11000 (1571 s), so the six samples of the first minute
+		// make one point.
+		{"long range without step is averaged", "host=a&match[mount]=/&from=2025-12-31T00:00:00Z&to=2026-07-19T00:00:00Z",
+			1, []apiv1.Point{{T: base - base%1_571_000, V: 2.5}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,7 @@ const SessionCookie = "esmon_session"
 // sessionTTL is how long a sign-in lasts.
 const sessionTTL = 12 * time.Hour
 
-// maxSessions bounds the session table; the oldest go first.
+// maxSessions bounds the session table; past it the oldest session ends.
 const maxSessions = 10_000
 
 // Auth checks the admin token (as a bearer token, or exchanged for a session
@@ -136,10 +136,16 @@ func (a *Auth) signIn(w http.ResponseWriter, r *http.Request) {
 	id := base64.RawURLEncoding.EncodeToString(b[:])
 	a.mu.Lock()
 	now := time.Now()
+	var oldest string
 	for k, exp := range a.sessions {
-		if now.After(exp) || len(a.sessions) >= maxSessions {
+		if now.After(exp) {
 			delete(a.sessions, k)
+		} else if oldest == "" || exp.Before(a.sessions[oldest]) {
+			oldest = k
 		}
+	}
+	if len(a.sessions) >= maxSessions {
+		delete(a.sessions, oldest)
 	}
 	a.sessions[id] = now.Add(sessionTTL)
 	a.mu.Unlock()

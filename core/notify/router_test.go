@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"esmon/core/apiv1"
+	"esmon/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -130,28 +131,10 @@ func (s *sleeps) waits() []time.Duration {
 	return slices.Clone(s.d)
 }
 
-// logBuffer is a concurrency-safe sink for a test logger.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newTestRouter(t *testing.T, routes []Route, opts Options) (*Router, *prometheus.Registry, *logBuffer) {
+func newTestRouter(t *testing.T, routes []Route, opts Options) (*Router, *prometheus.Registry, *testenv.Buffer) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}

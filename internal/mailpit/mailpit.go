@@ -3,7 +3,6 @@
 package mailpit
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,24 +27,6 @@ func FreePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// SyncBuffer collects a child's output from its copying goroutines.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // client talks to mailpit without keeping connections, so goleak finds no
@@ -76,7 +56,7 @@ func Start(t *testing.T, args ...string) *Server {
 			"--database", filepath.Join(t.TempDir(), "mailpit.db"),
 			"--smtp-disable-rdns",
 		}, args...)...)
-		out := &SyncBuffer{}
+		out := &testenv.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start mailpit: %v", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"esmon/core/apiv1"
+	"esmon/internal/testenv"
 )
 
 // bins holds the binaries TestMain builds once for every test.
@@ -59,35 +60,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// logBuffer collects a process's output for the test log on failure.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a child process that is killed when the test ends and whose
 // output is shown when the test fails.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *logBuffer
+	out    *testenv.Buffer
 	exited chan struct{}
 }
 
 func start(t *testing.T, name string, path string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(path, args...), out: &logBuffer{}, exited: make(chan struct{})}
+	p := &proc{cmd: exec.Command(path, args...), out: &testenv.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

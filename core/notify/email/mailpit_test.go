@@ -28,6 +28,7 @@ import (
 	"esmon/core/apiv1"
 	"esmon/core/notify"
 	"esmon/internal/mailpit"
+	"esmon/internal/testenv"
 )
 
 // selfSigned writes a throwaway certificate for 127.0.0.1 and localhost,
@@ -119,7 +120,7 @@ func TestMailpitRouter(t *testing.T) {
 				t.Fatal(err)
 			}
 			reg := prometheus.NewRegistry()
-			var logs mailpit.SyncBuffer
+			var logs testenv.Buffer
 			r, err := notify.NewRouter([]notify.Route{{Channel: ch, MinSeverity: apiv1.SeverityVeryCritical}}, reg,
 				notify.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
