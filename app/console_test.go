@@ -197,8 +197,10 @@ func startXvfb(t *testing.T, xvfb string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	x := exec.Command(xvfb, "-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+	// -noreset: the X server resets when its last client leaves (our probe
+	// below is one) and would then write its display number to fd 3 again,
+	// which fails once the pipe is gone, and exits.
+	x := exec.Command(xvfb, "-displayfd", "3", "-noreset", "-screen", "0", "1280x800x24", "-nolisten", "tcp")
 	x.ExtraFiles = []*os.File{w}
 	var xout bytes.Buffer
 	x.Stdout, x.Stderr = &xout, &xout
@@ -209,6 +211,7 @@ func startXvfb(t *testing.T, xvfb string) string {
 	t.Cleanup(func() {
 		_ = x.Process.Kill()
 		_ = x.Wait()
+		r.Close()
 	})
 	num := make(chan string, 1)
 	go func() {
