@@ -13,23 +13,23 @@ GOBIN      := $(shell $(GO) env GOPATH)/bin
 
 # Debian packages: building the console (cgo, GLFW), and running the tests
 # (a real X server, D-Bus session, screenshots, Chromium, Prometheus' promtool).
-DEB_BUILD  := gcc pkg-config libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libgl1-mesa-dev
-DEB_TEST   := xvfb xauth dbus-x11 imagemagick chromium
+DEB_BUILD  := openjdk-17-jdk-headless gcc pkg-config libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libgl1-mesa-dev
+DEB_TEST   := xvfb xauth dbus-x11 imagemagick chromium wine wine64 gcc-mingw-w64-x86-64
 
 # Packages whose tests start goroutines run under the race detector.
 RACE_PKGS  := ./core/... ./agentsvc/... ./internal/...
 
-.PHONY: all build build-headless run test deps-build deps-test vet fmt-check test-go clean
+.PHONY: all build build-headless run test deps-build deps-test deps-webui deps-jdk webui jmx-bridge vet fmt-check test-go clean
 
 all: build
 
 ## build: the console (needs cgo) and the agent (static)
-build: deps-build
+build: deps-build webui jmx-bridge
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esmon ./app
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-agent ./agentsvc
 
 ## build-headless: `esmon serve` without any GUI code, no cgo
-build-headless:
+build-headless: webui deps-jdk jmx-bridge
 	CGO_ENABLED=0 $(GO) build -trimpath -tags headless -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-serve ./app
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-agent ./agentsvc
 
@@ -39,13 +39,45 @@ run:
 	@packaging/run-local.sh
 
 ## test: install what the tests need, then run every test
-test: deps-test fmt-check vet test-go
+test: deps-test webui fmt-check vet test-go
 
-test-go:
+## webui: the web page's bundle in webui/dist, which the binaries embed:
+## npm ci from the committed lock file, then esbuild (webui/build.mjs)
+WEBUI_SRC := $(wildcard webui/src/*) webui/build.mjs webui/package.json
+
+webui: deps-webui webui/dist/index.html
+
+webui/node_modules/.package-lock.json: webui/package-lock.json
+	cd webui && npm ci --ignore-scripts --no-audit --no-fund
+
+webui/dist/index.html: webui/node_modules/.package-lock.json $(WEBUI_SRC)
+	cd webui && npm run --silent build
+
+## jmx-bridge: the JMX bridge (agentsvc/jmx/java) as Java 8 bytecode, since
+## WebSphere 9 runs Java 8, in the jar that go build embeds in esmon-agent
+JMX_JAR := agentsvc/jmx/dist/esmon-jmx.jar
+JMX_SRC := $(wildcard agentsvc/jmx/java/esmon/jmx/*.java)
+
+jmx-bridge: $(JMX_JAR)
+
+$(JMX_JAR): $(JMX_SRC)
+	@command -v javac >/dev/null || { echo "javac not found: make deps-jdk installs a JDK"; exit 1; }
+	rm -rf $(BIN)/jmx-classes
+	javac --release 8 -Xlint:all -Xlint:-options -Werror -d $(BIN)/jmx-classes $(JMX_SRC)
+	jar cfe $@.tmp esmon.jmx.Bridge -C $(BIN)/jmx-classes .
+	mv $@.tmp $@
+
+deps-jdk:
+	@command -v javac >/dev/null || packaging/apt-ensure.sh openjdk-17-jdk-headless
+
+deps-webui:
+	@command -v npm >/dev/null || packaging/apt-ensure.sh nodejs npm
+
+test-go: webui jmx-bridge
 	ESMON_TEST_STRICT=1 $(GO) test -race -timeout 20m $(RACE_PKGS)
 	ESMON_TEST_STRICT=1 $(GO) test -timeout 20m ./ui/... ./app/... ./webui/... ./test/...
 
-vet:
+vet: webui
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) vet -tags headless ./app
 
@@ -62,4 +94,4 @@ deps-test: deps-build
 	$(GO) mod download
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) webui/dist webui/node_modules $(JMX_JAR)

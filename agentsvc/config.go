@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"esmon/agentsvc/collect"
+	"esmon/agentsvc/jmx"
 	"esmon/agentsvc/link"
 )
 
@@ -28,6 +31,24 @@ type Config struct {
 	AgentID  string
 	StateDir string
 	LogLevel slog.Level
+	// LogFile, when set, gets a copy of the log.
+	LogFile string
+	// SpoolDir keeps the snapshots not yet acknowledged; by default the
+	// spool directory in StateDir.
+	SpoolDir      string
+	SpoolMaxBytes int64
+	// ProcessInterval is how often the processes are scanned, and the
+	// temperatures read: both cost more than the rest together.
+	ProcessInterval time.Duration
+	// Services is the watch list of Windows services.
+	Services []string
+	// Checks are tcp://host:port and http(s):// URLs to probe every
+	// CheckInterval.
+	Checks        []string
+	CheckInterval time.Duration
+	CheckTimeout  time.Duration
+	// JMX lists the JVMs read through the JMX bridge (jmx: in the file).
+	JMX []jmx.Target
 }
 
 // setting is one configurable value and where it can be given. Sources
@@ -53,6 +74,14 @@ func settings() []*setting {
 		{key: "agent_id", env: "ESMON_AGENT_ID", usage: "agent `id`; by default a random id kept in the state directory"},
 		{key: "state_dir", env: "ESMON_STATE_DIR", usage: "`DIR` for the agent's own state (default " + defaultStateDir() + ")"},
 		{key: "log_level", env: "ESMON_LOG_LEVEL", def: "info", usage: "log `level`: debug, info, warn or error"},
+		{key: "log_file", env: "ESMON_LOG_FILE", usage: "also write the log to `FILE`"},
+		{key: "spool_dir", env: "ESMON_SPOOL_DIR", usage: "`DIR` of the store-and-forward spool (default: spool in the state directory)"},
+		{key: "spool_max_mb", env: "ESMON_SPOOL_MAX_MB", def: "100", usage: "most `MB` the spool keeps while the core is away; then the oldest go"},
+		{key: "process_interval", env: "ESMON_PROCESS_INTERVAL", def: "30s", usage: "`interval` of the process scan (count, top 10 by CPU and memory) and temperatures; 0 turns both off"},
+		{key: "services", env: "ESMON_SERVICES", usage: "Windows services to watch, as a comma-separated `list`"},
+		{key: "checks", env: "ESMON_CHECKS", usage: "checks: comma-separated `URLs`, tcp://host:port or http(s)://..."},
+		{key: "check_interval", env: "ESMON_CHECK_INTERVAL", def: "30s", usage: "`interval` of the checks"},
+		{key: "check_timeout", env: "ESMON_CHECK_TIMEOUT", def: "10s", usage: "`timeout` of one check"},
 	}
 }
 
@@ -95,6 +124,9 @@ func loadConfig(configPath string, ss []*setting, getenv func(string) string) (C
 		if err != nil {
 			return cfg, err
 		}
+		if cfg.JMX, err = readJMXConfig(abs); err != nil {
+			return cfg, err
+		}
 		for _, s := range ss {
 			if v, ok := file[s.key]; ok && s.level < 1 {
 				s.value, s.level = v, 1
@@ -118,16 +150,45 @@ func loadConfig(configPath string, ss []*setting, getenv func(string) string) (C
 	cfg.Core = strings.TrimSpace(get("core").value)
 	cfg.AgentID = strings.TrimSpace(get("agent_id").value)
 	cfg.StateDir = get("state_dir").value
+	cfg.LogFile = strings.TrimSpace(get("log_file").value)
+	cfg.SpoolDir = strings.TrimSpace(get("spool_dir").value)
+	cfg.Services = list(get("services").value)
+	cfg.Checks = list(get("checks").value)
 
-	iv := get("interval")
-	d, err := time.ParseDuration(strings.TrimSpace(iv.value))
+	var err error
+	duration := func(key string, least time.Duration) time.Duration {
+		if err != nil {
+			return 0
+		}
+		s := get(key)
+		d, perr := time.ParseDuration(strings.TrimSpace(s.value))
+		switch {
+		case perr != nil:
+			err = fmt.Errorf("%s %q: want a duration such as 5s or 1m", strings.ReplaceAll(key, "_", " "), s.value)
+		case d < least:
+			err = fmt.Errorf("%s %s is too short: the minimum is %s", strings.ReplaceAll(key, "_", " "), d, least)
+		}
+		return d
+	}
+	cfg.Interval = duration("interval", minInterval)
+	if cfg.ProcessInterval = duration("process_interval", 0); err == nil && cfg.ProcessInterval > 0 && cfg.ProcessInterval < minInterval {
+		err = fmt.Errorf("process interval %s is too short: the minimum is %s (or 0 for off)", cfg.ProcessInterval, minInterval)
+	}
+	cfg.CheckInterval = duration("check_interval", minInterval)
+	cfg.CheckTimeout = duration("check_timeout", 100*time.Millisecond)
 	if err != nil {
-		return cfg, fmt.Errorf("interval %q: want a duration such as 5s or 1m", iv.value)
+		return cfg, err
 	}
-	if d < minInterval {
-		return cfg, fmt.Errorf("interval %s is too short: the minimum is %s", d, minInterval)
+	mb, perr := strconv.ParseInt(strings.TrimSpace(get("spool_max_mb").value), 10, 64)
+	if perr != nil || mb < 1 || mb > 1<<20 {
+		return cfg, fmt.Errorf("spool max mb %q: want a whole number of megabytes, at least 1", get("spool_max_mb").value)
 	}
-	cfg.Interval = d
+	cfg.SpoolMaxBytes = mb << 20
+	for _, c := range cfg.Checks {
+		if _, err := collect.ParseCheck(c); err != nil {
+			return cfg, err
+		}
+	}
 
 	lv := get("log_level")
 	if err := cfg.LogLevel.UnmarshalText([]byte(strings.TrimSpace(lv.value))); err != nil {
@@ -169,8 +230,20 @@ func (c Config) forRun() error {
 	return nil
 }
 
-// readConfigFile reads the YAML file as key: value pairs; unknown keys
-// are errors, so a typo does not silently fall back to a default.
+// list splits a comma-separated list, dropping empty items.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readConfigFile reads the YAML file as key: value pairs, a list of values
+// becoming a comma-separated one; unknown keys are errors, so a typo does
+// not silently fall back to a default.
 func readConfigFile(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -186,6 +259,9 @@ func readConfigFile(path string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for k, v := range raw {
+		if k == jmxKey {
+			continue // readJMXConfig reads it
+		}
 		if !known[k] {
 			return nil, fmt.Errorf("config %s: unknown setting %q", path, k)
 		}
@@ -194,10 +270,44 @@ func readConfigFile(path string) (map[string]string, error) {
 			out[k] = v
 		case int, float64, bool:
 			out[k] = fmt.Sprint(v)
+		case []any:
+			items := make([]string, 0, len(v))
+			for _, it := range v {
+				switch it := it.(type) {
+				case string, int, float64, bool:
+					items = append(items, fmt.Sprint(it))
+				default:
+					return nil, fmt.Errorf("config %s: %s must be a list of single values", path, k)
+				}
+			}
+			out[k] = strings.Join(items, ",")
 		case nil:
 		default:
 			return nil, fmt.Errorf("config %s: %s must be a single value", path, k)
 		}
 	}
 	return out, nil
+}
+
+// jmxKey is the config file's list of JVMs to read over JMX. Its entries
+// are objects, so it has no flag or environment variable.
+const jmxKey = "jmx"
+
+// readJMXConfig reads the jmx: section of the config file at path.
+func readJMXConfig(path string) ([]jmx.Target, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var doc struct {
+		JMX yaml.Node `yaml:"jmx"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	ts, err := jmx.ParseConfig(&doc.JMX)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return ts, nil
 }

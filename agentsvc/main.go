@@ -40,12 +40,16 @@ Usage:
   esmon-agent uninstall           remove the service
   esmon-agent start | stop        start or stop the service
   esmon-agent status              print the service's state
+  esmon-agent simulate --agents N --core URL
+                                  run N virtual agents, for demos and load tests
   esmon-agent --version           print the version
 
 "esmon-agent COMMAND --help" lists the flags of a command. Settings come from the
 YAML config file (--config or ESMON_CONFIG; keys: core, token, token_file,
-interval, agent_id, state_dir, log_level), over which ESMON_* environment
-variables and then flags take precedence.
+interval, agent_id, state_dir, log_level, log_file, spool_dir, spool_max_mb,
+process_interval, services, checks, check_interval, check_timeout, jmx), over
+which ESMON_* environment variables and then flags take precedence. Lists
+(services, checks) are YAML lists in the file and comma-separated elsewhere.
 `
 
 // Exit codes.
@@ -77,6 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			"once": "esmon-agent once [flags]\n\nCollects one snapshot and prints it as JSON on standard output.",
 		}[cmd])
 		configPath, ss := configFlags(fs)
+		var asService *bool
+		if cmd == "run" {
+			asService = fs.Bool("as-service", false, "run under the service manager (the installed Windows service passes it)")
+		}
 		if code, ok := parse(fs, rest); !ok {
 			return code
 		}
@@ -92,9 +100,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
 			return exitUsage
 		}
-		return runService(cfg, stderr)
+		return runService(cfg, *asService, stderr)
 	case "install", "uninstall", "start", "stop", "status":
 		return control(cmd, rest, stdout, stderr)
+	case "simulate":
+		return simulate(rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "esmon-agent: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
@@ -152,7 +162,12 @@ func once(cfg Config, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Warn("some host facts are missing", "err", err)
 	}
-	snap, err := collect.Default(collect.System{}).Collect(ctx)
+	set, err := collectors(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
+		return exitUsage
+	}
+	snap, err := set.Collect(ctx)
 	if err != nil {
 		log.Warn("some metrics are missing", "err", err)
 	}

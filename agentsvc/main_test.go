@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -101,7 +103,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "no core", args: []string{"run", "--token", "t"}, code: exitUsage, stderr: "no core URL"},
 		{name: "no token", args: []string{"run", "--core", "https://core"}, code: exitUsage, stderr: "no agent token"},
 		{name: "bad scheme", args: []string{"run", "--core", "ftp://core", "--token", "t"}, code: exitUsage, stderr: "scheme"},
-		{name: "install needs config", args: []string{"install"}, code: exitUsage, stderr: "--config FILE is required"},
+		{name: "install needs config", args: []string{"install"}, code: exitUsage, stderr: "--config FILE or --core URL is required"},
 		{name: "stray argument", args: []string{"once", "extra"}, code: exitUsage, stderr: `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
@@ -135,6 +137,7 @@ func TestConfigPrecedence(t *testing.T) {
 	fileWithTokenFile := write("tf.yaml", "core: https://file-core\ntoken_file: "+tokFile+"\n")
 	both := write("both.yaml", "token: a\ntoken_file: "+tokFile+"\n")
 	unknown := write("typo.yaml", "cor: https://x\n")
+	lists := write("lists.yaml", "services: [W3SVC, MSSQLSERVER]\nchecks:\n  - tcp://db:5432\n  - https://intranet/health\nspool_max_mb: 5\nlog_file: /var/log/esmon-agent.log\n")
 
 	tests := []struct {
 		name    string
@@ -142,6 +145,7 @@ func TestConfigPrecedence(t *testing.T) {
 		env     map[string]string
 		want    Config
 		wantErr string
+		procOff bool // the process scan is off: ProcessInterval stays 0
 	}{
 		{name: "defaults", want: Config{Interval: 5 * time.Second}},
 		{name: "file", flags: []string{"--config", file},
@@ -164,6 +168,16 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "unknown key", flags: []string{"--config", unknown}, wantErr: `unknown setting "cor"`},
 		{name: "missing file", flags: []string{"--config", filepath.Join(dir, "nope.yaml")}, wantErr: "read config"},
 		{name: "bad log level", flags: []string{"--log-level", "loud"}, wantErr: "log level"},
+		{name: "lists in the file", flags: []string{"--config", lists},
+			want: Config{Interval: 5 * time.Second, Services: []string{"W3SVC", "MSSQLSERVER"}, Checks: []string{"tcp://db:5432", "https://intranet/health"},
+				SpoolMaxBytes: 5 << 20, LogFile: "/var/log/esmon-agent.log"}},
+		{name: "lists from the environment", env: map[string]string{"ESMON_SERVICES": "a, b,,", "ESMON_CHECKS": "tcp://x:1"},
+			want: Config{Interval: 5 * time.Second, Services: []string{"a", "b"}, Checks: []string{"tcp://x:1"}}},
+		{name: "bad check", flags: []string{"--checks", "ftp://x"}, wantErr: "want tcp://host:port"},
+		{name: "tcp check without port", flags: []string{"--checks", "tcp://x"}, wantErr: "want tcp://host:port"},
+		{name: "bad spool size", flags: []string{"--spool-max-mb", "0"}, wantErr: "spool max mb"},
+		{name: "process interval off", flags: []string{"--process-interval", "0"}, want: Config{Interval: 5 * time.Second}, procOff: true},
+		{name: "process interval too short", flags: []string{"--process-interval", "10ms"}, wantErr: "process interval 10ms is too short"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,7 +197,15 @@ func TestConfigPrecedence(t *testing.T) {
 				t.Fatal(err)
 			}
 			got.File = ""
-			if got != tt.want {
+			want := tt.want
+			want.CheckInterval, want.CheckTimeout = 30*time.Second, 10*time.Second
+			if !tt.procOff {
+				want.ProcessInterval = 30 * time.Second
+			}
+			if want.SpoolMaxBytes == 0 {
+				want.SpoolMaxBytes = 100 << 20
+			}
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got %+v\nwant %+v", got, tt.want)
 			}
 		})
@@ -316,5 +338,165 @@ func TestRunSendsToCore(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "tok-123") {
 		t.Error("the token appears in the logs")
+	}
+}
+
+// TestSimulate runs `esmon-agent simulate` with three agents against a test
+// core: three identities, each with its own host, sending realistic values.
+func TestSimulate(t *testing.T) {
+	type agentSeen struct {
+		hello  wire.Hello
+		values map[string][]float64 // by metric, in arrival order
+	}
+	var mu sync.Mutex
+	seen := map[string]*agentSeen{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		var me *agentSeen
+		defs := map[uint32]string{}
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			msg, err := wire.Decode(data)
+			if err != nil {
+				t.Errorf("decode: %v", err)
+				return
+			}
+			var reply any
+			mu.Lock()
+			switch m := msg.(type) {
+			case *wire.Hello:
+				me = &agentSeen{hello: *m, values: map[string][]float64{}}
+				seen[m.AgentID] = me
+				reply = &wire.Welcome{Version: wire.Version, HostID: m.Host.Hostname}
+			case *wire.Batch:
+				for _, d := range m.Defs {
+					defs[d.ID] = d.Metric
+					if len(d.Labels) > 0 {
+						defs[d.ID] += fmt.Sprint(d.Labels)
+					}
+				}
+				for _, s := range m.Snapshots {
+					for i, id := range s.IDs {
+						me.values[defs[id]] = append(me.values[defs[id]], s.Values[i])
+					}
+				}
+				reply = &wire.Ack{Seq: m.Seq}
+			}
+			mu.Unlock()
+			frame, _ := wire.Encode(reply)
+			if err := conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := agentCmd(ctx, t, "simulate", "--agents", "3", "--core", srv.URL, "--token", "tok", "--interval", "1s", "--duration", "4s")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("simulate: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 3 {
+		t.Fatalf("%d agents said hello, want 3: %v\n%s", len(seen), seen, stderr.String())
+	}
+	hosts := map[string]bool{}
+	for id, a := range seen {
+		hosts[a.hello.Host.Hostname] = true
+		if a.hello.Token != "tok" || a.hello.Host.Cores == 0 || a.hello.Host.MemoryBytes == 0 {
+			t.Errorf("%s: hello %+v", id, a.hello)
+		}
+		cpu := a.values[wire.CPUUsagePercent]
+		if len(cpu) < 2 {
+			t.Errorf("%s: %d cpu samples, want one a second", id, len(cpu))
+		}
+		for _, v := range cpu {
+			if v <= 0 || v > 100 {
+				t.Errorf("%s: cpu %v", id, v)
+			}
+		}
+		for _, m := range []string{wire.MemoryUsedPercent, wire.DiskUsedPercent, wire.NetReceivedBytesTotal, wire.UptimeSeconds, wire.ProcessCount, wire.Load1} {
+			found := false
+			for k := range a.values {
+				found = found || k == m || strings.HasPrefix(k, m+"[")
+			}
+			if !found {
+				t.Errorf("%s: no %s", id, m)
+			}
+		}
+		for k, vs := range a.values {
+			if !strings.Contains(k, "_total") {
+				continue
+			}
+			for i := 1; i < len(vs); i++ {
+				if vs[i] < vs[i-1] {
+					t.Errorf("%s: counter %s went back: %v", id, k, vs)
+				}
+			}
+		}
+	}
+	if len(hosts) != 3 {
+		t.Errorf("host names %v, want 3 distinct", hosts)
+	}
+	if !strings.Contains(stdout.String(), "agents 3,") || !strings.Contains(stdout.String(), "with acks 3,") {
+		t.Errorf("no summary with 3 agents, all acknowledged:\n%s", stdout.String())
+	}
+}
+
+// TestWriteServiceConfig checks what `install --core` writes: a config the
+// service can run, and a token file, both for the service account alone.
+func TestWriteServiceConfig(t *testing.T) {
+	tests := []struct {
+		name, core, token, wantErr string
+	}{
+		{name: "written", core: "https://core.example:8470", token: "s3cret"},
+		{name: "no token", core: "https://core.example", wantErr: "no agent token"},
+		{name: "bad core URL", core: "core.example", token: "x", wantErr: "scheme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "state")
+			p, err := writeServiceConfig(dir, tt.core, tt.token)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := loadConfig(p, settings(), func(string) string { return "" })
+			if err == nil {
+				err = cfg.forRun()
+			}
+			if err != nil || cfg.Core != tt.core || cfg.Token != tt.token || cfg.StateDir != dir {
+				t.Fatalf("config %+v, %v", cfg, err)
+			}
+			if runtime.GOOS == "windows" {
+				return
+			}
+			for path, want := range map[string]os.FileMode{dir: 0o700, p: 0o600, filepath.Join(dir, serviceTokenFile): 0o600} {
+				fi, err := os.Stat(path)
+				if err != nil || fi.Mode().Perm() != want {
+					t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode().Perm(), err, want)
+				}
+			}
+			b, _ := os.ReadFile(p)
+			if strings.Contains(string(b), tt.token) {
+				t.Error("the token is in the config file, not only in the token file")
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kardianos/service"
@@ -18,17 +19,17 @@ const serviceName = "esmon-agent"
 // stopTimeout is how long Stop waits for the agent to close its connection.
 const stopTimeout = 5 * time.Second
 
+// serviceConfig is the service's definition. On Windows, delayed automatic
+// start and a restart on failure are set after the service is made
+// (afterInstall), each on its own, because a service manager that lacks one
+// (Wine's) refuses a service that asks for it when it is made.
 func serviceConfig(args []string) *service.Config {
 	return &service.Config{
 		Name:        serviceName,
 		DisplayName: "esmon agent",
 		Description: "Collects this server's metrics and sends them to the esmon core.",
 		Arguments:   args,
-		Option: service.KeyValue{
-			"Restart":          "always", // systemd
-			"OnFailure":        "restart",
-			"DelayedAutoStart": true, // Windows: after the network is up
-		},
+		Option:      service.KeyValue{"Restart": "always"}, // systemd
 	}
 }
 
@@ -69,16 +70,27 @@ func (p *program) Stop(service.Service) error {
 }
 
 // runService runs the agent in the foreground or, when started by the
-// service manager, as the service.
-func runService(cfg Config, stderr io.Writer) int {
+// service manager (asService, or as kardianos/service detects it), as the
+// service.
+func runService(cfg Config, asService bool, stderr io.Writer) int {
 	prg := &program{}
 	s, err := service.New(prg, serviceConfig(nil))
 	if err != nil {
 		fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
 		return exitFailed
 	}
-	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})
-	if !service.Interactive() {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon-agent: open log file: %v\n", err)
+			return exitFailed
+		}
+		defer f.Close()
+		h = slog.NewMultiHandler(h, slog.NewTextHandler(f, opts))
+	}
+	if asService || !service.Interactive() {
 		// A Windows service has no console: warnings and errors go to the
 		// event log too (under systemd, stderr goes to the journal already).
 		if sl, err := s.SystemLogger(nil); err == nil {
@@ -92,7 +104,12 @@ func runService(cfg Config, stderr io.Writer) int {
 		return exitFailed
 	}
 	prg.agent, prg.log = a, log
-	if err := s.Run(); err != nil {
+	if asService {
+		err = runAsService(prg)
+	} else {
+		err = s.Run()
+	}
+	if err != nil {
 		log.Error("service run failed", "err", err)
 		return exitFailed
 	}
@@ -102,24 +119,55 @@ func runService(cfg Config, stderr io.Writer) int {
 // control runs install, uninstall, start, stop and status.
 func control(cmd string, args []string, stdout, stderr io.Writer) int {
 	about := map[string]string{
-		"install":   "esmon-agent install --config FILE\n\nInstalls the service, which runs \"esmon-agent run --config FILE\". Put every\nsetting in FILE: the service sees no flags and none of your shell's variables.",
+		"install": "esmon-agent install --config FILE\n       esmon-agent install --core URL --token-file FILE [--state-dir DIR]\n\n" +
+			"Installs the service, which runs \"esmon-agent run --config FILE\". Put every\n" +
+			"setting in FILE: the service sees no flags and none of your shell's variables.\n" +
+			"The second form writes that file, and the agent token beside it, into the state\n" +
+			"directory, readable by the service account alone (root, or SYSTEM and\n" +
+			"Administrators on Windows).",
 		"uninstall": "esmon-agent uninstall\n\nRemoves the service (stop it first).",
 		"start":     "esmon-agent start\n\nStarts the installed service.",
 		"stop":      "esmon-agent stop\n\nStops the service.",
 		"status":    "esmon-agent status\n\nPrints running, stopped or not installed (exit code 0, 3 or 4).",
 	}[cmd]
 	fs := newFlagSet(cmd, stderr, about)
-	var configPath *string
+	var configPath, core, token, tokenFile, stateDir *string
 	if cmd == "install" {
-		configPath = fs.String("config", "", "YAML config `FILE` the service reads (required)")
+		configPath = fs.String("config", "", "YAML config `FILE` the service reads")
+		core = fs.String("core", "", "core `URL`, to write a config file (instead of --config)")
+		token = fs.String("token", "", "agent `token`, with --core (prefer --token-file)")
+		tokenFile = fs.String("token-file", "", "read the agent token from `FILE`, with --core")
+		stateDir = fs.String("state-dir", defaultStateDir(), "`DIR` for the written config, token and the agent's state, with --core")
 	}
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
 	var svcArgs []string
 	if cmd == "install" {
+		if *core != "" {
+			if *configPath != "" {
+				fmt.Fprintln(stderr, "esmon-agent install: give --config or --core, not both")
+				return exitUsage
+			}
+			tok := *token
+			if *tokenFile != "" {
+				b, err := os.ReadFile(*tokenFile)
+				if err != nil {
+					fmt.Fprintf(stderr, "esmon-agent install: %v\n", err)
+					return exitUsage
+				}
+				tok = strings.TrimSpace(string(b))
+			}
+			p, err := writeServiceConfig(*stateDir, *core, tok)
+			if err != nil {
+				fmt.Fprintf(stderr, "esmon-agent install: %v\n", err)
+				return exitUsage
+			}
+			fmt.Fprintf(stdout, "esmon-agent: wrote %s\n", p)
+			*configPath = p
+		}
 		if *configPath == "" {
-			fmt.Fprintln(stderr, "esmon-agent install: --config FILE is required")
+			fmt.Fprintln(stderr, "esmon-agent install: --config FILE or --core URL is required")
 			return exitUsage
 		}
 		abs, err := absPath(*configPath)
@@ -136,7 +184,7 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "esmon-agent install: %s: %v\n", abs, err)
 			return exitUsage
 		}
-		svcArgs = []string{"run", "--config", abs}
+		svcArgs = append([]string{"run", "--config", abs}, serviceFlagArgs...)
 	}
 	s, err := service.New(&program{}, serviceConfig(svcArgs))
 	if err != nil {
@@ -165,6 +213,11 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 	if err := service.Control(s, cmd); err != nil {
 		fmt.Fprintf(stderr, "esmon-agent %s: %v\n", cmd, err)
 		return exitFailed
+	}
+	if cmd == "install" {
+		for _, w := range afterInstall() {
+			fmt.Fprintf(stderr, "esmon-agent install: %s\n", w)
+		}
 	}
 	fmt.Fprintf(stdout, "esmon-agent: %s done (%s)\n", cmd, s.Platform())
 	return exitOK

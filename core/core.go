@@ -54,6 +54,17 @@ type Options struct {
 	OfflineAfter time.Duration `yaml:"offline_after"`
 	// SMTP, when set, enables the email channel for very_critical alerts.
 	SMTP *email.Config `yaml:"smtp"`
+	// Storage tunes the time-series store.
+	Storage Storage `yaml:"storage"`
+	// Channels configure more notification channels; see Channels.
+	Channels Channels `yaml:"channels"`
+	// Alerting tunes flap damping and notification grouping.
+	Alerting AlertSettings `yaml:"alerting"`
+	// PublicURL is the web page's address as people reach it, for links in
+	// notifications. Default: the listener's address.
+	PublicURL string `yaml:"public_url"`
+	// AgentConfig, when set, is pushed to every agent; see AgentConfig.
+	AgentConfig *AgentConfig `yaml:"agent_config"`
 
 	// Version is shown to agents and in logs.
 	Version string `yaml:"-"`
@@ -93,6 +104,9 @@ func New(opts Options) (c *Core, err error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("core: data directory is required")
 	}
+	if err := opts.AgentConfig.validate(); err != nil {
+		return nil, err
+	}
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
 	}
@@ -124,7 +138,9 @@ func New(opts Options) (c *Core, err error) {
 		return nil, err
 	}
 
-	if c.db, err = store.Open(store.Options{Dir: filepath.Join(opts.DataDir, "db"), Logger: log}); err != nil {
+	reg := prometheus.NewRegistry()
+	if c.db, err = store.Open(store.Options{Dir: filepath.Join(opts.DataDir, "db"), Logger: log,
+		Retention: opts.Storage.Retention, RepairWAL: opts.Storage.RepairWAL, Registerer: reg}); err != nil {
 		return nil, err
 	}
 	closers = append(closers, c.db.Close)
@@ -135,7 +151,6 @@ func New(opts Options) (c *Core, err error) {
 		return nil, err
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c.registerStoreMetrics(reg)
 
@@ -143,9 +158,10 @@ func New(opts Options) (c *Core, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.router, err = notify.NewRouter(routes, reg, notify.Options{Logger: log.With("component", "notify")}); err != nil {
+	if c.router, err = notify.NewRouter(routes, reg, c.notifyOptions()); err != nil {
 		return nil, err
 	}
+	c.configureAlerts(routes)
 	// Closers bind the part, not c: the named result c is nil by the time
 	// they run on an error return.
 	router := c.router
@@ -156,7 +172,7 @@ func New(opts Options) (c *Core, err error) {
 	c.agents = hub.NewAgents(c, hub.NewAgentMetrics(reg), opts.Version, log.With("component", "agents"))
 
 	handler := api.New(api.Deps{
-		Hosts: c.hosts, Alerts: rules{c}, Series: c.db,
+		Hosts: c.hosts, Alerts: rules{c}, Alerting: alerting{c}, Series: c.db,
 		Auth: api.NewAuth(adminToken, reg, log), Live: c.live, Agents: c.agents,
 		Web: opts.Web, Gatherer: reg, Reg: reg, Log: log,
 	})
@@ -173,25 +189,8 @@ func New(opts Options) (c *Core, err error) {
 	return c, nil
 }
 
-// routes are the default notification routing: everything to the log,
-// critical and up to the desktop, very_critical to email.
-func (c *Core) routes() ([]notify.Route, error) {
-	rs := []notify.Route{{Channel: notify.NewLog(c.log.With("channel", "log"))}}
-	if c.opts.Desktop != nil {
-		rs = append(rs, notify.Route{Channel: notify.Func("desktop", c.opts.Desktop), MinSeverity: apiv1.SeverityCritical})
-	}
-	if c.opts.SMTP != nil {
-		ch, err := email.New(*c.opts.SMTP)
-		if err != nil {
-			return nil, err
-		}
-		rs = append(rs, notify.Route{Channel: ch, MinSeverity: apiv1.SeverityVeryCritical})
-	}
-	return rs, nil
-}
-
-// schedule sets up the periodic jobs: offline detection and Badger's
-// value-log GC.
+// schedule sets up the periodic jobs: offline detection, Badger's
+// value-log GC, and the store's rollups and retention.
 func (c *Core) schedule() (gocron.Scheduler, error) {
 	s, err := gocron.NewScheduler(gocron.WithLogger(gocronLogger{c.log}))
 	if err != nil {
@@ -202,9 +201,16 @@ func (c *Core) schedule() (gocron.Scheduler, error) {
 		gocron.WithName("offline"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
 		return nil, fmt.Errorf("schedule offline check: %w", err)
 	}
+	if _, err := s.NewJob(gocron.DurationJob(5*time.Second), gocron.NewTask(c.tick),
+		gocron.WithName("alert-tick"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
+		return nil, fmt.Errorf("schedule alert tick: %w", err)
+	}
 	if _, err := s.NewJob(gocron.DurationJob(10*time.Minute), gocron.NewTask(c.db.RunValueLogGC),
 		gocron.WithName("vlog-gc"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
 		return nil, fmt.Errorf("schedule value-log GC: %w", err)
+	}
+	if err := c.scheduleStorage(s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -376,8 +382,8 @@ func (r rules) PutRule(ru apiv1.Rule, create bool) (apiv1.Rule, error) {
 	return saved, err
 }
 
-func (r rules) DeleteRule(id string) error {
-	ts, err := r.c.alerts.DeleteRule(id)
+func (r rules) DeleteRule(id, by string) error {
+	ts, err := r.c.alerts.DeleteRule(id, by)
 	r.c.transitions(ts)
 	return err
 }

@@ -25,7 +25,7 @@ import (
 // asset loads anything from another origin (no CDN, no external font).
 func TestAssetsAreLocal(t *testing.T) {
 	fsys := webui.FS()
-	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg"} {
+	for _, name := range []string{"index.html", "app.js", "style.css", "favicon.svg", "THIRD_PARTY_LICENSES.txt"} {
 		if _, err := fs.Stat(fsys, name); err != nil {
 			t.Errorf("asset %s: %v", name, err)
 		}
@@ -203,6 +203,8 @@ type fakeCore struct {
 	alerts   []apiv1.Alert
 	conns    chan *liveConn
 	count    int
+
+	pages pageData // what the host, alerts and rules pages read
 }
 
 const cookieName = "esmon_session"
@@ -287,6 +289,7 @@ func newFakeCore(t *testing.T) *fakeCore {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /ws/live", f.live)
+	f.pageRoutes(mux)
 	f.srv = httptest.NewServer(mux) // listens on 127.0.0.1
 	t.Cleanup(f.srv.Close)
 	return f

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"esmon/core/wire"
 )
@@ -68,10 +70,25 @@ func (s *Sink) Add(metric string, value float64, labelPairs ...string) {
 	if len(labelPairs) > 0 {
 		labels = make([]wire.Label, 0, len(labelPairs)/2)
 		for i := 0; i+1 < len(labelPairs); i += 2 {
-			labels = append(labels, wire.Label{Name: labelPairs[i], Value: labelPairs[i+1]})
+			labels = append(labels, wire.Label{Name: labelPairs[i], Value: labelText(labelPairs[i+1])})
 		}
 	}
 	s.samples = append(s.samples, Sample{Metric: metric, Labels: labels, Value: value})
+}
+
+// labelText makes v a label value the core accepts: valid UTF-8 without
+// NUL, at most wire.MaxLabelValueLen bytes. Process names and sensor names
+// come from the system and may be anything.
+func labelText(v string) string {
+	if utf8.ValidString(v) && strings.IndexByte(v, 0) < 0 && len(v) <= wire.MaxLabelValueLen {
+		return v
+	}
+	v = strings.ReplaceAll(strings.ToValidUTF8(v, "\uFFFD"), "\x00", "")
+	for len(v) > wire.MaxLabelValueLen {
+		_, n := utf8.DecodeLastRuneInString(v)
+		v = v[:len(v)-n]
+	}
+	return v
 }
 
 // Samples returns what was added so far.
@@ -92,16 +109,76 @@ type Collector interface {
 type Set struct {
 	collectors []Collector
 	now        func() time.Time
+	changed    chan struct{} // capacity 1: a Notifier saw a change
 }
 
 // NewSet returns a Set of the given collectors.
 func NewSet(cs ...Collector) *Set {
-	return &Set{collectors: cs, now: time.Now}
+	s := &Set{collectors: cs, now: time.Now, changed: make(chan struct{}, 1)}
+	for _, c := range cs {
+		if n, ok := c.(Notifier); ok {
+			n.SetNotify(s.notify)
+		}
+	}
+	return s
+}
+
+func (s *Set) notify() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changed receives when a collector saw a change that should be sent now
+// rather than at the next interval.
+func (s *Set) Changed() <-chan struct{} { return s.changed }
+
+// Run runs the background work of every collector that has some (Runner)
+// until ctx is cancelled, and returns when all of it has stopped.
+func (s *Set) Run(ctx context.Context) { s.Start(ctx)() }
+
+// Start starts the background work of every Runner until ctx is cancelled
+// and returns a function that waits for it to stop. From the moment Start
+// returns, slow collectors (Every) are off the hot path: Collect never runs
+// them inline.
+func (s *Set) Start(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for _, c := range s.collectors {
+		if e, ok := c.(*Every); ok {
+			e.running.Store(true)
+		}
+		if r, ok := c.(Runner); ok {
+			wg.Go(func() { r.Run(ctx) })
+		}
+	}
+	return wg.Wait
+}
+
+// Options choose the collectors of New besides the basic ones.
+type Options struct {
+	// ProcessInterval is how often processes are scanned and temperatures
+	// read, in the background; zero leaves both out.
+	ProcessInterval time.Duration
+	// Services is the watch list of Windows services.
+	Services []string
+	// Checks run every CheckInterval, each within CheckTimeout.
+	Checks        []Check
+	CheckInterval time.Duration
+	CheckTimeout  time.Duration
+	// Extra are collectors from other packages, such as the JMX bridge.
+	Extra []Collector
 }
 
 // Default returns every built-in collector for this operating system, reading
-// through src.
+// through src, with the process scan every DefaultProcessInterval.
 func Default(src Source) *Set {
+	return New(src, Options{ProcessInterval: DefaultProcessInterval})
+}
+
+// New returns the basic collectors for this operating system, reading
+// through src, and those that o asks for.
+func New(src Source, o Options) *Set {
 	cs := []Collector{
 		NewCPU(src),
 		&Memory{Source: src},
@@ -112,6 +189,23 @@ func Default(src Source) *Set {
 		&Uptime{Source: src},
 	}
 	cs = append(cs, osCollectors(src)...)
+	sys := System{}
+	if o.ProcessInterval > 0 {
+		cs = append(cs,
+			&Every{C: &Processes{Source: sys, Baseline: DefaultCPUBaseline}, Interval: o.ProcessInterval},
+			&Every{C: &Temperature{Source: sys}, Interval: o.ProcessInterval})
+	}
+	if len(o.Services) > 0 {
+		cs = append(cs, &Services{Source: sys, Names: o.Services})
+	}
+	if len(o.Checks) > 0 {
+		iv := o.CheckInterval
+		if iv <= 0 {
+			iv = DefaultProcessInterval
+		}
+		cs = append(cs, &Every{C: &Checks{Checks: o.Checks, Timeout: o.CheckTimeout}, Interval: iv})
+	}
+	cs = append(cs, o.Extra...)
 	return NewSet(cs...)
 }
 
@@ -119,6 +213,9 @@ func Default(src Source) *Set {
 // others: the snapshot holds what could be read, and the error joins the
 // failures, each prefixed with the collector's name.
 func (s *Set) Collect(ctx context.Context) (Snapshot, error) {
+	// The snapshot's time is when the collection started, so snapshots
+	// are as regular as the ticker that starts them.
+	at := s.now()
 	var sink Sink
 	var errs []error
 	for _, c := range s.collectors {
@@ -132,7 +229,7 @@ func (s *Set) Collect(ctx context.Context) (Snapshot, error) {
 	if sink.dropped > 0 {
 		errs = append(errs, fmt.Errorf("dropped %d values that are NaN or infinite", sink.dropped))
 	}
-	return Snapshot{Time: s.now(), Samples: sink.samples}, errors.Join(errs...)
+	return Snapshot{Time: at, Samples: sink.samples}, errors.Join(errs...)
 }
 
 // SortSamples orders samples by metric, then labels, for stable output.

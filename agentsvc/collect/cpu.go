@@ -69,12 +69,17 @@ func (c *CPU) Collect(ctx context.Context, s *Sink) error {
 			continue // a core that came online: no baseline yet
 		}
 		busy, all := busyDelta(p, t)
-		if all <= 0 || busy < 0 {
+		if all <= 0 {
 			continue // counters went back (core reset or hotplug)
 		}
+		// Linux's iowait may step back between readings, which makes busy
+		// come out below zero on an idle core: read that as idle.
+		busy = max(0, busy)
 		sumBusy += busy
 		sumAll += all
-		s.Add(wire.CPUCoreUsagePercent, percent(busy, all), wire.LabelCore, name)
+		if t.CPU != "cpu-total" {
+			s.Add(wire.CPUCoreUsagePercent, percent(busy, all), wire.LabelCore, name)
+		}
 	}
 	c.prev = byName(now)
 	if sumAll <= 0 {

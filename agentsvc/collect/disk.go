@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
+
+	"github.com/shirou/gopsutil/v4/disk"
 
 	"esmon/core/wire"
 )
@@ -27,17 +30,32 @@ var pseudoFS = map[string]bool{
 // DiskUsage collects space per mounted file system (label mount): total,
 // used, free and used percent. It skips pseudo file systems, and reports a
 // device mounted in several places once, under its shortest mount path.
-type DiskUsage struct{ Source Source }
+type DiskUsage struct {
+	Source Source
+
+	// parts and partsAt keep the mounted file systems for PartitionsTTL:
+	// they change rarely, and reading them is a good part of a collection.
+	parts   []disk.PartitionStat
+	partsAt time.Time
+}
+
+// PartitionsTTL is how long DiskUsage keeps the list of mounted file
+// systems before it reads it again.
+const PartitionsTTL = time.Minute
 
 // Name implements Collector.
 func (*DiskUsage) Name() string { return "disk usage" }
 
 // Collect implements Collector.
 func (c *DiskUsage) Collect(ctx context.Context, s *Sink) error {
-	parts, err := c.Source.Partitions(ctx)
-	if err != nil {
-		return err
+	if c.parts == nil || time.Since(c.partsAt) >= PartitionsTTL {
+		parts, err := c.Source.Partitions(ctx)
+		if err != nil {
+			return err
+		}
+		c.parts, c.partsAt = parts, time.Now()
 	}
+	parts := c.parts
 	mounts := map[string]string{} // device -> shortest mount
 	var order []string
 	for _, p := range parts {

@@ -44,19 +44,21 @@ type System struct{}
 
 var _ Source = System{}
 
-// CPUTimes implements Source.
+// CPUTimes implements Source. Where the times of each core cannot be read
+// (Wine lacks the call), it returns the total alone, named "cpu-total".
 func (System) CPUTimes(ctx context.Context) ([]cpu.TimesStat, error) {
-	return cpu.TimesWithContext(ctx, true)
+	ts, err := cpu.TimesWithContext(ctx, true)
+	if err != nil {
+		if total, terr := cpu.TimesWithContext(ctx, false); terr == nil && len(total) > 0 {
+			return total, nil
+		}
+	}
+	return ts, err
 }
 
 // VirtualMemory implements Source.
 func (System) VirtualMemory(ctx context.Context) (*mem.VirtualMemoryStat, error) {
 	return mem.VirtualMemoryWithContext(ctx)
-}
-
-// SwapMemory implements Source.
-func (System) SwapMemory(ctx context.Context) (*mem.SwapMemoryStat, error) {
-	return mem.SwapMemoryWithContext(ctx)
 }
 
 // Partitions implements Source. It asks only for physical file systems; the

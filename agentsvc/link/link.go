@@ -6,9 +6,12 @@
 //
 //	disconnected → dialing → hello sent → connected → backoff → dialing …
 //
-// Snapshots are queued whatever the state, in a bounded queue that drops
-// the oldest when full. On each new connection the unacknowledged batches are
-// encoded again (series are numbered per connection) and sent in order.
+// Snapshots are queued whatever the state, in a Queue (the on-disk spool,
+// or memory) that drops the oldest when full. Each snapshot has a seq; a
+// batch carries consecutive snapshots and the seq of its last one, and the
+// core's ack of that seq covers every snapshot up to it. On each new
+// connection the unacknowledged snapshots are encoded again (series are
+// numbered per connection) and sent in order.
 package link
 
 import (
@@ -27,6 +30,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"esmon/agentsvc/collect"
+	"esmon/agentsvc/spool"
 	"esmon/core/wire"
 )
 
@@ -91,12 +95,21 @@ type Options struct {
 	AgentID      string
 	AgentVersion string
 	Host         wire.HostFacts
-	Interval     time.Duration // told to the core in the Hello
+	Interval     time.Duration // told to the core in the Hello; see SetInterval
 	Logger       *slog.Logger
-	TLSConfig    *tls.Config
+	// ConfigVersion, when set, gives the version of the pushed config the
+	// agent runs, for the Hello.
+	ConfigVersion func() uint64
+	// OnConfig, when set, receives the configs the core pushes. It is
+	// called from the connection's reader: it must not block.
+	OnConfig  func(*wire.Config)
+	TLSConfig *tls.Config
 
-	// QueueSnapshots is the most snapshots kept unacknowledged; past it the
-	// oldest are dropped and counted.
+	// Queue keeps the snapshots until the core acknowledges them; nil
+	// means a spool.Memory of QueueSnapshots, numbered from FirstSeq.
+	Queue Queue
+	// QueueSnapshots is the most snapshots a memory queue keeps
+	// unacknowledged; past it the oldest are dropped and counted.
 	QueueSnapshots int
 	// BatchSnapshots is the most snapshots in one batch, which matters when
 	// snapshots pile up while the core is away.
@@ -108,7 +121,8 @@ type Options struct {
 	// RejectBackoff is the wait after the core refused the token or
 	// version.
 	RejectBackoff time.Duration
-	// FirstSeq is the Seq of the first batch; zero means 1.
+	// FirstSeq is the seq of the first snapshot of a memory queue; zero
+	// means 1.
 	FirstSeq uint64
 
 	HandshakeTimeout time.Duration
@@ -124,7 +138,7 @@ type Status struct {
 	Err      error  // why the last connection failed or ended; nil when connected
 	Queued   int    // snapshots not yet acknowledged
 	Dropped  uint64 // snapshots dropped because the queue was full, or unsendable
-	LastAck  uint64 // Seq of the last acknowledged batch
+	LastAck  uint64 // highest acknowledged seq
 	Connects uint64 // successful handshakes so far
 }
 
@@ -137,15 +151,18 @@ type Client struct {
 	dialer *websocket.Dialer
 	wake   chan struct{} // capacity 1: the writer has something to do
 
+	q Queue
+
 	state    atomic.Int32
 	connects atomic.Uint64
+	lastAck  atomic.Uint64
+	interval atomic.Int64 // nanoseconds, for the Hello
 
-	mu       sync.Mutex // guards the fields below
-	q        queue
-	dropped  uint64
-	lastAck  uint64
-	err      error
-	lastDrop time.Time // when a drop was last logged
+	mu         sync.Mutex // guards the fields below
+	unsendable uint64     // snapshots skipped because no frame could hold them
+	err        error
+	lastDrop   time.Time // when a drop was last logged
+	lastQErr   time.Time // when a queue error was last logged
 }
 
 // New checks o and returns a Client; Run starts it.
@@ -184,6 +201,9 @@ func New(o Options) (*Client, error) {
 	if o.FirstSeq == 0 {
 		o.FirstSeq = 1
 	}
+	if o.Queue == nil {
+		o.Queue = spool.NewMemory(o.QueueSnapshots, o.FirstSeq)
+	}
 	c := &Client{
 		opt: o,
 		url: u,
@@ -194,13 +214,10 @@ func New(o Options) (*Client, error) {
 			TLSClientConfig:  o.TLSConfig,
 		},
 		wake: make(chan struct{}, 1),
-		q: queue{
-			names:    map[string]*series{},
-			nextSeq:  o.FirstSeq,
-			limit:    o.QueueSnapshots,
-			perBatch: o.BatchSnapshots,
-		},
+		q:    o.Queue,
 	}
+	c.lastAck.Store(o.Queue.Stats().Acked)
+	c.interval.Store(int64(o.Interval))
 	return c, nil
 }
 
@@ -248,23 +265,30 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
+// SetInterval changes the collection interval told to the core in the
+// next Hello.
+func (c *Client) SetInterval(d time.Duration) { c.interval.Store(int64(d)) }
+
 // Enqueue queues a snapshot for sending. It never blocks on the network.
 func (c *Client) Enqueue(s collect.Snapshot) {
+	dropped, err := c.q.Append(s)
+	now := time.Now()
 	c.mu.Lock()
-	dropped := c.q.add(s)
-	logDrop := false
-	if dropped > 0 {
-		c.dropped += uint64(dropped)
-		if now := time.Now(); now.Sub(c.lastDrop) >= time.Minute {
-			c.lastDrop = now
-			logDrop = true
-		}
+	logDrop := dropped > 0 && now.Sub(c.lastDrop) >= time.Minute
+	if logDrop {
+		c.lastDrop = now
 	}
-	total := c.dropped
+	logErr := err != nil && now.Sub(c.lastQErr) >= time.Minute
+	if logErr {
+		c.lastQErr = now
+	}
 	c.mu.Unlock()
 	if logDrop {
-		c.log.Warn("send queue full: dropped the oldest snapshots",
-			"dropped", dropped, "dropped_total", total, "limit", c.opt.QueueSnapshots)
+		c.log.Warn("queue full: dropped the oldest snapshots",
+			"dropped", dropped, "dropped_total", c.q.Stats().Dropped)
+	}
+	if logErr {
+		c.log.Error("cannot queue a snapshot", "err", err)
 	}
 	c.poke()
 }
@@ -278,14 +302,15 @@ func (c *Client) poke() {
 
 // Status returns the client's current state and counters.
 func (c *Client) Status() Status {
+	qs := c.q.Stats()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return Status{
 		State:    State(c.state.Load()),
 		Err:      c.err,
-		Queued:   c.q.snapshots,
-		Dropped:  c.dropped,
-		LastAck:  c.lastAck,
+		Queued:   qs.Pending,
+		Dropped:  qs.Dropped + c.unsendable,
+		LastAck:  c.lastAck.Load(),
 		Connects: c.connects.Load(),
 	}
 }
@@ -402,7 +427,10 @@ func (c *Client) handshake(conn *websocket.Conn) (*wire.Welcome, error) {
 		Token:        c.opt.Token,
 		AgentVersion: c.opt.AgentVersion,
 		Host:         c.opt.Host,
-		IntervalMS:   c.opt.Interval.Milliseconds(),
+		IntervalMS:   time.Duration(c.interval.Load()).Milliseconds(),
+	}
+	if c.opt.ConfigVersion != nil {
+		hello.ConfigVersion = c.opt.ConfigVersion()
 	}
 	frame, err := wire.Encode(hello)
 	if err != nil {
@@ -500,6 +528,11 @@ func (c *Client) read(conn *websocket.Conn, extend func()) error {
 		switch m := msg.(type) {
 		case *wire.Ack:
 			c.ack(m)
+		case *wire.Config:
+			c.log.Info("core pushed a config", "version", m.Version)
+			if c.opt.OnConfig != nil {
+				c.opt.OnConfig(m)
+			}
 		default:
 			c.log.Debug("ignoring unexpected message from core", "type", fmt.Sprintf("%T", msg))
 		}
@@ -507,14 +540,14 @@ func (c *Client) read(conn *websocket.Conn, extend func()) error {
 }
 
 func (c *Client) ack(a *wire.Ack) {
-	c.mu.Lock()
-	known := c.q.ack(a.Seq)
-	if known && a.Seq > c.lastAck {
-		c.lastAck = a.Seq
+	if err := c.q.Ack(a.Seq); err != nil {
+		c.log.Warn("cannot record an ack", "seq", a.Seq, "err", err)
 	}
-	c.mu.Unlock()
-	if !known {
-		c.log.Debug("ack for a batch no longer queued", "seq", a.Seq)
+	for {
+		old := c.lastAck.Load()
+		if a.Seq <= old || c.lastAck.CompareAndSwap(old, a.Seq) {
+			break
+		}
 	}
 	if a.Rejected > 0 {
 		c.log.Warn("core rejected samples", "seq", a.Seq, "rejected", a.Rejected, "reason", a.Reason)
@@ -522,36 +555,54 @@ func (c *Client) ack(a *wire.Ack) {
 	c.poke()
 }
 
-// write sends queued batches in order, within the window, and pings, until
-// ctx is cancelled, a write fails, or the reader stops.
+// write sends queued snapshots in order, in batches of up to BatchSnapshots,
+// with at most Window batches unacknowledged, and pings, until ctx is
+// cancelled, a write fails, or the reader stops.
 func (c *Client) write(ctx context.Context, conn *websocket.Conn, readErr chan error) error {
 	enc := newEncoder()
-	var sent uint64 // seq of the last batch sent on this connection
+	sent := c.lastAck.Load() // seq of the last snapshot sent on this connection
+	var inflight []uint64    // last seqs of the batches sent and not yet acked
 	ping := time.NewTicker(c.opt.PingPeriod)
 	defer ping.Stop()
 	for {
-		c.mu.Lock()
-		todo := c.q.next(sent, c.opt.Window)
-		c.mu.Unlock()
-		for _, b := range todo {
-			frame, err := enc.encode(b)
+		acked := c.lastAck.Load()
+		sent = max(sent, acked)
+		for len(inflight) > 0 && inflight[0] <= acked {
+			inflight = inflight[1:]
+		}
+		for len(inflight) < c.opt.Window {
+			es, err := c.q.Read(sent, c.opt.BatchSnapshots)
+			if err != nil {
+				return fmt.Errorf("read queue: %w", err)
+			}
+			if len(es) == 0 {
+				break
+			}
+			es = cut(es, maxBatchSamples)
+			frame, err := enc.encode(es)
+			for errors.Is(err, errTooLarge) && len(es) > 1 {
+				es = es[:len(es)/2]
+				frame, err = enc.encode(es)
+			}
 			if errors.Is(err, errTooLarge) {
-				c.log.Error("dropping a batch that can never be sent", "seq", b.seq, "err", err)
+				// One snapshot no frame can hold: skip it; the ack of a
+				// later batch covers it.
+				c.log.Error("dropping a snapshot that can never be sent", "seq", es[0].Seq, "err", err)
 				c.mu.Lock()
-				if c.q.ack(b.seq) {
-					c.dropped += uint64(len(b.snaps))
-				}
+				c.unsendable++
 				c.mu.Unlock()
+				sent = es[0].Seq
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("encode batch %d: %w", b.seq, err)
+				return fmt.Errorf("encode batch %d: %w", es[len(es)-1].Seq, err)
 			}
 			conn.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
 			if err := conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
-				return fmt.Errorf("send batch %d: %w", b.seq, err)
+				return fmt.Errorf("send batch %d: %w", es[len(es)-1].Seq, err)
 			}
-			sent = b.seq
+			sent = es[len(es)-1].Seq
+			inflight = append(inflight, sent)
 		}
 		select {
 		case <-ctx.Done():

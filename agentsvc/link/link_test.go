@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"esmon/agentsvc/collect"
+	"esmon/agentsvc/spool"
 	"esmon/core/wire"
 	"esmon/internal/testenv"
 )
@@ -311,7 +312,8 @@ func TestResendAfterReconnect(t *testing.T) {
 		t.Errorf("stored snapshots %v, want %v", stored, want)
 	}
 
-	// Per connection: seqs go up by one, no acked seq is sent again, every
+	// Per connection: each batch starts right after the last snapshot of
+	// the one before, no acked seq is sent again, every
 	// id is defined once before or in the batch that first uses it, and the
 	// named series carry the right values.
 	type named struct {
@@ -324,11 +326,12 @@ func TestResendAfterReconnect(t *testing.T) {
 	var firstSeqOf []uint64
 	for _, r := range core.batches {
 		b := r.batch
-		if prev, ok := lastSeq[r.conn]; ok && b.Seq != prev+1 {
-			t.Errorf("conn %d: seq %d after %d", r.conn, b.Seq, prev)
+		first := b.Seq - uint64(len(b.Snapshots)) + 1
+		if prev, ok := lastSeq[r.conn]; ok && first != prev+1 {
+			t.Errorf("conn %d: batch from seq %d after %d", r.conn, first, prev)
 		}
 		if _, ok := lastSeq[r.conn]; !ok {
-			firstSeqOf = append(firstSeqOf, b.Seq)
+			firstSeqOf = append(firstSeqOf, first)
 		}
 		lastSeq[r.conn] = b.Seq
 		if ackedBefore[b.Seq] {
@@ -379,17 +382,17 @@ func TestResendAfterReconnect(t *testing.T) {
 	if len(firstSeqOf) < 2 || firstSeqOf[1] != lastAckedOnFirst+1 {
 		t.Errorf("connections start at seqs %v; last acked on the first is %d", firstSeqOf, lastAckedOnFirst)
 	}
-	// A resent batch holds the same snapshots as the first time.
-	seen := map[uint64][]int{}
+	// A resent snapshot has the seq it had the first time.
+	seen := map[uint64]int{}
 	for _, r := range core.batches {
-		var idx []int
-		for _, s := range r.batch.Snapshots {
-			idx = append(idx, snapIndex(s))
+		first := r.batch.Seq - uint64(len(r.batch.Snapshots)) + 1
+		for k, s := range r.batch.Snapshots {
+			seq := first + uint64(k)
+			if old, ok := seen[seq]; ok && old != snapIndex(s) {
+				t.Errorf("seq %d held snapshot %d, then %d when resent", seq, old, snapIndex(s))
+			}
+			seen[seq] = snapIndex(s)
 		}
-		if old, ok := seen[r.batch.Seq]; ok && !reflect.DeepEqual(old, idx) {
-			t.Errorf("seq %d held %v, then %v when resent", r.batch.Seq, old, idx)
-		}
-		seen[r.batch.Seq] = idx
 	}
 	if h := core.hellos[0]; h.Token != "s3cret-token" || h.AgentID != "agent-1" || h.Version != wire.Version || h.IntervalMS != 1000 || h.Host.Hostname != "web1" {
 		t.Errorf("hello %+v", h)
@@ -517,63 +520,18 @@ func TestCoreURL(t *testing.T) {
 	}
 }
 
-func TestQueueDropsOldestAndKeepsSentBatchesFixed(t *testing.T) {
-	q := queue{names: map[string]*series{}, nextSeq: 1, limit: 5, perBatch: 2}
-	dropped := 0
-	for i := 1; i <= 3; i++ {
-		dropped += q.add(snap(i))
-	}
-	// Batches: 1 = {1,2}, 2 = {3}. Sending freezes both.
-	if got := q.next(0, 16); len(got) != 2 || got[0].seq != 1 || got[1].seq != 2 {
-		t.Fatalf("next = %v", got)
-	}
-	for i := 4; i <= 9; i++ {
-		dropped += q.add(snap(i))
-	}
-	// Frozen batch 2 got nothing more, so 4 and 5 went into batch 3 = {4,5},
-	// then 4 = {6,7}, 5 = {8,9}. Whole batches are dropped, oldest first,
-	// whenever more than 5 snapshots are held: 1 and 2 when 8 came, 3 when
-	// 9 came.
-	var seqs []uint64
-	var idx [][]int64
-	for _, b := range q.batches {
-		seqs = append(seqs, b.seq)
-		var ts []int64
-		for _, s := range b.snaps {
-			ts = append(ts, s.timeMS-1_000_000)
-		}
-		idx = append(idx, ts)
-	}
-	if !reflect.DeepEqual(idx, [][]int64{{6, 7}, {8, 9}}) || !reflect.DeepEqual(seqs, []uint64{4, 5}) || dropped != 5 || q.snapshots != 4 {
-		t.Errorf("seqs %v holding %v, %d snapshots, %d dropped; want [4 5] holding [[6 7] [8 9]], 4, 5",
-			seqs, idx, q.snapshots, dropped)
-	}
-	// Window: with batch 4 in flight and a window of 2, one more goes out.
-	if got := q.next(4, 2); len(got) != 1 || got[0].seq != 5 {
-		t.Errorf("next(4, window 2) = %d batches, want batch 5", len(got))
-	}
-	if got := q.next(5, 2); len(got) != 0 {
-		t.Errorf("next(5, window 2) = %d batches with the window full", len(got))
-	}
-	if !q.ack(4) || q.ack(4) || q.batches[0].seq != 5 || q.snapshots != 2 {
-		t.Error("ack did not remove exactly batch 4")
-	}
-	// Series are interned once for the agent's life.
-	if len(q.names) != 3 {
-		t.Errorf("%d interned series, want 3", len(q.names))
-	}
-}
-
 func TestEncoderDefinesSeriesOncePerConnection(t *testing.T) {
-	q := queue{names: map[string]*series{}, nextSeq: 1, limit: 100, perBatch: 1}
+	q := spool.NewMemory(100, 1)
 	for i := 6; i <= 8; i++ {
-		q.add(snap(i))
+		q.Append(snap(i))
 	}
+	es, _ := q.Read(0, 10)
 	for conn := range 2 {
 		enc := newEncoder()
 		var ndefs []int
-		for _, b := range q.batches {
-			frame, err := enc.encode(b)
+		var seqs []uint64
+		for _, e := range es {
+			frame, err := enc.encode([]spool.Entry{e})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -582,10 +540,43 @@ func TestEncoderDefinesSeriesOncePerConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 			ndefs = append(ndefs, len(msg.(*wire.Batch).Defs))
+			seqs = append(seqs, msg.(*wire.Batch).Seq)
 		}
 		// Snapshot 6: cpu and core 0; 7: memory is new; 8: nothing new.
 		if want := []int{2, 1, 0}; !reflect.DeepEqual(ndefs, want) {
 			t.Errorf("connection %d: defs per batch %v, want %v", conn, ndefs, want)
 		}
+		if want := []uint64{1, 2, 3}; !reflect.DeepEqual(seqs, want) {
+			t.Errorf("connection %d: seqs %v, want %v", conn, seqs, want)
+		}
+	}
+	// A batch of several snapshots carries the seq of its last one.
+	frame, err := newEncoder().encode(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := wire.Decode(frame)
+	if b := msg.(*wire.Batch); b.Seq != 3 || len(b.Snapshots) != 3 || len(b.Defs) != 3 {
+		t.Errorf("batch of three: seq %d, %d snapshots, %d defs", b.Seq, len(b.Snapshots), len(b.Defs))
+	}
+}
+
+func TestCut(t *testing.T) {
+	es := []spool.Entry{{Values: make([]float64, 3)}, {Values: make([]float64, 3)}, {Values: make([]float64, 3)}}
+	tests := []struct {
+		name string
+		max  int
+		want int
+	}{
+		{"all fit", 9, 3},
+		{"two fit", 8, 2},
+		{"at least one", 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := len(cut(es, tt.max)); got != tt.want {
+				t.Errorf("cut(9 values, %d) kept %d entries, want %d", tt.max, got, tt.want)
+			}
+		})
 	}
 }

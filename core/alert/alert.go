@@ -1,7 +1,9 @@
 // Package alert evaluates alert rules as samples arrive and keeps each alert's
-// lifecycle: inactive → pending → firing → resolved. Every transition is
-// stored in the history with its time and value and handed back to the
-// caller, which publishes it and routes it to the notification channels.
+// lifecycle: inactive → pending → firing → resolved, with a change of
+// severity while firing, flapping damped, acknowledgements, silences and
+// maintenance windows. Every transition is stored in the history with its
+// time, value and threshold and handed back to the caller, which publishes
+// it and routes it to the notification channels.
 package alert
 
 import (
@@ -9,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"math"
@@ -49,79 +50,233 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// Engine holds the rules and the active alerts. It is safe for concurrent use.
+func stateOf(s string) State {
+	switch s {
+	case apiv1.StatePending:
+		return Pending
+	case apiv1.StateFiring:
+		return Firing
+	case apiv1.StateResolved:
+		return Resolved
+	}
+	return Inactive
+}
+
+// Reasons of a transition that is not a change of state.
+const (
+	ReasonSeverity       = "severity"       // a firing alert's severity changed
+	ReasonRepeat         = "repeat"         // still firing, nobody acknowledged: say it again
+	ReasonEscalation     = "escalation"     // critical, unacknowledged too long: the next channel
+	ReasonFlapping       = "flapping"       // flips too often: held firing
+	ReasonNoData         = "no_data"        // the series stopped reporting
+	ReasonAcknowledged   = "acknowledged"   // a person took charge
+	ReasonUnacknowledged = "unacknowledged" // the acknowledgement was taken back
+)
+
+// Flap damping defaults: an alert that starts firing or resolves more
+// than DefaultFlapCount times within DefaultFlapWindow stays firing, marked
+// flapping, until it has been clear for a whole window.
+const (
+	DefaultFlapCount  = 6
+	DefaultFlapWindow = 10 * time.Minute
+)
+
+// Engine holds the rules, the active alerts, silences and maintenance
+// windows. It is safe for concurrent use.
 type Engine struct {
 	kv  store.KV
 	log *slog.Logger
 
-	mu       sync.Mutex // guards the fields below
-	rules    map[string]apiv1.Rule
-	byMetric map[string][]string // metric -> ids of enabled threshold rules
-	active   map[string]*instance
-	histSeq  uint64
+	mu         sync.Mutex // guards every field below
+	rules      map[string]*apiv1.Rule
+	index      map[string]*metricRules // metric -> enabled rules on it
+	compiled   map[string]*indexedRule // rule id -> its index entry
+	offline    []*apiv1.Rule           // agent-offline rules, enabled or not
+	active     map[uint64]*instance    // by alertKey
+	flaps      map[uint64][]time.Time  // recent starts and ends of each alert
+	seen       map[uint64]*seenSeries  // series of no_data: alert rules
+	silences   map[string]apiv1.Silence
+	maint      map[string]*maintenance
+	channels   []string // known channel names; nil accepts any
+	flapCount  int
+	flapWindow time.Duration
+	histSeq    uint64
+	auditSeq   uint64
+}
+
+// metricRules are the enabled rules on one metric, split so that a sample
+// is checked only against rules that can match its host.
+type metricRules struct {
+	byHost map[string][]*indexedRule // rules with an exact host matcher
+	any    []*indexedRule            // rules without one
+}
+
+// indexedRule is a rule as the hot path needs it: its matchers as a slice
+// (the exact host matcher left out when the index already checked it) and
+// how many active alerts it has, so that a sample under every threshold of
+// a rule without alerts costs a comparison and nothing more.
+type indexedRule struct {
+	r      *apiv1.Rule
+	match  []matcher
+	active int
+}
+
+type matcher struct {
+	name, value string
+	glob        bool
+}
+
+func (ir *indexedRule) matches(ls store.Labels) bool {
+	for _, m := range ir.match {
+		v := ls.Get(m.name)
+		if m.glob {
+			if !matchValue(m.value, v) {
+				return false
+			}
+		} else if v != m.value {
+			return false
+		}
+	}
+	return true
 }
 
 // instance is a pending or firing alert.
 type instance struct {
 	Alert  apiv1.Alert
-	Series string // series key without host, for matching on rule changes
+	Series string // series key, for matching on rule changes
+	// ClearedAt is when a firing alert's condition cleared while
+	// keep_firing_for or flap damping holds it.
+	ClearedAt time.Time `json:",omitzero"`
+	// LastSample is when its series last reported.
+	LastSample time.Time `json:",omitzero"`
+	key        uint64
 }
 
-// Open loads rules and active alerts from kv, seeding the default rules when
-// there are none yet.
+// seenSeries is a series that matched a no_data: alert rule.
+type seenSeries struct {
+	rule   string
+	metric string
+	labels store.Labels
+	last   time.Time
+}
+
+// Open loads rules, active alerts, silences and maintenance windows from kv,
+// seeding the default rules when there are none yet.
 func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
-	e := &Engine{kv: kv, log: log, rules: map[string]apiv1.Rule{}, active: map[string]*instance{}}
+	e := &Engine{kv: kv, log: log, rules: map[string]*apiv1.Rule{}, active: map[uint64]*instance{},
+		flaps: map[uint64][]time.Time{}, seen: map[uint64]*seenSeries{}, silences: map[string]apiv1.Silence{},
+		maint: map[string]*maintenance{}, flapCount: DefaultFlapCount, flapWindow: DefaultFlapWindow}
 	var errs []error
-	err := kv.Scan([]byte{store.PrefixRules}, func(k, v []byte) bool {
+	load := func(prefix byte, what string, fn func(v []byte) error) error {
+		err := kv.Scan([]byte{prefix}, func(k, v []byte) bool {
+			if err := fn(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s %q: %w", what, k[1:], err))
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("load %ss: %w", what, err)
+		}
+		return nil
+	}
+	if err := load(store.PrefixRules, "rule", func(v []byte) error {
 		var r apiv1.Rule
 		if err := json.Unmarshal(v, &r); err != nil {
-			errs = append(errs, fmt.Errorf("rule %s: %w", k[1:], err))
-			return true
+			return err
 		}
-		e.rules[r.ID] = r
-		return true
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load rules: %w", err)
+		e.rules[r.ID] = &r
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	if _, err := kv.Get([]byte{store.PrefixMeta, 'r'}); errors.Is(err, store.ErrNotFound) {
 		for _, r := range DefaultRules() {
 			if err := e.saveRule(r); err != nil {
 				return nil, fmt.Errorf("seed rules: %w", err)
 			}
-			e.rules[r.ID] = r
+			e.rules[r.ID] = &r
 		}
 		if err := kv.Put([]byte{store.PrefixMeta, 'r'}, []byte("seeded")); err != nil {
 			return nil, fmt.Errorf("seed rules: %w", err)
 		}
 		log.Info("seeded default alert rules", "count", len(e.rules))
 	}
-	err = kv.Scan([]byte{store.PrefixAlertState}, func(k, v []byte) bool {
+	if err := load(store.PrefixAlertState, "alert", func(v []byte) error {
 		var in instance
 		if err := json.Unmarshal(v, &in); err != nil {
-			errs = append(errs, fmt.Errorf("alert %s: %w", k[1:], err))
-			return true
+			return err
 		}
-		e.active[in.Alert.ID] = &in
-		return true
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load alerts: %w", err)
+		k, err := strconv.ParseUint(in.Alert.ID, 16, 64)
+		if err != nil {
+			return err
+		}
+		in.key = k
+		e.active[k] = &in
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	err = kv.Scan([]byte{store.PrefixAlertHistory}, func(k, _ []byte) bool {
-		if len(k) == 17 {
-			e.histSeq = max(e.histSeq, binary.BigEndian.Uint64(k[9:]))
+	if err := load(store.PrefixSilences, "silence", func(v []byte) error {
+		var s apiv1.Silence
+		if err := json.Unmarshal(v, &s); err != nil {
+			return err
 		}
-		return true
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load alert history: %w", err)
+		e.silences[s.ID] = s
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := load(store.PrefixMaintenance, "maintenance window", func(v []byte) error {
+		var m apiv1.Maintenance
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		mw, err := compileMaintenance(m)
+		if err != nil {
+			return err
+		}
+		e.maint[m.ID] = mw
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, p := range []byte{store.PrefixAlertHistory, store.PrefixRuleAudit} {
+		err := kv.Scan([]byte{p}, func(k, _ []byte) bool {
+			if len(k) == 17 {
+				seq := binary.BigEndian.Uint64(k[9:])
+				if p == store.PrefixAlertHistory {
+					e.histSeq = max(e.histSeq, seq)
+				} else {
+					e.auditSeq = max(e.auditSeq, seq)
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load alert history: %w", err)
+		}
 	}
 	for _, err := range errs {
 		log.Warn("skipped unreadable alert record", "err", err)
 	}
 	e.reindex()
 	return e, nil
+}
+
+// SetFlapDamping sets how many starts and ends of one alert within window
+// make it flapping. count 0 turns damping off.
+func (e *Engine) SetFlapDamping(count int, window time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.flapCount, e.flapWindow = count, window
+}
+
+// SetChannels names the notification channels rules may route to; a rule
+// naming another is refused. nil accepts any name.
+func (e *Engine) SetChannels(names []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.channels = slices.Clone(names)
 }
 
 // DefaultRules are seeded on first start.
@@ -135,12 +290,15 @@ func DefaultRules() []apiv1.Rule {
 		{ID: "high-swap", Name: "High swap use", Kind: apiv1.RuleThreshold, Metric: wire.SwapUsedPercent, Op: ">", Threshold: 80, For: m(10), Severity: apiv1.SeverityWarning, Enabled: true},
 		{ID: "jvm-heap", Name: "JVM heap nearly full", Kind: apiv1.RuleThreshold, Metric: wire.JVMHeapUsedPercent, Op: ">", Threshold: 90, For: m(5), Severity: apiv1.SeverityCritical, Enabled: true},
 		{ID: "agent-offline", Name: "Agent offline", Kind: apiv1.RuleAgentOffline, For: apiv1.Duration(time.Minute), Severity: apiv1.SeverityCritical, Enabled: true},
+		{ID: "check-failed", Name: "Check failed", Kind: apiv1.RuleCheckFailed, Metric: CheckUpMetric, Op: "==", For: m(1), Severity: apiv1.SeverityCritical, Enabled: true},
+		{ID: "service-stopped", Name: "Windows service stopped", Kind: apiv1.RuleServiceStopped, Metric: ServiceRunningMetric, Op: "==", For: m(1), Severity: apiv1.SeverityCritical, Enabled: true},
 	}
 }
 
 // Eval evaluates the rules against samples from host and returns the
 // transitions they cause. Any sample from a host also resolves its
-// agent-offline alerts.
+// agent-offline alerts. Each sample is checked only against the rules on
+// its metric that can match its host.
 func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -150,100 +308,242 @@ func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
 	}
 	for i := range samples {
 		s := &samples[i]
-		ids := e.byMetric[s.Metric]
-		if len(ids) == 0 || !wire.Finite(s.V) {
+		mr := e.index[s.Metric]
+		if mr == nil || !wire.Finite(s.V) {
 			continue
 		}
-		for _, id := range ids {
-			r := e.rules[id]
-			if !matches(s.Labels, r.Match) {
-				continue
+		if len(mr.byHost) > 0 {
+			for _, ir := range mr.byHost[s.Labels.Get("host")] {
+				out = e.step(out, ir, s)
 			}
-			if t, ok := e.step(r, s, time.UnixMilli(s.T)); ok {
-				out = append(out, t)
-			}
+		}
+		for _, ir := range mr.any {
+			out = e.step(out, ir, s)
 		}
 	}
 	return out
 }
 
-// step moves the alert of rule r on sample s's series; ok is false when the
-// state did not change.
-func (e *Engine) step(r apiv1.Rule, s *store.Sample, at time.Time) (apiv1.Transition, bool) {
-	series := store.SeriesKey(s.Metric, s.Labels)
-	id := alertID(r.ID, series)
-	in := e.active[id]
-	cond := compare(s.V, r.Op, r.Threshold)
-	switch {
-	case cond && in == nil:
-		in = &instance{Alert: apiv1.Alert{
-			ID: id, RuleID: r.ID, RuleName: r.Name, Host: s.Labels.Get("host"),
-			Metric: s.Metric, Labels: s.Labels.Map(), Severity: r.Severity,
-			Op: r.Op, Threshold: r.Threshold, ActiveAt: at,
-		}, Series: series}
-		e.active[id] = in
-		if r.For <= 0 {
-			return e.move(in, r, Inactive, Firing, s.V, at), true
-		}
-		return e.move(in, r, Inactive, Pending, s.V, at), true
-	case cond && in.Alert.State == apiv1.StatePending:
-		if at.Sub(in.Alert.ActiveAt) >= time.Duration(r.For) {
-			return e.move(in, r, Pending, Firing, s.V, at), true
-		}
-		in.Alert.Value = s.V
-	case cond:
-		in.Alert.Value = s.V
-	case in != nil && in.Alert.State == apiv1.StatePending:
-		return e.move(in, r, Pending, Inactive, s.V, at), true
-	case in != nil:
-		return e.move(in, r, Firing, Resolved, s.V, at), true
+// step moves the alert of rule ir on sample s's series, appending any
+// transition to out. The caller holds the lock.
+func (e *Engine) step(out []apiv1.Transition, ir *indexedRule, s *store.Sample) []apiv1.Transition {
+	if !ir.matches(s.Labels) {
+		return out
 	}
-	return apiv1.Transition{}, false
+	r := ir.r
+	lvl, thr := level(r, s.V)
+	if lvl == "" && ir.active == 0 && r.NoData != NoDataAlert {
+		return out
+	}
+	at := time.UnixMilli(s.T)
+	key := seriesAlertKey(r.ID, s.Metric, s.Labels)
+	if r.NoData == NoDataAlert {
+		if ss := e.seen[key]; ss != nil {
+			ss.last = at
+		} else {
+			e.seen[key] = &seenSeries{rule: r.ID, metric: s.Metric, labels: slices.Clone(s.Labels), last: at}
+		}
+	}
+	in := e.active[key]
+	if in == nil {
+		if lvl == "" {
+			return out
+		}
+		in = e.newInstance(r, key, s.Metric, s.Labels, at)
+		in.LastSample = at
+		in.Alert.Severity, in.Alert.Threshold = lvl, thr
+		if r.For <= 0 {
+			return append(out, e.fire(in, r, Inactive, s.V, at, ""))
+		}
+		return append(out, e.move(in, r, Inactive, Pending, s.V, at, ""))
+	}
+	in.LastSample = at
+	a := &in.Alert
+	switch a.State {
+	case apiv1.StatePending:
+		if lvl == "" {
+			return append(out, e.move(in, r, Pending, Inactive, s.V, at, ""))
+		}
+		a.Severity, a.Threshold, a.Value = lvl, thr, s.V
+		if at.Sub(a.ActiveAt) >= time.Duration(r.For) {
+			return append(out, e.fire(in, r, Pending, s.V, at, ""))
+		}
+		return out
+	case apiv1.StateFiring:
+		if held(r, s.V) {
+			in.ClearedAt = time.Time{}
+			if lvl != "" && lvl != a.Severity && !a.Flapping {
+				a.Severity, a.Threshold = lvl, thr
+				return append(out, e.move(in, r, Firing, Firing, s.V, at, ReasonSeverity))
+			}
+			a.Value = s.V
+			return out
+		}
+		return e.clearing(out, in, r, s.V, at)
+	}
+	return out
 }
 
-// move applies one transition, persists it and returns it. The caller holds
-// the lock.
-func (e *Engine) move(in *instance, r apiv1.Rule, from, to State, v float64, at time.Time) apiv1.Transition {
+// clearing handles a firing alert whose condition is clear: held by
+// keep_firing_for or flap damping, marked flapping, or resolved.
+func (e *Engine) clearing(out []apiv1.Transition, in *instance, r *apiv1.Rule, v float64, at time.Time) []apiv1.Transition {
+	a := &in.Alert
+	a.Value = v
+	if in.ClearedAt.IsZero() {
+		in.ClearedAt = at
+	}
+	hold := time.Duration(r.KeepFiringFor)
+	if a.Flapping {
+		hold = max(hold, e.flapWindow)
+	}
+	if at.Sub(in.ClearedAt) < hold {
+		return out
+	}
+	if !a.Flapping && e.flapCount > 0 && e.flipsWithin(in.key, at)+1 > e.flapCount {
+		a.Flapping = true
+		in.ClearedAt = at
+		return append(out, e.move(in, r, Firing, Firing, v, at, ReasonFlapping))
+	}
+	return append(out, e.move(in, r, Firing, Resolved, v, at, ""))
+}
+
+// flipsWithin counts the recent starts and ends of alert key, forgetting
+// those older than the flap window. The caller holds the lock.
+func (e *Engine) flipsWithin(key uint64, at time.Time) int {
+	fs := e.flaps[key]
+	i := 0
+	for i < len(fs) && at.Sub(fs[i]) > e.flapWindow {
+		i++
+	}
+	fs = fs[i:]
+	if len(fs) == 0 {
+		delete(e.flaps, key)
+	} else {
+		e.flaps[key] = fs
+	}
+	return len(fs)
+}
+
+func (e *Engine) newInstance(r *apiv1.Rule, key uint64, metric string, ls store.Labels, at time.Time) *instance {
+	in := &instance{key: key, Series: store.SeriesKey(metric, ls), Alert: apiv1.Alert{
+		ID: strconv.FormatUint(key, 16), RuleID: r.ID, RuleName: r.Name, Host: ls.Get("host"),
+		Metric: metric, Labels: ls.Map(), Severity: r.Severity, Op: r.Op, Threshold: r.Threshold,
+		ActiveAt: at, Channels: slices.Clone(r.Channels),
+	}}
+	e.addActive(in)
+	return in
+}
+
+// fire moves an alert to firing and counts the flip.
+func (e *Engine) fire(in *instance, r *apiv1.Rule, from State, v float64, at time.Time, reason string) apiv1.Transition {
+	if e.flapCount > 0 {
+		e.flipsWithin(in.key, at)
+		e.flaps[in.key] = append(e.flaps[in.key], at)
+	}
+	return e.move(in, r, from, Firing, v, at, reason)
+}
+
+// move applies one transition, persists it, records it in the history and
+// returns it. The caller holds the lock.
+func (e *Engine) move(in *instance, r *apiv1.Rule, from, to State, v float64, at time.Time, reason string) apiv1.Transition {
 	a := &in.Alert
 	a.State = to.String()
 	a.Value = v
-	a.RuleName, a.Severity, a.Op, a.Threshold = r.Name, r.Severity, r.Op, r.Threshold
-	switch to {
-	case Firing:
+	a.RuleName, a.Op, a.Channels = r.Name, r.Op, slices.Clone(r.Channels)
+	switch {
+	case to == Firing && from != Firing:
 		a.FiredAt = at
-	case Resolved:
+	case to == Resolved:
 		a.ResolvedAt = at
-	}
-	a.Summary = summary(r, a)
-	t := apiv1.Transition{Alert: *a, From: from.String(), To: to.String(), At: at, Value: v}
-	t.Alert.Labels = maps.Clone(a.Labels)
-	key := append([]byte{store.PrefixAlertState}, a.ID...)
-	var err error
-	if to == Resolved || to == Inactive {
-		delete(e.active, a.ID)
-		err = e.kv.Delete(key)
-	} else {
-		var b []byte
-		b, err = json.Marshal(in)
-		if err == nil {
-			err = e.kv.Put(key, b)
+		if e.flapCount > 0 {
+			e.flipsWithin(in.key, at)
+			e.flaps[in.key] = append(e.flaps[in.key], at)
+		}
+		if a.Flapping {
+			delete(e.flaps, in.key)
 		}
 	}
-	if err != nil {
-		e.log.Error("save alert state", "alert", a.ID, "err", err)
+	a.Silenced = e.mutedBy(a, at)
+	a.Summary = summary(r, a)
+	t := apiv1.Transition{Alert: *a, From: from.String(), To: to.String(), At: at, Value: v,
+		Threshold: a.Threshold, Reason: reason, Muted: a.Silenced != ""}
+	if reason == ReasonEscalation {
+		t.Escalated = a.Escalated
 	}
+	if routed(t) && !t.Muted {
+		a.NotifiedAt = at
+		t.Alert.NotifiedAt = at
+	}
+	t.Alert.Labels = maps.Clone(a.Labels)
+	t.Alert.Channels = slices.Clone(a.Channels)
+	if a.Ack != nil {
+		ack := *a.Ack
+		t.Alert.Ack = &ack
+	}
+	if to == Resolved || to == Inactive {
+		e.removeActive(in)
+		if err := e.kv.Delete(append([]byte{store.PrefixAlertState}, a.ID...)); err != nil {
+			e.log.Error("delete alert state", "alert", a.ID, "err", err)
+		}
+	} else {
+		e.saveInstance(in)
+	}
+	e.record(t)
+	e.log.Info("alert", "rule", r.Name, "host", a.Host, "from", t.From, "to", t.To, "reason", reason, "value", v, "severity", a.Severity, "muted", t.Muted)
+	return t
+}
+
+// addActive and removeActive keep the active alerts and their count per
+// rule. The caller holds the lock.
+func (e *Engine) addActive(in *instance) {
+	e.active[in.key] = in
+	if ir := e.compiled[in.Alert.RuleID]; ir != nil {
+		ir.active++
+	}
+}
+
+func (e *Engine) removeActive(in *instance) {
+	if e.active[in.key] != in {
+		return
+	}
+	delete(e.active, in.key)
+	if ir := e.compiled[in.Alert.RuleID]; ir != nil && ir.active > 0 {
+		ir.active--
+	}
+}
+
+// routed mirrors notify.Routed: which transitions are news for channels.
+func routed(t apiv1.Transition) bool {
+	return (t.To == apiv1.StateFiring || t.To == apiv1.StateResolved) &&
+		t.Reason != ReasonAcknowledged && t.Reason != ReasonUnacknowledged
+}
+
+func (e *Engine) saveInstance(in *instance) {
+	b, err := json.Marshal(in)
+	if err == nil {
+		err = e.kv.Put(append([]byte{store.PrefixAlertState}, in.Alert.ID...), b)
+	}
+	if err != nil {
+		e.log.Error("save alert state", "alert", in.Alert.ID, "err", err)
+	}
+}
+
+// record appends t to the history. The caller holds the lock.
+func (e *Engine) record(t apiv1.Transition) {
 	e.histSeq++
-	hk := make([]byte, 17)
-	hk[0] = store.PrefixAlertHistory
-	binary.BigEndian.PutUint64(hk[1:], uint64(at.UnixNano()))
-	binary.BigEndian.PutUint64(hk[9:], e.histSeq)
 	if b, err := json.Marshal(t); err != nil {
 		e.log.Error("encode alert history", "err", err)
-	} else if err := e.kv.Put(hk, b); err != nil {
-		e.log.Error("save alert history", "alert", a.ID, "err", err)
+	} else if err := e.kv.Put(timeKey(store.PrefixAlertHistory, t.At, e.histSeq), b); err != nil {
+		e.log.Error("save alert history", "alert", t.Alert.ID, "err", err)
 	}
-	e.log.Info("alert", "rule", r.Name, "host", a.Host, "from", t.From, "to", t.To, "value", v, "severity", a.Severity)
-	return t
+}
+
+func timeKey(prefix byte, at time.Time, seq uint64) []byte {
+	k := make([]byte, 17)
+	k[0] = prefix
+	binary.BigEndian.PutUint64(k[1:], uint64(at.UnixNano()))
+	binary.BigEndian.PutUint64(k[9:], seq)
+	return k
 }
 
 // EvalOffline fires agent-offline alerts for hosts silent longer than a
@@ -252,8 +552,8 @@ func (e *Engine) EvalOffline(hosts []apiv1.Host, now time.Time) []apiv1.Transiti
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []apiv1.Transition
-	for _, r := range e.rules {
-		if r.Kind != apiv1.RuleAgentOffline || !r.Enabled {
+	for _, r := range e.offline {
+		if !r.Enabled {
 			continue
 		}
 		for _, h := range hosts {
@@ -261,17 +561,17 @@ func (e *Engine) EvalOffline(hosts []apiv1.Host, now time.Time) []apiv1.Transiti
 				continue
 			}
 			silent := now.Sub(h.LastSeen)
-			id := alertID(r.ID, h.ID)
-			if silent < time.Duration(r.For) || e.active[id] != nil {
+			key := stringAlertKey(r.ID, h.ID)
+			if silent < time.Duration(r.For) || e.active[key] != nil {
 				continue
 			}
-			in := &instance{Alert: apiv1.Alert{
-				ID: id, RuleID: r.ID, RuleName: r.Name, Host: h.ID,
-				Labels: map[string]string{"host": h.ID}, ActiveAt: h.LastSeen,
+			in := &instance{key: key, Alert: apiv1.Alert{
+				ID: strconv.FormatUint(key, 16), RuleID: r.ID, RuleName: r.Name, Host: h.ID,
+				Labels: map[string]string{"host": h.ID}, ActiveAt: h.LastSeen, Severity: r.Severity,
 				Threshold: time.Duration(r.For).Seconds(), Op: ">",
 			}}
-			e.active[id] = in
-			out = append(out, e.move(in, r, Inactive, Firing, silent.Seconds(), now))
+			e.addActive(in)
+			out = append(out, e.fire(in, r, Inactive, silent.Seconds(), now, ""))
 		}
 	}
 	return out
@@ -281,110 +581,9 @@ func (e *Engine) EvalOffline(hosts []apiv1.Host, now time.Time) []apiv1.Transiti
 // the lock.
 func (e *Engine) resolveOffline(host string, at time.Time) []apiv1.Transition {
 	var out []apiv1.Transition
-	for _, r := range e.rules {
-		if r.Kind != apiv1.RuleAgentOffline {
-			continue
-		}
-		if in := e.active[alertID(r.ID, host)]; in != nil {
-			out = append(out, e.move(in, r, Firing, Resolved, at.Sub(in.Alert.ActiveAt).Seconds(), at))
-		}
-	}
-	return out
-}
-
-// Rules returns every rule sorted by name.
-func (e *Engine) Rules() []apiv1.Rule {
-	e.mu.Lock()
-	out := slices.Collect(maps.Values(e.rules))
-	e.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].Name < out[j].Name || out[i].Name == out[j].Name && out[i].ID < out[j].ID
-	})
-	for i := range out {
-		out[i].Match = maps.Clone(out[i].Match)
-	}
-	return out
-}
-
-// Rule returns one rule.
-func (e *Engine) Rule(id string) (apiv1.Rule, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, ok := e.rules[id]
-	r.Match = maps.Clone(r.Match)
-	return r, ok
-}
-
-// ErrNoRule is returned for an unknown rule id.
-var ErrNoRule = errors.New("no such rule")
-
-// PutRule validates and stores r, creating it when r.ID is empty. Active
-// alerts of the rule are re-evaluated at once with their last value, so a
-// change that clears the condition resolves them without waiting for data.
-func (e *Engine) PutRule(r apiv1.Rule, create bool) (apiv1.Rule, []apiv1.Transition, error) {
-	if err := Validate(&r); err != nil {
-		return apiv1.Rule{}, nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if create {
-		r.ID = newRuleID()
-	} else if _, ok := e.rules[r.ID]; !ok {
-		return apiv1.Rule{}, nil, ErrNoRule
-	}
-	if err := e.saveRule(r); err != nil {
-		return apiv1.Rule{}, nil, err
-	}
-	e.rules[r.ID] = r
-	e.reindex()
-	return r, e.recheck(r.ID), nil
-}
-
-// DeleteRule removes a rule and resolves its alerts.
-func (e *Engine) DeleteRule(id string) ([]apiv1.Transition, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.rules[id]; !ok {
-		return nil, ErrNoRule
-	}
-	if err := e.kv.Delete(append([]byte{store.PrefixRules}, id...)); err != nil {
-		return nil, fmt.Errorf("delete rule: %w", err)
-	}
-	r := e.rules[id]
-	r.Enabled = false
-	e.rules[id] = r
-	out := e.recheck(id)
-	delete(e.rules, id)
-	e.reindex()
-	return out, nil
-}
-
-// recheck re-evaluates the active alerts of rule id after it changed. The
-// caller holds the lock.
-func (e *Engine) recheck(id string) []apiv1.Transition {
-	r := e.rules[id]
-	now := time.Now()
-	var out []apiv1.Transition
-	for _, in := range e.active {
-		if in.Alert.RuleID != id {
-			continue
-		}
-		a := &in.Alert
-		from := Firing
-		if a.State == apiv1.StatePending {
-			from = Pending
-		}
-		end := Resolved
-		if from == Pending {
-			end = Inactive
-		}
-		keep := r.Enabled
-		if keep && r.Kind == apiv1.RuleThreshold {
-			ls := labelsOf(a.Labels)
-			keep = a.Metric == r.Metric && matches(ls, r.Match) && compare(a.Value, r.Op, r.Threshold)
-		}
-		if !keep {
-			out = append(out, e.move(in, r, from, end, a.Value, now))
+	for _, r := range e.offline {
+		if in := e.active[stringAlertKey(r.ID, host)]; in != nil {
+			out = append(out, e.move(in, r, Firing, Resolved, at.Sub(in.Alert.ActiveAt).Seconds(), at, ""))
 		}
 	}
 	return out
@@ -394,10 +593,9 @@ func (e *Engine) recheck(id string) []apiv1.Transition {
 func (e *Engine) Active() []apiv1.Alert {
 	e.mu.Lock()
 	out := make([]apiv1.Alert, 0, len(e.active))
+	now := time.Now()
 	for _, in := range e.active {
-		a := in.Alert
-		a.Labels = maps.Clone(a.Labels)
-		out = append(out, a)
+		out = append(out, e.view(in, now))
 	}
 	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -405,9 +603,44 @@ func (e *Engine) Active() []apiv1.Alert {
 		if ri != rj {
 			return ri > rj
 		}
-		return out[i].ActiveAt.Before(out[j].ActiveAt)
+		if !out[i].ActiveAt.Equal(out[j].ActiveAt) {
+			return out[i].ActiveAt.Before(out[j].ActiveAt)
+		}
+		return out[i].ID < out[j].ID
 	})
 	return out
+}
+
+// view is a copy of an active alert as of now. The caller holds the lock.
+func (e *Engine) view(in *instance, now time.Time) apiv1.Alert {
+	a := in.Alert
+	a.Labels = maps.Clone(a.Labels)
+	a.Channels = slices.Clone(a.Channels)
+	if a.Ack != nil {
+		ack := *a.Ack
+		a.Ack = &ack
+	}
+	a.Silenced = e.mutedBy(&a, now)
+	return a
+}
+
+// Alert returns one active alert.
+func (e *Engine) Alert(id string) (apiv1.Alert, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in := e.byID(id)
+	if in == nil {
+		return apiv1.Alert{}, false
+	}
+	return e.view(in, time.Now()), true
+}
+
+func (e *Engine) byID(id string) *instance {
+	k, err := strconv.ParseUint(id, 16, 64)
+	if err != nil {
+		return nil
+	}
+	return e.active[k]
 }
 
 // Worst returns, per host, the worst severity among its firing alerts.
@@ -441,24 +674,6 @@ func (e *Engine) History(limit int) ([]apiv1.Transition, error) {
 	return all, err
 }
 
-func (e *Engine) saveRule(r apiv1.Rule) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return e.kv.Put(append([]byte{store.PrefixRules}, r.ID...), b)
-}
-
-// reindex rebuilds byMetric; the caller holds the lock (or owns e).
-func (e *Engine) reindex() {
-	e.byMetric = make(map[string][]string)
-	for _, r := range e.rules {
-		if r.Enabled && r.Kind == apiv1.RuleThreshold {
-			e.byMetric[r.Metric] = append(e.byMetric[r.Metric], r.ID)
-		}
-	}
-}
-
 func compare(v float64, op string, thr float64) bool {
 	switch op {
 	case ">":
@@ -479,7 +694,7 @@ func compare(v float64, op string, thr float64) bool {
 
 func matches(ls store.Labels, match map[string]string) bool {
 	for k, v := range match {
-		if ls.Get(k) != v {
+		if !matchValue(v, ls.Get(k)) {
 			return false
 		}
 	}
@@ -488,7 +703,7 @@ func matches(ls store.Labels, match map[string]string) bool {
 
 func matchesHost(host string, match map[string]string) bool {
 	v, ok := match["host"]
-	return !ok || v == host
+	return !ok || matchValue(v, host)
 }
 
 func labelsOf(m map[string]string) store.Labels {
@@ -500,15 +715,60 @@ func labelsOf(m map[string]string) store.Labels {
 	return ls
 }
 
-func alertID(rule, series string) string {
-	h := fnv.New64a()
-	h.Write([]byte(rule))
-	h.Write([]byte{0})
-	h.Write([]byte(series))
-	return strconv.FormatUint(h.Sum64(), 16)
+// FNV-1a, 64 bit, written out so that a key is hashed without building
+// the series key as a string.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
 }
 
-func summary(r apiv1.Rule, a *apiv1.Alert) string {
+func fnvByte(h uint64, b byte) uint64 {
+	h ^= uint64(b)
+	return h * fnvPrime
+}
+
+// stringAlertKey is the key of rule's alert on series (a host for the
+// agent-offline rule): FNV-1a of rule, a zero byte and series.
+func stringAlertKey(rule, series string) uint64 {
+	return fnvString(fnvByte(fnvString(fnvOffset, rule), 0), series)
+}
+
+// seriesAlertKey is stringAlertKey(rule, store.SeriesKey(metric, ls))
+// without the allocations.
+func seriesAlertKey(rule, metric string, ls store.Labels) uint64 {
+	h := fnvByte(fnvString(fnvOffset, rule), 0)
+	h = fnvString(h, metric)
+	if len(ls) == 0 {
+		return h
+	}
+	h = fnvByte(h, '{')
+	for i, l := range ls {
+		if i > 0 {
+			h = fnvByte(h, ',')
+		}
+		h = fnvString(h, l.Name)
+		h = fnvString(h, `="`)
+		for j := 0; j < len(l.Value); j++ {
+			c := l.Value[j]
+			if c == '\\' || c == '"' {
+				h = fnvByte(h, '\\')
+			}
+			h = fnvByte(h, c)
+		}
+		h = fnvByte(h, '"')
+	}
+	return fnvByte(h, '}')
+}
+
+func summary(r *apiv1.Rule, a *apiv1.Alert) string {
 	if r.Kind == apiv1.RuleAgentOffline {
 		return fmt.Sprintf("%s: %s sent nothing for %s", r.Name, a.Host, (time.Duration(a.Value) * time.Second).Round(time.Second))
 	}
@@ -523,7 +783,11 @@ func summary(r apiv1.Rule, a *apiv1.Alert) string {
 		}
 		what = store.SeriesKey(a.Metric, rest)
 	}
-	return fmt.Sprintf("%s on %s: %s is %s (%s %s)", r.Name, a.Host, what, fmtValue(a.Value), r.Op, fmtValue(r.Threshold))
+	s := fmt.Sprintf("%s on %s: %s is %s (%s %s)", r.Name, a.Host, what, fmtValue(a.Value), r.Op, fmtValue(a.Threshold))
+	if r.Summary != "" {
+		s = r.Summary + " — " + s
+	}
+	return s
 }
 
 func fmtValue(v float64) string {

@@ -11,7 +11,7 @@ import (
 	"esmon/core/store"
 )
 
-func openEngine(t *testing.T) (*Engine, *store.DB) {
+func openEngine(t testing.TB) (*Engine, *store.DB) {
 	t.Helper()
 	db, err := store.Open(store.Options{InMemory: true})
 	if err != nil {

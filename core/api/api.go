@@ -38,13 +38,14 @@ type Alerts interface {
 	Rules() []apiv1.Rule
 	Rule(id string) (apiv1.Rule, bool)
 	PutRule(r apiv1.Rule, create bool) (apiv1.Rule, error)
-	DeleteRule(id string) error
+	DeleteRule(id, by string) error
 }
 
 // Deps are the parts the API serves.
 type Deps struct {
 	Hosts    Hosts
 	Alerts   Alerts
+	Alerting Alerting // acks, silences, maintenance, channels; nil serves none
 	Series   store.Series
 	Auth     *Auth
 	Live     http.Handler // /ws/live, authenticated here
@@ -102,6 +103,7 @@ func New(d Deps) http.Handler {
 	api("GET /api/v1/rules/{id}", s.rule)
 	api("PUT /api/v1/rules/{id}", s.updateRule)
 	api("DELETE /api/v1/rules/{id}", s.deleteRule)
+	s.alerting(api)
 	handle("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -142,8 +144,8 @@ func (s *server) series(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// query answers /api/v1/query?host=&metric=&from=&to=&step= with optional
-// further label matchers as match[name]=value.
+// query answers /api/v1/query?host=&metric=&from=&to=&step=&agg= with
+// optional further label matchers as match[name]=value.
 func (s *server) query(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	now := time.Now()
@@ -175,8 +177,23 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	if step == 0 && to.Sub(from) > maxPoints*time.Second {
 		// Without a step, a long range is averaged down to maxPoints
-		// rather than answered with every raw sample.
+		// rather than answered with every raw sample, in whole minutes or
+		// hours once that long, so a rollup tier can serve it.
 		step = (to.Sub(from)/maxPoints + time.Second).Truncate(time.Second)
+		switch {
+		case step > time.Hour:
+			step = step.Truncate(time.Hour) + time.Hour
+		case step > time.Minute:
+			step = step.Truncate(time.Minute) + time.Minute
+		}
+	}
+	agg := q.Get("agg")
+	if agg == "" {
+		agg = store.AggAvg
+	}
+	if !store.ValidAgg(agg) {
+		writeError(w, http.StatusBadRequest, "bad_query", "agg: must be one of avg, min, max, last, sum, rate")
+		return
 	}
 	if step > 0 && to.Sub(from)/step > maxPoints {
 		writeError(w, http.StatusBadRequest, "bad_query", fmt.Sprintf("range/step asks for more than %d points; use a larger step", maxPoints))
@@ -191,13 +208,13 @@ func (s *server) query(w http.ResponseWriter, r *http.Request) {
 	if h := q.Get("host"); h != "" {
 		match["host"] = h
 	}
-	res, err := s.Series.Select(r.Context(), store.Query{Metric: metric, Match: match, From: from.UnixMilli(), To: to.UnixMilli(), Step: step.Milliseconds()})
+	sel, err := s.Series.Select(r.Context(), store.Query{Metric: metric, Match: match, From: from.UnixMilli(), To: to.UnixMilli(), Step: step.Milliseconds(), Agg: agg})
 	if err != nil {
 		s.internal(w, "query", err)
 		return
 	}
-	out := apiv1.QueryResult{Series: make([]apiv1.Series, 0, len(res))}
-	for _, rs := range res {
+	out := apiv1.QueryResult{Tier: sel.Tier, Agg: agg, Series: make([]apiv1.Series, 0, len(sel.Series))}
+	for _, rs := range sel.Series {
 		pts := make([]apiv1.Point, len(rs.Points))
 		for i, p := range rs.Points {
 			pts[i] = apiv1.Point{T: p.T, V: p.V}
@@ -248,6 +265,7 @@ func (s *server) createRule(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &ru) {
 		return
 	}
+	ru.UpdatedBy = Actor(r.Context())
 	s.saveRule(w, ru, true)
 }
 
@@ -263,6 +281,7 @@ func (s *server) updateRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ru.ID = r.PathValue("id")
+	ru.UpdatedBy = Actor(r.Context())
 	s.saveRule(w, ru, false)
 }
 
@@ -287,7 +306,7 @@ func (s *server) saveRule(w http.ResponseWriter, ru apiv1.Rule, create bool) {
 }
 
 func (s *server) deleteRule(w http.ResponseWriter, r *http.Request) {
-	err := s.Alerts.DeleteRule(r.PathValue("id"))
+	err := s.Alerts.DeleteRule(r.PathValue("id"), Actor(r.Context()))
 	switch {
 	case errors.Is(err, alert.ErrNoRule):
 		writeError(w, http.StatusNotFound, "not_found", "no such rule")

@@ -87,7 +87,7 @@ func (f *fakeAlerts) PutRule(r apiv1.Rule, create bool) (apiv1.Rule, error) {
 	return r, nil
 }
 
-func (f *fakeAlerts) DeleteRule(id string) error {
+func (f *fakeAlerts) DeleteRule(id, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.rules[id]; !ok {
@@ -543,10 +543,10 @@ func TestQuery(t *testing.T) {
 		{"unknown host", "host=c&from=2026-01-01T00:00:00Z&to=2026-01-01T00:01:00Z", 0, nil},
 		{"outside the data", "host=a&match[mount]=/&from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z", 1, []apiv1.Point{}},
 		// 200 days without a step: averaged into buckets of about
-		// range/11000 (1571 s), so the six samples of the first minute
-		// make one point.
+		// range/11000 (1571 s) rounded up to whole minutes (1620 s), so
+		// the six samples of the first minute make one point.
 		{"long range without step is averaged", "host=a&match[mount]=/&from=2025-12-31T00:00:00Z&to=2026-07-19T00:00:00Z",
-			1, []apiv1.Point{{T: base - base%1_571_000, V: 2.5}}},
+			1, []apiv1.Point{{T: base - base%1_620_000, V: 2.5}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -742,5 +742,59 @@ func TestRequestsCounted(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+func TestQueryAggregationAndTier(t *testing.T) {
+	f := newServer(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	ls := store.Labels{{Name: "host", Value: "a"}}
+	var samples []store.Sample
+	for i := range int64(18) { // three minutes of a counter rising 10 per second
+		samples = append(samples, store.Sample{Metric: "net_sent_bytes_total", Labels: ls, T: base + i*10_000, V: float64(100 * i)})
+	}
+	if err := f.db.Append(context.Background(), samples); err != nil {
+		t.Fatal(err)
+	}
+	const rng = "host=a&from=2026-01-01T00:00:00Z&to=2026-01-01T00:03:00Z"
+	tests := []struct {
+		name     string
+		query    string
+		wantCode int
+		wantTier string
+		wantV    float64 // of the first point
+	}{
+		{"max per minute from the 1m tier", rng + "&step=1m&agg=max", 200, "1m", 500},
+		{"sum per hour from the 1h tier", rng + "&step=1h&agg=sum", 200, "1h", 15300},
+		// From minute rows: the increase of their last values from one
+		// minute to the next, so the first point is the second minute's.
+		{"rate of a counter", rng + "&step=1m&agg=rate", 200, "1m", 10},
+		{"last by raw step", rng + "&step=30s&agg=last", 200, "raw", 200},
+		{"unknown aggregation", rng + "&agg=median", 400, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := f.do(t, authed("GET", "/api/v1/query?metric=net_sent_bytes_total&"+tt.query, ""))
+			if resp.StatusCode != tt.wantCode {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			if tt.wantCode != 200 {
+				return
+			}
+			var res apiv1.QueryResult
+			if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Tier != tt.wantTier {
+				t.Errorf("tier %q, want %q", res.Tier, tt.wantTier)
+			}
+			if len(res.Series) != 1 || len(res.Series[0].Points) == 0 {
+				t.Fatalf("series %+v", res.Series)
+			}
+			if got := res.Series[0].Points[0].V; got != tt.wantV {
+				t.Errorf("first value %v, want %v", got, tt.wantV)
+			}
+		})
 	}
 }

@@ -97,7 +97,8 @@ func (a *Auth) Require(h http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "csrf", "cross-origin request refused")
 			return
 		}
-		h.ServeHTTP(w, r)
+		// The admin token and its sessions are the only identity so far.
+		h.ServeHTTP(w, r.WithContext(WithActor(r.Context(), "admin")))
 	})
 }
 

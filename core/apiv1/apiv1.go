@@ -95,6 +95,21 @@ type Alert struct {
 	ActiveAt   time.Time         `json:"active_at,omitzero"`
 	FiredAt    time.Time         `json:"fired_at,omitzero"`
 	ResolvedAt time.Time         `json:"resolved_at,omitzero"`
+	// Channels, when set, are the only channels (besides the log) that
+	// hear of this alert: its rule's routing.
+	Channels []string `json:"channels,omitempty"`
+	// Ack is who acknowledged the alert; nil while nobody has.
+	Ack *Ack `json:"ack,omitempty"`
+	// Silenced names the silence or maintenance window that mutes the
+	// alert's notifications just now.
+	Silenced string `json:"silenced,omitempty"`
+	// Flapping is set while the alert flips too often to be notified on
+	// each flip; it then stays firing until it has been calm for a while.
+	Flapping bool `json:"flapping,omitempty"`
+	// NotifiedAt is when channels last heard of the alert; Escalated names
+	// the channel it was escalated to.
+	NotifiedAt time.Time `json:"notified_at,omitzero"`
+	Escalated  string    `json:"escalated,omitempty"`
 }
 
 // Transition is one entry of the alert history: an alert moved from one state
@@ -105,29 +120,69 @@ type Transition struct {
 	To    string    `json:"to"`
 	At    time.Time `json:"at"`
 	Value float64   `json:"value"`
+	// Threshold is the threshold in force when the alert moved.
+	Threshold float64 `json:"threshold"`
+	// Reason says why a firing alert is notified again without a change
+	// of state: "severity", "repeat", "escalation", "acknowledged".
+	Reason string `json:"reason,omitempty"`
+	// Escalated names the one channel an escalation goes to.
+	Escalated string `json:"escalated,omitempty"`
+	// Muted is set when a silence or maintenance window keeps the
+	// transition from every channel; it is still recorded and published.
+	Muted bool `json:"muted,omitempty"`
 }
 
 // Rule is an alert rule. Kind "threshold" compares Metric's samples that match
 // Match with Threshold; kind "agent_offline" fires for a host that sent
 // nothing for For.
+//
+// Threshold fires at Severity; Warning, when set, is a second, milder
+// threshold that fires at "warning" (so one rule says "warning above 85,
+// critical above 95"). Clear, when set, is the hysteresis: a firing alert
+// resolves only once the value is past Clear, not merely back under the
+// threshold. KeepFiringFor holds a firing alert that long after its
+// condition clears. Channels route the rule's alerts to those channels only;
+// RepeatInterval renotifies a firing alert nobody acknowledged;
+// EscalateAfter sends a critical (or worse) alert nobody acknowledged to
+// EscalateTo.
 type Rule struct {
-	ID        string            `json:"id"`
-	Name      string            `json:"name"`
-	Kind      string            `json:"kind"`
-	Metric    string            `json:"metric,omitempty"`
-	Match     map[string]string `json:"match,omitempty"`
-	Op        string            `json:"op,omitempty"`
-	Threshold float64           `json:"threshold"`
-	For       Duration          `json:"for"`
-	Severity  string            `json:"severity"`
-	Summary   string            `json:"summary,omitempty"`
-	Enabled   bool              `json:"enabled"`
+	ID             string            `json:"id" yaml:"id,omitempty"`
+	Name           string            `json:"name" yaml:"name"`
+	Kind           string            `json:"kind" yaml:"kind"`
+	Metric         string            `json:"metric,omitempty" yaml:"metric,omitempty"`
+	Match          map[string]string `json:"match,omitempty" yaml:"match,omitempty"`
+	Op             string            `json:"op,omitempty" yaml:"op,omitempty"`
+	Threshold      float64           `json:"threshold" yaml:"threshold"`
+	Warning        *float64          `json:"warning,omitempty" yaml:"warning,omitempty"`
+	Clear          *float64          `json:"clear,omitempty" yaml:"clear,omitempty"`
+	For            Duration          `json:"for" yaml:"for"`
+	KeepFiringFor  Duration          `json:"keep_firing_for,omitzero" yaml:"keep_firing_for,omitempty"`
+	Severity       string            `json:"severity" yaml:"severity"`
+	Summary        string            `json:"summary,omitempty" yaml:"summary,omitempty"`
+	Channels       []string          `json:"channels,omitempty" yaml:"channels,omitempty"`
+	RepeatInterval Duration          `json:"repeat_interval,omitzero" yaml:"repeat_interval,omitempty"`
+	EscalateAfter  Duration          `json:"escalate_after,omitzero" yaml:"escalate_after,omitempty"`
+	EscalateTo     string            `json:"escalate_to,omitempty" yaml:"escalate_to,omitempty"`
+	// NoData says what a series that stops reporting does to its alert:
+	// "keep" (default), "resolve", or "alert" (fire); after NoDataAfter
+	// (default 5m).
+	NoData      string   `json:"no_data,omitempty" yaml:"no_data,omitempty"`
+	NoDataAfter Duration `json:"no_data_after,omitzero" yaml:"no_data_after,omitempty"`
+	Enabled     bool     `json:"enabled" yaml:"enabled"`
+	// UpdatedBy and UpdatedAt say who last changed the rule, and when; the
+	// server sets them.
+	UpdatedBy string    `json:"updated_by,omitempty" yaml:"-"`
+	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
 }
 
-// Rule kinds.
+// Rule kinds. A check_failed rule fires when a synthetic check's
+// check_up series is 0; a service_stopped rule when a Windows service's
+// service_running series is 0. Both take the usual matchers.
 const (
-	RuleThreshold    = "threshold"
-	RuleAgentOffline = "agent_offline"
+	RuleThreshold      = "threshold"
+	RuleAgentOffline   = "agent_offline"
+	RuleCheckFailed    = "check_failed"
+	RuleServiceStopped = "service_stopped"
 )
 
 // Point is one sample of a query answer: T in Unix milliseconds.
@@ -145,6 +200,12 @@ type Series struct {
 
 // QueryResult answers GET /api/v1/query.
 type QueryResult struct {
+	// Tier is the storage tier that answered: raw, 1m or 1h (the
+	// coarsest whose resolution divides the step).
+	Tier string `json:"tier"`
+	// Agg is the aggregation applied per step: avg, min, max, last, sum
+	// or rate.
+	Agg    string   `json:"agg"`
 	Series []Series `json:"series"`
 }
 

@@ -54,6 +54,13 @@ type Ingester interface {
 	Ingest(ctx context.Context, hostID string, samples []store.Sample) error
 }
 
+// AgentConfigs is what an Ingester implements to push settings to agents:
+// after Welcome, an agent whose Hello names another config version gets
+// AgentConfig's answer. Nil pushes nothing.
+type AgentConfigs interface {
+	AgentConfig(hostID string) *wire.Config
+}
+
 // AgentMetrics count what happens on /ws/agent.
 type AgentMetrics struct {
 	Connections    prometheus.Gauge
@@ -246,6 +253,14 @@ func (c *agentConn) reader() error {
 	c.log.Info("agent connected", "remote", c.remote, "host", host, "agent_version", hello.AgentVersion)
 	if err := c.queue(&wire.Welcome{Version: wire.Version, CoreVersion: c.version, HostID: host}); err != nil {
 		return err
+	}
+	if ac, ok := c.in.(AgentConfigs); ok {
+		if cfg := ac.AgentConfig(host); cfg != nil && cfg.Version != hello.ConfigVersion {
+			c.log.Info("pushing config to agent", "host", host, "version", cfg.Version, "agent_runs", hello.ConfigVersion)
+			if err := c.queue(cfg); err != nil {
+				return err
+			}
+		}
 	}
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	for {

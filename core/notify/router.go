@@ -2,15 +2,19 @@ package notify
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"esmon/core/apiv1"
+	"esmon/core/store"
 )
 
 // Route sends the transitions of alerts at or above MinSeverity to Channel.
@@ -18,6 +22,9 @@ import (
 type Route struct {
 	Channel     Notifier
 	MinSeverity string
+	// Always keeps the channel on every transition, even those of a rule
+	// that names its own channels (the log, the record of everything).
+	Always bool
 }
 
 // Options tune a Router. The zero value gives the defaults below.
@@ -38,6 +45,16 @@ type Options struct {
 	MaxAttempts int
 	// Logger receives retries, give-ups and drops. Default slog.Default().
 	Logger *slog.Logger
+	// Outbox, when set, makes delivery durable: each notification is
+	// written there before it is queued and deleted once its channel took
+	// it (or refused it for good), and what NewRouter finds there is sent
+	// first. Stop then leaves what is still unsent in the Outbox for the
+	// next start instead of waiting out a channel that is down.
+	Outbox Outbox
+	// GroupWait is how long a sender waits after the first notification of
+	// a burst before it sends, so that alerts firing together reach the
+	// channel as one message. Default 0: send at once.
+	GroupWait time.Duration
 	// Sleep waits d, or less if ctx is done, and then returns ctx.Err().
 	// Tests replace it to run backoff without waiting. Default: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -93,10 +110,34 @@ const (
 	OutcomeDropped = "dropped" // never delivered: the queue overflowed or Stop's deadline passed
 )
 
+// Outbox is the durable record of notifications not yet sent; store.KV
+// satisfies it. Keys start with store.PrefixOutbox.
+type Outbox interface {
+	Put(key, value []byte) error
+	Delete(key []byte) error
+	Scan(prefix []byte, fn func(key, value []byte) bool) error
+}
+
+// RetryAfterError is a temporary refusal that says how long to wait, such as
+// an HTTP 429 or 503 with Retry-After. The Router waits After (capped at
+// MaxBackoff) instead of its own backoff before the next try.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
 // Router hands each alert transition to the channels routed for its
-// severity. Every channel has its own bounded queue and its own sender
-// goroutine, so a slow or broken channel delays nobody else. NewRouter starts
-// the senders; Stop ends them.
+// severity, or to the channels its rule names. Every channel has its own
+// bounded queue and its own sender goroutine, so a slow or broken channel
+// delays nobody else. With an Outbox, every notification is on disk before
+// it is queued and leaves it only once sent, so a restart loses nothing.
+// NewRouter starts the senders; Stop ends them.
 type Router struct {
 	opts    Options
 	log     *slog.Logger
@@ -111,18 +152,32 @@ type Router struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 
+	seqMu sync.Mutex // guards seq
+	// seq numbers outbox records so that a channel's records sort in the
+	// order they were sent.
+	seq uint64
+
 	notifications *prometheus.CounterVec
 	queueLength   *prometheus.GaugeVec
 }
 
 type route struct {
 	minRank int
+	always  bool
 	s       *sender
 }
 
+// item is one queued notification: the transition and, with an Outbox, the
+// key of its record there.
+type item struct {
+	key []byte
+	t   apiv1.Transition
+}
+
 // NewRouter checks the routes, registers the Router's metrics with reg
-// (unless reg is nil) and starts one sender goroutine per channel. A channel
-// may appear in one route only, so that no transition reaches it twice.
+// (unless reg is nil), loads what the Outbox still holds and starts one
+// sender goroutine per channel. A channel may appear in one route only, so
+// that no transition reaches it twice.
 func NewRouter(routes []Route, reg prometheus.Registerer, opts Options) (*Router, error) {
 	opts = opts.withDefaults()
 	r := &Router{
@@ -168,21 +223,27 @@ func NewRouter(routes []Route, reg prometheus.Registerer, opts Options) (*Router
 		}
 		seen[name] = true
 		s := &sender{
-			r:       r,
-			n:       rt.Channel,
-			name:    name,
-			wake:    make(chan struct{}, 1),
-			queued:  r.queueLength.WithLabelValues(name),
-			outcome: map[string]prometheus.Counter{},
+			r:           r,
+			n:           rt.Channel,
+			name:        name,
+			minSeverity: rt.MinSeverity,
+			wake:        make(chan struct{}, 1),
+			queued:      r.queueLength.WithLabelValues(name),
+			outcome:     map[string]prometheus.Counter{},
 		}
 		for _, o := range []string{OutcomeSent, OutcomeFailed, OutcomeRetried, OutcomeDropped} {
 			s.outcome[o] = r.notifications.WithLabelValues(name, o)
 		}
 		r.senders = append(r.senders, s)
-		r.routes = append(r.routes, route{minRank: rank, s: s})
+		r.routes = append(r.routes, route{minRank: rank, always: rt.Always, s: s})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("notify routes: %w", err)
+	}
+	if opts.Outbox != nil {
+		if err := r.load(); err != nil {
+			return nil, err
+		}
 	}
 	if reg != nil {
 		if err := reg.Register(r.notifications); err != nil {
@@ -202,23 +263,109 @@ func NewRouter(routes []Route, reg prometheus.Registerer, opts Options) (*Router
 	return r, nil
 }
 
-// Routed reports whether the Router passes t on at all: only an alert that
-// starts firing or resolves is news for a channel; pending and cleared
-// alerts stay in the history.
-func Routed(t apiv1.Transition) bool {
-	return t.To == apiv1.StateFiring || t.To == apiv1.StateResolved
+// outboxKey is PrefixOutbox, the channel name, a zero byte and seq.
+func outboxKey(channel string, seq uint64) []byte {
+	k := make([]byte, 0, 1+len(channel)+1+8)
+	k = append(k, store.PrefixOutbox)
+	k = append(k, channel...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// Send queues each transition for the channels routed for its severity and
-// returns at once; it never blocks on a channel. A transition whose severity
-// is unknown reaches only routes without a MinSeverity. After Stop,
-// transitions are dropped and counted.
+// load queues what the Outbox holds for each channel, oldest first, and
+// forgets records of channels that are no longer configured.
+func (r *Router) load() error {
+	byName := map[string]*sender{}
+	for _, s := range r.senders {
+		byName[s.name] = s
+	}
+	var stale [][]byte
+	var bad int
+	err := r.opts.Outbox.Scan([]byte{store.PrefixOutbox}, func(k, v []byte) bool {
+		if len(k) < 1+1+8 || k[len(k)-9] != 0 {
+			bad++
+			stale = append(stale, slices.Clone(k))
+			return true
+		}
+		name := string(k[1 : len(k)-9])
+		r.seq = max(r.seq, binary.BigEndian.Uint64(k[len(k)-8:]))
+		s := byName[name]
+		var t apiv1.Transition
+		if s == nil || json.Unmarshal(v, &t) != nil {
+			if s != nil {
+				bad++
+			}
+			stale = append(stale, slices.Clone(k))
+			return true
+		}
+		s.queue = append(s.queue, item{key: slices.Clone(k), t: t})
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("load notify outbox: %w", err)
+	}
+	for _, k := range stale {
+		if err := r.opts.Outbox.Delete(k); err != nil {
+			return fmt.Errorf("clean notify outbox: %w", err)
+		}
+	}
+	if len(stale) > 0 {
+		r.log.Warn("notify outbox: dropped records of unknown channels or unreadable", "records", len(stale), "unreadable", bad)
+	}
+	for _, s := range r.senders {
+		if n := len(s.queue); n > 0 {
+			s.queued.Set(float64(n))
+			s.wake <- struct{}{}
+			r.log.Info("notify outbox: resending notifications left from before", "channel", s.name, "transitions", n)
+		}
+	}
+	return nil
+}
+
+// Routed reports whether the Router passes t on at all: an alert that
+// starts firing, changes severity while firing, resolves, or is due a
+// repeat or an escalation is news for a channel; pending and cleared
+// alerts, acknowledgements and muted transitions stay in the history and
+// on the live feed.
+func Routed(t apiv1.Transition) bool {
+	return (t.To == apiv1.StateFiring || t.To == apiv1.StateResolved) &&
+		t.Reason != "acknowledged" && t.Reason != "unacknowledged"
+}
+
+// wants reports whether route rt takes t.
+func (rt route) wants(t apiv1.Transition) bool {
+	if !Routed(t) {
+		return false
+	}
+	if rt.always {
+		return true
+	}
+	if t.Muted {
+		return false
+	}
+	if chs := t.Alert.Channels; len(chs) > 0 {
+		return slices.Contains(chs, rt.s.name)
+	}
+	if t.Escalated != "" {
+		return t.Escalated == rt.s.name
+	}
+	return apiv1.SeverityRank(t.Alert.Severity) >= rt.minRank
+}
+
+// Send queues each transition for the channels routed for it and returns
+// at once; it never blocks on a channel. A muted transition (silence,
+// maintenance) reaches only Always routes. A transition whose rule names
+// channels goes to those (and to Always routes) whatever its severity; an
+// escalation goes to the channel it names; any other goes by severity, and
+// one whose severity is unknown reaches only routes without a MinSeverity.
+// With an Outbox, each notification is written there before Send returns.
+// After Stop, transitions are dropped and counted.
 func (r *Router) Send(ts ...apiv1.Transition) {
 	for _, rt := range r.routes {
-		var mine []apiv1.Transition
+		var mine []item
 		for _, t := range ts {
-			if Routed(t) && apiv1.SeverityRank(t.Alert.Severity) >= rt.minRank {
-				mine = append(mine, t)
+			if rt.wants(t) {
+				mine = append(mine, item{t: t})
 			}
 		}
 		if len(mine) > 0 {
@@ -227,11 +374,55 @@ func (r *Router) Send(ts ...apiv1.Transition) {
 	}
 }
 
+// Channels lists the configured channels with what each waits to send.
+func (r *Router) Channels() []apiv1.Channel {
+	out := make([]apiv1.Channel, 0, len(r.senders))
+	for i, s := range r.senders {
+		s.mu.Lock()
+		n := len(s.queue)
+		s.mu.Unlock()
+		out = append(out, apiv1.Channel{Name: s.name, MinSeverity: s.minSeverity, Always: r.routes[i].always, Queued: n})
+	}
+	return out
+}
+
+// ErrNoChannel is returned by Test for a channel that is not configured.
+var ErrNoChannel = errors.New("no such notification channel")
+
+// Test sends one made-up transition straight to channel name, bypassing
+// queue, outbox and retry, so that a person sees at once whether the channel
+// works and, if not, why.
+func (r *Router) Test(ctx context.Context, name, by string) error {
+	for _, s := range r.senders {
+		if s.name != name {
+			continue
+		}
+		now := time.Now()
+		t := apiv1.Transition{
+			Alert: apiv1.Alert{
+				ID: "test", RuleID: "test", RuleName: "Test notification", Host: "esmon",
+				Severity: apiv1.SeverityInfo, State: apiv1.StateFiring, Summary: "Test notification from esmon, sent by " + by,
+				ActiveAt: now, FiredAt: now,
+			},
+			From: apiv1.StateInactive, To: apiv1.StateFiring, At: now,
+		}
+		ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+		defer cancel()
+		if _, err := s.n.Notify(ctx, t); err != nil {
+			return fmt.Errorf("test %s: %w", name, err)
+		}
+		return nil
+	}
+	return ErrNoChannel
+}
+
 // Stop stops taking transitions and waits for every channel to send what
-// is queued, retries included. When ctx is done first, deliveries in flight
-// are cancelled, what is left is dropped, counted and logged, and Stop
-// returns ctx's error once the senders have exited. Stop may be called more
-// than once.
+// is queued. Without an Outbox, retries are waited for too; when ctx is
+// done first, deliveries in flight are cancelled, what is left is dropped,
+// counted and logged. With an Outbox, a channel that is failing is not
+// waited for: what it has not taken stays in the Outbox for the next
+// start. Stop returns ctx's error if it had to cut deliveries short, once
+// the senders have exited. Stop may be called more than once.
 func (r *Router) Stop(ctx context.Context) error {
 	r.stopOnce.Do(func() { close(r.stopping) })
 	done := make(chan struct{})
@@ -259,11 +450,20 @@ func (r *Router) backoff(attempt int) time.Duration {
 	return min(d, r.opts.MaxBackoff)
 }
 
+// nextSeq returns the next outbox sequence number.
+func (r *Router) nextSeq() uint64 {
+	r.seqMu.Lock()
+	defer r.seqMu.Unlock()
+	r.seq++
+	return r.seq
+}
+
 // sender owns one channel's queue and the goroutine that empties it.
 type sender struct {
-	r    *Router
-	n    Notifier
-	name string
+	r           *Router
+	n           Notifier
+	name        string
+	minSeverity string
 	// wake holds at most one pending signal that the queue has grown.
 	wake   chan struct{}
 	queued prometheus.Gauge
@@ -271,9 +471,11 @@ type sender struct {
 	// only read afterwards.
 	outcome map[string]prometheus.Counter
 
-	mu sync.Mutex // guards queue and closed
-	// queue holds transitions not yet handed to the channel, oldest first.
-	queue []apiv1.Transition
+	mu sync.Mutex // guards queue and closed, and orders outbox writes with them
+	// queue holds notifications not yet handed to the channel, oldest first;
+	// its first inflight items are being delivered.
+	queue    []item
+	inflight int
 	// closed is set when the sender has drained after Stop and exits.
 	closed bool
 }
@@ -282,25 +484,59 @@ func (s *sender) count(outcome string, n int) {
 	s.outcome[outcome].Add(float64(n))
 }
 
-func (s *sender) enqueue(ts []apiv1.Transition) {
+// forget deletes the outbox records of items that are done with: sent,
+// refused for good, or dropped.
+func (s *sender) forget(items []item) {
+	ob := s.r.opts.Outbox
+	if ob == nil {
+		return
+	}
+	for _, it := range items {
+		if it.key == nil {
+			continue
+		}
+		if err := ob.Delete(it.key); err != nil {
+			s.r.log.Error("notify outbox: delete", "channel", s.name, "err", err)
+		}
+	}
+}
+
+func (s *sender) enqueue(items []item) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		s.count(OutcomeDropped, len(ts))
-		s.r.log.Warn("notification dropped: router stopped", "channel", s.name, "transitions", len(ts))
+		s.count(OutcomeDropped, len(items))
+		s.r.log.Warn("notification dropped: router stopped", "channel", s.name, "transitions", len(items))
 		return
 	}
-	s.queue = append(s.queue, ts...)
-	over := len(s.queue) - s.r.opts.QueueSize
-	if over > 0 {
-		s.queue = append(s.queue[:0], s.queue[over:]...)
+	if ob := s.r.opts.Outbox; ob != nil {
+		for i := range items {
+			b, err := json.Marshal(items[i].t)
+			if err == nil {
+				k := outboxKey(s.name, s.r.nextSeq())
+				if err = ob.Put(k, b); err == nil {
+					items[i].key = k
+				}
+			}
+			if err != nil {
+				// Still sent, just not durably: better late than never.
+				s.r.log.Error("notify outbox: write", "channel", s.name, "err", err)
+			}
+		}
 	}
-	s.queued.Set(float64(len(s.queue)))
+	s.queue = append(s.queue, items...)
+	var dropped []item
+	if over := len(s.queue) - s.inflight - s.r.opts.QueueSize; over > 0 {
+		dropped = slices.Clone(s.queue[s.inflight : s.inflight+over])
+		s.queue = slices.Delete(s.queue, s.inflight, s.inflight+over)
+	}
+	s.queued.Set(float64(len(s.queue) - s.inflight))
 	s.mu.Unlock()
 
-	if over > 0 {
-		s.count(OutcomeDropped, over)
-		s.r.log.Warn("notification queue full, oldest dropped", "channel", s.name, "dropped", over, "queue_size", s.r.opts.QueueSize)
+	if len(dropped) > 0 {
+		s.forget(dropped)
+		s.count(OutcomeDropped, len(dropped))
+		s.r.log.Warn("notification queue full, oldest dropped", "channel", s.name, "dropped", len(dropped), "queue_size", s.r.opts.QueueSize)
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -308,10 +544,11 @@ func (s *sender) enqueue(ts []apiv1.Transition) {
 	}
 }
 
-// take removes and returns up to BatchSize transitions from the head of the
-// queue. On the last pass it marks the sender closed when nothing is left,
-// under the same lock, so no later enqueue is lost.
-func (s *sender) take(last bool) []apiv1.Transition {
+// peek returns up to BatchSize items from the head of the queue without
+// removing them, so that a crash or a stop mid-delivery keeps them. On the
+// last pass it marks the sender closed when nothing is left, under the same
+// lock, so no later enqueue is lost.
+func (s *sender) peek(last bool) []item {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) == 0 {
@@ -321,11 +558,33 @@ func (s *sender) take(last bool) []apiv1.Transition {
 		return nil
 	}
 	n := min(len(s.queue), s.r.opts.BatchSize)
-	batch := make([]apiv1.Transition, n)
-	copy(batch, s.queue)
+	s.inflight = n
+	s.queued.Set(float64(len(s.queue) - n))
+	return slices.Clone(s.queue[:n])
+}
+
+// done removes the first n items of the queue (the head peek returned) and
+// their outbox records.
+func (s *sender) done(n int) {
+	s.mu.Lock()
+	items := slices.Clone(s.queue[:n])
 	s.queue = append(s.queue[:0], s.queue[n:]...)
-	s.queued.Set(float64(len(s.queue)))
-	return batch
+	s.inflight = max(0, s.inflight-n)
+	s.queued.Set(float64(len(s.queue) - s.inflight))
+	s.mu.Unlock()
+	s.forget(items)
+}
+
+// close marks the sender closed and empties its queue, leaving the records
+// in the outbox, and returns how many items were left.
+func (s *sender) close() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.queue)
+	s.queue, s.inflight = nil, 0
+	s.closed = true
+	s.queued.Set(0)
+	return n
 }
 
 func (s *sender) run(ctx context.Context, stopping <-chan struct{}) {
@@ -333,67 +592,115 @@ func (s *sender) run(ctx context.Context, stopping <-chan struct{}) {
 	for {
 		select {
 		case <-s.wake:
-			s.flush(ctx, false)
+			if w := s.r.opts.GroupWait; w > 0 {
+				select {
+				case <-time.After(w):
+				case <-stopping:
+				}
+			}
+			if !s.flush(ctx, stopping, false) {
+				return
+			}
 		case <-stopping:
-			s.flush(ctx, true)
+			s.flush(ctx, stopping, true)
 			return
 		}
 	}
 }
 
-func (s *sender) flush(ctx context.Context, last bool) {
+// flush sends the queue until it is empty. It returns false when it left
+// the rest in the outbox because the router is stopping.
+func (s *sender) flush(ctx context.Context, stopping <-chan struct{}, last bool) bool {
 	for {
-		batch := s.take(last)
+		batch := s.peek(last)
 		if batch == nil {
-			return
+			return true
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && s.r.opts.Outbox == nil {
 			s.count(OutcomeDropped, len(batch))
+			s.done(len(batch))
 			s.r.log.Error("notification dropped: router stopped before it was sent", "channel", s.name, "transitions", len(batch))
 			continue
 		}
-		s.deliver(ctx, batch)
+		if ctx.Err() != nil || !s.deliver(ctx, stopping, batch) {
+			if n := s.close(); n > 0 {
+				s.r.log.Info("notify outbox: kept unsent notifications for the next start", "channel", s.name, "transitions", n)
+			}
+			return false
+		}
 	}
 }
 
 // deliver hands batch to the channel, retrying with backoff while the
 // channel calls its failure temporary. Transitions a *PartialError reports
-// as delivered are not sent again.
-func (s *sender) deliver(ctx context.Context, batch []apiv1.Transition) {
+// as delivered are not sent again. It returns false when it stopped
+// because the router is stopping and the rest stays in the outbox.
+func (s *sender) deliver(ctx context.Context, stopping <-chan struct{}, batch []item) bool {
 	opts := s.r.opts
+	ts := make([]apiv1.Transition, len(batch))
+	for i, it := range batch {
+		ts[i] = it.t
+	}
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-		retry, err := s.n.Notify(cctx, batch...)
+		retry, err := s.n.Notify(cctx, ts...)
 		cancel()
 		if err == nil {
-			s.count(OutcomeSent, len(batch))
-			return
+			s.count(OutcomeSent, len(ts))
+			s.done(len(ts))
+			return true
 		}
 		if pe := (*PartialError)(nil); errors.As(err, &pe) && pe.Delivered > 0 {
-			d := min(pe.Delivered, len(batch))
+			d := min(pe.Delivered, len(ts))
 			s.count(OutcomeSent, d)
-			batch = batch[d:]
-			if len(batch) == 0 {
-				return
+			s.done(d)
+			ts = ts[d:]
+			if len(ts) == 0 {
+				return true
 			}
 		}
 		if !retry {
-			s.count(OutcomeFailed, len(batch))
-			s.r.log.Error("notification failed, not retrying", "channel", s.name, "transitions", len(batch), "attempt", attempt, "err", err)
-			return
+			s.count(OutcomeFailed, len(ts))
+			s.done(len(ts))
+			s.r.log.Error("notification failed, not retrying", "channel", s.name, "transitions", len(ts), "attempt", attempt, "err", err)
+			return true
 		}
 		if opts.MaxAttempts > 0 && attempt >= opts.MaxAttempts {
-			s.count(OutcomeFailed, len(batch))
-			s.r.log.Error("notification failed, giving up", "channel", s.name, "transitions", len(batch), "attempts", attempt, "err", err)
-			return
+			s.count(OutcomeFailed, len(ts))
+			s.done(len(ts))
+			s.r.log.Error("notification failed, giving up", "channel", s.name, "transitions", len(ts), "attempts", attempt, "err", err)
+			return true
 		}
 		wait := s.r.backoff(attempt)
-		s.count(OutcomeRetried, len(batch))
-		s.r.log.Warn("notification failed, will retry", "channel", s.name, "transitions", len(batch), "attempt", attempt, "retry_in", wait, "err", err)
-		if err := opts.Sleep(ctx, wait); err != nil {
-			s.count(OutcomeDropped, len(batch))
-			s.r.log.Error("notification dropped: router stopped during retry", "channel", s.name, "transitions", len(batch), "attempts", attempt)
-			return
+		if ra := (*RetryAfterError)(nil); errors.As(err, &ra) && ra.After > 0 {
+			wait = min(ra.After, opts.MaxBackoff)
+		}
+		s.count(OutcomeRetried, len(ts))
+		s.r.log.Warn("notification failed, will retry", "channel", s.name, "transitions", len(ts), "attempt", attempt, "retry_in", wait, "err", err)
+		sctx := ctx
+		if opts.Outbox != nil {
+			// With an outbox nothing is lost by not waiting: stop now.
+			var cancel context.CancelFunc
+			sctx, cancel = context.WithCancel(ctx)
+			go func() {
+				select {
+				case <-stopping:
+					cancel()
+				case <-sctx.Done():
+				}
+			}()
+			err := opts.Sleep(sctx, wait)
+			cancel()
+			if err != nil {
+				return false
+			}
+			continue
+		}
+		if err := opts.Sleep(sctx, wait); err != nil {
+			s.count(OutcomeDropped, len(ts))
+			s.done(len(ts))
+			s.r.log.Error("notification dropped: router stopped during retry", "channel", s.name, "transitions", len(ts), "attempts", attempt)
+			return true
 		}
 	}
 }

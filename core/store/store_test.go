@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"testing"
+	"time"
 )
 
 func TestAppendSelectSurvivesReopen(t *testing.T) {
@@ -18,15 +19,17 @@ func TestAppendSelectSurvivesReopen(t *testing.T) {
 		ls.Sort()
 		return ls
 	}
+	// Recent, hour-aligned times: Badger's TTL runs on the real clock.
+	base := floorTo(time.Now().UnixMilli()-dayMS, hourMS)
 	var in []Sample
 	for i := int64(0); i < 100; i++ {
 		in = append(in,
-			Sample{Metric: "cpu_usage_percent", Labels: host("a"), T: 1000 * i, V: float64(i)},
-			Sample{Metric: "cpu_usage_percent", Labels: host("b"), T: 1000 * i, V: 100 - float64(i)},
-			Sample{Metric: "disk_used_percent", Labels: host("a", Label{"mount", "/"}), T: 1000 * i, V: 50},
+			Sample{Metric: "cpu_usage_percent", Labels: host("a"), T: base + 1000*i, V: float64(i)},
+			Sample{Metric: "cpu_usage_percent", Labels: host("b"), T: base + 1000*i, V: 100 - float64(i)},
+			Sample{Metric: "disk_used_percent", Labels: host("a", Label{"mount", "/"}), T: base + 1000*i, V: 50},
 		)
 	}
-	in = append(in, Sample{Metric: "cpu_usage_percent", Labels: host("a"), T: 200_000, V: math.NaN()})
+	in = append(in, Sample{Metric: "cpu_usage_percent", Labels: host("a"), T: base + 200_000, V: math.NaN()})
 	if err := db.Append(ctx, in); err != nil {
 		t.Fatal(err)
 	}
@@ -46,19 +49,20 @@ func TestAppendSelectSurvivesReopen(t *testing.T) {
 		wantPoints int
 		firstV     float64
 	}{
-		{"one host", Query{Metric: "cpu_usage_percent", Match: map[string]string{"host": "a"}, From: 0, To: 1e9}, 1, 100, 0},
-		{"both hosts", Query{Metric: "cpu_usage_percent", From: 0, To: 1e9}, 2, 100, 0},
-		{"range cut", Query{Metric: "cpu_usage_percent", Match: map[string]string{"host": "a"}, From: 10_000, To: 19_000}, 1, 10, 10},
-		{"step averages", Query{Metric: "cpu_usage_percent", Match: map[string]string{"host": "a"}, From: 0, To: 99_000, Step: 10_000}, 1, 10, 4.5},
-		{"label match", Query{Metric: "disk_used_percent", Match: map[string]string{"mount": "/"}, From: 0, To: 1e9}, 1, 100, 50},
-		{"no match", Query{Metric: "disk_used_percent", Match: map[string]string{"mount": "/x"}, From: 0, To: 1e9}, 0, 0, 0},
+		{"one host", Query{Metric: "cpu_usage_percent", Match: map[string]string{"host": "a"}, From: base, To: base + 1e9}, 1, 100, 0},
+		{"both hosts", Query{Metric: "cpu_usage_percent", From: base, To: base + 1e9}, 2, 100, 0},
+		{"range cut", Query{Metric: "cpu_usage_percent", Match: map[string]string{"host": "a"}, From: base + 10_000, To: base + 19_000}, 1, 10, 10},
+		{"step averages", Query{Metric: "cpu_usage_percent", Match: map[string]string{"host": "a"}, From: base, To: base + 99_000, Step: 10_000}, 1, 10, 4.5},
+		{"label match", Query{Metric: "disk_used_percent", Match: map[string]string{"mount": "/"}, From: base, To: base + 1e9}, 1, 100, 50},
+		{"no match", Query{Metric: "disk_used_percent", Match: map[string]string{"mount": "/x"}, From: base, To: base + 1e9}, 0, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := db.Select(ctx, tc.q)
+			sel, err := db.Select(ctx, tc.q)
 			if err != nil {
 				t.Fatal(err)
 			}
+			res := sel.Series
 			if len(res) != tc.wantSeries {
 				t.Fatalf("got %d series, want %d", len(res), tc.wantSeries)
 			}

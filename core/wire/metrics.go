@@ -37,7 +37,22 @@ const (
 
 	UptimeSeconds = "uptime_seconds"
 
-	JVMHeapUsedPercent = "jvm_heap_used_percent" // label jvm
+	// JVM figures from the JMX bridge; every one has label jvm.
+	JVMUp                    = "jvm_up" // 1 when the bridge could read the JVM, else 0
+	JVMHeapUsedBytes         = "jvm_memory_heap_used_bytes"
+	JVMHeapCommittedBytes    = "jvm_memory_heap_committed_bytes"
+	JVMHeapMaxBytes          = "jvm_memory_heap_max_bytes"
+	JVMHeapUsedPercent       = "jvm_heap_used_percent" // used out of max
+	JVMNonHeapUsedBytes      = "jvm_memory_nonheap_used_bytes"
+	JVMNonHeapCommittedBytes = "jvm_memory_nonheap_committed_bytes"
+	JVMNonHeapMaxBytes       = "jvm_memory_nonheap_max_bytes" // absent when unbounded
+	JVMGCCollectionsTotal    = "jvm_gc_collections_total"     // label collector
+	JVMGCTimeSecondsTotal    = "jvm_gc_time_seconds_total"    // label collector
+	JVMThreads               = "jvm_threads"
+	JVMThreadsDaemon         = "jvm_threads_daemon"
+	JVMThreadsPeak           = "jvm_threads_peak"
+	JVMClassesLoaded         = "jvm_classes_loaded"
+	JVMProcessCPUPercent     = "jvm_process_cpu_percent" // of all the machine's cores
 )
 
 // Label names used with the metrics above.
@@ -46,4 +61,6 @@ const (
 	LabelMount     = "mount"
 	LabelDevice    = "device"
 	LabelInterface = "interface"
+	LabelJVM       = "jvm"       // the name of a JVM in the agent's jmx: config
+	LabelCollector = "collector" // a JVM's garbage collector
 )

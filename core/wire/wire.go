@@ -6,7 +6,8 @@
 // then the message as CBOR with integer keys. The first message on a connection
 // is the agent's Hello, which carries the protocol version; the core answers with
 // Welcome or closes the connection with a reason. After that the agent sends
-// Batches and the core answers each with an Ack once the batch is stored.
+// Batches and the core answers each with an Ack once the batch is stored; the
+// core may also send a Config, settings the agent runs over its own.
 //
 // A Batch names each series once per connection (SeriesDef, with a small
 // number chosen by the agent) and then refers to it by that number, so the
@@ -44,6 +45,7 @@ const (
 	maxArrayElements   = 1 << 20
 	maxMapPairs        = 1 << 10
 	maxCBORStringBytes = 1 << 16
+	maxConfigItems     = 1000
 )
 
 // Type names a message; it is the first byte of every frame.
@@ -55,6 +57,7 @@ const (
 	TypeWelcome Type = 2
 	TypeBatch   Type = 3
 	TypeAck     Type = 4
+	TypeConfig  Type = 5
 )
 
 func (t Type) String() string {
@@ -67,6 +70,8 @@ func (t Type) String() string {
 		return "batch"
 	case TypeAck:
 		return "ack"
+	case TypeConfig:
+		return "config"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
@@ -79,6 +84,9 @@ type Hello struct {
 	AgentVersion string    `cbor:"4,keyasint,omitempty"`
 	Host         HostFacts `cbor:"5,keyasint"`
 	IntervalMS   int64     `cbor:"6,keyasint,omitempty"`
+	// ConfigVersion is the Version of the Config the core pushed that the
+	// agent runs; 0 when it runs its local settings alone.
+	ConfigVersion uint64 `cbor:"7,keyasint,omitempty"`
 }
 
 // HostFacts describe the machine an agent runs on; they change rarely and are
@@ -126,21 +134,43 @@ type Snapshot struct {
 	Values []float64 `cbor:"3,keyasint"`
 }
 
-// Batch is the unit the agent sends and the core acknowledges. Seq grows by
-// one per batch over the agent's life, across connections.
+// Batch is the unit the agent sends and the core acknowledges. Every
+// snapshot has a sequence number that grows by one over the agent's life,
+// across connections and restarts (the agent's spool keeps it); a batch holds
+// consecutive snapshots and Seq is the number of its last one, so the first
+// is Seq-len(Snapshots)+1. A batch sent again after a reconnect may group
+// snapshots differently, but each keeps its number.
 type Batch struct {
 	Seq       uint64      `cbor:"1,keyasint"`
 	Defs      []SeriesDef `cbor:"2,keyasint,omitempty"`
 	Snapshots []Snapshot  `cbor:"3,keyasint"`
 }
 
-// Ack tells the agent that the batch Seq is stored. Rejected counts samples
-// the core refused (NaN, infinite, unknown series id) with Reason saying why;
-// the rest of the batch is stored all the same.
+// Ack tells the agent that the batch Seq is stored. The core handles a
+// connection's batches in order, so an Ack covers every snapshot up to Seq
+// sent on that connection. Rejected counts samples the core refused (NaN,
+// infinite, unknown series id) with Reason saying why; the rest of the batch
+// is stored all the same.
 type Ack struct {
 	Seq      uint64 `cbor:"1,keyasint"`
 	Rejected int    `cbor:"2,keyasint,omitempty"`
 	Reason   string `cbor:"3,keyasint,omitempty"`
+}
+
+// Config is settings the core pushes to an agent, over its local ones. The
+// core sends it after Welcome when the agent's Hello names another
+// ConfigVersion. A zero field keeps the agent's local setting; the agent
+// keeps the pushed config across restarts, names its Version in every Hello
+// and reports it as the metric AgentConfigVersion. Version is a number that
+// the operator raises with every change. Added within protocol version 1:
+// agents that predate it ignore the message.
+type Config struct {
+	Version           uint64   `cbor:"1,keyasint"`
+	IntervalMS        int64    `cbor:"2,keyasint,omitempty"`
+	ProcessIntervalMS int64    `cbor:"3,keyasint,omitempty"` // negative turns the process scan off
+	Services          []string `cbor:"4,keyasint,omitempty"`
+	Checks            []string `cbor:"5,keyasint,omitempty"`
+	CheckIntervalMS   int64    `cbor:"6,keyasint,omitempty"`
 }
 
 // Errors of Decode. A caller can tell them apart with errors.Is.
@@ -181,7 +211,8 @@ func init() {
 	}
 }
 
-// Encode returns the frame for msg, which is a *Hello, *Welcome, *Batch or *Ack.
+// Encode returns the frame for msg, which is a *Hello, *Welcome, *Batch, *Ack
+// or *Config.
 func Encode(msg any) ([]byte, error) {
 	t, ok := typeOf(msg)
 	if !ok {
@@ -197,7 +228,7 @@ func Encode(msg any) ([]byte, error) {
 	return frame, nil
 }
 
-// Decode parses one frame. It returns a *Hello, *Welcome, *Batch or *Ack, or an
+// Decode parses one frame. It returns a *Hello, *Welcome, *Batch, *Ack or *Config, or an
 // error wrapping ErrEmpty, ErrUnknownType or ErrMalformed. It checks the shape
 // of the message (see Validate) but not its meaning on a connection.
 func Decode(frame []byte) (any, error) {
@@ -214,6 +245,8 @@ func Decode(frame []byte) (any, error) {
 		msg = new(Batch)
 	case TypeAck:
 		msg = new(Ack)
+	case TypeConfig:
+		msg = new(Config)
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownType, frame[0])
 	}
@@ -237,6 +270,21 @@ func Validate(msg any) error {
 		}
 		if len(m.AgentID) > MaxNameLen || len(m.Token) > MaxLabelValueLen || len(m.Host.Hostname) > MaxLabelValueLen {
 			return errors.New("hello field too long")
+		}
+	case *Config:
+		if m.Version == 0 {
+			return errors.New("config version is 0")
+		}
+		if len(m.Services) > maxConfigItems || len(m.Checks) > maxConfigItems {
+			return fmt.Errorf("more than %d services or checks", maxConfigItems)
+		}
+		for _, v := range append(m.Services[:len(m.Services):len(m.Services)], m.Checks...) {
+			if len(v) > MaxLabelValueLen || !utf8.ValidString(v) {
+				return errors.New("config item too long or not text")
+			}
+		}
+		if m.IntervalMS < 0 || m.CheckIntervalMS < 0 {
+			return errors.New("negative interval")
 		}
 	case *Batch:
 		if len(m.Defs) > MaxSeriesPerBatch {
@@ -318,6 +366,8 @@ func typeOf(msg any) (Type, bool) {
 		return TypeBatch, true
 	case *Ack:
 		return TypeAck, true
+	case *Config:
+		return TypeConfig, true
 	}
 	return 0, false
 }

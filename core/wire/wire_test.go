@@ -44,8 +44,11 @@ func validMessages() map[string]any {
 		"batch with non-finite values": &Batch{Seq: 7, Snapshots: []Snapshot{
 			{TimeMS: 1, IDs: []uint32{1, 2, 3}, Values: []float64{math.Inf(1), math.Inf(-1), 0}},
 		}},
-		"ack":          &Ack{Seq: 42},
-		"ack rejected": &Ack{Seq: 43, Rejected: 2, Reason: "2 non-finite values"},
+		"ack":                       &Ack{Seq: 42},
+		"ack rejected":              &Ack{Seq: 43, Rejected: 2, Reason: "2 non-finite values"},
+		"config":                    &Config{Version: 7, IntervalMS: 10_000, ProcessIntervalMS: -1, Services: []string{"W3SVC"}, Checks: []string{"tcp://db:5432"}, CheckIntervalMS: 60_000},
+		"config version only":       &Config{Version: 2},
+		"hello with config version": &Hello{Version: Version, AgentID: "a", ConfigVersion: 7, Host: HostFacts{Hostname: "h", OS: "linux"}},
 	}
 }
 
@@ -182,7 +185,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"nil", nil, ErrEmpty},
 		{"empty", []byte{}, ErrEmpty},
 		{"type zero", []byte{0, 0xa0}, ErrUnknownType},
-		{"type five", append([]byte{5}, valid[1:]...), ErrUnknownType},
+		{"type six", append([]byte{6}, valid[1:]...), ErrUnknownType},
+		{"config without version", append([]byte{byte(TypeConfig)}, 0xa0), ErrMalformed},
 		{"type 255", []byte{255}, ErrUnknownType},
 		{"type only", []byte{byte(TypeAck)}, ErrMalformed},
 		{"garbage", []byte{byte(TypeBatch), 0xff, 0x00, 0x13, 0x37}, ErrMalformed},

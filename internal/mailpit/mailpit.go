@@ -46,10 +46,25 @@ type Server struct {
 // choosing and binding it gets another try.
 func Start(t *testing.T, args ...string) *Server {
 	t.Helper()
+	return start(t, 0, args...)
+}
+
+// StartOn is Start with the SMTP server on smtpPort, for a test that has
+// a core send to a port before the server behind it comes up.
+func StartOn(t *testing.T, smtpPort int, args ...string) *Server {
+	t.Helper()
+	return start(t, smtpPort, args...)
+}
+
+func start(t *testing.T, fixedSMTP int, args ...string) *Server {
+	t.Helper()
 	bin := testenv.LookPath(t, "mailpit")
 	var lastOut string
 	for range 3 {
-		smtpPort, httpPort := FreePort(t), FreePort(t)
+		smtpPort, httpPort := fixedSMTP, FreePort(t)
+		if smtpPort == 0 {
+			smtpPort = FreePort(t)
+		}
 		cmd := exec.Command(bin, append([]string{
 			"--smtp", fmt.Sprintf("127.0.0.1:%d", smtpPort),
 			"--listen", fmt.Sprintf("127.0.0.1:%d", httpPort),
@@ -120,6 +135,8 @@ type Message struct {
 	Username string // who logged in to send it
 	Text     string
 	HTML     string
+	// Created is when mailpit received the mail.
+	Created time.Time
 }
 
 func (m *Server) getJSON(t *testing.T, path string, v any) {
@@ -142,13 +159,17 @@ func (m *Server) getJSON(t *testing.T, path string, v any) {
 func (m *Server) Messages(t *testing.T) []Message {
 	t.Helper()
 	var list struct {
-		Messages []struct{ ID string } `json:"messages"`
+		Messages []struct {
+			ID      string
+			Created time.Time
+		} `json:"messages"`
 	}
-	m.getJSON(t, "/api/v1/messages", &list)
+	m.getJSON(t, "/api/v1/messages?limit=5000", &list)
 	var msgs []Message
 	for _, s := range slices.Backward(list.Messages) {
 		var msg Message
 		m.getJSON(t, "/api/v1/message/"+s.ID, &msg)
+		msg.Created = s.Created
 		msgs = append(msgs, msg)
 	}
 	return msgs

@@ -32,6 +32,15 @@ const DefaultTimeout = 30 * time.Second
 
 // Config is one email channel: the SMTP server and who gets the mail.
 type Config struct {
+	// Name names the channel in routes and the API. Default "email"; give
+	// each of several email channels its own.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// MinSeverity is the least severity mailed. Default "very_critical".
+	MinSeverity string `yaml:"min_severity,omitempty" json:"min_severity,omitempty"`
+	// GroupAbove makes one mail that lists them all of a batch of more
+	// than this many transitions (alerts that fire together), instead of
+	// one mail each. Default 3; negative never groups.
+	GroupAbove int `yaml:"group_above,omitempty" json:"group_above,omitempty"`
 	// Host is the SMTP server's name or address, without a port.
 	Host string `yaml:"host" json:"host"`
 	// Port defaults by Security: 587 for starttls, 465 for tls, 25 for plain.
@@ -61,6 +70,15 @@ type Config struct {
 // WithDefaults returns c with the empty fields that have defaults filled in:
 // security, port and timeout.
 func (c Config) WithDefaults() Config {
+	if c.Name == "" {
+		c.Name = Name
+	}
+	if c.MinSeverity == "" {
+		c.MinSeverity = apiv1.SeverityVeryCritical
+	}
+	if c.GroupAbove == 0 {
+		c.GroupAbove = 3
+	}
 	if c.Security == "" {
 		c.Security = SecuritySTARTTLS
 	}
@@ -132,6 +150,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		bad("timeout", "must not be negative")
+	}
+	if c.MinSeverity != "" && apiv1.SeverityRank(c.MinSeverity) == 0 {
+		bad("min_severity", "%q is not one of %v", c.MinSeverity, apiv1.Severities)
 	}
 	return errors.Join(errs...)
 }

@@ -21,7 +21,7 @@ import (
 	"esmon/core/notify"
 )
 
-// Name is the channel's name in routes, logs and metrics.
+// Name is the channel's default name in routes, logs and metrics.
 const Name = "email"
 
 // Channel sends alert transitions as mail. It is safe for concurrent use.
@@ -81,13 +81,17 @@ func New(cfg Config) (*Channel, error) {
 	return &Channel{cfg: cfg, opts: opts}, nil
 }
 
-// Name returns "email".
-func (c *Channel) Name() string { return Name }
+// Name returns the channel's name, "email" unless configured.
+func (c *Channel) Name() string { return c.cfg.Name }
+
+// MinSeverity returns the least severity routed here.
+func (c *Channel) MinSeverity() string { return c.cfg.MinSeverity }
 
 // Config returns the channel's configuration with defaults filled in.
 func (c *Channel) Config() Config { return c.cfg }
 
-// Notify sends one mail per transition, in order, over one connection. A
+// Notify sends one mail per transition, in order, over one connection, or
+// one mail that lists them all when there are more than GroupAbove. A
 // failure part way through returns a *notify.PartialError so that the mails
 // already accepted are not sent again. retry is true for network trouble
 // and 4xx replies, false for 5xx replies, TLS trust failures and anything
@@ -96,13 +100,22 @@ func (c *Channel) Notify(ctx context.Context, ts ...apiv1.Transition) (retry boo
 	if len(ts) == 0 {
 		return false, nil
 	}
-	msgs := make([]*mail.Msg, len(ts))
-	for i, t := range ts {
-		m, err := c.message(t)
+	var msgs []*mail.Msg
+	if c.cfg.GroupAbove > 0 && len(ts) > c.cfg.GroupAbove {
+		m, err := c.digest(ts)
 		if err != nil {
 			return false, fmt.Errorf("email: compose: %w", err)
 		}
-		msgs[i] = m
+		msgs = []*mail.Msg{m}
+	} else {
+		msgs = make([]*mail.Msg, len(ts))
+		for i, t := range ts {
+			m, err := c.message(t)
+			if err != nil {
+				return false, fmt.Errorf("email: compose: %w", err)
+			}
+			msgs[i] = m
+		}
 	}
 
 	client, err := mail.NewClient(c.cfg.Host, c.opts...)
@@ -123,7 +136,8 @@ func (c *Channel) Notify(ctx context.Context, ts ...apiv1.Transition) (retry boo
 			return true, &notify.PartialError{Delivered: i, Err: fmt.Errorf("email: %w", err)}
 		}
 		if err := client.SendWithSMTPClient(sc, m); err != nil {
-			return Retryable(err), &notify.PartialError{Delivered: i, Err: fmt.Errorf("email: send to %s: %w", addr, err)}
+			// A digest is all or nothing: Delivered 0.
+			return Retryable(err), &notify.PartialError{Delivered: i * len(ts) / len(msgs), Err: fmt.Errorf("email: send to %s: %w", addr, err)}
 		}
 	}
 	return false, nil

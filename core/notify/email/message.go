@@ -2,6 +2,7 @@ package email
 
 import (
 	"bytes"
+	"fmt"
 	htmltemplate "html/template"
 	"maps"
 	"math"
@@ -206,5 +207,86 @@ func (c *Channel) message(t apiv1.Transition) (*mail.Msg, error) {
 	}
 	m.SetBodyString(mail.TypeTextPlain, text)
 	m.AddAlternativeString(mail.TypeTextHTML, html)
+	return m, nil
+}
+
+// DigestSubject is the subject of one mail for many transitions:
+// "[FIRING critical] 50 alerts: Agent offline on host-01, …".
+func DigestSubject(ts []apiv1.Transition) string {
+	firing, worst := 0, ""
+	for _, t := range ts {
+		if t.To == apiv1.StateFiring {
+			firing++
+			if apiv1.SeverityRank(t.Alert.Severity) > apiv1.SeverityRank(worst) {
+				worst = t.Alert.Severity
+			}
+		}
+	}
+	tag := "[RESOLVED]"
+	if firing > 0 {
+		tag = "[FIRING " + worst + "]"
+	}
+	s := fmt.Sprintf("%s %d alerts (%d firing, %d resolved): %s", tag, len(ts), firing, len(ts)-firing, title(ts[0].Alert))
+	if len(ts) > 1 {
+		s += ", …"
+	}
+	return oneLine(s)
+}
+
+var digestText = texttemplate.Must(texttemplate.New("digest").Parse(
+	`{{len .}} alerts changed together:
+{{range .}}
+{{.Status}}{{if .Firing}} {{.Severity}}{{end}}: {{.Title}}
+  Host: {{.Host}}  Value: {{.Value}}{{if .Threshold}} (threshold {{.Op}} {{.Threshold}}){{end}}  At: {{.At}}  Alert: {{.AlertID}}
+{{end}}
+-- 
+esmon
+`))
+
+var digestHTML = htmltemplate.Must(htmltemplate.New("digest").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{len .}} alerts</title></head>
+<body style="font-family: sans-serif">
+<h2>{{len .}} alerts changed together</h2>
+<table cellpadding="4" style="border-collapse: collapse">
+<tr><th align="left">State</th><th align="left">Severity</th><th align="left">Host</th><th align="left">Alert</th><th align="left">Value</th><th align="left">At</th></tr>
+{{- range .}}
+<tr><td style="color: {{if .Firing}}#b00020{{else}}#1b7f3a{{end}}">{{.Status}}</td><td>{{.Severity}}</td><td>{{.Host}}</td><td>{{.Title}}</td><td>{{.Value}}{{if .Threshold}} ({{.Op}} {{.Threshold}}){{end}}</td><td>{{.At}}</td></tr>
+{{- end}}
+</table>
+<p style="color: #666">esmon</p>
+</body></html>
+`))
+
+// digest builds one mail that lists every transition of ts.
+func (c *Channel) digest(ts []apiv1.Transition) (*mail.Msg, error) {
+	vs := make([]view, len(ts))
+	critical := false
+	for i, t := range ts {
+		vs[i] = newView(t)
+		critical = critical || t.To == apiv1.StateFiring && apiv1.SeverityRank(t.Alert.Severity) >= apiv1.SeverityRank(apiv1.SeverityCritical)
+	}
+	var tb, hb bytes.Buffer
+	if err := digestText.Execute(&tb, vs); err != nil {
+		return nil, err
+	}
+	if err := digestHTML.Execute(&hb, vs); err != nil {
+		return nil, err
+	}
+	m := mail.NewMsg()
+	if err := m.From(c.cfg.From); err != nil {
+		return nil, err
+	}
+	if err := m.To(c.cfg.To...); err != nil {
+		return nil, err
+	}
+	m.Subject(DigestSubject(ts))
+	m.SetDate()
+	m.SetMessageID()
+	m.SetUserAgent("esmon")
+	if critical {
+		m.SetImportance(mail.ImportanceHigh)
+	}
+	m.SetBodyString(mail.TypeTextPlain, tb.String())
+	m.AddAlternativeString(mail.TypeTextHTML, hb.String())
 	return m, nil
 }

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package collect
+
+func isWindows() bool { return false }

@@ -1,0 +1,3 @@
+package collect
+
+func isWindows() bool { return true }

@@ -1,0 +1,53 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+
+	"esmon/core/store"
+)
+
+// Storage is the `storage:` section of the settings.
+type Storage struct {
+	// Retention per tier: raw samples, 1-minute and 1-hour rollups
+	// (defaults 14 days, 180 days, 3 years).
+	Retention store.Retention `yaml:"retention"`
+	// RepairWAL lets the core start on a damaged write-ahead log by
+	// cutting it at the damage (the samples after it are lost). Without
+	// it the core refuses to start and says where the damage is.
+	RepairWAL bool `yaml:"repair_wal"`
+}
+
+// storageJobTimeout bounds one run of a storage job.
+const storageJobTimeout = 10 * time.Minute
+
+// scheduleStorage adds the store's jobs: rollups every minute (an hour's
+// minute rollups two minutes after it ends, a day's hour rollups after
+// that), retention every hour.
+func (c *Core) scheduleStorage(s gocron.Scheduler) error {
+	jobs := []struct {
+		name  string
+		every time.Duration
+		run   func(context.Context) error
+	}{
+		{"rollup", time.Minute, c.db.Rollup},
+		{"retention", time.Hour, c.db.EnforceRetention},
+	}
+	for _, j := range jobs {
+		task := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), storageJobTimeout)
+			defer cancel()
+			if err := j.run(ctx); err != nil {
+				c.log.Error("storage job failed", "job", j.name, "err", err)
+			}
+		}
+		if _, err := s.NewJob(gocron.DurationJob(j.every), gocron.NewTask(task),
+			gocron.WithName(j.name), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
+			return fmt.Errorf("schedule %s: %w", j.name, err)
+		}
+	}
+	return nil
+}

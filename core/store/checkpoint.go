@@ -1,0 +1,274 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"esmon/core/store/chunkenc"
+	"esmon/core/store/wal"
+)
+
+const checkpointPrefix = "checkpoint."
+
+// Checkpoint bounds the log: it starts a new segment, writes finished
+// chunks to Badger and syncs it, saves the open chunks, the pending chunks
+// and the latest values of every series to a checkpoint, and then removes
+// the segments before the new one. A restart loads the checkpoint and
+// replays only the segments after it. Samples that reach both the
+// checkpoint and a later segment are skipped on replay as duplicates, and
+// chunks rebuilt on replay overwrite their own key, so replay is
+// idempotent.
+func (d *DB) Checkpoint() error { return d.checkpoint(false) }
+
+// checkpoint is Checkpoint; with finishAll (on Close) every open chunk is
+// finished and written to Badger, so the checkpoint holds no samples and
+// the next start restores no chunks.
+func (d *DB) checkpoint(finishAll bool) error {
+	if d.wal == nil {
+		return nil
+	}
+	d.ckMu.Lock()
+	defer d.ckMu.Unlock()
+	start := time.Now()
+	written := d.wal.Written()
+	seg, err := d.wal.Cut()
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	// Open chunks two windows behind the newest sample belong to series
+	// that went quiet: finish them so their samples leave memory.
+	d.hmu.Lock()
+	for _, ms := range d.byID {
+		if ms.head != nil && (finishAll || ms.window+2*chunkWindow <= d.maxT) {
+			d.finish(ms)
+		}
+	}
+	ids := make([]uint64, 0, len(d.byID))
+	for id := range d.byID {
+		ids = append(ids, id)
+	}
+	d.hmu.Unlock()
+	if err := d.flush(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := d.db.Sync(); err != nil {
+		return fmt.Errorf("checkpoint: sync badger: %w", err)
+	}
+	slices.Sort(ids)
+	nSeries := len(ids)
+	dst := filepath.Join(d.walDir, fmt.Sprintf("%s%08d", checkpointPrefix, seg))
+	var buf []byte
+	err = wal.WriteDir(dst, func(add func([]byte) error) error {
+		for len(ids) > 0 {
+			n := min(len(ids), 1024)
+			var recs [][]byte
+			d.hmu.Lock()
+			ser := []byte{recSeries}
+			for _, id := range ids[:n] {
+				ms := d.byID[id]
+				ser = appendSeriesEntry(ser, ms.id, ms.metric, ms.labels)
+			}
+			recs = append(recs, ser)
+			for _, id := range ids[:n] {
+				ms := d.byID[id]
+				if ms.lastT != minTime {
+					recs = append(recs, appendLatestRecord(nil, ms.id, ms.lastT, ms.lastV))
+				}
+				for _, c := range ms.pending {
+					recs = append(recs, appendChunkRecord(nil, ms.id, true, c.window, c.data))
+				}
+				if ms.head != nil {
+					buf = ms.head.AppendBytes(buf[:0])
+					recs = append(recs, appendChunkRecord(nil, ms.id, false, ms.window, buf))
+				}
+			}
+			d.hmu.Unlock()
+			for _, r := range recs {
+				if err := add(r); err != nil {
+					return err
+				}
+			}
+			ids = ids[n:]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := d.wal.Truncate(seg); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := removeCheckpointsBefore(d.walDir, seg); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	d.ckAt, d.ckTime = written, time.Now()
+	d.m.checkpoints.Inc()
+	d.log.Debug("checkpoint written", "segment", seg, "series", nSeries, "took", time.Since(start))
+	return nil
+}
+
+// checkpoints lists the checkpoint directories by segment, ascending.
+func checkpoints(dir string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list checkpoints: %w", err)
+	}
+	var out []int
+	for _, e := range ents {
+		if s, ok := strings.CutPrefix(e.Name(), checkpointPrefix); ok && e.IsDir() {
+			if n, err := strconv.Atoi(s); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func removeCheckpointsBefore(dir string, seg int) error {
+	cps, err := checkpoints(dir)
+	if err != nil {
+		return err
+	}
+	for _, c := range cps {
+		if c < seg {
+			if err := os.RemoveAll(filepath.Join(dir, fmt.Sprintf("%s%08d", checkpointPrefix, c))); err != nil {
+				return fmt.Errorf("remove checkpoint: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// replay loads the newest checkpoint and the log segments after it into
+// the head.
+func (d *DB) replay() error {
+	cps, err := checkpoints(d.walDir)
+	if err != nil {
+		return err
+	}
+	first := 0
+	if len(cps) > 0 {
+		first = cps[len(cps)-1]
+		dir := filepath.Join(d.walDir, fmt.Sprintf("%s%08d", checkpointPrefix, first))
+		if _, err := wal.Replay(dir, 0, false, d.applyRecord); err != nil {
+			return fmt.Errorf("load checkpoint: %w", err)
+		}
+	}
+	st, err := wal.Replay(d.walDir, first, d.opts.RepairWAL, d.applyRecord)
+	if err != nil {
+		return fmt.Errorf("replay write-ahead log: %w", err)
+	}
+	d.m.tornRecords.Add(float64(st.TornTails))
+	if st.TornTails > 0 {
+		d.log.Warn("cut a torn record from the end of the write-ahead log", "bytes", st.TornBytes)
+	}
+	if st.Repaired != nil {
+		d.m.corruptLog.Inc()
+		d.log.Error("write-ahead log was damaged; cut at the damage as asked (storage.repair_wal)", "err", st.Repaired)
+	}
+	d.log.Info("write-ahead log replayed", "segments", st.Segments, "records", st.Records, "series", len(d.byID))
+	return nil
+}
+
+// applyRecord applies one log or checkpoint record to the head.
+func (d *DB) applyRecord(rec []byte) error {
+	if len(rec) == 0 {
+		return errors.New("empty record")
+	}
+	switch rec[0] {
+	case recSeries:
+		srs, err := decodeSeriesRecord(rec)
+		if err != nil {
+			return err
+		}
+		for _, s := range srs {
+			key := string(appendSeriesKey(nil, s.metric, s.labels))
+			if ms, ok := d.byID[s.id]; ok {
+				if ms.key != key {
+					return fmt.Errorf("series %d is %q in the log but %q in the index", s.id, key, ms.key)
+				}
+				continue
+			}
+			if _, ok := d.byKey[key]; ok {
+				return fmt.Errorf("series %q has two ids", key)
+			}
+			d.unindexed = append(d.unindexed, d.addSeries(s.id, s.metric, s.labels, key))
+		}
+	case recSamples:
+		var bad uint64
+		err := decodeSamples(rec, func(id uint64, t int64, v float64) {
+			ms := d.byID[id]
+			if ms == nil {
+				bad = id
+				return
+			}
+			if t > ms.lastT {
+				d.appendSample(ms, t, v)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if bad != 0 {
+			return fmt.Errorf("samples of unknown series %d", bad)
+		}
+	case recLatest:
+		r := recReader{b: rec[1:]}
+		id, t, v := r.uvarint(), r.varint(), r.float()
+		if r.err != nil {
+			return fmt.Errorf("latest record: %w", r.err)
+		}
+		if ms := d.byID[id]; ms != nil && t > ms.lastT {
+			ms.lastT, ms.lastV = t, v
+		}
+	case recChunk:
+		r := recReader{b: rec[1:]}
+		id, pending, window := r.uvarint(), r.byte(), r.varint()
+		if r.err != nil {
+			return fmt.Errorf("chunk record: %w", r.err)
+		}
+		ms := d.byID[id]
+		if ms == nil {
+			return fmt.Errorf("chunk of unknown series %d", id)
+		}
+		c, err := chunkenc.FromBytes(r.b)
+		if err != nil {
+			return fmt.Errorf("chunk record: %w", err)
+		}
+		it, _ := chunkenc.NewIterator(r.b)
+		if !it.Next() {
+			return nil
+		}
+		firstT, _ := it.At()
+		lastT, lastV, _ := c.Last()
+		if pending == 1 {
+			if len(ms.pending) == 0 {
+				d.withPending = append(d.withPending, ms)
+			}
+			data := bytes.Clone(r.b)
+			ms.pending = append(ms.pending, &chunkRef{window: window, firstT: firstT, data: data})
+			d.pendingBytes += int64(len(data))
+		} else {
+			ms.head, ms.window, ms.firstT = c, window, firstT
+		}
+		if lastT > ms.lastT {
+			ms.lastT, ms.lastV = lastT, lastV
+		}
+		d.maxT, d.minT = max(d.maxT, lastT), min(d.minT, firstT)
+		d.lowW, d.highW = min(d.lowW, window), max(d.highW, window)
+	default:
+		return fmt.Errorf("unknown record type %d", rec[0])
+	}
+	return nil
+}

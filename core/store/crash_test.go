@@ -1,0 +1,183 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The kill -9 test runs this test binary again as a child that appends
+// under load and prints a line for every batch the store acknowledged;
+// the parent kills it at a random moment, reopens the store and checks
+// that every acknowledged sample is there, bit for bit.
+const (
+	crashChildEnv = "ESMON_STORE_CRASH_CHILD" // data directory of the child
+	crashRoundEnv = "ESMON_STORE_CRASH_ROUND"
+	crashBaseEnv  = "ESMON_STORE_CRASH_BASE" // first timestamp, recent: Badger's TTL runs on the real clock
+	crashWriters  = 4
+	crashSeries   = 20
+)
+
+// crashTime is the timestamp of batch seq of round r: rounds an hour
+// apart, batches a second apart.
+func crashTime(base int64, r, seq int) int64 { return base + int64(r)*hourMS + int64(seq)*1000 }
+
+// crashValue is the value of series s of writer g at t: full-precision
+// floats, different everywhere, so any mix-up shows.
+func crashValue(g, s int, t int64) float64 {
+	return rand.New(rand.NewPCG(uint64(t), uint64(g*1000+s))).Float64() * 100
+}
+
+func crashSample(g, s int, t int64) Sample {
+	return Sample{Metric: "m" + strconv.Itoa(s), Labels: hostLabels("w" + strconv.Itoa(g)), T: t, V: crashValue(g, s, t)}
+}
+
+// crashChild appends until killed. Small flush and checkpoint sizes make
+// the kills land in flushes and checkpoints too.
+func crashChild() {
+	r, _ := strconv.Atoi(os.Getenv(crashRoundEnv))
+	base, _ := strconv.ParseInt(os.Getenv(crashBaseEnv), 10, 64)
+	db, err := Open(Options{Dir: os.Getenv(crashChildEnv), Logger: quietLog, FlushEvery: 20 * time.Millisecond,
+		FlushBytes: 16 << 10, CheckpointBytes: 64 << 10})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range crashWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := 0; ; seq++ {
+				t := crashTime(base, r, seq)
+				batch := make([]Sample, crashSeries)
+				for s := range batch {
+					batch[s] = crashSample(g, s, t)
+				}
+				if err := db.Append(context.Background(), batch); err != nil {
+					fmt.Println("error", err)
+					os.Exit(1)
+				}
+				mu.Lock()
+				fmt.Printf("ack %d %d %d\n", r, g, seq)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestKill9UnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a child process 22 times")
+	}
+	const rounds = 22
+	dir := t.TempDir()
+	base := time.Now().UnixMilli() - 2*dayMS
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	acked := make([][crashWriters]int, rounds) // batches acknowledged per round and writer
+	total := 0
+	for r := range rounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(r), crashBaseEnv+"="+strconv.FormatInt(base, 10))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 1024)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		var kill <-chan time.Time
+		for line := range lines {
+			switch f := strings.Fields(line); {
+			case line == "ready":
+				kill = time.After(time.Duration(50+rng.IntN(400)) * time.Millisecond)
+			case len(f) == 4 && f[0] == "ack":
+				g, _ := strconv.Atoi(f[2])
+				seq, _ := strconv.Atoi(f[3])
+				acked[r][g] = seq + 1
+			default:
+				cmd.Process.Kill()
+				t.Fatalf("round %d: child said %q", r, line)
+			}
+			select {
+			case <-kill:
+				cmd.Process.Signal(syscall.SIGKILL)
+				kill = nil
+			default:
+			}
+		}
+		cmd.Wait()
+		n := 0
+		for g := range crashWriters {
+			n += acked[r][g]
+		}
+		total += n
+		t.Logf("round %d: killed after %d acknowledged batches", r, n)
+		verifyCrashRounds(t, dir, base, acked[:r+1])
+	}
+	if total == 0 {
+		t.Fatal("no batch was acknowledged in any round")
+	}
+}
+
+// verifyCrashRounds opens the store and checks every acknowledged sample
+// of the rounds so far, and that nothing stored differs from what was
+// written.
+func verifyCrashRounds(t *testing.T, dir string, base int64, acked [][crashWriters]int) {
+	t.Helper()
+	db := open(t, Options{Dir: dir})
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	for g := range crashWriters {
+		for s := range crashSeries {
+			sel, err := db.Select(context.Background(), Query{Metric: "m" + strconv.Itoa(s),
+				Match: map[string]string{"host": "w" + strconv.Itoa(g)}, From: 0, To: math.MaxInt64 / 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			have := map[int64]float64{}
+			if len(sel.Series) == 1 {
+				for _, p := range sel.Series[0].Points {
+					have[p.T] = p.V
+				}
+			}
+			for tm, v := range have {
+				if want := crashValue(g, s, tm); math.Float64bits(v) != math.Float64bits(want) {
+					t.Fatalf("writer %d series %d at %d: stored %v, written %v", g, s, tm, v, want)
+				}
+			}
+			for r, a := range acked {
+				for seq := range a[g] {
+					if _, ok := have[crashTime(base, r, seq)]; !ok {
+						t.Fatalf("round %d writer %d series %d: acknowledged batch %d of %d is missing", r, g, s, seq, a[g])
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,341 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"esmon/core/store/chunkenc"
+)
+
+// chunkWindow is the span of one raw chunk in milliseconds: a series'
+// samples of one clock hour form one chunk and one key.
+const chunkWindow = int64(time.Hour / time.Millisecond)
+
+// ErrClosed is returned by appends to a closed store.
+var ErrClosed = errors.New("store closed")
+
+// chunkRef is a finished chunk not yet written to Badger. data never
+// changes once the chunk is finished.
+type chunkRef struct {
+	window int64
+	firstT int64
+	data   []byte
+}
+
+// memSeries is one series in memory: its identity, its open chunk, its
+// finished chunks waiting for the flusher, and its newest sample (the
+// latest-value table). All fields except id, metric, labels, host and key
+// are guarded by DB.hmu.
+type memSeries struct {
+	id     uint64
+	metric string
+	labels Labels
+	host   string
+	key    string // encodeSeries form
+
+	head    *chunkenc.Chunk // open chunk, nil when none
+	window  int64           // window of head
+	firstT  int64           // first timestamp of head
+	lastT   int64           // newest sample, math.MinInt64 when none
+	lastV   float64
+	pending []*chunkRef
+	indexed bool  // the series' index entries are in Badger
+	dirtyH  int64 // last hour marked dirty for the minute rollups
+}
+
+// floorTo rounds t down to a multiple of step, also for negative t.
+func floorTo(t, step int64) int64 { return t - mod(t, step) }
+
+// lookup finds or creates the series of metric and ls. New series are
+// added to the pending series record. Caller holds hmu.
+func (d *DB) lookup(metric string, ls Labels) *memSeries {
+	d.keyBuf = appendSeriesKey(d.keyBuf[:0], metric, ls)
+	if ms, ok := d.byKey[string(d.keyBuf)]; ok {
+		return ms
+	}
+	ms := d.addSeries(d.nextID, metric, slices.Clone(ls), string(d.keyBuf))
+	d.seriesRec = appendSeriesEntry(d.seriesRec, ms.id, metric, ls)
+	d.unindexed = append(d.unindexed, ms)
+	return ms
+}
+
+// addSeries files a series under its key, id and postings. Caller holds
+// hmu (or is Open).
+func (d *DB) addSeries(id uint64, metric string, ls Labels, key string) *memSeries {
+	ms := &memSeries{id: id, metric: metric, labels: ls, host: ls.Get("host"), key: key, lastT: math.MinInt64, dirtyH: math.MinInt64}
+	d.byKey[key] = ms
+	d.byID[id] = ms
+	d.byHost[ms.host] = append(d.byHost[ms.host], ms)
+	d.byMetric[metric] = append(d.byMetric[metric], ms)
+	if id >= d.nextID {
+		d.nextID = id + 1
+	}
+	return ms
+}
+
+// appendSample adds one sample to a series' open chunk, finishing the chunk
+// when the sample belongs to the next window or the chunk is full. The
+// caller has checked t > ms.lastT and holds hmu.
+func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
+	w := floorTo(t, chunkWindow)
+	if ms.head != nil && (w != ms.window || !ms.head.Append(t, v)) {
+		d.finish(ms)
+	}
+	if ms.head == nil {
+		ms.head = &chunkenc.Chunk{}
+		ms.window, ms.firstT = w, t
+		ms.head.Append(t, v)
+	}
+	ms.lastT, ms.lastV = t, v
+	d.maxT = max(d.maxT, t)
+	d.minT = min(d.minT, t)
+	d.lowW, d.highW = min(d.lowW, w), max(d.highW, w)
+	if t < max(d.minuteWM, d.hourWM) {
+		if h := floorTo(t, hourMS); h != ms.dirtyH {
+			ms.dirtyH = h
+			if d.dirty[h] == nil {
+				d.dirty[h] = map[uint64]struct{}{}
+			}
+			d.dirty[h][ms.id] = struct{}{}
+		}
+	}
+}
+
+// finish moves a series' open chunk to its pending list. Caller holds hmu.
+func (d *DB) finish(ms *memSeries) {
+	data := ms.head.Bytes()
+	if len(ms.pending) == 0 {
+		d.withPending = append(d.withPending, ms)
+	}
+	ms.pending = append(ms.pending, &chunkRef{window: ms.window, firstT: ms.firstT, data: data})
+	d.pendingBytes += int64(len(data))
+	ms.head = nil
+	if d.pendingBytes > d.opts.FlushBytes {
+		d.kickFlush()
+	}
+}
+
+func (d *DB) kickFlush() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Append stores samples. With the write-ahead log on (every store but an
+// in-memory one) it returns once they are in the log on disk; a sample at
+// or before the newest time of its series is a duplicate and skipped.
+// When the disk or the flusher falls behind, Append waits: that is the
+// backpressure an agent sees as a slower acknowledgement.
+func (d *DB) Append(ctx context.Context, samples []Sample) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d.wal != nil {
+		waited, err := d.wal.WaitRoom()
+		if waited {
+			d.m.backpressure.Inc()
+		}
+		if err != nil {
+			return fmt.Errorf("append samples: %w", err)
+		}
+	}
+	d.hmu.Lock()
+	for d.pendingBytes > d.opts.MaxPendingBytes && !d.closed {
+		d.m.backpressure.Inc()
+		d.kickFlush()
+		d.flushed.Wait()
+	}
+	if d.closed {
+		d.hmu.Unlock()
+		return ErrClosed
+	}
+	d.seriesRec = append(d.seriesRec[:0], recSeries)
+	d.enc.reset()
+	appended, dups := 0, 0
+	for i := range samples {
+		s := &samples[i]
+		if math.IsNaN(s.V) || math.IsInf(s.V, 0) || s.Metric == "" {
+			continue
+		}
+		ms := d.lookup(s.Metric, s.Labels)
+		if s.T <= ms.lastT {
+			dups++
+			continue
+		}
+		d.appendSample(ms, s.T, s.V)
+		if d.wal != nil {
+			d.enc.add(ms.id, s.T, s.V)
+		}
+		appended++
+	}
+	var pos uint64
+	var err error
+	if d.wal != nil {
+		recs := make([][]byte, 0, 2)
+		if len(d.seriesRec) > 1 {
+			recs = append(recs, d.seriesRec)
+		}
+		if r := d.enc.record(); r != nil {
+			recs = append(recs, r)
+		}
+		if len(recs) > 0 {
+			pos, err = d.wal.Append(recs...)
+		}
+	}
+	d.hmu.Unlock()
+	d.m.appended.Add(float64(appended))
+	d.m.duplicates.Add(float64(dups))
+	if err == nil && pos > 0 {
+		err = d.wal.Wait(pos)
+	}
+	if err != nil {
+		return fmt.Errorf("append samples: %w", err)
+	}
+	return nil
+}
+
+// flush writes the finished chunks and new index entries to Badger. One
+// flush runs at a time.
+func (d *DB) flush() error {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
+	type item struct {
+		ms   *memSeries
+		refs []*chunkRef
+	}
+	d.hmu.Lock()
+	items := make([]item, 0, len(d.withPending))
+	for _, ms := range d.withPending {
+		items = append(items, item{ms, slices.Clone(ms.pending)})
+	}
+	d.withPending = d.withPending[:0]
+	idx := d.unindexed
+	d.unindexed = nil
+	d.hmu.Unlock()
+	if len(items) == 0 && len(idx) == 0 {
+		return nil
+	}
+
+	wb := d.db.NewWriteBatch()
+	defer wb.Cancel()
+	var bytes int64
+	err := func() error {
+		for _, ms := range idx {
+			for _, kv := range indexEntries(ms) {
+				if err := wb.Set(kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+		}
+		for _, it := range items {
+			for _, c := range it.refs {
+				e := badger.NewEntry(chunkKey(c.window, it.ms.id, c.firstT), c.data)
+				e.ExpiresAt = d.expiry(c.window+chunkWindow, d.opts.Retention.Raw)
+				if err := wb.SetEntry(e); err != nil {
+					return err
+				}
+				bytes += int64(len(c.data))
+			}
+		}
+		return wb.Flush()
+	}()
+
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	if err != nil {
+		for _, it := range items {
+			if !slices.Contains(d.withPending, it.ms) {
+				d.withPending = append(d.withPending, it.ms)
+			}
+		}
+		d.unindexed = append(idx, d.unindexed...)
+		return fmt.Errorf("flush chunks: %w", err)
+	}
+	for _, it := range items {
+		n := len(it.refs)
+		if n == len(it.ms.pending) {
+			it.ms.pending = nil
+		} else {
+			it.ms.pending = slices.Clone(it.ms.pending[n:])
+			d.withPending = append(d.withPending, it.ms)
+		}
+	}
+	for _, ms := range idx {
+		ms.indexed = true
+	}
+	d.pendingBytes -= bytes
+	d.flushed.Broadcast()
+	return nil
+}
+
+// expiry is the Badger TTL (Unix seconds) of data ending at endMS kept for
+// keep; zero keeps it forever.
+func (d *DB) expiry(endMS int64, keep time.Duration) uint64 {
+	if keep <= 0 {
+		return 0
+	}
+	return uint64(max(0, endMS/1000+int64(keep/time.Second)))
+}
+
+// run is the flusher: it writes finished chunks when told or every
+// FlushEvery, and checkpoints the head when the log has grown.
+func (d *DB) run() {
+	defer close(d.done)
+	tick := time.NewTicker(d.opts.FlushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.kick:
+		case <-tick.C:
+		}
+		if err := d.flush(); err != nil {
+			d.log.Error("flush chunks", "err", err)
+			continue
+		}
+		if d.wal == nil {
+			continue
+		}
+		d.ckMu.Lock()
+		due := d.wal.Written()-d.ckAt > uint64(d.opts.CheckpointBytes) ||
+			(d.wal.Written() > d.ckAt && time.Since(d.ckTime) > d.opts.CheckpointEvery)
+		d.ckMu.Unlock()
+		if due {
+			if err := d.Checkpoint(); err != nil {
+				d.log.Error("checkpoint head", "err", err)
+			}
+		}
+	}
+}
+
+// appendSeriesKey writes the identity of a series: metric, then each label
+// name and value, each ended by a zero byte (the wire refuses zero bytes
+// in names and values).
+func appendSeriesKey(b []byte, metric string, ls Labels) []byte {
+	b = append(append(b, metric...), 0)
+	for _, l := range ls {
+		b = append(append(b, l.Name...), 0)
+		b = append(append(b, l.Value...), 0)
+	}
+	return b
+}
+
+func appendSeriesEntry(b []byte, id uint64, metric string, ls Labels) []byte {
+	b = binary.AppendUvarint(b, id)
+	b = appendString(b, metric)
+	b = binary.AppendUvarint(b, uint64(len(ls)))
+	for _, l := range ls {
+		b = appendString(b, l.Name)
+		b = appendString(b, l.Value)
+	}
+	return b
+}

@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Keys of the series index and of the chunks:
+//
+//	i<id>                       -> metric \0 name \0 value \0 ...
+//	p h<host>\0<id>             -> (empty) posting by host
+//	p m<metric>\0<id>           -> (empty) posting by metric
+//	c<window><id><first time>   -> raw chunk (window first, so the chunks
+//	                               of one hour of one host sit together)
+//	g<tier><id><window>         -> rollup chunk of tier 1 (1m) or 2 (1h)
+//	t<name>                     -> store state (rollup watermarks)
+//
+// Times and windows are big-endian with the sign bit flipped so that they
+// sort in time order.
+func seriesIDKey(id uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixSeriesByID
+	binary.BigEndian.PutUint64(k[1:], id)
+	return k
+}
+
+func postingKey(kind byte, name string, id uint64) []byte {
+	k := make([]byte, 0, 3+len(name)+8)
+	k = append(k, prefixPosting, kind)
+	k = append(append(k, name...), 0)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+func chunkKey(window int64, id uint64, firstT int64) []byte {
+	k := make([]byte, 25)
+	k[0] = prefixChunk
+	binary.BigEndian.PutUint64(k[1:], uint64(window)^signBit)
+	binary.BigEndian.PutUint64(k[9:], id)
+	binary.BigEndian.PutUint64(k[17:], uint64(firstT)^signBit)
+	return k
+}
+
+func rollupKey(tier byte, id uint64, window int64) []byte {
+	k := make([]byte, 18)
+	k[0] = prefixRollup
+	k[1] = tier
+	binary.BigEndian.PutUint64(k[2:], id)
+	binary.BigEndian.PutUint64(k[10:], uint64(window)^signBit)
+	return k
+}
+
+func keyTime(b []byte) int64 { return int64(binary.BigEndian.Uint64(b) ^ signBit) }
+
+// indexEntries are the Badger records that file a series.
+func indexEntries(ms *memSeries) [][2][]byte {
+	return [][2][]byte{
+		{seriesIDKey(ms.id), []byte(ms.key)},
+		{postingKey('h', ms.host, ms.id), nil},
+		{postingKey('m', ms.metric, ms.id), nil},
+	}
+}
+
+// loadIndex reads every series into memory. The postings in Badger are
+// rebuilt in memory from the same entries.
+func (d *DB) loadIndex() error {
+	return d.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSeriesByID}, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			if len(item.Key()) != 9 {
+				continue
+			}
+			id := binary.BigEndian.Uint64(item.Key()[1:])
+			err := item.Value(func(v []byte) error {
+				metric, ls, err := decodeSeries(v)
+				if err != nil {
+					return err
+				}
+				ms := d.addSeries(id, metric, ls, string(v))
+				ms.indexed = true
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("load series index: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// candidates are the series of metric (all if "") whose labels include
+// match, using the host and metric postings. Caller holds hmu.
+func (d *DB) candidates(metric string, match map[string]string) []*memSeries {
+	var base []*memSeries
+	host, byHost := match["host"]
+	switch {
+	case byHost && (metric == "" || len(d.byHost[host]) < len(d.byMetric[metric])):
+		base = d.byHost[host]
+	case metric != "":
+		base = d.byMetric[metric]
+	default:
+		base = make([]*memSeries, 0, len(d.byID))
+		for _, ms := range d.byID {
+			base = append(base, ms)
+		}
+	}
+	out := make([]*memSeries, 0, len(base))
+	for _, ms := range base {
+		if (metric == "" || ms.metric == metric) && matches(ms.labels, match) {
+			out = append(out, ms)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].metric != out[j].metric {
+			return out[i].metric < out[j].metric
+		}
+		return labelsLess(out[i].labels, out[j].labels)
+	})
+	return out
+}
+
+func labelsLess(a, b Labels) bool {
+	for i := range min(len(a), len(b)) {
+		if c := strings.Compare(a[i].Name, b[i].Name); c != 0 {
+			return c < 0
+		}
+		if c := strings.Compare(a[i].Value, b[i].Value); c != 0 {
+			return c < 0
+		}
+	}
+	return len(a) < len(b)
+}
+
+// List names the series of metric (all metrics if "") whose labels include
+// match, from the in-memory postings by host and metric.
+func (d *DB) List(ctx context.Context, metric string, match map[string]string) ([]SeriesInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	cs := d.candidates(metric, match)
+	out := make([]SeriesInfo, len(cs))
+	for i, ms := range cs {
+		out[i] = SeriesInfo{Metric: ms.metric, Labels: slices.Clone(ms.labels)}
+	}
+	return out, nil
+}
+
+// Latest is the newest sample of one series.
+type Latest struct {
+	SeriesInfo
+	T int64
+	V float64
+}
+
+// Latest returns the newest sample of every series of host (of every host
+// if host is ""), restricted to metrics if any are named. It reads the
+// in-memory latest-value table: a lookup per series, no disk access.
+func (d *DB) Latest(host string, metrics ...string) []Latest {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	var base []*memSeries
+	if host != "" {
+		base = d.byHost[host]
+	} else {
+		for _, ms := range d.byID {
+			base = append(base, ms)
+		}
+	}
+	out := make([]Latest, 0, len(base))
+	for _, ms := range base {
+		if ms.lastT == minTime || (len(metrics) > 0 && !slices.Contains(metrics, ms.metric)) {
+			continue
+		}
+		out = append(out, Latest{SeriesInfo: SeriesInfo{Metric: ms.metric, Labels: ms.labels}, T: ms.lastT, V: ms.lastV})
+	}
+	return out
+}
+
+// loadWindowRange finds the oldest and newest chunk windows in Badger, so
+// queries seek only windows that can hold chunks.
+func (d *DB) loadWindowRange() {
+	d.db.View(func(txn *badger.Txn) error {
+		for _, reverse := range []bool{false, true} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}, Reverse: reverse})
+			if reverse {
+				it.Seek([]byte{prefixChunk, 0xff})
+			} else {
+				it.Rewind()
+			}
+			if it.Valid() && len(it.Item().Key()) == 25 {
+				w := keyTime(it.Item().Key()[1:9])
+				d.lowW, d.highW = min(d.lowW, w), max(d.highW, w)
+			}
+			it.Close()
+		}
+		return nil
+	})
+}

@@ -1,0 +1,100 @@
+package store
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the store's own figures. They exist (unregistered) even
+// when no Registerer is given, so the code never checks for nil.
+type metrics struct {
+	appended     prometheus.Counter
+	duplicates   prometheus.Counter
+	backpressure prometheus.Counter
+	walSync      prometheus.Histogram
+	tornRecords  prometheus.Counter
+	corruptLog   prometheus.Counter
+	checkpoints  prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_appended_samples_total",
+			Help: "Samples appended to the store."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_duplicate_samples_total",
+			Help: "Samples skipped because their series already had a sample at or after their time (resent batches)."}),
+		backpressure: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_backpressure_waits_total",
+			Help: "Appends that waited because the write-ahead log or the chunk flusher fell behind."}),
+		walSync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "esmon_store_wal_fsync_seconds",
+			Help:    "Latency of the write-ahead log's fsync (one per group commit).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}),
+		tornRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_wal_torn_records_total",
+			Help: "Torn records cut from the end of the write-ahead log at start."}),
+		corruptLog: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_wal_repairs_total",
+			Help: "Damaged write-ahead logs cut at the damage at start (storage.repair_wal)."}),
+		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_checkpoints_total",
+			Help: "Head checkpoints written (each lets older log segments go)."}),
+	}
+}
+
+func (d *DB) register(reg prometheus.Registerer) error {
+	m := d.m
+	cs := []prometheus.Collector{m.appended, m.duplicates, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_pending_chunk_bytes",
+			Help: "Bytes of finished chunks waiting to be written to Badger."},
+			func() float64 { d.hmu.Lock(); defer d.hmu.Unlock(); return float64(d.pendingBytes) }),
+		&tierBytes{d: d, desc: prometheus.NewDesc("esmon_store_bytes",
+			"Bytes on disk by tier: raw chunks, 1m and 1h rollups, index and other records (Badger tables attributed by their first key), wal, and Badger's value log.",
+			[]string{"tier"}, nil)},
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tierBytes reports store bytes per tier when scraped.
+type tierBytes struct {
+	d    *DB
+	desc *prometheus.Desc
+}
+
+func (t *tierBytes) Describe(ch chan<- *prometheus.Desc) { ch <- t.desc }
+
+func (t *tierBytes) Collect(ch chan<- prometheus.Metric) {
+	for tier, n := range t.d.BytesByTier() {
+		ch <- prometheus.MustNewConstMetric(t.desc, prometheus.GaugeValue, float64(n), tier)
+	}
+}
+
+// BytesByTier attributes the store's on-disk bytes to raw, 1m, 1h, index
+// (everything else in Badger's tables), vlog and wal. A Badger table that
+// spans two prefixes is counted under its first key's.
+func (d *DB) BytesByTier() map[string]int64 {
+	out := map[string]int64{TierRaw: 0, TierMinute: 0, TierHour: 0, "index": 0, "vlog": 0, "wal": 0}
+	if d.opts.InMemory {
+		return out
+	}
+	for _, ti := range d.db.Tables() {
+		tier := "index"
+		if len(ti.Left) > 0 {
+			switch ti.Left[0] {
+			case prefixChunk:
+				tier = TierRaw
+			case prefixRollup:
+				tier = TierMinute
+				if len(ti.Left) > 1 && ti.Left[1] == tierHourCode {
+					tier = TierHour
+				}
+			}
+		}
+		out[tier] += int64(ti.OnDiskSize)
+	}
+	_, vlog := d.db.Size()
+	out["vlog"] = vlog
+	if d.wal != nil {
+		out["wal"] = d.wal.Size()
+	}
+	return out
+}

@@ -1,0 +1,389 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"esmon/core/store/chunkenc"
+)
+
+// Aggregations a query may ask for over each step.
+const (
+	AggAvg  = "avg"
+	AggMin  = "min"
+	AggMax  = "max"
+	AggLast = "last"
+	AggSum  = "sum"
+	// AggRate is the per-second increase of a counter, counting a drop
+	// as a reset.
+	AggRate = "rate"
+)
+
+// Tiers a query can be answered from.
+const (
+	TierRaw    = "raw"
+	TierMinute = "1m"
+	TierHour   = "1h"
+)
+
+const (
+	minuteMS = int64(60_000)
+	hourMS   = int64(3_600_000)
+	dayMS    = 24 * hourMS
+)
+
+// ValidAgg reports whether agg names an aggregation ("" is avg).
+func ValidAgg(agg string) bool {
+	switch agg {
+	case "", AggAvg, AggMin, AggMax, AggLast, AggSum, AggRate:
+		return true
+	}
+	return false
+}
+
+// tierFor picks the coarsest tier whose resolution divides step.
+func tierFor(step int64) string {
+	switch {
+	case step >= hourMS && step%hourMS == 0:
+		return TierHour
+	case step >= minuteMS && step%minuteMS == 0:
+		return TierMinute
+	}
+	return TierRaw
+}
+
+// row is an aggregate over one interval starting at t: what rollups keep.
+// A raw sample is a row of count 1.
+type row struct {
+	t                   int64
+	min, max, sum, last float64
+	count               float64
+}
+
+// Select answers a range query from the coarsest tier that serves its
+// step: raw samples, 1-minute or 1-hour rollups. Time not yet rolled up is
+// computed from the finer data, so answers do not depend on when the
+// rollup job last ran.
+func (d *DB) Select(ctx context.Context, q Query) (Selection, error) {
+	if q.Metric == "" {
+		return Selection{}, errors.New("query: metric is required")
+	}
+	if q.To < q.From {
+		return Selection{}, errors.New("query: to is before from")
+	}
+	if !ValidAgg(q.Agg) {
+		return Selection{}, fmt.Errorf("query: unknown aggregation %q", q.Agg)
+	}
+	if q.Step < 0 {
+		return Selection{}, errors.New("query: negative step")
+	}
+	agg := q.Agg
+	if agg == "" {
+		agg = AggAvg
+	}
+	sel := Selection{Tier: tierFor(q.Step)}
+	d.hmu.Lock()
+	cs := d.candidates(q.Metric, q.Match)
+	d.hmu.Unlock()
+	sel.Series = make([]Result, 0, len(cs))
+	err := d.db.View(func(txn *badger.Txn) error {
+		r := &reader{d: d, txn: txn}
+		defer r.close()
+		for _, ms := range cs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var pts []Point
+			if q.Step == 0 {
+				raw, err := r.raw(ms, q.From, q.To)
+				if err != nil {
+					return err
+				}
+				pts = raw
+				if agg == AggRate {
+					pts = perSampleRate(raw)
+				}
+			} else {
+				rows, err := r.rows(sel.Tier, ms, q.From, q.To)
+				if err != nil {
+					return err
+				}
+				pts = aggregate(rows, q.Step, agg)
+			}
+			sel.Series = append(sel.Series, Result{SeriesInfo: SeriesInfo{Metric: ms.metric, Labels: slices.Clone(ms.labels)}, Points: pts})
+		}
+		return nil
+	})
+	if err != nil {
+		return Selection{}, fmt.Errorf("query: %w", err)
+	}
+	return sel, nil
+}
+
+// reader reads one series' data inside one Badger transaction.
+type reader struct {
+	d   *DB
+	txn *badger.Txn
+	it  *badger.Iterator
+	ci  chunkenc.Iterator
+}
+
+func (r *reader) close() {
+	if r.it != nil {
+		r.it.Close()
+	}
+}
+
+func (r *reader) iter() *badger.Iterator {
+	if r.it == nil {
+		r.it = r.txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
+	}
+	return r.it
+}
+
+// memChunk is a chunk of a series copied out of the head.
+type memChunk struct {
+	window, firstT int64
+	data           []byte
+}
+
+// raw returns the samples of ms in [from, to]: from the head (pending and
+// open chunks, copied under the lock) and from Badger. A chunk both in
+// memory and in Badger (flushed meanwhile) is read once, from memory.
+func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
+	wFrom, wTo := floorTo(from, chunkWindow), floorTo(to, chunkWindow)
+	var mem []memChunk
+	r.d.hmu.Lock()
+	// Only windows that hold any chunk at all are sought.
+	wFrom, wTo = max(wFrom, r.d.lowW), min(wTo, r.d.highW)
+	for _, c := range ms.pending {
+		if c.window >= wFrom && c.window <= wTo {
+			mem = append(mem, memChunk{c.window, c.firstT, c.data})
+		}
+	}
+	if ms.head != nil && ms.window >= wFrom && ms.window <= wTo {
+		mem = append(mem, memChunk{ms.window, ms.firstT, ms.head.Bytes()})
+	}
+	r.d.hmu.Unlock()
+
+	chunks := mem
+	// The newest window of a series is usually all in memory; Badger is
+	// read for the windows before it.
+	it := r.iter()
+	var prefix [17]byte
+	for w := wFrom; w <= wTo; w += chunkWindow {
+		k := chunkKey(w, ms.id, 0)
+		copy(prefix[:], k[:17])
+		for it.Seek(prefix[:]); it.ValidForPrefix(prefix[:]); it.Next() {
+			item := it.Item()
+			firstT := keyTime(item.Key()[17:])
+			if slices.ContainsFunc(mem, func(m memChunk) bool { return m.window == w && m.firstT == firstT }) {
+				continue
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return nil, err
+			}
+			chunks = append(chunks, memChunk{w, firstT, v})
+		}
+		if w > math.MaxInt64-chunkWindow {
+			break
+		}
+	}
+	sort.Slice(chunks, func(i, j int) bool { return chunks[i].firstT < chunks[j].firstT })
+	total := 0
+	for _, c := range chunks {
+		total += chunkenc.Count(c.data)
+	}
+	pts := make([]Point, 0, total)
+	for _, c := range chunks {
+		if err := r.ci.Reset(c.data); err != nil {
+			return nil, fmt.Errorf("series %d chunk at %d: %w", ms.id, c.firstT, err)
+		}
+		for r.ci.Next() {
+			t, v := r.ci.At()
+			if t > to {
+				break
+			}
+			if t >= from {
+				pts = append(pts, Point{T: t, V: v})
+			}
+		}
+		if err := r.ci.Err(); err != nil {
+			return nil, fmt.Errorf("series %d chunk at %d: %w", ms.id, c.firstT, err)
+		}
+	}
+	return pts, nil
+}
+
+// rows returns ms's rows of tier in [from, to]: stored rollups up to the
+// tier's watermark, computed from the finer tier after it.
+func (r *reader) rows(tier string, ms *memSeries, from, to int64) ([]row, error) {
+	switch tier {
+	case TierRaw:
+		pts, err := r.raw(ms, from, to)
+		if err != nil {
+			return nil, err
+		}
+		rows := make([]row, len(pts))
+		for i, p := range pts {
+			rows[i] = row{t: p.T, min: p.V, max: p.V, sum: p.V, last: p.V, count: 1}
+		}
+		return rows, nil
+	case TierMinute, TierHour:
+		res, finer, code, wm := minuteMS, TierRaw, tierMinuteCode, r.d.watermark(tierMinuteCode)
+		if tier == TierHour {
+			res, finer, code, wm = hourMS, TierMinute, tierHourCode, r.d.watermark(tierHourCode)
+		}
+		from = floorTo(from, res)
+		var out []row
+		if wm != unset && from < wm {
+			stored, err := r.stored(code, ms.id, from, min(to, wm-1))
+			if err != nil {
+				return nil, err
+			}
+			out = stored
+		}
+		rest := from
+		if wm != unset {
+			rest = max(from, wm)
+		}
+		if rest <= to {
+			fine, err := r.rows(finer, ms, rest, to)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, regroup(fine, res)...)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown tier %q", tier)
+}
+
+// stored reads the rollup rows of tier code for id in [from, to].
+func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
+	win := rollupWindow(code)
+	it := r.iter()
+	prefix := rollupKey(code, id, 0)[:10]
+	var out []row
+	for it.Seek(rollupKey(code, id, floorTo(from, win))); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		if keyTime(item.Key()[10:]) > to {
+			break
+		}
+		err := item.Value(func(v []byte) error {
+			rows, err := decodeRollup(v)
+			if err != nil {
+				return err
+			}
+			for _, rw := range rows {
+				if rw.t >= from && rw.t <= to {
+					out = append(out, rw)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rollup of series %d: %w", id, err)
+		}
+	}
+	return out, nil
+}
+
+// regroup merges rows (in time order) into rows of res.
+func regroup(in []row, res int64) []row {
+	var out []row
+	for _, rw := range in {
+		t := floorTo(rw.t, res)
+		if n := len(out); n > 0 && out[n-1].t == t {
+			o := &out[n-1]
+			o.min, o.max = math.Min(o.min, rw.min), math.Max(o.max, rw.max)
+			o.sum += rw.sum
+			o.count += rw.count
+			o.last = rw.last
+			continue
+		}
+		rw.t = t
+		out = append(out, rw)
+	}
+	return out
+}
+
+// aggregate folds rows into one point per step, stamped with the step's
+// start.
+func aggregate(rows []row, step int64, agg string) []Point {
+	if agg == AggRate {
+		return rate(rows, step)
+	}
+	g := regroup(rows, step)
+	out := make([]Point, len(g))
+	for i, rw := range g {
+		var v float64
+		switch agg {
+		case AggMin:
+			v = rw.min
+		case AggMax:
+			v = rw.max
+		case AggLast:
+			v = rw.last
+		case AggSum:
+			v = rw.sum
+		default:
+			v = rw.sum / rw.count
+		}
+		out[i] = Point{T: rw.t, V: v}
+	}
+	return out
+}
+
+// rate is the per-second increase of a counter per step: the increase of
+// the rows' last values from the last row before the step (or the step's
+// first row) to its last row, a drop counting as a reset to zero.
+func rate(rows []row, step int64) []Point {
+	var out []Point
+	for i := 0; i < len(rows); {
+		start := floorTo(rows[i].t, step)
+		base := i - 1
+		if base < 0 {
+			base = 0
+		}
+		inc := 0.0
+		j := i
+		for ; j < len(rows) && rows[j].t < start+step; j++ {
+			if j > base {
+				inc += increase(rows[j-1].last, rows[j].last)
+			}
+		}
+		if dt := rows[j-1].t - rows[base].t; dt > 0 {
+			out = append(out, Point{T: start, V: inc / (float64(dt) / 1000)})
+		}
+		i = j
+	}
+	return out
+}
+
+func increase(prev, cur float64) float64 {
+	if cur < prev {
+		return cur
+	}
+	return cur - prev
+}
+
+// perSampleRate is the rate between each sample and the one before it.
+func perSampleRate(pts []Point) []Point {
+	if len(pts) < 2 {
+		return nil
+	}
+	out := make([]Point, 0, len(pts)-1)
+	for i := 1; i < len(pts); i++ {
+		dt := float64(pts[i].T-pts[i-1].T) / 1000
+		out = append(out, Point{T: pts[i].T, V: increase(pts[i-1].V, pts[i].V) / dt})
+	}
+	return out
+}

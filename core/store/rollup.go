@@ -1,0 +1,367 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"esmon/core/store/chunkenc"
+)
+
+// Rollup tiers as stored: the code in the key, and the window one key
+// covers.
+const (
+	tierMinuteCode byte = 1 // rows of 1 minute, one key per series-hour
+	tierHourCode   byte = 2 // rows of 1 hour, one key per series-day
+)
+
+// rollupGrace is how long after an hour ends its minute rollups are made,
+// so samples still in flight arrive first.
+const rollupGrace = 2 * minuteMS
+
+// maxHoursPerRun bounds one rollup run when catching up after downtime.
+const maxHoursPerRun = 48
+
+// minuteLead is how long before raw samples expire their 1-minute rollups
+// are stored. Until then the raw samples are the 1-minute tier: a minute
+// of samples at a 10 s interval is six values, its rollup five columns,
+// so storing both for the whole raw retention would nearly double the
+// disk for no gain in what can be answered.
+const minuteLead = dayMS
+
+// unset marks a watermark (or time) not yet known.
+const unset = math.MinInt64
+
+// minTime is a series' lastT before its first sample.
+const minTime = math.MinInt64
+
+func rollupWindow(code byte) int64 {
+	if code == tierHourCode {
+		return dayMS
+	}
+	return hourMS
+}
+
+func watermarkKey(code byte) []byte { return []byte{prefixState, 'w', code} }
+
+// watermark is the time before which tier code is rolled up.
+func (d *DB) watermark(code byte) int64 {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	if code == tierHourCode {
+		return d.hourWM
+	}
+	return d.minuteWM
+}
+
+func (d *DB) loadWatermarks() error {
+	for _, code := range []byte{tierMinuteCode, tierHourCode} {
+		v, err := d.Get(watermarkKey(code))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load rollup watermark: %w", err)
+		}
+		if len(v) != 8 {
+			return errors.New("load rollup watermark: bad value")
+		}
+		wm := int64(binary.BigEndian.Uint64(v))
+		if code == tierHourCode {
+			d.hourWM = wm
+		} else {
+			d.minuteWM = wm
+		}
+	}
+	return nil
+}
+
+func (d *DB) setWatermark(code byte, wm int64) error {
+	d.hmu.Lock()
+	if code == tierHourCode {
+		d.hourWM = wm
+	} else {
+		d.minuteWM = wm
+	}
+	d.hmu.Unlock()
+	return d.Put(watermarkKey(code), binary.BigEndian.AppendUint64(nil, uint64(wm)))
+}
+
+// Rollup makes the 1-hour rollups of every day that has ended and the
+// 1-minute rollups of every hour whose raw samples expire within a day
+// (minuteLead), and remakes those that samples arrived late for. Queries
+// compute rows not stored yet from the finer data, so both tiers answer
+// for all time. The core runs it every minute.
+func (d *DB) Rollup(ctx context.Context) error {
+	d.rollMu.Lock()
+	defer d.rollMu.Unlock()
+	now := d.opts.Now().UnixMilli()
+
+	d.hmu.Lock()
+	mwm, hwm := d.minuteWM, d.hourWM
+	if mwm == unset && d.minT != math.MaxInt64 {
+		mwm = floorTo(d.minT, hourMS)
+	}
+	if hwm == unset && mwm != unset {
+		hwm = floorTo(mwm, dayMS)
+	}
+	if d.opts.Retention.Raw > 0 && d.minuteWM == unset {
+		// Start where raw samples are kept no longer than a rollup.
+		mwm = max(mwm, floorTo(now-d.opts.Retention.Raw.Milliseconds(), hourMS))
+	}
+	dirty := d.dirty
+	d.dirty = map[int64]map[uint64]struct{}{}
+	all := make([]*memSeries, 0, len(d.byID))
+	for _, ms := range d.byID {
+		all = append(all, ms)
+	}
+	d.hmu.Unlock()
+	if mwm == unset {
+		return nil
+	}
+	if d.watermark(tierMinuteCode) == unset {
+		// Pin where minute rollups start, so that a restart (which
+		// forgets minT) cannot move it past hours not yet rolled up.
+		if err := d.setWatermark(tierMinuteCode, mwm); err != nil {
+			return err
+		}
+	}
+
+	dirtyDays := map[int64]bool{}
+	end := floorTo(now-rollupGrace, hourMS)
+	minuteEnd := end
+	if lag := d.opts.Retention.Raw.Milliseconds() - minuteLead; d.opts.Retention.Raw > 0 && lag > rollupGrace {
+		minuteEnd = floorTo(now-lag, hourMS)
+	}
+	for n := 0; mwm < minuteEnd && n < maxHoursPerRun; n++ {
+		h := mwm
+		// The watermark moves first: samples for h arriving while it is
+		// rolled up are then marked dirty and rolled up again next run.
+		if err := d.setWatermark(tierMinuteCode, h+hourMS); err != nil {
+			return err
+		}
+		mwm = h + hourMS
+		if err := d.rollupHour(ctx, all, h); err != nil {
+			return err
+		}
+	}
+	for h, ids := range dirty {
+		if day := floorTo(h, dayMS); day < hwm {
+			dirtyDays[day] = true
+		}
+		if h >= mwm {
+			continue
+		}
+		var ss []*memSeries
+		d.hmu.Lock()
+		for id := range ids {
+			ss = append(ss, d.byID[id])
+		}
+		d.hmu.Unlock()
+		if err := d.rollupHour(ctx, ss, h); err != nil {
+			return err
+		}
+	}
+	if err := d.setWatermark(tierHourCode, hwm); err != nil {
+		return err
+	}
+	for day := hwm; day+dayMS <= end; day += dayMS {
+		if err := d.setWatermark(tierHourCode, day+dayMS); err != nil {
+			return err
+		}
+		if err := d.rollupDay(ctx, all, day); err != nil {
+			return err
+		}
+	}
+	for day := range dirtyDays {
+		if err := d.rollupDay(ctx, all, day); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rollupHour writes the minute rows of hour h for the series ss.
+func (d *DB) rollupHour(ctx context.Context, ss []*memSeries, h int64) error {
+	return d.rollupEach(ctx, ss, func(r *reader, ms *memSeries) ([]row, error) {
+		rows, err := r.rows(TierRaw, ms, h, h+hourMS-1)
+		return regroup(rows, minuteMS), err
+	}, tierMinuteCode, h, h+hourMS, d.opts.Retention.Minute)
+}
+
+// rollupDay writes the hour rows of day for the series ss.
+func (d *DB) rollupDay(ctx context.Context, ss []*memSeries, day int64) error {
+	return d.rollupEach(ctx, ss, func(r *reader, ms *memSeries) ([]row, error) {
+		rows, err := r.rows(TierMinute, ms, day, day+dayMS-1)
+		return regroup(rows, hourMS), err
+	}, tierHourCode, day, day+dayMS, d.opts.Retention.Hour)
+}
+
+func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, rowsOf func(*reader, *memSeries) ([]row, error),
+	code byte, window, end int64, keep time.Duration) error {
+	const batch = 1000
+	for len(ss) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(ss), batch)
+		wb := d.db.NewWriteBatch()
+		err := d.db.View(func(txn *badger.Txn) error {
+			r := &reader{d: d, txn: txn}
+			defer r.close()
+			for _, ms := range ss[:n] {
+				rows, err := rowsOf(r, ms)
+				if err != nil {
+					return err
+				}
+				if len(rows) == 0 {
+					continue
+				}
+				e := badger.NewEntry(rollupKey(code, ms.id, window), encodeRollup(rows))
+				e.ExpiresAt = d.expiry(end, keep)
+				if err := wb.SetEntry(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			err = wb.Flush()
+		}
+		wb.Cancel()
+		if err != nil {
+			return fmt.Errorf("roll up: %w", err)
+		}
+		ss = ss[n:]
+	}
+	return nil
+}
+
+// encodeRollup writes rows as five chunks over the same timestamps: min,
+// max, sum, count, last, each preceded by its length.
+func encodeRollup(rows []row) []byte {
+	var cols [5]chunkenc.Chunk
+	for _, rw := range rows {
+		for i, v := range [5]float64{rw.min, rw.max, rw.sum, rw.count, rw.last} {
+			cols[i].Append(rw.t, v)
+		}
+	}
+	var b []byte
+	for i := range cols {
+		c := cols[i].Bytes()
+		b = binary.AppendUvarint(b, uint64(len(c)))
+		b = append(b, c...)
+	}
+	return b
+}
+
+func decodeRollup(b []byte) ([]row, error) {
+	var its [5]chunkenc.Iterator
+	for i := range its {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, fmt.Errorf("%w: rollup column %d", chunkenc.ErrCorrupt, i)
+		}
+		if err := its[i].Reset(b[k : k+int(n)]); err != nil {
+			return nil, err
+		}
+		b = b[k+int(n):]
+	}
+	n := its[0].Len()
+	rows := make([]row, 0, n)
+	for range n {
+		var rw row
+		for i := range its {
+			if !its[i].Next() {
+				if err := its[i].Err(); err != nil {
+					return nil, err
+				}
+				return nil, fmt.Errorf("%w: rollup columns of unequal length", chunkenc.ErrCorrupt)
+			}
+			t, v := its[i].At()
+			rw.t = t
+			switch i {
+			case 0:
+				rw.min = v
+			case 1:
+				rw.max = v
+			case 2:
+				rw.sum = v
+			case 3:
+				rw.count = v
+			case 4:
+				rw.last = v
+			}
+		}
+		rows = append(rows, rw)
+	}
+	return rows, nil
+}
+
+// EnforceRetention deletes raw chunks and rollups older than their tier's
+// retention. Badger's TTL already hides and later drops them; this catches
+// data written while a longer retention was configured.
+func (d *DB) EnforceRetention(ctx context.Context) error {
+	now := d.opts.Now().UnixMilli()
+	var dels [][]byte
+	err := d.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
+		defer it.Close()
+		if d.opts.Retention.Raw > 0 {
+			cut := now - d.opts.Retention.Raw.Milliseconds()
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()
+				if len(k) != 25 || keyTime(k[1:9])+chunkWindow > cut {
+					break
+				}
+				dels = append(dels, it.Item().KeyCopy(nil))
+			}
+		}
+		for _, code := range []byte{tierMinuteCode, tierHourCode} {
+			keep := d.opts.Retention.Minute
+			if code == tierHourCode {
+				keep = d.opts.Retention.Hour
+			}
+			if keep <= 0 {
+				continue
+			}
+			cut := now - keep.Milliseconds()
+			ri := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRollup, code}})
+			for ri.Rewind(); ri.Valid(); ri.Next() {
+				if err := ctx.Err(); err != nil {
+					ri.Close()
+					return err
+				}
+				k := ri.Item().Key()
+				if len(k) == 18 && keyTime(k[10:])+rollupWindow(code) <= cut {
+					dels = append(dels, ri.Item().KeyCopy(nil))
+				}
+			}
+			ri.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("enforce retention: %w", err)
+	}
+	if len(dels) == 0 {
+		return nil
+	}
+	wb := d.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range dels {
+		if err := wb.Delete(k); err != nil {
+			return fmt.Errorf("enforce retention: %w", err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("enforce retention: %w", err)
+	}
+	d.log.Info("retention removed old chunks", "keys", len(dels))
+	return nil
+}

@@ -1,0 +1,405 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"esmon/core/store/wal"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(crashChildEnv) != "" {
+		crashChild()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func hostLabels(h string, extra ...Label) Labels {
+	ls := append(Labels{{Name: "host", Value: h}}, extra...)
+	ls.Sort()
+	return ls
+}
+
+// abandon stops the store as a crash would after the last append: no
+// checkpoint, no flush of the head.
+func (d *DB) abandon() {
+	d.hmu.Lock()
+	d.closed = true
+	d.flushed.Broadcast()
+	d.hmu.Unlock()
+	close(d.stop)
+	<-d.done
+	d.wal.Close()
+	d.db.Close()
+}
+
+func open(t *testing.T, opts Options) *DB {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLog
+	}
+	db, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestAggregations(t *testing.T) {
+	db := open(t, Options{InMemory: true})
+	defer db.Close()
+	ctx := context.Background()
+	// A counter rising 10/s with a reset at 60 s, and a gauge 0..11.
+	var in []Sample
+	for i := range int64(12) {
+		c := float64(100 * i)
+		if i >= 6 {
+			c = float64(100 * (i - 5))
+		}
+		in = append(in,
+			Sample{Metric: "c_total", Labels: hostLabels("a"), T: i * 10_000, V: c},
+			Sample{Metric: "g", Labels: hostLabels("a"), T: i * 10_000, V: float64(i)})
+	}
+	if err := db.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		q      Query
+		want   []Point
+		wantTi string
+	}{
+		{"avg", Query{Metric: "g", From: 0, To: 119_999, Step: 30_000, Agg: AggAvg}, []Point{{0, 1}, {30_000, 4}, {60_000, 7}, {90_000, 10}}, TierRaw},
+		{"min", Query{Metric: "g", From: 0, To: 119_999, Step: 60_000, Agg: AggMin}, []Point{{0, 0}, {60_000, 6}}, TierMinute},
+		{"max", Query{Metric: "g", From: 0, To: 119_999, Step: 60_000, Agg: AggMax}, []Point{{0, 5}, {60_000, 11}}, TierMinute},
+		{"last", Query{Metric: "g", From: 0, To: 119_999, Step: 3_600_000, Agg: AggLast}, []Point{{0, 11}}, TierHour},
+		{"sum", Query{Metric: "g", From: 0, To: 119_999, Step: 3_600_000, Agg: AggSum}, []Point{{0, 66}}, TierHour},
+		{"rate across a reset", Query{Metric: "c_total", From: 0, To: 119_999, Step: 30_000, Agg: AggRate}, []Point{{0, 10}, {30_000, 10}, {60_000, 10}, {90_000, 10}}, TierRaw},
+		{"rate per sample", Query{Metric: "c_total", From: 0, To: 20_000, Agg: AggRate}, []Point{{10_000, 10}, {20_000, 10}}, TierRaw},
+		{"raw range", Query{Metric: "g", From: 25_000, To: 45_000}, []Point{{30_000, 3}, {40_000, 4}}, TierRaw},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sel, err := db.Select(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sel.Tier != tc.wantTi {
+				t.Errorf("tier %q, want %q", sel.Tier, tc.wantTi)
+			}
+			if len(sel.Series) != 1 {
+				t.Fatalf("%d series", len(sel.Series))
+			}
+			got := sel.Series[0].Points
+			if len(got) != len(tc.want) {
+				t.Fatalf("points %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("points %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+	if _, err := db.Select(ctx, Query{Metric: "g", Agg: "median"}); err == nil {
+		t.Error("unknown aggregation accepted")
+	}
+}
+
+// walk makes n samples of a float random walk at interval ms from start.
+func walk(rng *rand.Rand, start, interval int64, n int) []Point {
+	out := make([]Point, n)
+	v := 50.0
+	for i := range out {
+		v = math.Max(0, math.Min(100, v+rng.NormFloat64()))
+		out[i] = Point{T: start + int64(i)*interval + rng.Int64N(41) - 20, V: v}
+	}
+	return out
+}
+
+func TestTiersAgreeWithRaw(t *testing.T) {
+	ctx := context.Background()
+	// Badger's TTL runs on the real clock: the data must be recent.
+	day := floorTo(time.Now().UnixMilli(), dayMS) - 3*dayMS
+	now := time.UnixMilli(day + 3*dayMS)
+	// Raw kept 3 days: minute rollups are stored for the first day (two
+	// days old), computed from raw samples for the second.
+	db := open(t, Options{Dir: t.TempDir(), Now: func() time.Time { return now }, Retention: Retention{Raw: 3 * 24 * time.Hour}})
+	defer db.Close()
+	rng := rand.New(rand.NewPCG(7, 8))
+	pts := walk(rng, day, 10_000, 2*8640)
+	var in []Sample
+	for _, p := range pts {
+		in = append(in, Sample{Metric: "cpu_usage_percent", Labels: hostLabels("a"), T: p.T, V: p.V})
+	}
+	if err := db.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for db.watermark(tierHourCode) < day+2*dayMS || db.watermark(tierMinuteCode) < day+dayMS {
+		if err := db.Rollup(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("watermarks %d %d (day %d)", db.watermark(tierMinuteCode), db.watermark(tierHourCode), day)
+	expect := func(step int64, agg string) []Point {
+		var rows []row
+		for _, p := range pts {
+			rows = append(rows, row{t: p.T, min: p.V, max: p.V, sum: p.V, count: 1, last: p.V})
+		}
+		return aggregate(rows, step, agg)
+	}
+	for _, step := range []int64{minuteMS, 5 * minuteMS, hourMS, 6 * hourMS} {
+		for _, agg := range []string{AggAvg, AggMin, AggMax, AggSum, AggLast} {
+			sel, err := db.Select(ctx, Query{Metric: "cpu_usage_percent", From: day, To: day + 2*dayMS - 1, Step: step, Agg: agg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tierFor(step); sel.Tier != want || want == TierRaw {
+				t.Fatalf("step %d: tier %q", step, sel.Tier)
+			}
+			got, want := sel.Series[0].Points, expect(step, agg)
+			if len(got) != len(want) {
+				t.Fatalf("step %d %s: %d points, want %d", step, agg, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].T != want[i].T || math.Abs(got[i].V-want[i].V) > 1e-9*math.Max(1, math.Abs(want[i].V)) {
+					t.Fatalf("step %d %s point %d: %v, want %v", step, agg, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	// A series that first reports late, for hours already rolled up, is
+	// rolled up on the next run.
+	late := walk(rng, day, 60_000, 60)
+	in = in[:0]
+	for _, p := range late {
+		in = append(in, Sample{Metric: "cpu_usage_percent", Labels: hostLabels("b"), T: p.T, V: p.V})
+	}
+	if err := db.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := db.Select(ctx, Query{Metric: "cpu_usage_percent", Match: map[string]string{"host": "b"}, From: day, To: day + dayMS - 1, Step: hourMS, Agg: AggMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sel.Series) != 1 || len(sel.Series[0].Points) != 1 {
+		t.Fatalf("late series: %+v", sel.Series)
+	}
+	if got, err := db.Get(rollupKey(tierHourCode, db.byKey[string(appendSeriesKey(nil, "cpu_usage_percent", hostLabels("b")))].id, day)); err != nil || len(got) == 0 {
+		t.Fatalf("late series has no stored hour rollup: %v", err)
+	}
+}
+
+func TestRestartKeepsEverything(t *testing.T) {
+	tests := []struct {
+		name       string
+		checkpoint bool // checkpoint halfway
+		crash      bool // stop without a checkpoint
+		tornTail   bool // garbage at the end of the log
+	}{
+		{"clean close", false, false, false},
+		{"crash", false, true, false},
+		{"checkpoint then crash", true, true, false},
+		{"crash with torn tail", true, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx := context.Background()
+			db := open(t, Options{Dir: dir})
+			rng := rand.New(rand.NewPCG(9, 10))
+			recent := time.Now().UnixMilli() - dayMS // Badger's TTL runs on the real clock
+			want := map[string][]Point{}
+			hosts := []string{"a", "b", "c"}
+			for h, host := range hosts {
+				want[host] = walk(rng, recent+int64(h), 30_000, 600) // crosses several chunk windows
+			}
+			for i := range 600 {
+				if tc.checkpoint && i == 300 {
+					if err := db.Checkpoint(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var in []Sample
+				for _, host := range hosts {
+					p := want[host][i]
+					in = append(in, Sample{Metric: "m", Labels: hostLabels(host), T: p.T, V: p.V})
+				}
+				if err := db.Append(ctx, in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.crash {
+				db.abandon()
+			} else if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.tornTail {
+				segs, _ := wal.Segments(filepath.Join(dir, "wal"))
+				f, _ := os.OpenFile(wal.SegmentName(filepath.Join(dir, "wal"), segs[len(segs)-1]), os.O_APPEND|os.O_WRONLY, 0)
+				f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 5})
+				f.Close()
+			}
+			db = open(t, Options{Dir: dir})
+			defer db.Close()
+			checkAll(t, db, want)
+			if lat := db.Latest("b"); len(lat) != 1 || lat[0].T != want["b"][599].T || lat[0].V != want["b"][599].V {
+				t.Errorf("latest of b = %+v", lat)
+			}
+			if tc.tornTail && counterValue(db.m.tornRecords) != 1 {
+				t.Errorf("torn records counted %v, want 1", counterValue(db.m.tornRecords))
+			}
+		})
+	}
+}
+
+func checkAll(t *testing.T, db *DB, want map[string][]Point) {
+	t.Helper()
+	for host, pts := range want {
+		sel, err := db.Select(context.Background(), Query{Metric: "m", Match: map[string]string{"host": host}, From: math.MinInt64 / 2, To: math.MaxInt64 / 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sel.Series) != 1 {
+			t.Fatalf("host %s: %d series", host, len(sel.Series))
+		}
+		got := sel.Series[0].Points
+		if len(got) != len(pts) {
+			t.Fatalf("host %s: %d points, want %d", host, len(got), len(pts))
+		}
+		for i := range got {
+			if got[i].T != pts[i].T || math.Float64bits(got[i].V) != math.Float64bits(pts[i].V) {
+				t.Fatalf("host %s point %d: %v, want %v", host, i, got[i], pts[i])
+			}
+		}
+	}
+}
+
+func TestDamagedLogIsReported(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, Options{Dir: dir})
+	for i := range int64(100) {
+		if err := db.Append(context.Background(), []Sample{{Metric: "m", Labels: hostLabels("a"), T: time.Now().UnixMilli() + i, V: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.abandon()
+	segs, _ := wal.Segments(filepath.Join(dir, "wal"))
+	path := wal.SegmentName(filepath.Join(dir, "wal"), segs[len(segs)-1])
+	b, _ := os.ReadFile(path)
+	b[20] ^= 0xff // inside an early record, with good records after it
+	os.WriteFile(path, b, 0o600)
+
+	_, err := Open(Options{Dir: dir, Logger: quietLog})
+	var ce *wal.CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("open on a damaged log: %v, want a corruption error", err)
+	}
+	db = open(t, Options{Dir: dir, RepairWAL: true})
+	defer db.Close()
+	if counterValue(db.m.corruptLog) != 1 {
+		t.Error("repair not counted")
+	}
+}
+
+func TestRetentionRemovesOldData(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	start := now.UnixMilli() - 10*dayMS
+	// Written with a 30-day retention, then enforced with 2 days.
+	dir := t.TempDir()
+	db := open(t, Options{Dir: dir, Retention: Retention{Raw: 30 * 24 * time.Hour}})
+	var in []Sample
+	for i := int64(0); i < 10*24; i++ { // ten days, hourly
+		in = append(in, Sample{Metric: "m", Labels: hostLabels("a"), T: start + i*hourMS, V: float64(i)})
+	}
+	if err := db.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil { // writes the finished chunks
+		t.Fatal(err)
+	}
+	db = open(t, Options{Dir: dir, Retention: Retention{Raw: 2 * 24 * time.Hour}})
+	defer db.Close()
+	if err := db.EnforceRetention(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := db.Select(ctx, Query{Metric: "m", From: 0, To: now.UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := sel.Series[0].Points
+	if len(pts) == 0 || pts[0].T < now.UnixMilli()-2*dayMS-2*hourMS {
+		t.Fatalf("oldest of %d points after retention %v old, want at most 2 days", len(pts), now.Sub(time.UnixMilli(pts[0].T)))
+	}
+}
+
+func TestListAndLatest(t *testing.T) {
+	db := open(t, Options{InMemory: true})
+	defer db.Close()
+	var in []Sample
+	for h := range 3 {
+		host := string(rune('a' + h))
+		in = append(in,
+			Sample{Metric: "cpu", Labels: hostLabels(host), T: 1, V: float64(h)},
+			Sample{Metric: "cpu", Labels: hostLabels(host), T: 2, V: float64(h) + 0.5},
+			Sample{Metric: "disk", Labels: hostLabels(host, Label{"mount", "/"}), T: 2, V: 7})
+	}
+	if err := db.Append(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		metric string
+		match  map[string]string
+		want   int
+	}{
+		{"all", "", nil, 6},
+		{"by metric", "cpu", nil, 3},
+		{"by host", "", map[string]string{"host": "b"}, 2},
+		{"by host and metric", "disk", map[string]string{"host": "b"}, 1},
+		{"by other label", "", map[string]string{"mount": "/"}, 3},
+		{"none", "nope", nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := db.List(context.Background(), tc.metric, tc.match)
+			if err != nil || len(got) != tc.want {
+				t.Fatalf("got %d series (%v), want %d", len(got), err, tc.want)
+			}
+		})
+	}
+	lat := db.Latest("b", "cpu")
+	if len(lat) != 1 || lat[0].T != 2 || lat[0].V != 1.5 {
+		t.Fatalf("latest = %+v", lat)
+	}
+	if n := len(db.Latest("")); n != 6 {
+		t.Fatalf("latest of all hosts: %d", n)
+	}
+}
+
+func TestBackpressureWaitsForFlusher(t *testing.T) {
+	db := open(t, Options{Dir: t.TempDir(), MaxPendingBytes: 1, FlushBytes: 1})
+	defer db.Close()
+	start := time.Now().UnixMilli() - 50*hourMS
+	for i := range int64(50) { // every sample finishes a chunk
+		if err := db.Append(context.Background(), []Sample{{Metric: "m", Labels: hostLabels("a"), T: start + i*hourMS, V: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counterValue(db.m.backpressure) == 0 {
+		t.Fatal("no backpressure wait counted")
+	}
+}

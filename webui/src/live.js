@@ -1,0 +1,216 @@
+// The live feed: one WebSocket to ws/live, the model it fills, and the
+// listeners (pages) it tells. The page never polls. The first message is a
+// snapshot of every host and active alert; host and alert events follow.
+// When the socket drops, the banner shows and the feed reconnects with
+// exponential backoff and jitter; close code 4401 ends the session.
+
+const CLOSE_UNAUTHORIZED = 4401;
+const BACKOFF_MIN_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+
+// model is what the page knows, keyed by id.
+export const model = {
+  hosts: new Map(), // host id -> apiv1.Host
+  alerts: new Map(), // alert id -> apiv1.Alert (state firing or pending)
+  loaded: false, // a snapshot arrived since sign-in
+};
+
+const listeners = new Set();
+
+// subscribe calls fn(ev) for every event the model applied ("snapshot",
+// "host", "alert", "conn", "reset"); it returns the function that stops it.
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function emit(ev) {
+  for (const fn of [...listeners]) {
+    try {
+      fn(ev);
+    } catch (err) {
+      console.error("esmon: listener failed:", err);
+    }
+  }
+}
+
+export function hostName(id) {
+  const h = model.hosts.get(id);
+  return (h && h.facts && h.facts.hostname) || id || "unknown host";
+}
+
+export function resetModel() {
+  model.hosts.clear();
+  model.alerts.clear();
+  model.loaded = false;
+  emit({ type: "reset" });
+}
+
+function applyEvent(ev) {
+  switch (ev.type) {
+    case "snapshot":
+      model.hosts = new Map((ev.hosts || []).map((h) => [h.id, h]));
+      model.alerts = new Map(
+        (ev.alerts || []).filter((a) => a.state === "firing" || a.state === "pending").map((a) => [a.id, a]),
+      );
+      model.loaded = true;
+      feed.onSnapshot();
+      emit(ev);
+      break;
+    case "host": {
+      const h = ev.host;
+      if (!h || !h.id) return;
+      const old = model.hosts.get(h.id);
+      model.hosts.set(h.id, h);
+      emit({ type: "host", host: h, old });
+      break;
+    }
+    case "alert": {
+      const tr = ev.transition;
+      if (!tr || !tr.alert || !tr.alert.id) return;
+      const a = { ...tr.alert, state: tr.to };
+      if (tr.to === "firing") {
+        if (!a.fired_at) a.fired_at = tr.at;
+        model.alerts.set(a.id, a);
+      } else if (tr.to === "pending") {
+        if (!a.active_at) a.active_at = tr.at;
+        model.alerts.set(a.id, a);
+      } else {
+        model.alerts.delete(a.id);
+      }
+      emit({ type: "alert", transition: tr, alert: a });
+      break;
+    }
+    default:
+      // A newer core may send event types this page does not know yet.
+      emit(ev);
+  }
+}
+
+// hooks are set by main.js: the connection's state for the top bar and the
+// banner, and what to do when the session ended.
+export const hooks = {
+  state: (_state, _text) => {},
+  banner: (_text) => {},
+  sessionEnded: () => {},
+  checkSession: async () => null,
+};
+
+// feed owns the WebSocket and its reconnect schedule.
+export const feed = {
+  ws: null,
+  wanted: false,
+  attempt: 0,
+  timer: 0,
+  countdown: 0,
+  messages: 0,
+
+  start() {
+    this.wanted = true;
+    this.attempt = 0;
+    this.connect();
+  },
+
+  stop() {
+    this.wanted = false;
+    this.clearTimers();
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000, "signed out");
+    hooks.banner(null);
+  },
+
+  clearTimers() {
+    clearTimeout(this.timer);
+    clearInterval(this.countdown);
+    this.timer = 0;
+    this.countdown = 0;
+  },
+
+  connect() {
+    this.clearTimers();
+    if (!this.wanted || this.ws) return;
+    const url = new URL("ws/live", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    url.search = "";
+    url.hash = "";
+    if (this.attempt === 0) hooks.state("connecting", "connecting");
+    else hooks.banner("Disconnected — reconnecting…");
+
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      console.error("esmon: cannot open the live feed:", err);
+      this.retryLater();
+      return;
+    }
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      if (!performance.getEntriesByName("esmon:feed-open").length) performance.mark("esmon:feed-open");
+    };
+    ws.onmessage = (e) => {
+      if (this.ws !== ws) return;
+      this.messages++;
+      let ev;
+      try {
+        ev = JSON.parse(e.data);
+      } catch (err) {
+        console.warn("esmon: bad live message:", err);
+        return;
+      }
+      applyEvent(ev);
+    };
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (!this.wanted) return;
+      if (e.code === CLOSE_UNAUTHORIZED) {
+        hooks.sessionEnded();
+        return;
+      }
+      if (!opened) {
+        // The handshake failed. A browser hides the HTTP status, so ask
+        // whether the session is still good before trying again.
+        hooks.checkSession().then((ok) => {
+          if (!this.wanted || this.ws) return;
+          if (ok === false) hooks.sessionEnded();
+          else this.retryLater();
+        });
+        return;
+      }
+      this.retryLater();
+    };
+  },
+
+  onSnapshot() {
+    this.attempt = 0;
+    this.clearTimers();
+    hooks.banner(null);
+    hooks.state("live", "live");
+  },
+
+  // retryLater waits min(30 s, 1 s × 2^attempt), jittered down by up to
+  // half, and never less than 1 s.
+  retryLater() {
+    this.clearTimers();
+    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
+    const delay = Math.max(BACKOFF_MIN_MS, cap / 2 + Math.random() * (cap / 2));
+    this.attempt++;
+    const due = Date.now() + delay;
+    hooks.state("disconnected", "disconnected");
+    const tick = () => {
+      const s = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+      hooks.banner(`Disconnected — reconnecting in ${s} s`);
+    };
+    tick();
+    this.countdown = setInterval(tick, 1000);
+    this.timer = setTimeout(() => this.connect(), delay);
+  },
+
+  retryNow() {
+    if (this.wanted && !this.ws) this.connect();
+  },
+};
