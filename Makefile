@@ -25,13 +25,13 @@ all: build
 
 ## build: the console (needs cgo) and the agent (static)
 build: deps-build webui jmx-bridge
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esmon ./app
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-agent ./agentsvc
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/esmon ./app
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-agent ./agentsvc
 
 ## build-headless: `esmon serve` without any GUI code, no cgo
 build-headless: webui deps-jdk jmx-bridge
-	CGO_ENABLED=0 $(GO) build -trimpath -tags headless -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-serve ./app
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-agent ./agentsvc
+	CGO_ENABLED=0 $(GO) build -tags headless -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-serve ./app
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/esmon-agent ./agentsvc
 
 ## run: the console with its core and a local agent (headless without a display)
 run:
