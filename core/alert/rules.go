@@ -24,12 +24,12 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 var ops = []string{">", ">=", "<", "<=", "==", "!="}
 
-// Metrics that the special rule kinds watch: a synthetic check's check_up
-// (1 up, 0 failed; label check) and a Windows service's service_running
-// (1 running, 0 stopped; label service).
+// Metrics that the special rule kinds watch, as the agent sends them: a
+// synthetic check's check_success (1 up, 0 failed; label check) and a
+// Windows service's service_running (1 running, 0 stopped; label service).
 const (
-	CheckUpMetric        = "check_up"
-	ServiceRunningMetric = "service_running"
+	CheckUpMetric        = wire.CheckSuccess
+	ServiceRunningMetric = wire.ServiceRunning
 )
 
 // No-data handling of a threshold rule: what happens to a series that

@@ -176,7 +176,7 @@ type Rule struct {
 }
 
 // Rule kinds. A check_failed rule fires when a synthetic check's
-// check_up series is 0; a service_stopped rule when a Windows service's
+// check_success series is 0; a service_stopped rule when a Windows service's
 // service_running series is 0. Both take the usual matchers.
 const (
 	RuleThreshold      = "threshold"
