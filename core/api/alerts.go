@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"esmon/core/alert"
 	"esmon/core/apiv1"
@@ -170,14 +169,9 @@ func (s *server) importRules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) ruleChanges(w http.ResponseWriter, r *http.Request) {
-	limit := 200
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10_000 {
-			writeError(w, http.StatusBadRequest, "bad_request", "limit: must be 1 to 10000")
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, r)
+	if !ok {
+		return
 	}
 	cs, err := s.Alerting.RuleChanges(limit)
 	if err != nil {

@@ -229,14 +229,9 @@ func (s *server) alerts(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *server) history(w http.ResponseWriter, r *http.Request) {
-	limit := 200
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10_000 {
-			writeError(w, http.StatusBadRequest, "bad_request", "limit: must be 1 to 10000")
-			return
-		}
-		limit = n
+	limit, ok := queryLimit(w, r)
+	if !ok {
+		return
 	}
 	h, err := s.Alerts.History(limit)
 	if err != nil {
@@ -244,6 +239,21 @@ func (s *server) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// queryLimit reads ?limit= (1 to 10000, default 200); on a bad value it
+// answers 400 and returns false.
+func queryLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 200, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 10_000 {
+		writeError(w, http.StatusBadRequest, "bad_request", "limit: must be 1 to 10000")
+		return 0, false
+	}
+	return n, true
 }
 
 func (s *server) rules(w http.ResponseWriter, _ *http.Request) {
