@@ -1,70 +1,17 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"esmon/core/apiv1"
+	"esmon/core/notify/notifytest"
 	"esmon/core/store"
 )
-
-// memOutbox is an in-memory Outbox that outlives a Router, as the store
-// outlives a core.
-type memOutbox struct {
-	mu sync.Mutex // guards m
-	m  map[string][]byte
-}
-
-func newMemOutbox() *memOutbox { return &memOutbox{m: map[string][]byte{}} }
-
-func (o *memOutbox) Put(k, v []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.m[string(k)] = bytes.Clone(v)
-	return nil
-}
-
-func (o *memOutbox) Delete(k []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.m, string(k))
-	return nil
-}
-
-func (o *memOutbox) Scan(prefix []byte, fn func(k, v []byte) bool) error {
-	o.mu.Lock()
-	var keys []string
-	for k := range o.m {
-		if strings.HasPrefix(k, string(prefix)) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	vals := make([][]byte, len(keys))
-	for i, k := range keys {
-		vals[i] = o.m[k]
-	}
-	o.mu.Unlock()
-	for i, k := range keys {
-		if !fn([]byte(k), vals[i]) {
-			break
-		}
-	}
-	return nil
-}
-
-func (o *memOutbox) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.m)
-}
 
 // TestRouterRouting checks who hears of what: severity routes, a rule's
 // own channels, escalation to one channel, muted transitions, and
@@ -168,17 +115,17 @@ func TestRouterGroupWait(t *testing.T) {
 // emptied once sent, kept over a stop while the channel is down, sent
 // once after, and cleared of channels no longer configured.
 func TestRouterOutbox(t *testing.T) {
-	ob := newMemOutbox()
+	ob := notifytest.NewOutbox()
 	down := &fakeChannel{name: "email", script: slices.Repeat([]result{{retry: true, err: errors.New("connection refused")}}, 1000)}
 	r, reg, _ := newTestRouter(t, []Route{{Channel: down}}, Options{Outbox: ob, MaxAttempts: -1, MinBackoff: time.Millisecond})
 	r.Send(firing(3, apiv1.SeverityCritical)...)
 	time.Sleep(50 * time.Millisecond)
-	if ob.len() != 3 {
-		t.Fatalf("outbox holds %d while the channel is down, want 3", ob.len())
+	if ob.Len() != 3 {
+		t.Fatalf("outbox holds %d while the channel is down, want 3", ob.Len())
 	}
 	stop(t, r)
-	if ob.len() != 3 || counter(t, reg, "email", OutcomeDropped) != 0 {
-		t.Fatalf("after Stop: outbox %d, dropped %v; want 3 kept, none dropped", ob.len(), counter(t, reg, "email", OutcomeDropped))
+	if ob.Len() != 3 || counter(t, reg, "email", OutcomeDropped) != 0 {
+		t.Fatalf("after Stop: outbox %d, dropped %v; want 3 kept, none dropped", ob.Len(), counter(t, reg, "email", OutcomeDropped))
 	}
 	// A record of a channel that is gone is cleared on the next start.
 	ob.Put(outboxKey("pager", 99), []byte(`{}`))
@@ -190,8 +137,8 @@ func TestRouterOutbox(t *testing.T) {
 	if got := up.ids(); !slices.Equal(got, []string{"a0", "a1", "a2", "later"}) {
 		t.Fatalf("after restart the channel got %v", got)
 	}
-	if ob.len() != 0 {
-		t.Fatalf("outbox holds %d after delivery", ob.len())
+	if ob.Len() != 0 {
+		t.Fatalf("outbox holds %d after delivery", ob.Len())
 	}
 	if k := outboxKey("email", 1); k[0] != store.PrefixOutbox {
 		t.Fatalf("outbox key %q lacks the store prefix", k)

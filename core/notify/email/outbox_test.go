@@ -1,71 +1,19 @@
 package email
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"regexp"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"esmon/core/apiv1"
 	"esmon/core/notify"
+	"esmon/core/notify/notifytest"
 	"esmon/internal/mailpit"
 	"esmon/internal/testenv"
 )
-
-// memOutbox is an in-memory notify.Outbox; it outlives the Routers of one
-// test as the store outlives a core.
-type memOutbox struct {
-	mu sync.Mutex // guards m
-	m  map[string][]byte
-}
-
-func newMemOutbox() *memOutbox { return &memOutbox{m: map[string][]byte{}} }
-
-func (o *memOutbox) Put(k, v []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.m[string(k)] = bytes.Clone(v)
-	return nil
-}
-
-func (o *memOutbox) Delete(k []byte) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.m, string(k))
-	return nil
-}
-
-func (o *memOutbox) Scan(prefix []byte, fn func(k, v []byte) bool) error {
-	o.mu.Lock()
-	keys := make([]string, 0, len(o.m))
-	for k := range o.m {
-		if bytes.HasPrefix([]byte(k), prefix) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	o.mu.Unlock()
-	for _, k := range keys {
-		o.mu.Lock()
-		v := o.m[k]
-		o.mu.Unlock()
-		if !fn([]byte(k), v) {
-			break
-		}
-	}
-	return nil
-}
-
-func (o *memOutbox) len() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.m)
-}
 
 func offline(i int) apiv1.Transition {
 	host := fmt.Sprintf("host-%02d", i)
@@ -117,7 +65,7 @@ func TestSMTPDownThenUp(t *testing.T) {
 		down = 3 * time.Second
 	}
 	port := mailpit.FreePort(t)
-	ob := newMemOutbox()
+	ob := notifytest.NewOutbox()
 	var logs testenv.Buffer
 	r := outboxRouter(t, ob, port, &logs)
 	defer r.Stop(context.Background())
@@ -128,13 +76,13 @@ func TestSMTPDownThenUp(t *testing.T) {
 		r.Send(offline(2*w), offline(2*w+1))
 		time.Sleep(down / waves)
 	}
-	if ob.len() != 2*waves {
-		t.Fatalf("outbox holds %d records while the server is down, want %d", ob.len(), 2*waves)
+	if ob.Len() != 2*waves {
+		t.Fatalf("outbox holds %d records while the server is down, want %d", ob.Len(), 2*waves)
 	}
 	mp := mailpit.StartOn(t, port)
 	t.Logf("server down for %v", time.Since(start).Round(time.Second))
 	deadline := time.Now().Add(15 * time.Second)
-	for ob.len() > 0 && time.Now().Before(deadline) {
+	for ob.Len() > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // any duplicate would land by now
@@ -145,8 +93,8 @@ func TestSMTPDownThenUp(t *testing.T) {
 			t.Errorf("alert %s arrived %d times, want once", id, got[id])
 		}
 	}
-	if len(got) != 2*waves || ob.len() != 0 {
-		t.Fatalf("mailbox alerts %v, outbox %d; log:\n%s", got, ob.len(), logs.String())
+	if len(got) != 2*waves || ob.Len() != 0 {
+		t.Fatalf("mailbox alerts %v, outbox %d; log:\n%s", got, ob.Len(), logs.String())
 	}
 }
 
@@ -155,7 +103,7 @@ func TestSMTPDownThenUp(t *testing.T) {
 func TestGroupedMail(t *testing.T) {
 	mp := mailpit.Start(t)
 	var logs testenv.Buffer
-	r := outboxRouter(t, newMemOutbox(), mp.SMTPPort, &logs)
+	r := outboxRouter(t, notifytest.NewOutbox(), mp.SMTPPort, &logs)
 	ts := make([]apiv1.Transition, 50)
 	for i := range ts {
 		ts[i] = offline(i)
@@ -183,7 +131,7 @@ func TestGroupedMail(t *testing.T) {
 // notifications left over are sent, once.
 func TestOutboxSurvivesRestart(t *testing.T) {
 	port := mailpit.FreePort(t)
-	ob := newMemOutbox()
+	ob := notifytest.NewOutbox()
 	var logs testenv.Buffer
 	r := outboxRouter(t, ob, port, &logs)
 	r.Send(offline(1), offline(2), offline(3))
@@ -197,8 +145,8 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	if d := time.Since(begin); d > 3*time.Second {
 		t.Errorf("Stop waited %v for a channel that is down", d)
 	}
-	if ob.len() != 3 {
-		t.Fatalf("outbox holds %d after Stop, want 3", ob.len())
+	if ob.Len() != 3 {
+		t.Fatalf("outbox holds %d after Stop, want 3", ob.Len())
 	}
 
 	mp := mailpit.StartOn(t, port)
@@ -213,7 +161,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 			t.Errorf("alert %s arrived %d times after the restart, want once", id, got[id])
 		}
 	}
-	if ob.len() != 0 {
-		t.Errorf("outbox holds %d after delivery", ob.len())
+	if ob.Len() != 0 {
+		t.Errorf("outbox holds %d after delivery", ob.Len())
 	}
 }
