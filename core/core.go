@@ -95,6 +95,9 @@ type Core struct {
 	srv        *http.Server
 	enrolToken string
 
+	// evalSeconds times the alert evaluation of each ingested batch.
+	evalSeconds prometheus.Histogram
+
 	stopOnce sync.Once
 }
 
@@ -151,7 +154,10 @@ func New(opts Options) (c *Core, err error) {
 		return nil, err
 	}
 
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.evalSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "esmon_alert_eval_seconds",
+		Help:    "Time to evaluate the alert rules against one batch of samples.",
+		Buckets: prometheus.ExponentialBuckets(10e-6, 4, 9)})
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), c.evalSeconds)
 	c.registerStoreMetrics(reg)
 
 	routes, err := c.routes()
@@ -309,7 +315,9 @@ func (c *Core) Ingest(ctx context.Context, host string, samples []store.Sample) 
 	if err := c.db.Append(ctx, samples); err != nil {
 		return err
 	}
+	began := time.Now()
 	ts := c.alerts.Eval(host, samples)
+	c.evalSeconds.Observe(time.Since(began).Seconds())
 	if h, ok := c.hosts.Update(host, samples, time.Now()); ok {
 		c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
 	}

@@ -60,8 +60,11 @@ func NewLive(snapshot func() apiv1.Event, reg prometheus.Registerer, log *slog.L
 	}
 	l.dropped.WithLabelValues("event")
 	l.dropped.WithLabelValues("subscriber")
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_live_queued_events",
+		Help: "Live events published and waiting to be fanned out to the subscribers."},
+		func() float64 { return float64(len(l.events)) })
 	if reg != nil {
-		reg.MustRegister(l.subscribers, l.dropped)
+		reg.MustRegister(l.subscribers, l.dropped, queued)
 	}
 	go l.run()
 	return l
