@@ -19,7 +19,7 @@ DEB_TEST   := xvfb xauth dbus-x11 imagemagick chromium wine wine64 gcc-mingw-w64
 # Packages whose tests start goroutines run under the race detector.
 RACE_PKGS  := ./core/... ./agentsvc/... ./internal/...
 
-.PHONY: all build build-headless run test deps-build deps-test deps-webui deps-jdk webui jmx-bridge vet fmt-check test-go clean
+.PHONY: all build build-headless run test deps-build deps-test deps-webui deps-jdk webui jmx-bridge vet fmt-check test-go load-agents load-dashboards clean
 
 all: build
 
@@ -92,6 +92,21 @@ deps-test: deps-build
 	@packaging/apt-ensure.sh $(DEB_TEST)
 	@[ -x $(GOBIN)/mailpit ] || { echo "installing mailpit (SMTP server for tests)"; $(GO) install $(MAILPIT); }
 	$(GO) mod download
+
+## load-agents: N simulated agents against a running core (issue 10):
+##   make load-agents CORE=https://127.0.0.1:8470 TOKEN_FILE=agent.token AGENTS=10000
+## load-dashboards: N /ws/live subscribers recording each update's delay:
+##   make load-dashboards CORE=https://127.0.0.1:8470 TOKEN_FILE=admin.token SUBSCRIBERS=1000
+AGENTS      ?= 1000
+SUBSCRIBERS ?= 1000
+INTERVAL    ?= 5s
+DURATION    ?= 2m
+load-agents: build-headless
+	$(BIN)/esmon-agent simulate --agents $(AGENTS) --core $(CORE) --token-file $(TOKEN_FILE) --interval $(INTERVAL) --duration $(DURATION)
+
+load-dashboards:
+	$(GO) build -o $(BIN)/liveload ./test/liveload
+	$(BIN)/liveload --subscribers $(SUBSCRIBERS) --core $(CORE) --token-file $(TOKEN_FILE) --duration $(DURATION) $(if $(FINGERPRINT),--fingerprint $(FINGERPRINT))
 
 clean:
 	rm -rf $(BIN) webui/dist webui/node_modules $(JMX_JAR)
