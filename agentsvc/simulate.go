@@ -24,6 +24,7 @@ import (
 	"esmon/agentsvc/collect"
 	"esmon/agentsvc/link"
 	"esmon/core/wire"
+	"esmon/internal/fdlimit"
 )
 
 // simulateUsage is the help of `esmon-agent simulate`.
@@ -80,6 +81,9 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(stderr, lv)
+	if limit, err := fdlimit.Raise(); err != nil || limit < uint64(*n)+64 {
+		log.Warn("the open-file limit may be too low for this many agents", "limit", limit, "agents", *n, "err", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
