@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"time"
@@ -15,8 +16,23 @@ import (
 )
 
 // chunkWindow is the span of one raw chunk in milliseconds: a series'
-// samples of one clock hour form one chunk and one key.
+// samples of one hour form one chunk and one key. The hour starts at an
+// offset of the clock hour per host (windowOffset), so that the chunks of
+// a large fleet do not all close, and wait for the flusher, in the same
+// minute; the series of one host still share their windows, and so their
+// timestamp sections, which block compression stores once.
 const chunkWindow = int64(time.Hour / time.Millisecond)
+
+// windowOffset is the offset of host's chunk windows from the clock hour:
+// a hash of the host name, in whole seconds.
+func windowOffset(host string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(host))
+	return int64(h.Sum64()%uint64(chunkWindow/1000)) * 1000
+}
+
+// windowOf is the start of the window of ms that holds t.
+func (ms *memSeries) windowOf(t int64) int64 { return floorTo(t-ms.off, chunkWindow) + ms.off }
 
 // ErrClosed is returned by appends to a closed store.
 var ErrClosed = errors.New("store closed")
@@ -31,14 +47,16 @@ type chunkRef struct {
 
 // memSeries is one series in memory: its identity, its open chunk, its
 // finished chunks waiting for the flusher, and its newest sample (the
-// latest-value table). All fields except id, metric, labels, host and key
-// are guarded by DB.hmu.
+// latest-value table). All fields except db, id, metric, labels, host, key
+// and off are guarded by DB.hmu.
 type memSeries struct {
+	db     *DB // the store the series belongs to, for SeriesRef checks
 	id     uint64
 	metric string
 	labels Labels
 	host   string
 	key    string // encodeSeries form
+	off    int64  // windowOffset(host)
 
 	head    *chunkenc.Chunk // open chunk, nil when none
 	window  int64           // window of head
@@ -54,7 +72,8 @@ type memSeries struct {
 func floorTo(t, step int64) int64 { return t - mod(t, step) }
 
 // lookup finds or creates the series of metric and ls. New series are
-// added to the pending series record. Caller holds hmu.
+// added to the pending series record, which the next append writes to the
+// log ahead of its samples. Caller holds hmu.
 func (d *DB) lookup(metric string, ls Labels) *memSeries {
 	d.keyBuf = appendSeriesKey(d.keyBuf[:0], metric, ls)
 	if ms, ok := d.byKey[string(d.keyBuf)]; ok {
@@ -69,7 +88,8 @@ func (d *DB) lookup(metric string, ls Labels) *memSeries {
 // addSeries files a series under its key, id and postings. Caller holds
 // hmu (or is Open).
 func (d *DB) addSeries(id uint64, metric string, ls Labels, key string) *memSeries {
-	ms := &memSeries{id: id, metric: metric, labels: ls, host: ls.Get("host"), key: key, lastT: math.MinInt64, dirtyH: math.MinInt64}
+	host := ls.Get("host")
+	ms := &memSeries{db: d, id: id, metric: metric, labels: ls, host: host, key: key, off: windowOffset(host), lastT: math.MinInt64, dirtyH: math.MinInt64}
 	d.byKey[key] = ms
 	d.byID[id] = ms
 	d.byHost[ms.host] = append(d.byHost[ms.host], ms)
@@ -84,7 +104,7 @@ func (d *DB) addSeries(id uint64, metric string, ls Labels, key string) *memSeri
 // when the sample belongs to the next window or the chunk is full. The
 // caller has checked t > ms.lastT and holds hmu.
 func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
-	w := floorTo(t, chunkWindow)
+	w := ms.windowOf(t)
 	if ms.head != nil && (w != ms.window || !ms.head.Append(t, v)) {
 		d.finish(ms)
 	}
@@ -129,6 +149,22 @@ func (d *DB) kickFlush() {
 	}
 }
 
+// Ref returns the reference of the series of metric and labels (sorted by
+// name), creating the series if it is new. A new series reaches the log
+// with the next append, ahead of its samples.
+func (d *DB) Ref(metric string, ls Labels) (SeriesRef, error) {
+	if metric == "" {
+		d.m.invalid.Inc()
+		return SeriesRef{}, errors.New("series ref: empty metric name")
+	}
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	if d.closed {
+		return SeriesRef{}, ErrClosed
+	}
+	return SeriesRef{d.lookup(metric, ls)}, nil
+}
+
 // Append stores samples. With the write-ahead log on (every store but an
 // in-memory one) it returns once they are in the log on disk; a sample at
 // or before the newest time of its series is a duplicate and skipped.
@@ -157,15 +193,21 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 		d.hmu.Unlock()
 		return ErrClosed
 	}
-	d.seriesRec = append(d.seriesRec[:0], recSeries)
 	d.enc.reset()
-	appended, dups := 0, 0
+	appended, dups, invalid := 0, 0, 0
 	for i := range samples {
 		s := &samples[i]
-		if math.IsNaN(s.V) || math.IsInf(s.V, 0) || s.Metric == "" {
+		ms := s.Ref.ms // a ref of another store counts as none
+		if ms != nil && ms.db != d {
+			ms = nil
+		}
+		if math.IsNaN(s.V) || math.IsInf(s.V, 0) || (ms == nil && s.Metric == "") {
+			invalid++
 			continue
 		}
-		ms := d.lookup(s.Metric, s.Labels)
+		if ms == nil {
+			ms = d.lookup(s.Metric, s.Labels)
+		}
 		if s.T <= ms.lastT {
 			dups++
 			continue
@@ -190,9 +232,13 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 			pos, err = d.wal.Append(recs...)
 		}
 	}
+	if err == nil {
+		d.seriesRec = d.seriesRec[:1] // logged (or no log)
+	}
 	d.hmu.Unlock()
 	d.m.appended.Add(float64(appended))
 	d.m.duplicates.Add(float64(dups))
+	d.m.invalid.Add(float64(invalid))
 	if err == nil && pos > 0 {
 		err = d.wal.Wait(pos)
 	}

@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	appended     prometheus.Counter
 	duplicates   prometheus.Counter
+	invalid      prometheus.Counter
 	backpressure prometheus.Counter
 	walSync      prometheus.Histogram
 	tornRecords  prometheus.Counter
@@ -22,6 +23,8 @@ func newMetrics() *metrics {
 			Help: "Samples appended to the store."}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_duplicate_samples_total",
 			Help: "Samples skipped because their series already had a sample at or after their time (resent batches)."}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_invalid_samples_total",
+			Help: "Samples refused because their value was NaN or infinite or their series had no metric name."}),
 		backpressure: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_backpressure_waits_total",
 			Help: "Appends that waited because the write-ahead log or the chunk flusher fell behind."}),
 		walSync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "esmon_store_wal_fsync_seconds",
@@ -38,7 +41,7 @@ func newMetrics() *metrics {
 
 func (d *DB) register(reg prometheus.Registerer) error {
 	m := d.m
-	cs := []prometheus.Collector{m.appended, m.duplicates, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints,
+	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_pending_chunk_bytes",
 			Help: "Bytes of finished chunks waiting to be written to Badger."},
 			func() float64 { d.hmu.Lock(); defer d.hmu.Unlock(); return float64(d.pendingBytes) }),

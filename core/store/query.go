@@ -157,17 +157,17 @@ type memChunk struct {
 // open chunks, copied under the lock) and from Badger. A chunk both in
 // memory and in Badger (flushed meanwhile) is read once, from memory.
 func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
-	wFrom, wTo := floorTo(from, chunkWindow), floorTo(to, chunkWindow)
 	var mem []memChunk
 	r.d.hmu.Lock()
 	// Only windows that hold any chunk at all are sought.
-	wFrom, wTo = max(wFrom, r.d.lowW), min(wTo, r.d.highW)
+	lowW, highW, aligned := r.d.lowW, r.d.highW, r.d.alignedChunks
+	overlaps := func(w int64) bool { return w <= to && (from <= w || from-w < chunkWindow) }
 	for _, c := range ms.pending {
-		if c.window >= wFrom && c.window <= wTo {
+		if overlaps(c.window) {
 			mem = append(mem, memChunk{c.window, c.firstT, c.data})
 		}
 	}
-	if ms.head != nil && ms.window >= wFrom && ms.window <= wTo {
+	if ms.head != nil && overlaps(ms.window) {
 		mem = append(mem, memChunk{ms.window, ms.firstT, ms.head.Bytes()})
 	}
 	r.d.hmu.Unlock()
@@ -177,7 +177,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	// read for the windows before it.
 	it := r.iter()
 	var prefix [17]byte
-	for w := wFrom; w <= wTo; w += chunkWindow {
+	seek := func(w int64) error {
 		k := chunkKey(w, ms.id, 0)
 		copy(prefix[:], k[:17])
 		for it.Seek(prefix[:]); it.ValidForPrefix(prefix[:]); it.Next() {
@@ -188,12 +188,29 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 			}
 			v, err := item.ValueCopy(nil)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			chunks = append(chunks, memChunk{w, firstT, v})
 		}
-		if w > math.MaxInt64-chunkWindow {
+		return nil
+	}
+	offsets := []int64{ms.off}
+	if aligned && ms.off != 0 {
+		offsets = append(offsets, 0) // chunks written before windows had offsets
+	}
+	for _, off := range offsets {
+		if lowW > highW { // no chunk anywhere
 			break
+		}
+		wFrom := max(floorTo(from-off, chunkWindow), floorTo(lowW-off, chunkWindow)) + off
+		wTo := min(floorTo(to-off, chunkWindow), floorTo(highW-off, chunkWindow)) + off
+		for w := wFrom; w <= wTo; w += chunkWindow {
+			if err := seek(w); err != nil {
+				return nil, err
+			}
+			if w > math.MaxInt64-chunkWindow {
+				break
+			}
 		}
 	}
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].firstT < chunks[j].firstT })

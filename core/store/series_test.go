@@ -208,11 +208,14 @@ func TestRestartKeepsEverything(t *testing.T) {
 		checkpoint bool // checkpoint halfway
 		crash      bool // stop without a checkpoint
 		tornTail   bool // garbage at the end of the log
+		byRef      bool // series looked up once with Ref, samples carry only the ref
 	}{
-		{"clean close", false, false, false},
-		{"crash", false, true, false},
-		{"checkpoint then crash", true, true, false},
-		{"crash with torn tail", true, true, true},
+		{"clean close", false, false, false, false},
+		{"crash", false, true, false, false},
+		{"checkpoint then crash", true, true, false, false},
+		{"crash with torn tail", true, true, true, false},
+		{"crash, appended by ref", false, true, false, true},
+		{"checkpoint then crash, appended by ref", true, true, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,8 +226,16 @@ func TestRestartKeepsEverything(t *testing.T) {
 			recent := time.Now().UnixMilli() - dayMS // Badger's TTL runs on the real clock
 			want := map[string][]Point{}
 			hosts := []string{"a", "b", "c"}
+			refs := map[string]SeriesRef{}
 			for h, host := range hosts {
 				want[host] = walk(rng, recent+int64(h), 30_000, 600) // crosses several chunk windows
+				if tc.byRef {
+					ref, err := db.Ref("m", hostLabels(host))
+					if err != nil {
+						t.Fatal(err)
+					}
+					refs[host] = ref
+				}
 			}
 			for i := range 600 {
 				if tc.checkpoint && i == 300 {
@@ -235,7 +246,11 @@ func TestRestartKeepsEverything(t *testing.T) {
 				var in []Sample
 				for _, host := range hosts {
 					p := want[host][i]
-					in = append(in, Sample{Metric: "m", Labels: hostLabels(host), T: p.T, V: p.V})
+					if tc.byRef {
+						in = append(in, Sample{Ref: refs[host], T: p.T, V: p.V})
+					} else {
+						in = append(in, Sample{Metric: "m", Labels: hostLabels(host), T: p.T, V: p.V})
+					}
 				}
 				if err := db.Append(ctx, in); err != nil {
 					t.Fatal(err)
@@ -284,6 +299,51 @@ func checkAll(t *testing.T, db *DB, want map[string][]Point) {
 				t.Fatalf("host %s point %d: %v, want %v", host, i, got[i], pts[i])
 			}
 		}
+	}
+}
+
+func TestAppendRefusesBadSamples(t *testing.T) {
+	db := open(t, Options{Dir: t.TempDir()})
+	defer db.Close()
+	other := open(t, Options{InMemory: true})
+	defer other.Close()
+	foreign, err := other.Ref("m", hostLabels("z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Ref("", hostLabels("a")); err == nil {
+		t.Error("Ref of an empty metric name: no error")
+	}
+	now := time.Now().UnixMilli()
+	tests := []struct {
+		name    string
+		sample  Sample
+		stored  bool
+		invalid float64 // counted as invalid
+	}{
+		{"NaN", Sample{Metric: "m", Labels: hostLabels("a"), T: now, V: math.NaN()}, false, 1},
+		{"infinity", Sample{Metric: "m", Labels: hostLabels("a"), T: now, V: math.Inf(-1)}, false, 1},
+		{"no metric and no ref", Sample{Labels: hostLabels("a"), T: now, V: 1}, false, 1},
+		{"ref of another store and no metric", Sample{Labels: hostLabels("a"), T: now, V: 3, Ref: foreign}, false, 1},
+		{"ref of another store: stored by name", Sample{Metric: "m", Labels: hostLabels("a"), T: now, V: 2, Ref: foreign}, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counterValue(db.m.invalid)
+			if err := db.Append(context.Background(), []Sample{tc.sample}); err != nil {
+				t.Fatal(err)
+			}
+			if got := counterValue(db.m.invalid) - before; got != tc.invalid {
+				t.Errorf("invalid samples counted %v, want %v", got, tc.invalid)
+			}
+			lat := db.Latest("a")
+			if stored := len(lat) == 1 && lat[0].V == tc.sample.V; stored != tc.stored {
+				t.Errorf("stored = %v, want %v (latest %+v)", stored, tc.stored, lat)
+			}
+		})
+	}
+	if got := other.Latest("a"); len(got) != 0 {
+		t.Errorf("the other store got samples: %+v", got)
 	}
 }
 

@@ -86,12 +86,23 @@ func SeriesKey(metric string, ls Labels) string {
 }
 
 // Sample is one value of one series at one time (Unix milliseconds).
+// Ref, when set (from DB.Ref), names the series so that Append need not
+// look it up by Metric and Labels; those must still name the same series,
+// for the other readers of the sample (alerts, hosts).
 type Sample struct {
 	Metric string
 	Labels Labels
 	T      int64
 	V      float64
+	Ref    SeriesRef
 }
+
+// SeriesRef names one series of one open store. A caller that appends to
+// the same series again and again (the hub, once per agent connection and
+// series) looks it up once with DB.Ref and sets it on every Sample: the
+// append then skips building the series key and the map lookup, most of
+// the per-sample cost. The zero SeriesRef names no series.
+type SeriesRef struct{ ms *memSeries }
 
 // Point is one stored sample of a known series.
 type Point struct {
@@ -283,14 +294,18 @@ type DB struct {
 	pendingBytes int64
 	minT, maxT   int64 // oldest and newest sample seen since Open
 	lowW, highW  int64 // oldest and newest chunk window, on disk or in memory
-	minuteWM     int64 // rollup watermarks, unset until the first rollup
-	hourWM       int64
-	dirty        map[int64]map[uint64]struct{} // hour -> series with samples behind minuteWM
-	keyBuf       []byte
-	seriesRec    []byte
-	enc          sampleEncoder
-	closed       bool
-	flushed      *sync.Cond // on hmu: a flush finished or the store closed
+	// alignedChunks is set when the data directory holds chunks written
+	// before windows had a per-host offset: queries then also seek the
+	// clock-hour windows.
+	alignedChunks bool
+	minuteWM      int64 // rollup watermarks, unset until the first rollup
+	hourWM        int64
+	dirty         map[int64]map[uint64]struct{} // hour -> series with samples behind minuteWM
+	keyBuf        []byte
+	seriesRec     []byte // recSeries record of new series not yet in the log
+	enc           sampleEncoder
+	closed        bool
+	flushed       *sync.Cond // on hmu: a flush finished or the store closed
 
 	flushMu sync.Mutex // one flush at a time
 	rollMu  sync.Mutex // one rollup at a time
@@ -339,7 +354,7 @@ func Open(opts Options) (*DB, error) {
 	}
 	d := &DB{db: bdb, log: log, opts: opts, m: newMetrics(),
 		byKey: map[string]*memSeries{}, byID: map[uint64]*memSeries{}, byHost: map[string][]*memSeries{}, byMetric: map[string][]*memSeries{},
-		minT: math.MaxInt64, maxT: math.MinInt64, lowW: math.MaxInt64, highW: math.MinInt64, minuteWM: unset, hourWM: unset, dirty: map[int64]map[uint64]struct{}{},
+		seriesRec: []byte{recSeries}, minT: math.MaxInt64, maxT: math.MinInt64, lowW: math.MaxInt64, highW: math.MinInt64, minuteWM: unset, hourWM: unset, dirty: map[int64]map[uint64]struct{}{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckTime: time.Now()}
 	d.flushed = sync.NewCond(&d.hmu)
 	if err := d.open(); err != nil {
@@ -361,6 +376,9 @@ func (d *DB) open() error {
 		return err
 	}
 	d.loadWindowRange()
+	if err := d.loadLayout(); err != nil {
+		return err
+	}
 	if err := d.loadWatermarks(); err != nil {
 		return err
 	}
@@ -380,6 +398,32 @@ func (d *DB) open() error {
 	d.wal, err = wal.Open(wal.Options{Dir: d.walDir, MaxPending: d.opts.MaxPendingWAL,
 		ObserveSync: func(t time.Duration) { d.m.walSync.Observe(t.Seconds()) }})
 	return err
+}
+
+// layoutKey marks a data directory whose chunks all have staggered
+// windows (see windowOffset).
+var layoutKey = []byte{prefixState, 'l'}
+
+const layoutStaggered = "staggered-windows"
+
+// loadLayout finds whether chunks of clock-hour windows may exist: when
+// chunks exist and the layout key does not. A directory without chunks
+// gets the key.
+func (d *DB) loadLayout() error {
+	v, err := d.Get(layoutKey)
+	switch {
+	case err == nil && string(v) == layoutStaggered:
+		return nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("load layout: %w", err)
+	case d.lowW <= d.highW:
+		d.alignedChunks = true
+		return nil
+	}
+	if err := d.Put(layoutKey, []byte(layoutStaggered)); err != nil {
+		return fmt.Errorf("save layout: %w", err)
+	}
+	return nil
 }
 
 // dropOldLayout removes the one-key-per-sample data of the first layout.

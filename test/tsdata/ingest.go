@@ -30,6 +30,7 @@ func ingest(args []string) error {
 	hosts := fs.Int("hosts", 100, "devops: hosts")
 	hours := fs.Float64("hours", 24, "devops: hours of data")
 	memprofile := fs.String("memprofile", "", "write a heap profile after ingesting")
+	refs := fs.Bool("refs", true, "devops: append by series ref (looked up once per host, as the hub does per connection)")
 	fs.Parse(args)
 	if *dir == "" {
 		return fmt.Errorf("-dir is required")
@@ -46,7 +47,7 @@ func ingest(args []string) error {
 	var n int64
 	switch *kind {
 	case "devops":
-		n, err = ingestDevops(db, *hosts, *hours)
+		n, err = ingestDevops(db, *hosts, *hours, *refs)
 	case "recorded":
 		n, err = ingestRecorded(db, *in)
 	default:
@@ -97,7 +98,7 @@ func ingest(args []string) error {
 	return nil
 }
 
-func ingestDevops(db *store.DB, hosts int, hours float64) (int64, error) {
+func ingestDevops(db *store.DB, hosts int, hours float64, byRef bool) (int64, error) {
 	steps := int(hours * 360)
 	// The day before yesterday: recent enough for Badger's TTL, which
 	// runs on the real clock, and old enough to be rolled up.
@@ -113,7 +114,25 @@ func ingestDevops(db *store.DB, hosts int, hours float64) (int64, error) {
 		wg.Add(1)
 		go func() { // one writer per host, like one agent connection
 			defer wg.Done()
+			var refs []store.SeriesRef // the host's series, in batch order
 			for b := range work[h] {
+				if byRef && refs == nil {
+					for _, s := range b {
+						ref, err := db.Ref(s.Metric, s.Labels)
+						if err != nil { // reported; the batches go by name
+							select {
+							case errs <- err:
+							default:
+							}
+							byRef, refs = false, nil
+							break
+						}
+						refs = append(refs, ref)
+					}
+				}
+				for i := range refs {
+					b[i].Ref = refs[i]
+				}
 				if err := db.Append(context.Background(), b); err != nil {
 					select {
 					case errs <- err:

@@ -1,39 +1,75 @@
 package chunkenc
 
-// bitWriter appends bits most significant first to a byte slice.
-type bitWriter struct {
-	b    []byte
-	free uint8 // unused low bits in the last byte of b
-}
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
-func (w *bitWriter) writeBit(bit bool) {
-	if w.free == 0 {
-		w.b = append(w.b, 0)
-		w.free = 8
-	}
-	w.free--
-	if bit {
-		w.b[len(w.b)-1] |= 1 << w.free
-	}
+// bitWriter appends bits most significant first. Bits gather in a 64-bit
+// accumulator that goes to the byte slice eight bytes at a time, so a
+// write is a shift and an or, not a loop over bytes.
+type bitWriter struct {
+	b   []byte
+	acc uint64 // pending bits, most significant first
+	n   uint8  // bits used in acc, 0..63
 }
 
 // writeBits writes the low n bits of u (n <= 64).
 func (w *bitWriter) writeBits(u uint64, n uint8) {
-	for n > 0 {
-		if w.free == 0 {
-			w.b = append(w.b, 0)
-			w.free = 8
-		}
-		take := min(n, w.free)
-		part := byte((u >> (n - take)) & (1<<take - 1))
-		w.free -= take
-		w.b[len(w.b)-1] |= part << w.free
-		n -= take
+	if n == 0 {
+		return
+	}
+	if n < 64 {
+		u &= 1<<n - 1
+	}
+	free := 64 - w.n
+	if n < free {
+		w.acc |= u << (free - n)
+		w.n += n
+		return
+	}
+	rem := n - free // bits of u that do not fit in acc
+	w.acc |= u >> rem
+	if len(w.b)+8 > cap(w.b) {
+		w.grow()
+	}
+	w.b = binary.BigEndian.AppendUint64(w.b, w.acc)
+	w.acc = u << (64 - rem) // a shift by 64 gives 0
+	w.n = rem
+}
+
+// grow makes room for at least 8 more bytes, by a quarter and 64 bytes
+// rather than append's doubling: every open chunk of every series holds
+// its buffer for an hour, so slack is memory the head keeps; the copying
+// adds up to a few times a chunk's size, once an hour.
+func (w *bitWriter) grow() {
+	b := make([]byte, len(w.b), cap(w.b)+cap(w.b)/4+64)
+	copy(b, w.b)
+	w.b = b
+}
+
+func (w *bitWriter) writeBit(bit bool) {
+	if bit {
+		w.writeBits(1, 1)
+	} else {
+		w.writeBits(0, 1)
 	}
 }
 
-// bitCount is the number of bits written.
-func (w *bitWriter) bitCount() int { return len(w.b)*8 - int(w.free) }
+// size is the number of bytes the written bits take.
+func (w *bitWriter) size() int { return len(w.b) + int(w.n+7)/8 }
+
+// appendTo appends the written bits to dst, the last byte padded with
+// zero bits.
+func (w *bitWriter) appendTo(dst []byte) []byte {
+	dst = append(dst, w.b...)
+	acc := w.acc
+	for i := 0; i < int(w.n+7)/8; i++ {
+		dst = append(dst, byte(acc>>56))
+		acc <<= 8
+	}
+	return dst
+}
 
 // bitReader reads bits most significant first; it never reads past its data.
 type bitReader struct {
@@ -44,100 +80,66 @@ type bitReader struct {
 
 func newBitReader(b []byte) bitReader { return bitReader{b: b, end: uint(len(b)) * 8} }
 
-func (r *bitReader) readBit() (bool, bool) {
-	if r.pos >= r.end {
-		return false, false
-	}
-	bit := r.b[r.pos>>3]&(0x80>>(r.pos&7)) != 0
-	r.pos++
-	return bit, true
-}
-
-func (r *bitReader) readBits(n uint8) (uint64, bool) {
-	if uint(n) > r.end-r.pos || r.pos > r.end {
-		return 0, false
-	}
+// peek returns the next 64 bits at pos, of which at least 57 are from
+// pos on; bits past the data read as zero.
+func (r *bitReader) peek() uint64 {
+	i := r.pos >> 3
 	var v uint64
-	for n > 0 {
-		off := uint8(r.pos & 7)
-		avail := 8 - off
-		take := min(avail, n)
-		bits := uint64(r.b[r.pos>>3]>>(avail-take)) & (1<<take - 1)
-		v = v<<take | bits
-		r.pos += uint(take)
-		n -= take
+	if i+8 <= uint(len(r.b)) {
+		v = binary.BigEndian.Uint64(r.b[i:])
+	} else {
+		for j := i; j < i+8; j++ {
+			v <<= 8
+			if j < uint(len(r.b)) {
+				v |= uint64(r.b[j])
+			}
+		}
 	}
-	return v, true
+	return v << (r.pos & 7)
 }
 
-// dodBuckets are the widths of the signed delta-of-delta classes. A value
-// is written as a unary class prefix (0, 10, 110, ...) and then that many
-// bits; the last class has no terminating zero and holds any int64.
-type dodBuckets []uint8
-
-// Timestamp classes suit regular intervals with millisecond jitter: a
-// fixed interval costs one bit, ±63 ms of jitter nine.
-var tsBuckets = dodBuckets{0, 7, 12, 20, 64}
-
-// Integer value classes suit counters with a noisy rate and gauges that
-// move by small steps.
-var intBuckets = dodBuckets{0, 6, 13, 20, 32, 64}
-
-func (bs dodBuckets) write(w *bitWriter, v int64) {
-	last := len(bs) - 1
-	for i, n := range bs {
-		if i == last || fitsSigned(v, n) {
-			if i < last {
-				w.writeBits((1<<uint(i+1))-2, uint8(i+1)) // i ones then a zero
-			} else {
-				w.writeBits((1<<uint(i))-1, uint8(i)) // i ones
-			}
-			if n == 64 {
-				w.writeBits(uint64(v), 64)
-			} else if n > 0 {
-				w.writeBits(uint64(v)&(1<<n-1), n)
-			}
-			return
-		}
-	}
+func (r *bitReader) readBit() (bool, bool) {
+	v, ok := r.readBits(1)
+	return v == 1, ok
 }
 
-func (bs dodBuckets) read(r *bitReader) (int64, bool) {
-	last := len(bs) - 1
-	i := 0
-	for i < last {
-		bit, ok := r.readBit()
-		if !ok {
-			return 0, false
-		}
-		if !bit {
-			break
-		}
-		i++
-	}
-	n := bs[i]
+// readBits reads n bits (n <= 64).
+func (r *bitReader) readBits(n uint8) (uint64, bool) {
 	if n == 0 {
 		return 0, true
 	}
-	u, ok := r.readBits(n)
-	if !ok {
+	if r.pos > r.end || uint(n) > r.end-r.pos {
 		return 0, false
 	}
-	if n == 64 {
-		return int64(u), true
+	if n > 56 {
+		hi, _ := r.readBits(32)
+		lo, _ := r.readBits(n - 32)
+		return hi<<(n-32) | lo, true
 	}
-	// sign-extend n bits
-	shift := 64 - n
-	return int64(u<<shift) >> shift, true
+	v := r.peek() >> (64 - n)
+	r.pos += uint(n)
+	return v, true
 }
 
-func fitsSigned(v int64, n uint8) bool {
-	if n == 0 {
-		return v == 0
+// readZeros counts the zero bits before the next one bit and consumes
+// them and the one. After max zeros it stops without a one bit and
+// reports escaped. ok is false when the data ends first.
+func (r *bitReader) readZeros(max uint8) (zeros uint8, escaped, ok bool) {
+	if r.pos > r.end {
+		return 0, false, false
 	}
-	if n >= 64 {
-		return true
+	avail := r.end - r.pos
+	z := uint(bits.LeadingZeros64(r.peek())) // max < 57: the peek covers it
+	if z >= uint(max) {
+		if uint(max) > avail {
+			return 0, false, false
+		}
+		r.pos += uint(max)
+		return max, true, true
 	}
-	lim := int64(1) << (n - 1)
-	return v >= -lim && v < lim
+	if z+1 > avail {
+		return 0, false, false
+	}
+	r.pos += z + 1
+	return uint8(z), false, true
 }

@@ -1,12 +1,20 @@
-// Package chunkenc encodes the samples of one series into compact chunks:
-// timestamps as delta-of-delta, values either as Gorilla-style XOR floats or,
-// while every value of the chunk is an exact integer, as integer
-// delta-of-delta. Both are lossless: every float64 comes back bit for bit.
+// Package chunkenc encodes the samples of one series into compact chunks.
+// Timestamps and values are each an adaptive sequence (see adaptive.go):
+// every value is coded as its residual against the best of three
+// predictors (last value, delta-of-delta, running mean delta) in a Rice
+// code sized to the recent residuals. Values are exact integers while
+// every value of the chunk is one, and otherwise floats read as
+// order-preserving integers of their bits, so that a random walk costs the
+// bits of its step, not of its mantissa. Both are lossless: every float64
+// comes back bit for bit.
 //
 // A serialised chunk keeps its timestamps and values in two separate byte
 // sections, timestamps first, so that the chunks of series sampled together
 // (all series of one host share each batch's timestamp) carry identical
 // timestamp sections that block compression stores once.
+//
+// Chunks of the first format (EncXOR, EncInt: fixed delta-of-delta classes
+// and Gorilla XOR floats) are still read, never written.
 package chunkenc
 
 import (
@@ -14,19 +22,41 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 )
 
-// Encoding says how a chunk's values are coded.
+// Encoding says how a chunk's timestamps and values are coded.
 type Encoding byte
 
-// The value encodings.
+// The encodings. The first byte of a serialised chunk names one.
 const (
-	// EncXOR codes each float as the XOR with its predecessor.
+	// EncXOR (first format, read only) codes each float as the XOR with
+	// its predecessor.
 	EncXOR Encoding = 1
-	// EncInt codes exact integers (|v| <= 2^53) as delta-of-delta.
+	// EncInt (first format, read only) codes exact integers as
+	// delta-of-delta in fixed classes.
 	EncInt Encoding = 2
+	// EncIntAdaptive codes exact integers (|v| <= 2^53) as an adaptive
+	// sequence.
+	EncIntAdaptive Encoding = 3
+	// EncFloatAdaptive codes floats as an adaptive sequence of their bits
+	// read as order-preserving integers.
+	EncFloatAdaptive Encoding = 4
+	// EncDecimalAdaptive codes floats with few decimals (a load average
+	// of 11.98, seconds of 124.86) as the integers m of m/10^scale, an
+	// adaptive sequence; the value section starts with the scale byte.
+	EncDecimalAdaptive Encoding = 5
 )
+
+// regularTimes flags, in the encoding byte, a chunk whose timestamps are
+// a fixed interval: its timestamp section is the first timestamp (8 bytes)
+// and the interval (uvarint), and reading them costs nothing. Rollup rows
+// and samples stamped on a schedule are such.
+const regularTimes = 0x80
+
+// maxScale is the most decimals a decimal chunk keeps.
+const maxScale = 6
+
+var pow10 = [maxScale + 1]float64{1, 10, 100, 1e3, 1e4, 1e5, 1e6}
 
 func (e Encoding) String() string {
 	switch e {
@@ -34,6 +64,12 @@ func (e Encoding) String() string {
 		return "xor"
 	case EncInt:
 		return "int"
+	case EncIntAdaptive:
+		return "int-adaptive"
+	case EncFloatAdaptive:
+		return "float-adaptive"
+	case EncDecimalAdaptive:
+		return "decimal-adaptive"
 	}
 	return fmt.Sprintf("encoding(%d)", byte(e))
 }
@@ -54,17 +90,17 @@ var ErrCorrupt = errors.New("corrupt chunk")
 // Chunk is a chunk being appended to. Its zero value is an empty chunk.
 // A Chunk is not safe for concurrent use.
 type Chunk struct {
-	enc Encoding
-	n   int
-	ts  bitWriter
-	vs  bitWriter
-
-	t, tDelta int64
-	// XOR state
-	v                 float64
-	leading, trailing uint8
-	// integer state
-	iv, ivDelta int64
+	enc    Encoding
+	scale  uint8 // decimals of EncDecimalAdaptive
+	n      int
+	ts, vs bitWriter
+	tq, vq seq
+	t      int64
+	v      float64
+	// t0 and interval are the first timestamp and the first interval;
+	// regular says every interval so far was the first.
+	t0, interval int64
+	regular      bool
 }
 
 // Len is the number of samples.
@@ -73,18 +109,13 @@ func (c *Chunk) Len() int { return c.n }
 // Encoding is the current value encoding.
 func (c *Chunk) Encoding() Encoding { return c.enc }
 
-// Size is the current size of the serialised chunk in bytes, roughly.
-func (c *Chunk) Size() int { return headerSize + 2 + len(c.ts.b) + len(c.vs.b) }
+// Size is the size of the serialised chunk in bytes, give or take the
+// length field.
+func (c *Chunk) Size() int { return headerSize + 2 + c.ts.size() + c.vs.size() }
 
 // Last is the last sample appended; ok is false for an empty chunk.
 func (c *Chunk) Last() (t int64, v float64, ok bool) {
-	if c.n == 0 {
-		return 0, 0, false
-	}
-	if c.enc == EncInt {
-		return c.t, float64(c.iv), true
-	}
-	return c.t, c.v, true
+	return c.t, c.v, c.n > 0
 }
 
 // Append adds a sample. The caller keeps timestamps strictly increasing.
@@ -93,97 +124,141 @@ func (c *Chunk) Append(t int64, v float64) bool {
 	if c.n >= MaxSamples {
 		return false
 	}
-	if c.n == 0 {
-		c.enc = EncXOR
-		if isInt(v) {
-			c.enc = EncInt
-		}
-		c.ts.writeBits(uint64(t), 64)
-		c.t, c.tDelta = t, 0
-	} else {
-		d := t - c.t
-		tsBuckets.write(&c.ts, d-c.tDelta)
-		c.t, c.tDelta = t, d
+	switch c.n {
+	case 0:
+		c.start(v)
+		c.t0 = t
+	case 1:
+		c.interval, c.regular = t-c.t, true
+	default:
+		c.regular = c.regular && t-c.t == c.interval
 	}
-	if c.enc == EncInt && !isInt(v) {
-		c.toXOR()
-	}
-	if c.enc == EncInt {
-		iv := int64(v)
-		d := iv - c.iv
-		if c.n == 0 {
-			d = iv
+	c.tq.put(&c.ts, t)
+	switch c.enc {
+	case EncIntAdaptive:
+		if !isInt(v) {
+			c.recode(v)
 		}
-		intBuckets.write(&c.vs, d-c.ivDelta)
-		c.iv = iv
-		if c.n == 0 {
-			c.ivDelta = 0
-		} else {
-			c.ivDelta = d
+	case EncDecimalAdaptive:
+		if _, ok := toDecimal(v, c.scale); !ok {
+			c.recode(v)
 		}
-	} else {
-		c.writeXOR(v)
 	}
+	switch c.enc {
+	case EncIntAdaptive:
+		c.vq.put(&c.vs, int64(v))
+	case EncDecimalAdaptive:
+		m, _ := toDecimal(v, c.scale)
+		c.vq.put(&c.vs, m)
+	default:
+		c.vq.put(&c.vs, ordered(v))
+	}
+	c.t, c.v = t, v
 	c.n++
 	return true
 }
 
-// toXOR re-codes the values so far as XOR floats, when a value that is not
-// an exact integer arrives in an integer chunk.
-func (c *Chunk) toXOR() {
-	vals := make([]float64, 0, c.n)
-	r := newBitReader(c.vs.b)
-	var iv, ivDelta int64
-	for i := 0; i < c.n; i++ {
-		dod, _ := intBuckets.read(&r) // written by this chunk: always complete
-		d := dod + ivDelta
-		iv += d
-		if i == 0 {
-			ivDelta = 0
-		} else {
-			ivDelta = d
-		}
-		vals = append(vals, float64(iv))
+// start picks the encoding of a chunk by its first value: integer, else
+// decimal with the fewest decimals that hold it, else float.
+func (c *Chunk) start(v float64) {
+	c.enc, c.scale = EncFloatAdaptive, 0
+	if isInt(v) {
+		c.enc = EncIntAdaptive
+	} else if e := decimalScale(v, 1); e > 0 {
+		c.enc, c.scale = EncDecimalAdaptive, e
 	}
-	c.enc = EncXOR
-	c.vs = bitWriter{b: make([]byte, 0, len(c.vs.b)*2)}
-	n := c.n
-	for i, v := range vals {
-		c.n = i
-		c.writeXOR(v)
+	c.vs, c.vq = bitWriter{b: c.vs.b[:0]}, seq{}
+	if c.enc == EncDecimalAdaptive {
+		c.vs.writeBits(uint64(c.scale), 8)
 	}
-	c.n = n
 }
 
-func (c *Chunk) writeXOR(v float64) {
-	if c.n == 0 {
-		c.vs.writeBits(math.Float64bits(v), 64)
-		c.v, c.leading, c.trailing = v, 0xff, 0
-		return
+// recode re-codes the values so far when v does not fit the chunk's
+// encoding: as decimals with more decimals if v and they all fit, else
+// as floats.
+func (c *Chunk) recode(v float64) {
+	var it Iterator
+	it.enc, it.scale, it.n = c.enc, c.scale, c.n
+	it.ts = newBitReader(c.ts.appendTo(nil)) // times are not recoded; the reader needs them
+	it.vs = newBitReader(c.vs.appendTo(nil))
+	if c.enc == EncDecimalAdaptive {
+		it.vs.readBits(8)
 	}
-	x := math.Float64bits(v) ^ math.Float64bits(c.v)
-	c.v = v
-	if x == 0 {
-		c.vs.writeBit(false)
-		return
+	vals := make([]float64, 0, c.n+1)
+	for it.Next() { // written by this chunk: always complete
+		_, x := it.At()
+		vals = append(vals, x)
 	}
-	c.vs.writeBit(true)
-	lead := uint8(bits.LeadingZeros64(x))
-	trail := uint8(bits.TrailingZeros64(x))
-	if lead > 31 {
-		lead = 31
+	from := uint8(1)
+	if c.enc == EncDecimalAdaptive {
+		from = c.scale + 1
 	}
-	if c.leading != 0xff && lead >= c.leading && trail >= c.trailing {
-		c.vs.writeBit(false)
-		c.vs.writeBits(x>>c.trailing, 64-c.leading-c.trailing)
-		return
+	enc, scale := EncFloatAdaptive, uint8(0)
+	if e := decimalScale(v, from); e > 0 {
+		enc, scale = EncDecimalAdaptive, e
+		for _, x := range vals {
+			if _, ok := toDecimal(x, e); !ok {
+				enc, scale = EncFloatAdaptive, 0
+				break
+			}
+		}
 	}
-	c.leading, c.trailing = lead, trail
-	sig := 64 - lead - trail
-	c.vs.writeBit(true)
-	c.vs.writeBits(uint64(lead), 5)
-	c.vs.writeBits(uint64(sig&63), 6) // 64 is written as 0
-	c.vs.writeBits(x>>trail, sig)
+	c.enc, c.scale = enc, scale
+	c.vs, c.vq = bitWriter{b: make([]byte, 0, 2*len(c.vs.b)+8)}, seq{}
+	if enc == EncDecimalAdaptive {
+		c.vs.writeBits(uint64(scale), 8)
+	}
+	for _, x := range vals {
+		if enc == EncDecimalAdaptive {
+			m, _ := toDecimal(x, scale)
+			c.vq.put(&c.vs, m)
+		} else {
+			c.vq.put(&c.vs, ordered(x))
+		}
+	}
+}
+
+// toDecimal returns m with m/10^scale == v bit for bit, if there is one
+// below 2^53.
+func toDecimal(v float64, scale uint8) (int64, bool) {
+	x := math.Round(v * pow10[scale])
+	if !(x > -maxExactInt && x < maxExactInt) {
+		return 0, false
+	}
+	m := int64(x) // -0 becomes 0, which the check below refuses
+	if math.Float64bits(float64(m)/pow10[scale]) != math.Float64bits(v) {
+		return 0, false
+	}
+	return m, true
+}
+
+// decimalScale is the fewest decimals, from from up to maxScale, that
+// hold v exactly, or 0.
+func decimalScale(v float64, from uint8) uint8 {
+	for e := from; e <= maxScale; e++ {
+		if _, ok := toDecimal(v, e); ok {
+			return e
+		}
+	}
+	return 0
+}
+
+// ordered maps a float's bits to an int64 that sorts as the float does,
+// so that close floats are close integers. unordered inverts it for every
+// bit pattern.
+func ordered(v float64) int64 {
+	b := math.Float64bits(v)
+	if b>>63 == 0 {
+		return int64(b)
+	}
+	return -int64(b&^(1<<63)) - 1
+}
+
+func unordered(o int64) float64 {
+	if o >= 0 {
+		return math.Float64frombits(uint64(o))
+	}
+	return math.Float64frombits(uint64(-(o + 1)) | 1<<63)
 }
 
 func isInt(v float64) bool {
@@ -202,14 +277,24 @@ func (c *Chunk) Bytes() []byte {
 
 // AppendBytes appends the serialised chunk to dst.
 func (c *Chunk) AppendBytes(dst []byte) []byte {
+	if c.regular {
+		dst = append(dst, byte(c.enc)|regularTimes)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(c.n))
+		n := uint64(8 + len(binary.AppendUvarint(nil, uint64(c.interval))))
+		dst = binary.AppendUvarint(dst, n)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(c.t0))
+		dst = binary.AppendUvarint(dst, uint64(c.interval))
+		return c.vs.appendTo(dst)
+	}
 	dst = append(dst, byte(c.enc))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(c.n))
-	dst = binary.AppendUvarint(dst, uint64(len(c.ts.b)))
-	dst = append(dst, c.ts.b...)
-	return append(dst, c.vs.b...)
+	dst = binary.AppendUvarint(dst, uint64(c.ts.size()))
+	dst = c.ts.appendTo(dst)
+	return c.vs.appendTo(dst)
 }
 
-// FromBytes rebuilds an appendable chunk from its serialised form.
+// FromBytes rebuilds an appendable chunk from its serialised form (of any
+// encoding; it is appended to in the current one).
 func FromBytes(b []byte) (*Chunk, error) {
 	it, err := NewIterator(b)
 	if err != nil {
@@ -227,15 +312,18 @@ func FromBytes(b []byte) (*Chunk, error) {
 
 // Iterator walks the samples of a serialised chunk.
 type Iterator struct {
-	enc    Encoding
-	n, i   int
-	ts, vs bitReader
-
-	t, tDelta         int64
-	v                 float64
-	leading, trailing uint8
-	iv, ivDelta       int64
-	err               error
+	enc   Encoding
+	scale uint8
+	// regular: the timestamps are t0 + i×interval
+	regular      bool
+	t0, interval int64
+	n, i         int
+	ts, vs       bitReader
+	tq, vq       seq
+	legacy       legacyState
+	t            int64
+	v            float64
+	err          error
 }
 
 // NewIterator checks the header of b and returns an iterator over it. The
@@ -254,8 +342,8 @@ func (it *Iterator) Reset(b []byte) error {
 	if len(b) < headerSize {
 		return fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
 	}
-	it.enc = Encoding(b[0])
-	if it.enc != EncXOR && it.enc != EncInt {
+	it.enc, it.regular = Encoding(b[0]&^regularTimes), b[0]&regularTimes != 0
+	if it.enc < EncXOR || it.enc > EncDecimalAdaptive || (it.regular && it.enc < EncIntAdaptive) {
 		return fmt.Errorf("%w: unknown encoding %d", ErrCorrupt, b[0])
 	}
 	it.n = int(binary.BigEndian.Uint16(b[1:3]))
@@ -264,8 +352,26 @@ func (it *Iterator) Reset(b []byte) error {
 		return fmt.Errorf("%w: bad timestamp section length", ErrCorrupt)
 	}
 	rest := b[headerSize+k:]
+	if it.regular {
+		if tsLen < 9 {
+			return fmt.Errorf("%w: bad regular timestamps", ErrCorrupt)
+		}
+		it.t0 = int64(binary.BigEndian.Uint64(rest))
+		iv, n := binary.Uvarint(rest[8:tsLen])
+		if n <= 0 {
+			return fmt.Errorf("%w: bad regular timestamps", ErrCorrupt)
+		}
+		it.interval = int64(iv)
+	}
 	it.ts = newBitReader(rest[:tsLen])
 	it.vs = newBitReader(rest[tsLen:])
+	if it.enc == EncDecimalAdaptive {
+		sc, ok := it.vs.readBits(8)
+		if !ok || sc == 0 || sc > maxScale {
+			return fmt.Errorf("%w: bad decimal scale", ErrCorrupt)
+		}
+		it.scale = uint8(sc)
+	}
 	return nil
 }
 
@@ -277,77 +383,32 @@ func (it *Iterator) Next() bool {
 	if it.err != nil || it.i >= it.n {
 		return false
 	}
-	if it.i == 0 {
-		u, ok := it.ts.readBits(64)
-		if !ok {
-			return it.fail("timestamp")
-		}
-		it.t = int64(u)
-	} else {
-		dod, ok := tsBuckets.read(&it.ts)
-		if !ok {
-			return it.fail("timestamp")
-		}
-		it.tDelta += dod
-		it.t += it.tDelta
+	if it.enc < EncIntAdaptive {
+		return it.nextLegacy()
 	}
-	if it.enc == EncInt {
-		dod, ok := intBuckets.read(&it.vs)
-		if !ok {
-			return it.fail("value")
+	var t int64
+	if it.regular {
+		t = it.t0 + int64(it.i)*it.interval
+	} else {
+		var ok bool
+		if t, ok = it.tq.get(&it.ts); !ok {
+			return it.fail("timestamp")
 		}
-		d := dod + it.ivDelta
-		it.iv += d
-		if it.i == 0 {
-			it.ivDelta = 0
-		} else {
-			it.ivDelta = d
-		}
-	} else if !it.readXOR() {
+	}
+	x, ok := it.vq.get(&it.vs)
+	if !ok {
 		return it.fail("value")
 	}
+	it.t = t
+	switch it.enc {
+	case EncIntAdaptive:
+		it.v = float64(x)
+	case EncDecimalAdaptive:
+		it.v = float64(x) / pow10[it.scale]
+	default:
+		it.v = unordered(x)
+	}
 	it.i++
-	return true
-}
-
-func (it *Iterator) readXOR() bool {
-	if it.i == 0 {
-		u, ok := it.vs.readBits(64)
-		it.v, it.leading = math.Float64frombits(u), 0xff
-		return ok
-	}
-	same, ok := it.vs.readBit()
-	if !ok {
-		return false
-	}
-	if !same {
-		return true
-	}
-	fresh, ok := it.vs.readBit()
-	if !ok {
-		return false
-	}
-	if fresh {
-		lead, ok1 := it.vs.readBits(5)
-		sig, ok2 := it.vs.readBits(6)
-		if !ok1 || !ok2 {
-			return false
-		}
-		if sig == 0 {
-			sig = 64
-		}
-		if lead+sig > 64 {
-			return false
-		}
-		it.leading, it.trailing = uint8(lead), uint8(64-lead-sig)
-	} else if it.leading == 0xff {
-		return false
-	}
-	x, ok := it.vs.readBits(64 - it.leading - it.trailing)
-	if !ok {
-		return false
-	}
-	it.v = math.Float64frombits(math.Float64bits(it.v) ^ x<<it.trailing)
 	return true
 }
 
@@ -357,12 +418,7 @@ func (it *Iterator) fail(what string) bool {
 }
 
 // At is the current sample.
-func (it *Iterator) At() (int64, float64) {
-	if it.enc == EncInt {
-		return it.t, float64(it.iv)
-	}
-	return it.t, it.v
-}
+func (it *Iterator) At() (int64, float64) { return it.t, it.v }
 
 // Err is the decoding error that ended the iteration, if any.
 func (it *Iterator) Err() error { return it.err }

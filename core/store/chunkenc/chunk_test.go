@@ -1,6 +1,7 @@
 package chunkenc
 
 import (
+	"encoding/hex"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -28,29 +29,55 @@ func shapes() []struct {
 	jitter := func(i int) int64 { return 1_700_000_000_000 + int64(i)*10_000 + rng.Int64N(41) - 20 }
 	walk := 50.0
 	counter := 0.0
+	load := 2.0
 	return []struct {
 		name    string
 		samples []sample
 		enc     Encoding
 	}{
-		{"constant", gen(120, regular, func(int) float64 { return 42 }), EncInt},
-		{"one sample", gen(1, regular, func(int) float64 { return 3.25 }), EncXOR},
+		{"constant", gen(120, regular, func(int) float64 { return 42 }), EncIntAdaptive},
+		{"one sample", gen(1, regular, func(int) float64 { return 3.25 }), EncDecimalAdaptive},
 		{"float walk", gen(500, jitter, func(int) float64 {
 			walk = math.Max(0, math.Min(100, walk+rng.NormFloat64()))
 			return walk
-		}), EncXOR},
-		{"counter", gen(500, jitter, func(int) float64 { counter += float64(1000 + rng.IntN(200)); return counter }), EncInt},
-		{"ints then float", gen(300, regular, func(i int) float64 {
+		}), EncFloatAdaptive},
+		{"counter", gen(500, jitter, func(int) float64 { counter += float64(1000 + rng.IntN(200)); return counter }), EncIntAdaptive},
+		{"ints then a decimal", gen(300, regular, func(i int) float64 {
 			if i == 200 {
 				return 0.5
 			}
 			return float64(i * 3)
-		}), EncXOR},
+		}), EncDecimalAdaptive},
+		{"ints then a float", gen(300, regular, func(i int) float64 {
+			if i == 200 {
+				return math.Pi
+			}
+			return float64(i * 3)
+		}), EncFloatAdaptive},
+		{"load average: two decimals", gen(500, jitter, func(int) float64 {
+			load = math.Max(0, load+float64(rng.IntN(41)-20)/100)
+			return math.Round(load*100) / 100
+		}), EncDecimalAdaptive},
+		{"decimals, then more, then negative zero", gen(50, regular, func(i int) float64 {
+			switch {
+			case i < 20:
+				return float64(i) / 10
+			case i < 49:
+				return float64(i) / 1000
+			}
+			return math.Copysign(0, -1)
+		}), EncFloatAdaptive},
+		{"decimals, then more", gen(50, regular, func(i int) float64 {
+			if i < 20 {
+				return -float64(i+1) / 10
+			}
+			return float64(i) / 1000
+		}), EncDecimalAdaptive},
 		{"negative zero and extremes", []sample{{-5, 0}, {-4, math.Copysign(0, -1)}, {0, math.MaxFloat64}, {1, -math.MaxFloat64},
-			{2, math.SmallestNonzeroFloat64}, {3, math.Inf(1)}, {4, math.NaN()}, {math.MaxInt64 / 2, 1}}, EncXOR},
-		{"big integers", gen(100, regular, func(i int) float64 { return float64(maxExactInt - int64(i)*1e12) }), EncInt},
-		{"beyond exact integers", gen(10, regular, func(i int) float64 { return float64(maxExactInt) * 4 }), EncXOR},
-		{"irregular times", gen(200, func(i int) int64 { return int64(i*i*i) * 7 }, func(i int) float64 { return float64(i % 5) }), EncInt},
+			{2, math.SmallestNonzeroFloat64}, {3, math.Inf(1)}, {4, math.NaN()}, {math.MaxInt64 / 2, 1}}, EncFloatAdaptive},
+		{"big integers", gen(100, regular, func(i int) float64 { return float64(maxExactInt - int64(i)*1e12) }), EncIntAdaptive},
+		{"beyond exact integers", gen(10, regular, func(i int) float64 { return float64(maxExactInt) * 4 }), EncFloatAdaptive},
+		{"irregular times", gen(200, func(i int) int64 { return int64(i*i*i) * 7 }, func(i int) float64 { return float64(i % 5) }), EncIntAdaptive},
 	}
 }
 
@@ -67,26 +94,32 @@ func TestRoundTripIsBitExact(t *testing.T) {
 				t.Fatalf("encoding %v, want %v", c.Encoding(), tc.enc)
 			}
 			for _, b := range [][]byte{c.Bytes(), mustFromBytes(t, c.Bytes()).Bytes()} {
-				it, err := NewIterator(b)
-				if err != nil {
-					t.Fatal(err)
-				}
-				i := 0
-				for ; it.Next(); i++ {
-					gt, gv := it.At()
-					if gt != tc.samples[i].t || math.Float64bits(gv) != math.Float64bits(tc.samples[i].v) {
-						t.Fatalf("sample %d: got (%d, %v) want (%d, %v)", i, gt, gv, tc.samples[i].t, tc.samples[i].v)
-					}
-				}
-				if it.Err() != nil || i != len(tc.samples) {
-					t.Fatalf("read %d of %d: %v", i, len(tc.samples), it.Err())
-				}
+				checkSamples(t, b, tc.samples)
 			}
 			if lt, lv, ok := c.Last(); !ok || lt != tc.samples[len(tc.samples)-1].t ||
 				math.Float64bits(lv) != math.Float64bits(tc.samples[len(tc.samples)-1].v) {
 				t.Fatalf("Last = %d %v %v", lt, lv, ok)
 			}
 		})
+	}
+}
+
+// checkSamples reads chunk b and checks that it holds want, bit for bit.
+func checkSamples(t *testing.T, b []byte, want []sample) {
+	t.Helper()
+	it, err := NewIterator(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for ; it.Next(); i++ {
+		gt, gv := it.At()
+		if i >= len(want) || gt != want[i].t || math.Float64bits(gv) != math.Float64bits(want[i].v) {
+			t.Fatalf("sample %d: got (%d, %v) want %v", i, gt, gv, want[min(i, len(want)-1)])
+		}
+	}
+	if it.Err() != nil || i != len(want) {
+		t.Fatalf("read %d of %d: %v", i, len(want), it.Err())
 	}
 }
 
@@ -108,6 +141,7 @@ func TestSizes(t *testing.T) {
 		{"constant", 1.3, func(int, *rand.Rand) float64 { return 7 }},
 		{"counter", 3.0, func(i int, rng *rand.Rand) float64 { return float64(i*1000 + rng.IntN(100)) }},
 		{"float walk", 9.5, func(i int, rng *rand.Rand) float64 { return 50 + rng.Float64() }},
+		{"load average (two decimals)", 3.0, func(i int, rng *rand.Rand) float64 { return float64(1000+i%37*3) / 100 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,6 +152,53 @@ func TestSizes(t *testing.T) {
 			}
 			if got := float64(len(c.Bytes())) / 360; got > tc.maxBytes {
 				t.Fatalf("%.2f bytes per sample, want at most %.2f", got, tc.maxBytes)
+			}
+		})
+	}
+}
+
+// firstFormat are chunks written by the first format (EncInt, EncXOR),
+// which stores still hold and must read: 40 samples each, at
+// 1_700_000_000_000 + i*10_000 + (i%3)*7 of 1000 + 37*i*i, and at
+// 1_700_000_000_000 + i*1000 of 50 + 0.37*(i%7).
+var firstFormat = []string{
+	"020028290000018bcfe56800e027175ae2ab5c556b8aad7155ae2ab5c556b8aad7155ae2ab5c556b8aad7155acc3e8c025c04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04ac04a",
+	"0100280f0000018bcfe56800c7d000000000004049000000000000e575eb851eb851fc6be3c8f23c8f3c30d0ac2b0ac2b18cd9364d9364e51bc6f1bc6f0dd97e1c8721c872363851eb851eb905eb851eb851f0e3c8f23c8f211a15856158563066c9b26c9b270a378de378de17e1c8721c872363851eb851eb905eb851eb851f0e3c8f23c8f211a15856158563066c9b26c9b270a378de378de17e1c8721c872363851eb851eb905eb851eb851f0e3c8f23c8f211a15856158563066c9b26c9b270a378de378de17e1c8721c872363851eb851eb905eb851eb851f0e3c8f23c8f211a15856158563066c9b26c9b270a378de378de17e1c8721c872363851eb851eb905eb851eb851f0e3c8f23c8f211a15856158563066c9b26c9b26",
+}
+
+func TestFirstFormatIsRead(t *testing.T) {
+	tests := []struct {
+		name string
+		hex  string
+		enc  Encoding
+		want func(i int) (int64, float64)
+	}{
+		{"int", firstFormat[0], EncInt, func(i int) (int64, float64) {
+			return 1_700_000_000_000 + int64(i)*10_000 + int64(i%3)*7, float64(1000 + i*i*37)
+		}},
+		{"xor", firstFormat[1], EncXOR, func(i int) (int64, float64) {
+			return 1_700_000_000_000 + int64(i)*1_000, 50 + float64(i%7)*0.37
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := hex.DecodeString(tc.hex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if Encoding(b[0]) != tc.enc {
+				t.Fatalf("encoding %v, want %v", Encoding(b[0]), tc.enc)
+			}
+			var want []sample
+			for i := range 40 {
+				wt, wv := tc.want(i)
+				want = append(want, sample{wt, wv})
+			}
+			checkSamples(t, b, want)
+			// Appending to a first-format chunk goes on in the current one.
+			c := mustFromBytes(t, b)
+			if !c.Append(1_800_000_000_000, 0.25) || c.Encoding() != EncDecimalAdaptive || c.Len() != 41 {
+				t.Fatalf("rebuilt chunk: encoding %v, %d samples", c.Encoding(), c.Len())
 			}
 		})
 	}
@@ -166,6 +247,10 @@ func TestCorruptInputIsAnError(t *testing.T) {
 }
 
 func FuzzIterator(f *testing.F) {
+	for _, h := range firstFormat {
+		b, _ := hex.DecodeString(h)
+		f.Add(b)
+	}
 	for _, tc := range shapes() {
 		var c Chunk
 		for _, s := range tc.samples {
@@ -191,6 +276,44 @@ func FuzzIterator(f *testing.F) {
 			if _, err := FromBytes(b); err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// FuzzRoundTrip appends samples made from arbitrary bytes (times with
+// any gaps, values of any bits, integers and floats mixed) and checks
+// that every one comes back bit for bit.
+func FuzzRoundTrip(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\x01\x02"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want []sample
+		var c Chunk
+		tm := int64(-1 << 40)
+		for i := 0; i+4 <= len(b) && len(want) < MaxSamples; i += 4 {
+			// gap: small or huge; value: a small integer, a fraction,
+			// raw bits, a big integer or a decimal
+			tm += 1 + int64(b[i])<<(b[i+1]%40)
+			var v float64
+			switch b[i+2] % 5 {
+			case 4:
+				v = float64(int8(b[i+3])) / pow10[b[i+1]%(maxScale+1)]
+			case 0:
+				v = float64(int8(b[i+3]))
+			case 1:
+				v = float64(b[i+3]) / 7
+			case 2:
+				v = math.Float64frombits(uint64(b[i+3]) * 0x0101010101010101)
+			default:
+				v = float64(int64(b[i+3]) << 50)
+			}
+			if !c.Append(tm, v) {
+				t.Fatal("chunk full")
+			}
+			want = append(want, sample{tm, v})
+		}
+		if len(want) > 0 {
+			checkSamples(t, c.Bytes(), want)
 		}
 	})
 }
