@@ -4,36 +4,142 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/app"
 
 	"esmon/core"
+	"esmon/core/store"
 	"esmon/ui"
+	"esmon/ui/remote"
 )
 
 // appID names esmon to the desktop: preferences, notifications, the tray.
 const appID = "com.esolutions.esmon"
 
 // console is the GUI build's consoleUI: the Fyne console of package ui,
-// attached to the core embedded in this process.
+// holding this user's single-instance claim while it runs.
 type console struct {
 	*ui.Console
+	log     *slog.Logger
+	inst    *instance
+	cfg     config
+	cfgPath string
+	args    []string // of this launch, for start at sign-in
 }
 
-var (
-	_ consoleUI = console{}
-	_ ui.Client = (*core.Core)(nil)
-)
+var _ consoleUI = (*console)(nil)
 
-// newConsole makes the Fyne app and its console. It shows nothing until Run.
-func newConsole(logger *slog.Logger) (consoleUI, error) {
+// newConsole claims the console for this user, then makes the Fyne app and
+// its console; it shows nothing until Run or Connect. A second launch gets
+// errAlreadyRunning once the first has brought its window forward.
+func newConsole(logger *slog.Logger, cfg config, cfgPath string, args []string) (consoleUI, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return nil, fmt.Errorf("find the user's config directory: %w", err)
+	}
+	inst, err := claimInstance(filepath.Join(dir, "esmon"), logger)
+	if err != nil {
+		return nil, err
+	}
 	a := app.NewWithID(appID)
-	return console{ui.NewConsole(a, logger.With("part", "console"))}, nil
+	return &console{Console: ui.NewConsole(a, logger.With("part", "console")), log: logger,
+		inst: inst, cfg: cfg, cfgPath: cfgPath, args: args}, nil
 }
 
-// Run shows the window and tray on the main goroutine until the user quits
-// from the tray or ctx is done.
-func (c console) Run(ctx context.Context, cr *core.Core) error {
-	return c.Console.Run(ctx, cr)
+// Run shows the window and tray on the main goroutine, attached to the core
+// in this process, until the user quits from the tray or ctx is done.
+func (c *console) Run(ctx context.Context, cr *core.Core) error {
+	defer c.inst.Close()
+	client, err := newLocalClient(cr, c.log)
+	if err != nil {
+		return err
+	}
+	c.SetOptions(ui.Options{Autostart: c.autostart(), Core: c.coreSettings(cr)})
+	c.inst.serve(func() { fyne.Do(c.Show) })
+	defer clickableNotifications(c.Console, c.log)()
+	return c.Console.Run(ctx, client)
+}
+
+// Connect runs the console attached to a remote core over its API and
+// /ws/live; desktop notifications then come from the live feed.
+func (c *console) Connect(ctx context.Context, r remoteCore) error {
+	defer c.inst.Close()
+	token, err := r.token()
+	if err != nil {
+		return err
+	}
+	client, err := remote.New(remote.Options{URL: r.URL, Token: token, Fingerprint: r.Pin, CAFile: r.CAFile,
+		Logger: c.log.With("part", "remote")})
+	if err != nil {
+		return err
+	}
+	verified := "the system's trusted CAs"
+	switch {
+	case r.Pin != "":
+		verified = "pinned key " + r.Pin
+	case r.CAFile != "":
+		verified = "CA file " + r.CAFile
+	case strings.HasPrefix(r.URL, "http:"):
+		verified = "nothing: plain HTTP"
+	}
+	c.SetOptions(ui.Options{NotifyFromFeed: true, Autostart: c.autostart(), Core: []ui.Setting{
+		{Name: "Attached to", Value: r.URL}, {Name: "Verified by", Value: verified},
+		{Name: "Token file", Value: r.TokenFile},
+	}})
+	c.inst.serve(func() { fyne.Do(c.Show) })
+	defer clickableNotifications(c.Console, c.log)()
+	return c.Console.Run(ctx, client)
+}
+
+// autostart is the start-at-sign-in switch for this program, or nil where
+// the platform has none.
+func (c *console) autostart() ui.Autostart {
+	exe, err := os.Executable()
+	if err != nil {
+		c.log.Warn("no start at sign-in: cannot name this program", "err", err)
+		return nil
+	}
+	if s := newAutostart(exe, c.args); s != nil {
+		return s
+	}
+	return nil
+}
+
+// coreSettings is what the Settings screen shows of the embedded core.
+func (c *console) coreSettings(cr *core.Core) []ui.Setting {
+	tls := "self-signed certificate, pin " + cr.Pin()
+	switch {
+	case cr.Pin() == "":
+		tls = "off: plain HTTP (insecure_http)"
+	case c.cfg.TLS.CertFile != "":
+		tls = "certificate " + c.cfg.TLS.CertFile + ", pin " + cr.Pin()
+	}
+	ret := c.cfg.Storage.Retention
+	def := store.DefaultRetention
+	days := func(d, fallback interface{ Hours() float64 }) string {
+		h := d.Hours()
+		if h <= 0 {
+			h = fallback.Hours()
+		}
+		return fmt.Sprintf("%.0f days", h/24)
+	}
+	file := c.cfgPath
+	if file == "" {
+		file = "none (defaults, flags and ESMON_* variables)"
+	}
+	return []ui.Setting{
+		{Name: "Data directory", Value: c.cfg.DataDir},
+		{Name: "Listening on", Value: cr.Addr().String() + " (web dashboard, API, agents)"},
+		{Name: "TLS", Value: tls},
+		{Name: "Retention", Value: "raw " + days(ret.Raw, def.Raw) + " · 1-minute " + days(ret.Minute, def.Minute) +
+			" · 1-hour " + days(ret.Hour, def.Hour)},
+		{Name: "Settings file", Value: file},
+		{Name: "Admin token", Value: cr.AdminTokenPath()},
+	}
 }

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -14,9 +15,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
 
 	"esmon/core/apiv1"
 	"esmon/internal/testenv"
@@ -29,6 +36,14 @@ import (
 // the test framework takes over.
 const consoleChildEnv = "ESMON_TEST_CONSOLE_CHILD"
 
+// consoleHostsEnv, when set in a console child, feeds it that many hosts
+// that each report every 5 s (the load of BenchmarkConsoleHosts).
+const consoleHostsEnv = "ESMON_TEST_CONSOLE_HOSTS"
+
+// consoleEveryEnv is how often each of those hosts reports ("5s"); "0s"
+// or unset: never, after the snapshot.
+const consoleEveryEnv = "ESMON_TEST_CONSOLE_EVERY"
+
 func init() {
 	if os.Getenv(consoleChildEnv) == "1" {
 		os.Exit(runConsoleChild())
@@ -39,7 +54,22 @@ func init() {
 // host and one critical alert, until its stdin closes.
 func runConsoleChild() int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cu, err := newConsole(logger)
+	if path := os.Getenv("ESMON_TEST_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			logger.Error("cpu profile", "err", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	cu, err := newConsole(logger, config{}, "", nil)
+	if errors.Is(err, errAlreadyRunning) {
+		fmt.Fprintln(os.Stderr, "second launch: already running")
+		return 0
+	}
 	if err != nil {
 		logger.Error("new console", "err", err)
 		return 1
@@ -50,8 +80,17 @@ func runConsoleChild() int {
 		cancel()
 	}()
 	c := demoClient{now: time.Now()}
+	var client ui.Client = c
+	if n, _ := strconv.Atoi(os.Getenv(consoleHostsEnv)); n > 0 {
+		every, _ := time.ParseDuration(os.Getenv(consoleEveryEnv))
+		client = &loadClient{demoClient: c, hosts: n, every: every}
+	}
 	cu.Notify(apiv1.Transition{Alert: c.alert(), From: apiv1.StatePending, To: apiv1.StateFiring, Value: 96.4})
-	if err := cu.(console).Console.Run(ctx, c); err != nil {
+	con := cu.(*console)
+	defer con.inst.Close()
+	con.inst.serve(func() { fyne.Do(con.Show) })
+	fmt.Fprintf(os.Stderr, "console pid %d\n", os.Getpid())
+	if err := con.Console.Run(ctx, client); err != nil {
 		logger.Error("run console", "err", err)
 		return 1
 	}
@@ -80,13 +119,171 @@ func (d demoClient) alert() apiv1.Alert {
 	}
 }
 
-func (d demoClient) Hosts() []apiv1.Host         { return []apiv1.Host{d.host()} }
-func (d demoClient) ActiveAlerts() []apiv1.Alert { return []apiv1.Alert{d.alert()} }
-func (d demoClient) WebURL() string              { return "https://127.0.0.1:8443/" }
+func (d demoClient) WebURL() string { return "https://127.0.0.1:8443/" }
 func (d demoClient) Subscribe() (<-chan apiv1.Event, func()) {
 	ch := make(chan apiv1.Event, 1)
-	ch <- apiv1.Event{Type: apiv1.EventSnapshot, Hosts: d.Hosts(), Alerts: d.ActiveAlerts()}
+	ch <- apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{d.host()}, Alerts: []apiv1.Alert{d.alert()}}
 	return ch, func() {}
+}
+
+// The demo core has no history, rules or channels, and refuses actions.
+var errDemo = errors.New("the demo core takes no actions")
+
+func (d demoClient) Query(context.Context, ui.Query) (apiv1.QueryResult, error) {
+	return apiv1.QueryResult{}, nil
+}
+func (d demoClient) History(context.Context, int) ([]apiv1.Transition, error) { return nil, nil }
+func (d demoClient) Ack(context.Context, string, string) (apiv1.Alert, error) {
+	return apiv1.Alert{}, errDemo
+}
+func (d demoClient) AddSilence(context.Context, apiv1.Silence) (apiv1.Silence, error) {
+	return apiv1.Silence{}, errDemo
+}
+func (d demoClient) Rules(context.Context) ([]apiv1.Rule, error) { return nil, nil }
+func (d demoClient) SaveRule(context.Context, apiv1.Rule, bool) (apiv1.Rule, error) {
+	return apiv1.Rule{}, errDemo
+}
+func (d demoClient) DeleteRule(context.Context, string) error          { return errDemo }
+func (d demoClient) Channels(context.Context) ([]apiv1.Channel, error) { return nil, nil }
+func (d demoClient) TestChannel(context.Context, string) error         { return errDemo }
+func (d demoClient) Agents(context.Context) ([]apiv1.Agent, error)     { return nil, nil }
+func (d demoClient) RevokeAgent(context.Context, string) error         { return errDemo }
+func (d demoClient) JoinCodes(context.Context) ([]apiv1.JoinCode, error) {
+	return nil, nil
+}
+func (d demoClient) CreateJoinCode(context.Context, apiv1.NewJoinCode) (apiv1.CreatedJoinCode, error) {
+	return apiv1.CreatedJoinCode{}, errDemo
+}
+func (d demoClient) Users(context.Context) ([]apiv1.User, error) { return nil, nil }
+func (d demoClient) AddUser(context.Context, apiv1.NewUser) (apiv1.User, error) {
+	return apiv1.User{}, errDemo
+}
+func (d demoClient) UpdateUser(context.Context, string, apiv1.UserPatch) (apiv1.User, error) {
+	return apiv1.User{}, errDemo
+}
+func (d demoClient) DeleteUser(context.Context, string) error { return errDemo }
+
+// childConsole is a console started by the test: this test binary in
+// console mode, under a D-Bus session, on an Xvfb display.
+type childConsole struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *testenv.Buffer
+	exited chan error
+}
+
+// xDesktop is an Xvfb display and a home directory that consoles share.
+type xDesktop struct {
+	display, home string
+	dbus, imp     string
+}
+
+func newXDesktop(t testing.TB) *xDesktop {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real window under Xvfb")
+	}
+	x := &xDesktop{dbus: testenv.LookPath(t, "dbus-run-session"), imp: testenv.LookPath(t, "import")}
+	x.display = startXvfb(t, testenv.LookPath(t, "Xvfb"))
+	x.home = filepath.Join(t.TempDir(), "home")
+	if err := os.MkdirAll(x.home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// start runs a console with more environment; closing its stdin ends it.
+func (x *xDesktop) start(t testing.TB, env ...string) *childConsole {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, x.dbus, "--", os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		consoleChildEnv+"=1", "DISPLAY="+x.display, "HOME="+x.home,
+		"XDG_CONFIG_HOME="+filepath.Join(x.home, ".config"), "LANG=C.UTF-8", "LC_ALL=")
+	cmd.Env = append(cmd.Env, env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &childConsole{cmd: cmd, stdin: stdin, out: &testenv.Buffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = c.out, c.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		stdin.Close()
+		if t.Failed() {
+			t.Logf("console %d output:\n%s", cmd.Process.Pid, c.out.String())
+		}
+	})
+	return c
+}
+
+// screenshot saves the whole screen to path.
+func (x *xDesktop) screenshot(path string) error {
+	if b, err := exec.Command(x.imp, "-display", x.display, "-window", "root", path).CombinedOutput(); err != nil {
+		return fmt.Errorf("import: %v: %s", err, b)
+	}
+	return nil
+}
+
+// waitDrawn waits until the screen shows the console with its alert.
+func (x *xDesktop) waitDrawn(t testing.TB, c *childConsole, shot string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var lastErr error
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("the console never drew: %v", lastErr)
+		}
+		select {
+		case err := <-c.exited:
+			t.Fatalf("console exited before drawing: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+		if lastErr = x.screenshot(shot); lastErr != nil {
+			continue
+		}
+		if lastErr = checkScreenshot(shot); lastErr == nil {
+			return
+		}
+	}
+}
+
+// pid is the console's process ID (under dbus-run-session), as it
+// prints it.
+func (c *childConsole) pid(t testing.TB) int {
+	t.Helper()
+	re := regexp.MustCompile(`console pid (\d+)`)
+	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(100 * time.Millisecond) {
+		if m := re.FindStringSubmatch(c.out.String()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+	}
+	t.Fatal("the console never said its pid")
+	return 0
+}
+
+// stop closes the console's stdin, which ends its context, and checks
+// that it quits cleanly.
+func (c *childConsole) stop(t testing.TB) {
+	t.Helper()
+	c.stdin.Close()
+	t.Logf("stopping the console at %s", time.Now().Format(time.TimeOnly))
+	select {
+	case err := <-c.exited:
+		if err != nil {
+			t.Fatalf("console exit: %v", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("console did not stop within 90s of its context ending (%s)", time.Now().Format(time.TimeOnly))
+	}
+	if !strings.Contains(c.out.String(), "console stopped") {
+		t.Errorf("console output lacks its clean stop")
+	}
 }
 
 // TestConsoleRealWindow starts the real console (GLFW, OpenGL, D-Bus) under
@@ -94,70 +291,14 @@ func (d demoClient) Subscribe() (<-chan apiv1.Event, func()) {
 // that the console quits cleanly when its context ends. The screenshot is
 // copied to $ESMON_SCREENSHOT_DIR when that is set.
 func TestConsoleRealWindow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real window under Xvfb")
-	}
-	xvfb := testenv.LookPath(t, "Xvfb")
-	dbus := testenv.LookPath(t, "dbus-run-session")
-	importCmd := testenv.LookPath(t, "import")
-	tmp := t.TempDir()
-
-	display := startXvfb(t, xvfb)
-
-	home := filepath.Join(tmp, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	child := exec.CommandContext(ctx, dbus, "--", os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(),
-		consoleChildEnv+"=1", "DISPLAY="+display, "HOME="+home,
-		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "LANG=C.UTF-8", "LC_ALL=")
-	stdin, err := child.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	child.Stdout, child.Stderr = &out, &out
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- child.Wait() }()
-	defer func() {
-		if t.Failed() {
-			t.Logf("console output:\n%s", out.String())
-		}
-	}()
-
-	// The window is drawn when the screen shows the critical red of the
-	// alert badge over a varied picture.
-	shot := filepath.Join(tmp, "esmon-console.png")
-	deadline := time.Now().Add(60 * time.Second)
-	var lastErr error
-	for {
-		if time.Now().After(deadline) {
-			stdin.Close()
-			t.Fatalf("the console never drew: %v", lastErr)
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("console exited before drawing: %v", err)
-		case <-time.After(500 * time.Millisecond):
-		}
-		if b, err := exec.Command(importCmd, "-display", display, "-window", "root", shot).CombinedOutput(); err != nil {
-			lastErr = fmt.Errorf("import: %v: %s", err, b)
-			continue
-		}
-		if lastErr = checkScreenshot(shot); lastErr == nil {
-			break
-		}
-	}
+	x := newXDesktop(t)
+	c := x.start(t)
+	shot := filepath.Join(t.TempDir(), "esmon-console.png")
+	x.waitDrawn(t, c, shot)
 	// Let it settle and take the final picture.
 	time.Sleep(time.Second)
-	if b, err := exec.Command(importCmd, "-display", display, "-window", "root", shot).CombinedOutput(); err != nil {
-		t.Fatalf("import: %v: %s", err, b)
+	if err := x.screenshot(shot); err != nil {
+		t.Fatal(err)
 	}
 	if err := checkScreenshot(shot); err != nil {
 		t.Fatal(err)
@@ -174,24 +315,62 @@ func TestConsoleRealWindow(t *testing.T) {
 			t.Errorf("copy screenshot: %v", err)
 		}
 	}
+	c.stop(t)
+}
 
-	// Ending the context (here: stdin closing) quits the console cleanly.
-	stdin.Close()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("console exit: %v", err)
+// TestSingleInstance starts the console minimised to the tray, then launches
+// it a second time as a user would: the second process exits at once, and
+// the first brings its window forward, which the screen then shows.
+func TestSingleInstance(t *testing.T) {
+	x := newXDesktop(t)
+	prefs := filepath.Join(x.home, ".config", "fyne", appID, "preferences.json")
+	if err := os.MkdirAll(filepath.Dir(prefs), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefs, []byte(`{"`+ui.PrefStartMinimised+`":true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := x.start(t)
+	// Minimised: once the first holds the claim, nothing is drawn.
+	sock := filepath.Join(x.home, ".config", "esmon", instanceSocket)
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("console did not stop within 30s of its context ending")
+		if time.Since(start) > 60*time.Second {
+			t.Fatal("the first console never claimed the instance")
+		}
 	}
-	if !strings.Contains(out.String(), "console stopped") {
-		t.Errorf("console output lacks its clean stop")
+	time.Sleep(3 * time.Second) // time to draw, if it wrongly would
+	shot := filepath.Join(t.TempDir(), "screen.png")
+	if err := x.screenshot(shot); err != nil {
+		t.Fatal(err)
 	}
+	if err := checkScreenshot(shot); err == nil {
+		t.Fatal("a console started minimised drew its window")
+	}
+
+	second := x.start(t)
+	select {
+	case err := <-second.exited:
+		if err != nil {
+			t.Fatalf("second launch: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the second launch kept running")
+	}
+	if !strings.Contains(second.out.String(), "second launch: already running") {
+		t.Errorf("second launch did not find the first:\n%s", second.out.String())
+	}
+	x.waitDrawn(t, first, shot)
+	if !strings.Contains(first.out.String(), "another launch of esmon asked for the window") {
+		t.Error("the first console did not log the second launch")
+	}
+	first.stop(t)
 }
 
 // startXvfb starts an X server on a free display and returns its name.
-func startXvfb(t *testing.T, xvfb string) string {
+func startXvfb(t testing.TB, xvfb string) string {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -260,12 +439,15 @@ func checkScreenshot(path string) error {
 	}
 	colours := map[[3]uint8]bool{}
 	critical := 0
+	// The console follows the desktop's light or dark theme.
+	light := ui.StatusColorIn(theme.VariantLight, apiv1.SeverityCritical)
+	dark := ui.StatusColorIn(theme.VariantDark, apiv1.SeverityCritical)
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
 			c := rgb(img, x, y)
 			colours[c] = true
-			if near(c, ui.ColorCritical.R, ui.ColorCritical.G, ui.ColorCritical.B) {
+			if near(c, light.R, light.G, light.B) || near(c, dark.R, dark.G, dark.B) {
 				critical++
 			}
 		}

@@ -8,6 +8,6 @@ import (
 )
 
 // newConsole in the headless build: there is no GUI to start.
-func newConsole(*slog.Logger) (consoleUI, error) {
+func newConsole(*slog.Logger, config, string, []string) (consoleUI, error) {
 	return nil, errors.New("this esmon was built without the console (tag headless)")
 }

@@ -38,6 +38,8 @@ type consoleUI interface {
 	// Run shows the window and tray on the main goroutine until the user
 	// quits or ctx is done.
 	Run(ctx context.Context, c *core.Core) error
+	// Connect is Run attached to a remote core instead (esmon --connect).
+	Connect(ctx context.Context, r remoteCore) error
 }
 
 func main() {
@@ -49,6 +51,10 @@ const usage = `esmon — the eSolutions Monitoring Platform console.
 Usage:
   esmon [flags]          start the console (window and tray) with its core
   esmon serve [flags]    run the core headless: API, web page, agents
+  esmon --connect URL    start the console attached to a core on a server
+                         (with --token-file, and --pin or --ca)
+  esmon users add|list|passwd|delete   manage who signs in (core stopped)
+  esmon secret seal      encrypt a secret for the settings file
   esmon --version
 
 Flags:
@@ -62,6 +68,9 @@ type config struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "users" || args[0] == "secret") {
+		return runUsers(args[0], args[1:], os.Stdin, stdout, stderr)
+	}
 	serve := len(args) > 0 && args[0] == "serve"
 	if serve {
 		args = args[1:]
@@ -79,6 +88,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		listen   = fs.String("listen", "", "address of the web page, API and agent endpoint (default "+core.DefaultListen+"); env ESMON_LISTEN")
 		logLevel = fs.String("log-level", "", "debug, info, warn or error (default info); env ESMON_LOG_LEVEL")
 		version  = fs.Bool("version", false, "print the version and exit")
+		connect  = fs.String("connect", "", "console only: attach to the core at this https:// address instead of running one")
+		tokFile  = fs.String("token-file", "", "with --connect: file holding an API token; env ESMON_TOKEN_FILE (or ESMON_TOKEN)")
+		pin      = fs.String("pin", "", "with --connect: the core's certificate pin (SPKI SHA-256), as esmon serve prints it")
+		caFile   = fs.String("ca", "", "with --connect: PEM file of the CAs that sign the core's certificate")
+		insecure = fs.Bool("insecure-http", false, "serve plain HTTP instead of HTTPS (logs a warning; trusted test networks only); env ESMON_INSECURE_HTTP=1")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,6 +125,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.DataDir = firstOf(*dataDir, os.Getenv("ESMON_DATA"), cfg.DataDir)
 	cfg.Listen = firstOf(*listen, os.Getenv("ESMON_LISTEN"), cfg.Listen)
+	cfg.InsecureHTTP = cfg.InsecureHTTP || *insecure || os.Getenv("ESMON_INSECURE_HTTP") == "1"
 	cfg.LogLevel = firstOf(*logLevel, os.Getenv("ESMON_LOG_LEVEL"), cfg.LogLevel, "info")
 	if cfg.DataDir == "" {
 		dir, err := os.UserConfigDir()
@@ -133,10 +148,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *connect != "" && !serve {
+		return runConnect(ctx, log, remoteCore{URL: *connect, TokenFile: *tokFile, Pin: *pin, CAFile: *caFile},
+			cfg, firstOf(*cfgPath, os.Getenv("ESMON_CONFIG")), args)
+	}
 	var console consoleUI
 	if !serve {
 		var err error
-		if console, err = newConsole(log); err != nil {
+		console, err = newConsole(log, cfg, firstOf(*cfgPath, os.Getenv("ESMON_CONFIG")), args)
+		if errors.Is(err, errAlreadyRunning) {
+			log.Info("esmon is already running; its window was brought forward")
+			return 0
+		}
+		if err != nil {
 			log.Error("cannot start the console; run `esmon serve` for the headless core", "err", err)
 			return 1
 		}
@@ -148,8 +172,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if serve {
-		fmt.Fprintf(stdout, "esmon core is running. Web dashboard: %s\nSign in with the token in %s\nAgents enrol with the token in %s\n",
-			c.WebURL(), c.AdminTokenPath(), c.AgentTokenPath())
+		fmt.Fprintf(stdout, "esmon core is running. Web dashboard: %s\nSign in with the token in %s\nCertificate pin (SPKI SHA-256): %s\nAdd agents with a join code: Agents page, or POST /api/v1/join-codes\n",
+			c.WebURL(), c.AdminTokenPath(), c.Pin())
 		if err := c.Run(ctx); err != nil {
 			log.Error("core", "err", err)
 			return 1

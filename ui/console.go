@@ -8,12 +8,14 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/dialog"
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/widget"
 	"fyne.io/systray"
@@ -21,39 +23,105 @@ import (
 	"esmon/core/apiv1"
 )
 
-// Console is the esmon desktop console: the main window with the hosts and
-// the active alerts, the system tray, and desktop notifications, all fed by
-// a Client's live events.
+// Options tune a console beyond its client. The zero value is the
+// in-process console.
+type Options struct {
+	// NotifyFromFeed makes the console raise desktop notifications from
+	// the live feed itself, for alerts of NotifyMin and worse. A remote
+	// core has no desktop channel; in process the core's desktop channel
+	// calls Notify instead.
+	NotifyFromFeed bool
+	// NotifyMin is the least severity notified from the feed; default
+	// critical, the desktop channel's default routing.
+	NotifyMin string
+	// Autostart, when set, is the "start at sign-in" switch of the
+	// Settings screen.
+	Autostart Autostart
+	// Core lists what the Settings screen shows of the core: data
+	// directory, ports, TLS, retention, the settings file.
+	Core []Setting
+}
+
+// Autostart starts esmon when the user signs in: an XDG autostart entry on
+// Linux, the HKCU Run key on Windows.
+type Autostart interface {
+	Enabled() (bool, error)
+	SetEnabled(on bool) error
+}
+
+// Setting is one line of the Settings screen: a name and its value.
+type Setting struct {
+	Name, Value string
+}
+
+// Preference keys of the console, in the Fyne app's preferences.
+const (
+	PrefStartMinimised = "console.start_minimised"
+	PrefWindowWidth    = "console.window_width"
+	PrefWindowHeight   = "console.window_height"
+)
+
+// Console is the esmon desktop console: the main window with its screens,
+// the system tray, and desktop notifications, all fed by a Client's live
+// events.
 //
 // Start (or Run) and everything it builds belong to the UI goroutine; the
 // live feed is read on a goroutine of the console's own, which hands each
-// batch of events to the UI goroutine. Notify may be called from anywhere.
+// batch of events to the UI goroutine, and the operator's actions run on
+// goroutines the console owns and waits for. Notify may be called from
+// anywhere.
 type Console struct {
 	app    fyne.App
 	logger *slog.Logger
+	opts   Options
 
 	// onUI runs fn on the UI goroutine and waits for it; fyne.DoAndWait, or
 	// a test's stand-in for the main loop.
 	onUI func(fn func())
 	now  func() time.Time
+	// applyEvery is the least time between two batches of live events
+	// handed to the UI goroutine.
+	applyEvery time.Duration
 	// setTooltip sets the tray's hover text. Fyne 2.7 has no API for it, so
 	// it goes to fyne.io/systray, the tray library under Fyne's desktop
 	// driver (shown on Windows, macOS and KDE; most other Linux tray hosts
 	// show none, which is why the tray menu repeats the text).
 	setTooltip func(string)
 
+	snoozeMu    sync.Mutex // guards snoozeUntil and desktop
+	snoozeUntil time.Time
+	desktop     DesktopNotifier
+
+	ctx     context.Context // ends when the console stops; actions use it
+	actions sync.WaitGroup  // running actions
+	// stopping is set on the UI goroutine before the app quits. Fyne runs
+	// work handed to a stopping loop on the caller's goroutine, so onUI's
+	// work checks it and touches no widget once it is set.
+	stopping atomic.Bool
+
 	// The fields below belong to the UI goroutine.
 	client                                       Client
 	win                                          fyne.Window
+	tabs                                         *container.AppTabs
+	overviewTab, alertsTab                       *container.TabItem
 	model                                        overview
+	filter                                       hostFilter
 	hostList, alertList                          *widget.List
 	noHosts, noAlerts                            fyne.CanvasObject
+	filterEntry                                  *widget.Entry
+	overviewPane                                 fyne.CanvasObject
+	detail                                       *hostDetail
+	alerts                                       *alertsView
+	rules                                        *rulesView
+	channels                                     *channelsView
+	agentsV                                      *agentsView
+	usersV                                       *usersView
 	connDot                                      *canvas.Circle
 	brand                                        *canvas.Image // the worst status beside the name
 	chips                                        map[string]*badge
 	connText, hostsText, hostsTitle, alertsTitle binding.String
 	tray                                         desktop.App // nil when the app has no tray
-	trayShown                                    TrayStatus  // what the tray shows now
+	trayShown                                    TrayState   // what the tray shows now
 	trayValid                                    bool        // trayShown was applied at least once
 	visible                                      bool        // the window is shown
 }
@@ -64,45 +132,78 @@ func NewConsole(a fyne.App, logger *slog.Logger) *Console {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Console{
+	c := &Console{
 		app:        a,
 		logger:     logger,
-		onUI:       fyne.DoAndWait,
 		now:        time.Now,
+		applyEvery: time.Second,
 		setTooltip: systray.SetTooltip,
 		chips:      map[string]*badge{},
+		ctx:        context.Background(),
 	}
+	c.onUI = c.doOnUI
+	return c
+}
+
+// doOnUI runs fn on the UI goroutine and waits, unless the app is quitting.
+func (c *Console) doOnUI(fn func()) {
+	if c.stopping.Load() {
+		return
+	}
+	fyne.DoAndWait(func() {
+		if !c.stopping.Load() {
+			fn()
+		}
+	})
+}
+
+// SetOptions sets the console's options; call it before Start.
+func (c *Console) SetOptions(o Options) {
+	o.NotifyMin = cmp.Or(o.NotifyMin, apiv1.SeverityCritical)
+	c.opts = o
 }
 
 // Start builds the window and the tray, and follows the client's live feed
 // until ctx is done or stop is called; stop returns once the feed's
-// goroutine has ended. Start does not show the window or run the app; Run
-// does both. Call it on the UI goroutine, once.
+// goroutine and every running action have ended. Start does not show the
+// window or run the app; Run does both. Call it on the UI goroutine, once.
 func (c *Console) Start(ctx context.Context, client Client) (stop func()) {
+	c.opts.NotifyMin = cmp.Or(c.opts.NotifyMin, apiv1.SeverityCritical)
 	c.client = client
 	c.connText = binding.NewString()
 	c.hostsText = binding.NewString()
 	c.hostsTitle = binding.NewString()
 	c.alertsTitle = binding.NewString()
+	ctx, cancel := context.WithCancel(ctx)
+	c.ctx = ctx
 
 	c.win = c.app.NewWindow("esmon")
-	split := container.NewVSplit(c.hostsScreen(), c.alertsScreen())
-	split.Offset = 0.58
-	c.win.SetContent(container.NewBorder(c.header(), nil, nil, nil, container.NewPadded(split)))
-	c.win.Resize(fyne.NewSize(1120, 720))
+	c.overviewTab = container.NewTabItem("Overview", c.overviewScreen())
+	c.alertsTab = container.NewTabItem("Alerts", c.alertsScreen())
+	c.tabs = container.NewAppTabs(
+		c.overviewTab,
+		c.alertsTab,
+		container.NewTabItem("Rules", c.rulesScreen()),
+		container.NewTabItem("Channels", c.channelsScreen()),
+		container.NewTabItem("Agents", c.agentsScreen()),
+		container.NewTabItem("Users", c.usersScreen()),
+		container.NewTabItem("Settings", c.settingsScreen()),
+	)
+	c.tabs.OnSelected = c.tabSelected
+	c.win.SetContent(container.NewBorder(c.header(), nil, nil, nil, c.tabs))
+	c.restoreSize()
 
 	if d, ok := c.app.(desktop.App); ok {
 		c.tray = d
 		// The menu first, then the icon and window: Fyne starts the tray
 		// with the menu.
-		d.SetSystemTrayMenu(c.trayMenu(c.model.status()))
+		d.SetSystemTrayMenu(c.trayMenu(c.trayState()))
 		d.SetSystemTrayWindow(c.win)
 	}
 	// After SetSystemTrayWindow, which installs its own.
 	c.win.SetCloseIntercept(c.closeWindow)
 	c.refreshHeader()
 
-	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { c.follow(ctx) })
 	var once sync.Once
@@ -110,12 +211,14 @@ func (c *Console) Start(ctx context.Context, client Client) (stop func()) {
 		once.Do(func() {
 			cancel()
 			wg.Wait()
+			c.actions.Wait()
 		})
 	}
 }
 
-// Run shows the console and blocks in the Fyne event loop until the user
-// quits from the tray, or ctx is done. Call it on the main goroutine.
+// Run shows the console (unless the user chose to start minimised to the
+// tray) and blocks in the Fyne event loop until the user quits from the
+// tray, or ctx is done. Call it on the main goroutine.
 func (c *Console) Run(ctx context.Context, client Client) error {
 	if ctx.Err() != nil {
 		return nil
@@ -129,11 +232,14 @@ func (c *Console) Run(ctx context.Context, client Client) error {
 		select {
 		case <-ctx.Done():
 			c.logger.Info("console stopping")
-			fyne.Do(c.app.Quit)
+			fyne.Do(c.quit)
 		case <-done:
 		}
 	})
-	c.show()
+	c.app.Lifecycle().SetOnStopped(c.saveSize)
+	if c.tray == nil || !c.app.Preferences().Bool(PrefStartMinimised) {
+		c.show()
+	}
 	c.app.Run()
 	close(done)
 	wg.Wait()
@@ -148,12 +254,76 @@ func (c *Console) Window() fyne.Window { return c.win }
 func (c *Console) Visible() bool { return c.visible }
 
 // TrayStatus is what the tray shows now.
-func (c *Console) TrayStatus() TrayStatus { return c.trayShown }
+func (c *Console) TrayStatus() TrayStatus { return c.trayShown.Status }
 
-// Notify shows a desktop notification for an alert transition. It may be
-// called from any goroutine.
+// ActiveAlerts is the console's list of active alerts, worst first, as
+// the screens show it. Call it on the UI goroutine.
+func (c *Console) ActiveAlerts() []apiv1.Alert { return c.model.alerts }
+
+// Hosts is the console's list of hosts, by name. Call it on the UI
+// goroutine.
+func (c *Console) Hosts() []apiv1.Host { return c.model.hosts }
+
+// Show brings the console window forward: the tray's Open, and a second
+// launch of esmon. Call it on the UI goroutine.
+func (c *Console) Show() { c.show() }
+
+// DesktopNotifier shows notifications that open their alert when clicked
+// (DBusNotifier on Linux); Fyne's own notifications cannot be clicked.
+type DesktopNotifier interface {
+	Send(t apiv1.Transition) error
+}
+
+// SetDesktopNotifier makes n show the notifications, with Fyne's as the
+// fallback when n fails. It may be called from any goroutine.
+func (c *Console) SetDesktopNotifier(n DesktopNotifier) {
+	c.snoozeMu.Lock()
+	defer c.snoozeMu.Unlock()
+	c.desktop = n
+}
+
+// Notify shows a desktop notification for an alert transition, unless
+// notifications are snoozed. It may be called from any goroutine.
 func (c *Console) Notify(t apiv1.Transition) {
+	if until := c.SnoozedUntil(); !until.IsZero() {
+		c.logger.Debug("notification snoozed", "alert", t.Alert.ID, "until", until)
+		return
+	}
+	c.snoozeMu.Lock()
+	n := c.desktop
+	c.snoozeMu.Unlock()
+	if n != nil {
+		err := n.Send(t)
+		if err == nil {
+			return
+		}
+		c.logger.Warn("desktop notification; falling back to Fyne's", "err", err)
+	}
 	c.app.SendNotification(NotificationFor(t))
+}
+
+// Snooze stops desktop notifications for d; zero or less resumes them. It
+// may be called from any goroutine.
+func (c *Console) Snooze(d time.Duration) {
+	c.snoozeMu.Lock()
+	if d <= 0 {
+		c.snoozeUntil = time.Time{}
+	} else {
+		c.snoozeUntil = c.now().Add(d)
+	}
+	until := c.snoozeUntil
+	c.snoozeMu.Unlock()
+	c.logger.Info("desktop notifications snoozed", "until", until)
+}
+
+// SnoozedUntil is when the snooze ends, zero when notifications are on.
+func (c *Console) SnoozedUntil() time.Time {
+	c.snoozeMu.Lock()
+	defer c.snoozeMu.Unlock()
+	if !c.snoozeUntil.IsZero() && !c.now().Before(c.snoozeUntil) {
+		c.snoozeUntil = time.Time{}
+	}
+	return c.snoozeUntil
 }
 
 // NotificationFor words a transition as a desktop notification: "FIRING
@@ -183,6 +353,24 @@ func NotificationFor(t apiv1.Transition) *fyne.Notification {
 	return fyne.NewNotification(title, content)
 }
 
+// notifyWorthy says whether a transition from the feed deserves a desktop
+// notification, as the core's desktop channel would route it: an alert of
+// the least severity or worse that starts or stops firing, not muted.
+func notifyWorthy(t apiv1.Transition, least string) bool {
+	if t.Muted || apiv1.SeverityRank(t.Alert.Severity) < apiv1.SeverityRank(least) {
+		return false
+	}
+	switch {
+	case t.To == apiv1.StateFiring && t.From != apiv1.StateFiring:
+		return true
+	case t.To == apiv1.StateFiring:
+		return t.Reason == "escalation" || t.Reason == "repeat"
+	case t.From == apiv1.StateFiring:
+		return t.To == apiv1.StateResolved || t.To == apiv1.StateInactive
+	}
+	return false
+}
+
 func (c *Console) show() {
 	c.win.Show()
 	c.win.RequestFocus()
@@ -192,13 +380,37 @@ func (c *Console) show() {
 // closeWindow hides the window while a tray can bring it back; without a
 // tray, closing the window is quitting.
 func (c *Console) closeWindow() {
+	c.saveSize()
 	if c.tray == nil {
-		c.app.Quit()
+		c.quit()
 		return
 	}
 	c.win.Hide()
 	c.visible = false
 	c.logger.Debug("console window hidden; esmon keeps running in the tray")
+}
+
+// restoreSize gives the window the size it had last time. Fyne 2.7 has no
+// API to read or set a window's position, so only the size is kept.
+func (c *Console) restoreSize() {
+	p := c.app.Preferences()
+	w := p.FloatWithFallback(PrefWindowWidth, 1180)
+	h := p.FloatWithFallback(PrefWindowHeight, 760)
+	c.win.Resize(fyne.NewSize(float32(max(w, 640)), float32(max(h, 420))))
+}
+
+// saveSize remembers the window's size for the next start.
+func (c *Console) saveSize() {
+	if c.win == nil {
+		return
+	}
+	s := c.win.Canvas().Size()
+	if s.Width < 100 || s.Height < 100 {
+		return
+	}
+	p := c.app.Preferences()
+	p.SetFloat(PrefWindowWidth, float64(s.Width))
+	p.SetFloat(PrefWindowHeight, float64(s.Height))
 }
 
 func (c *Console) openWeb() {
@@ -213,24 +425,132 @@ func (c *Console) openWeb() {
 	}
 }
 
-func (c *Console) trayMenu(s TrayStatus) *fyne.Menu {
-	return TrayMenu(s, TrayActions{Open: c.show, OpenWeb: c.openWeb, Quit: c.app.Quit})
+func (c *Console) trayState() TrayState {
+	return TrayState{Status: c.model.status(), Alerts: c.model.alerts, SnoozedUntil: c.SnoozedUntil()}
 }
 
-// setTray shows a status in the tray and the window icon, when it changed.
-func (c *Console) setTray(s TrayStatus) {
-	if c.trayValid && s == c.trayShown {
+func (c *Console) trayMenu(s TrayState) *fyne.Menu {
+	return TrayMenu(s, TrayActions{
+		Open:      c.show,
+		OpenAlert: c.OpenAlert,
+		Ack: func(a apiv1.Alert) {
+			c.ack(a.ID, "acknowledged from the tray", nil)
+		},
+		Snooze: func(d time.Duration) {
+			c.Snooze(d)
+			c.refreshTray(true)
+		},
+		OpenWeb: c.openWeb,
+		Quit:    c.quit,
+	})
+}
+
+// quit remembers the window's size and stops the app. Call it on the UI
+// goroutine.
+func (c *Console) quit() {
+	c.saveSize()
+	c.stopping.Store(true)
+	c.app.Quit()
+}
+
+// OpenAlert shows the console on one alert: the Alerts screen with it
+// selected. The tray's alert items and notifications use it. Call it on
+// the UI goroutine.
+func (c *Console) OpenAlert(a apiv1.Alert) {
+	c.show()
+	c.tabs.Select(c.alertsTab)
+	c.alerts.open(a.ID)
+}
+
+// refreshTray shows the status in the tray and the window icon, and the
+// alerts in the tray menu, when they changed (always when force).
+func (c *Console) refreshTray(force bool) {
+	s := c.trayState()
+	if c.trayValid && !force && s.Status == c.trayShown.Status && sameAlerts(s.Alerts, c.trayShown.Alerts) &&
+		s.SnoozedUntil.Equal(c.trayShown.SnoozedUntil) {
 		return
 	}
+	// The menu keeps its own copy: the model's slice changes under it.
+	s.Alerts = append([]apiv1.Alert(nil), s.Alerts...)
 	c.trayShown, c.trayValid = s, true
-	icon := TrayIcon(s.Worst())
+	icon := TrayIcon(s.Status.Worst())
 	c.win.SetIcon(icon)
 	if c.tray == nil {
 		return
 	}
 	c.tray.SetSystemTrayMenu(c.trayMenu(s))
 	c.tray.SetSystemTrayIcon(icon)
-	c.setTooltip(s.Tooltip())
+	c.setTooltip(s.Status.Tooltip())
+}
+
+// sameAlerts compares what the tray menu shows of two alert lists.
+func sameAlerts(a, b []apiv1.Alert) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || a[i].State != b[i].State || a[i].Severity != b[i].Severity ||
+			(a[i].Ack == nil) != (b[i].Ack == nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// act runs work (a call to the core) on a goroutine the console owns, then
+// done with its error on the UI goroutine. The call is bounded by the
+// console's life and a minute.
+func (c *Console) act(work func(ctx context.Context) error, done func(err error)) {
+	c.actions.Go(func() {
+		ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
+		err := work(ctx)
+		cancel()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if done != nil {
+			c.onUI(func() { done(err) })
+		}
+	})
+}
+
+// actReport runs work like act, and says "fail: error" in note when it
+// fails, or runs ok (when set) when it worked.
+func (c *Console) actReport(note *widget.Label, fail string, work func(ctx context.Context) error, ok func()) {
+	c.act(work, func(err error) {
+		if err != nil {
+			note.SetText(fail + ": " + err.Error())
+			return
+		}
+		if ok != nil {
+			ok()
+		}
+	})
+}
+
+// confirm asks a yes-or-no question over the window and runs yes on yes.
+func (c *Console) confirm(title, question string, yes func()) {
+	dialog.ShowConfirm(title, question, func(ok bool) {
+		if ok {
+			yes()
+		}
+	}, c.win)
+}
+
+// ack acknowledges an alert with a comment; the live feed brings the
+// acknowledged alert back. then, when set, hears the outcome.
+func (c *Console) ack(id, comment string, then func(error)) {
+	c.act(func(ctx context.Context) error {
+		_, err := c.client.Ack(ctx, id, comment)
+		return err
+	}, func(err error) {
+		if err != nil {
+			c.logger.Warn("acknowledge", "alert", id, "err", err)
+		}
+		if then != nil {
+			then(err)
+		}
+	})
 }
 
 // maxBatch bounds how many queued events one trip to the UI goroutine takes.
@@ -267,8 +587,13 @@ func (c *Console) follow(ctx context.Context) {
 }
 
 // pump hands events to the UI goroutine in batches until the feed closes or
-// ctx is done. It reports whether any event came.
+// ctx is done. It reports whether any event came. Host updates go at most
+// every applyEvery: 500 hosts reporting every 5 s are 100 events a second,
+// and redrawing the window for each costs far more than the operator
+// gains (BENCHMARKS.md, Console); gauges a second old read as live. An
+// alert transition goes at once, with what is queued before it.
 func (c *Console) pump(ctx context.Context, events <-chan apiv1.Event, refresh <-chan time.Time) (got bool) {
+	var last time.Time // when the last batch was applied
 	for {
 		select {
 		case <-ctx.Done():
@@ -280,26 +605,70 @@ func (c *Console) pump(ctx context.Context, events <-chan apiv1.Event, refresh <
 				return got
 			}
 			got = true
-			batch, open := []apiv1.Event{ev}, true
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case ev, ok := <-events:
-					if !ok {
-						open = false
-						break drain
+			batch, open := c.collect(ctx, []apiv1.Event{ev}, events, last)
+			if c.opts.NotifyFromFeed {
+				for _, ev := range batch {
+					if ev.Type == apiv1.EventAlert && ev.Transition != nil && notifyWorthy(*ev.Transition, c.opts.NotifyMin) {
+						c.Notify(*ev.Transition)
 					}
-					batch = append(batch, ev)
-				default:
-					break drain
 				}
 			}
 			c.onUI(func() { c.applyEvents(batch) })
+			last = time.Now()
 			if !open {
 				return got
 			}
 		}
 	}
+}
+
+// collect adds to batch the events that come until applyEvery has passed
+// since last (or at once when it has, or an alert changed), up to maxBatch.
+// It reports whether the feed is still open.
+func (c *Console) collect(ctx context.Context, batch []apiv1.Event, events <-chan apiv1.Event, last time.Time) ([]apiv1.Event, bool) {
+	if urgent(batch[len(batch)-1]) {
+		return queued(batch, events)
+	}
+	wait := time.NewTimer(max(c.applyEvery-time.Since(last), 0))
+	defer wait.Stop()
+	for len(batch) < maxBatch {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, ev)
+			if urgent(ev) {
+				return queued(batch, events)
+			}
+		case <-wait.C:
+			return queued(batch, events)
+		case <-ctx.Done():
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// urgent reports whether an event should reach the screen without waiting
+// for the next batch: an alert changed, or a new picture.
+func urgent(ev apiv1.Event) bool { return ev.Type != apiv1.EventHost }
+
+// queued adds to batch the events already waiting, up to maxBatch, and
+// reports whether the feed is still open.
+func queued(batch []apiv1.Event, events <-chan apiv1.Event) ([]apiv1.Event, bool) {
+	for len(batch) < maxBatch {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, ev)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
 
 func (c *Console) applyEvents(batch []apiv1.Event) {
@@ -308,19 +677,34 @@ func (c *Console) applyEvents(batch []apiv1.Event) {
 		ch.merge(c.model.apply(ev))
 	}
 	c.update(ch)
+	for _, ev := range batch {
+		switch {
+		case ev.Type == apiv1.EventAlert && ev.Transition != nil:
+			c.alerts.transition(*ev.Transition)
+		case ev.Type == apiv1.EventHost && ev.Host != nil:
+			c.detail.hostChanged(*ev.Host)
+		}
+	}
 }
 
 // update redraws what a change touched.
 func (c *Console) update(ch change) {
-	if ch.hosts {
+	switch {
+	case ch.hosts || c.filter.active() && len(ch.hostRows) > 0 && c.filter.moved(&c.model, ch.hostRows):
+		c.filter.apply(&c.model)
 		c.hostList.Refresh()
-	} else {
-		for _, i := range ch.hostRows {
-			c.hostList.RefreshItem(i)
+	case len(ch.hostRows) == 1:
+		if row, ok := c.filter.row(ch.hostRows[0]); ok {
+			c.hostList.RefreshItem(row)
 		}
+	case len(ch.hostRows) > 1:
+		// Fyne's RefreshItem refreshes the whole list as well as the
+		// row, so a batch of rows costs one refresh, not one each.
+		c.hostList.Refresh()
 	}
 	if ch.alerts {
 		c.alertList.Refresh()
+		c.alerts.refreshActive()
 	}
 	c.refreshHeader()
 }
@@ -328,4 +712,22 @@ func (c *Console) update(ch change) {
 func (c *Console) refreshTimes() {
 	c.hostList.Refresh()
 	c.alertList.Refresh()
+	c.alerts.refreshActive()
+	c.refreshTray(false) // a snooze may have ended
+}
+
+// tabSelected loads what a screen shows from the core when it is opened.
+func (c *Console) tabSelected(t *container.TabItem) {
+	switch t.Text {
+	case "Alerts":
+		c.alerts.loadHistory()
+	case "Rules":
+		c.rules.load()
+	case "Channels":
+		c.channels.load()
+	case "Agents":
+		c.agentsV.load()
+	case "Users":
+		c.usersV.load()
+	}
 }

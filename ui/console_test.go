@@ -2,9 +2,12 @@ package ui
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,9 +19,25 @@ import (
 )
 
 // fakeClient serves live events the test pushes. Each Subscribe takes the
-// next feed from feeds, so a test can end one feed and start another.
+// next feed from feeds, so a test can end one feed and start another. Its
+// actions are recorded, and answer from its fields.
 type fakeClient struct {
 	feeds chan chan apiv1.Event
+
+	mu       sync.Mutex // guards the fields below
+	acks     []string   // "id: comment"
+	silences []apiv1.Silence
+	queries  []Query
+	rules    []apiv1.Rule
+	channels []apiv1.Channel
+	tested   []string
+	history  []apiv1.Transition
+	series   map[string][]apiv1.Series // metric → answer
+	agents   []apiv1.Agent
+	codes    []apiv1.JoinCode
+	users    []apiv1.User
+	patches  []string // "name: role=… disabled=…"
+	failWith error    // every action fails with it when set
 }
 
 func newFakeClient() *fakeClient { return &fakeClient{feeds: make(chan chan apiv1.Event, 4)} }
@@ -30,9 +49,7 @@ func (f *fakeClient) feed() chan apiv1.Event {
 	return ch
 }
 
-func (f *fakeClient) Hosts() []apiv1.Host         { return nil }
-func (f *fakeClient) ActiveAlerts() []apiv1.Alert { return nil }
-func (f *fakeClient) WebURL() string              { return "https://127.0.0.1:8443/" }
+func (f *fakeClient) WebURL() string { return "https://127.0.0.1:8443/" }
 
 // Subscribe never blocks, like a real client: with no feed queued it
 // returns one that stays silent.
@@ -43,6 +60,179 @@ func (f *fakeClient) Subscribe() (<-chan apiv1.Event, func()) {
 	default:
 		return make(chan apiv1.Event), func() {}
 	}
+}
+
+func (f *fakeClient) Query(_ context.Context, q Query) (apiv1.QueryResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queries = append(f.queries, q)
+	return apiv1.QueryResult{Tier: "raw", Agg: "avg", Series: f.series[q.Metric]}, f.failWith
+}
+
+func (f *fakeClient) History(context.Context, int) ([]apiv1.Transition, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.history), f.failWith
+}
+
+func (f *fakeClient) Ack(_ context.Context, id, comment string) (apiv1.Alert, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failWith != nil {
+		return apiv1.Alert{}, f.failWith
+	}
+	f.acks = append(f.acks, id+": "+comment)
+	return apiv1.Alert{ID: id, Ack: &apiv1.Ack{By: "admin", At: testNow, Comment: comment}}, nil
+}
+
+func (f *fakeClient) AddSilence(_ context.Context, s apiv1.Silence) (apiv1.Silence, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failWith != nil {
+		return apiv1.Silence{}, f.failWith
+	}
+	s.ID = fmt.Sprintf("s%d", len(f.silences)+1)
+	f.silences = append(f.silences, s)
+	return s, nil
+}
+
+func (f *fakeClient) Rules(context.Context) ([]apiv1.Rule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.rules), f.failWith
+}
+
+func (f *fakeClient) SaveRule(_ context.Context, r apiv1.Rule, create bool) (apiv1.Rule, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failWith != nil {
+		return apiv1.Rule{}, f.failWith
+	}
+	if create {
+		r.ID = fmt.Sprintf("r%d", len(f.rules)+1)
+		f.rules = append(f.rules, r)
+		return r, nil
+	}
+	i := slices.IndexFunc(f.rules, func(x apiv1.Rule) bool { return x.ID == r.ID })
+	if i < 0 {
+		return apiv1.Rule{}, errors.New("no such rule")
+	}
+	f.rules[i] = r
+	return r, nil
+}
+
+func (f *fakeClient) DeleteRule(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = slices.DeleteFunc(f.rules, func(r apiv1.Rule) bool { return r.ID == id })
+	return f.failWith
+}
+
+func (f *fakeClient) Channels(context.Context) ([]apiv1.Channel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.channels), f.failWith
+}
+
+func (f *fakeClient) TestChannel(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tested = append(f.tested, name)
+	if name == "teams" {
+		return errors.New("teams: webhook answered 502")
+	}
+	return f.failWith
+}
+
+func (f *fakeClient) Agents(context.Context) ([]apiv1.Agent, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.agents), f.failWith
+}
+
+func (f *fakeClient) RevokeAgent(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.agents {
+		if f.agents[i].ID == id {
+			f.agents[i].Revoked, f.agents[i].Connected = true, false
+		}
+	}
+	return f.failWith
+}
+
+func (f *fakeClient) JoinCodes(context.Context) ([]apiv1.JoinCode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.codes), f.failWith
+}
+
+func (f *fakeClient) CreateJoinCode(_ context.Context, req apiv1.NewJoinCode) (apiv1.CreatedJoinCode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failWith != nil {
+		return apiv1.CreatedJoinCode{}, f.failWith
+	}
+	id := fmt.Sprintf("j%d", len(f.codes)+1)
+	exp := testNow.Add(time.Duration(req.TTLSeconds) * time.Second)
+	f.codes = append(f.codes, apiv1.JoinCode{ID: id, Note: req.Note, Uses: req.Uses, UsesLeft: req.Uses, ExpiresAt: exp, State: apiv1.JoinActive})
+	code := "esmj_" + id + "_secret"
+	return apiv1.CreatedJoinCode{ID: id, Code: code, ExpiresAt: exp, UsesLeft: req.Uses, Install: apiv1.Install{
+		Linux:             "curl -fsSL https://core:8470/install.sh | sudo sh -s -- " + code,
+		WindowsPowerShell: "iwr https://core:8470/install.ps1 | iex; Install-Esmon " + code,
+		WindowsMSI:        "msiexec /i esmon-agent.msi JOINCODE=" + code,
+	}}, nil
+}
+
+func (f *fakeClient) Users(context.Context) ([]apiv1.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.users), f.failWith
+}
+
+func (f *fakeClient) AddUser(_ context.Context, u apiv1.NewUser) (apiv1.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(u.Password) < 12 {
+		return apiv1.User{}, errors.New("password: at least 12 characters")
+	}
+	nu := apiv1.User{Name: u.Name, Role: u.Role, Created: testNow}
+	f.users = append(f.users, nu)
+	return nu, nil
+}
+
+func (f *fakeClient) UpdateUser(_ context.Context, name string, p apiv1.UserPatch) (apiv1.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.users, func(u apiv1.User) bool { return u.Name == name })
+	if i < 0 {
+		return apiv1.User{}, errors.New("no such user")
+	}
+	rec := name + ":"
+	if p.Role != nil {
+		f.users[i].Role = *p.Role
+		rec += " role=" + *p.Role
+	}
+	if p.Disabled != nil {
+		f.users[i].Disabled = *p.Disabled
+		rec += fmt.Sprintf(" disabled=%v", *p.Disabled)
+	}
+	f.patches = append(f.patches, rec)
+	return f.users[i], nil
+}
+
+func (f *fakeClient) DeleteUser(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.users = slices.DeleteFunc(f.users, func(u apiv1.User) bool { return u.Name == name })
+	return nil
+}
+
+// recorded returns a copy of what the fake recorded, under its lock.
+func (f *fakeClient) recorded() (acks []string, silences []apiv1.Silence, tested []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.acks), slices.Clone(f.silences), slices.Clone(f.tested)
 }
 
 // uiLoop stands in for Fyne's main loop: the console's feed goroutine hands
@@ -92,6 +282,22 @@ type trayApp struct {
 	icon   fyne.Resource
 	window fyne.Window
 	quits  int
+
+	notesMu sync.Mutex // guards notes: Notify runs on any goroutine
+	notes   []string   // titles of the notifications sent
+}
+
+func (a *trayApp) SendNotification(n *fyne.Notification) {
+	a.notesMu.Lock()
+	defer a.notesMu.Unlock()
+	a.notes = append(a.notes, n.Title)
+}
+
+// notifications returns the titles of the notifications sent so far.
+func (a *trayApp) notifications() []string {
+	a.notesMu.Lock()
+	defer a.notesMu.Unlock()
+	return slices.Clone(a.notes)
 }
 
 func (a *trayApp) SetSystemTrayMenu(m *fyne.Menu)    { a.menu = m }
@@ -119,10 +325,13 @@ type console struct {
 	tooltips []string
 }
 
-func startConsole(t *testing.T) *console {
+func startConsole(t *testing.T, setup ...func(*console)) *console {
 	t.Helper()
 	ta := &trayApp{App: test.NewTempApp(t)}
 	tc := &console{Console: NewConsole(ta, quietLogger()), app: ta, loop: newUILoop(), client: newFakeClient()}
+	for _, f := range setup {
+		f(tc)
+	}
 	tc.onUI = tc.loop.do
 	tc.now = func() time.Time { return testNow }
 	tc.setTooltip = func(s string) { tc.tooltips = append(tc.tooltips, s) }
@@ -246,7 +455,8 @@ func (tc *console) assertTray(t *testing.T, worst, tooltip string) {
 	if status != tooltip {
 		t.Errorf("tray menu status line = %q, want %q", status, tooltip)
 	}
-	if want := []string{MenuOpen, MenuOpenWeb, MenuQuit}; !slices.Equal(actions, want) {
+	want := []string{MenuOpen, fmt.Sprintf("%s (%d)", MenuAlerts, len(tc.model.alerts)), MenuAck, MenuSnooze, MenuOpenWeb, MenuQuit}
+	if !slices.Equal(actions, want) {
 		t.Errorf("tray menu items = %q, want %q", actions, want)
 	}
 }
@@ -320,7 +530,7 @@ func TestConsoleFollowsLiveFeed(t *testing.T) {
 	if value != "97.2% > 90%" || since != "since 14:05 (5m)" {
 		t.Errorf("alert row value = %q / %q", value, since)
 	}
-	if row.severity.text != "CRITICAL" || row.severity.fill != ColorCritical {
+	if row.severity.text != "CRITICAL" || row.severity.fill != StatusColor(apiv1.SeverityCritical) {
 		t.Errorf("alert badge = %q %v", row.severity.text, row.severity.fill)
 	}
 	if tc.noAlerts.Visible() {
@@ -454,5 +664,36 @@ func TestNotificationFor(t *testing.T) {
 				t.Errorf("got %q / %q, want %q / %q", n.Title, n.Content, tt.title, tt.content)
 			}
 		})
+	}
+}
+
+// TestLiveEventsBatched checks that a burst of live events reaches the UI
+// goroutine in a few batches, not one trip (and redraw) per event.
+func TestLiveEventsBatched(t *testing.T) {
+	var trips int
+	tc := startConsole(t, func(tc *console) {
+		do := tc.loop.do
+		tc.onUI = func(fn func()) { do(func() { trips++; fn() }) }
+	})
+	var hosts []apiv1.Host
+	for i := range 100 {
+		hosts = append(hosts, host(fmt.Sprintf("h%03d", i), fmt.Sprintf("srv-%03d", i), 10))
+	}
+	tc.snapshot(t, hosts)
+	trips = 0
+	go func() {
+		for i := range 300 {
+			h := host(fmt.Sprintf("h%03d", i%100), fmt.Sprintf("srv-%03d", i%100), float64(i%100))
+			tc.feed <- apiv1.Event{Type: apiv1.EventHost, Host: &h}
+		}
+		last := host("h000", "srv-000", 100)
+		tc.feed <- apiv1.Event{Type: apiv1.EventHost, Host: &last}
+	}()
+	tc.loop.until(t, "the last update", func() bool { return tc.model.hosts[0].Gauges.CPU == 100 })
+	if got := tc.model.hosts[tc.model.hostIndex["h050"]].Gauges.CPU; got != 50 {
+		t.Errorf("h050 CPU = %v, want its last value 50", got)
+	}
+	if trips >= 30 {
+		t.Errorf("300 events took %d trips to the UI goroutine, want them batched", trips)
 	}
 }

@@ -124,3 +124,21 @@ func hostStatus(h apiv1.Host) string {
 	}
 	return h.Status
 }
+
+// ackText says who acknowledged an alert, when, and why: "acknowledged by
+// maria at 14:05: disk cleanup running".
+func ackText(a apiv1.Ack, now time.Time) string {
+	s := "acknowledged by " + a.By
+	if !a.At.IsZero() {
+		lt := a.At.Local()
+		if y, m, d := lt.Date(); y == now.Local().Year() && m == now.Local().Month() && d == now.Local().Day() {
+			s += " at " + lt.Format("15:04")
+		} else {
+			s += " on " + lt.Format("Jan 2 15:04")
+		}
+	}
+	if a.Comment != "" {
+		s += ": " + a.Comment
+	}
+	return s
+}

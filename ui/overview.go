@@ -260,3 +260,88 @@ func (s TrayStatus) Tooltip() string {
 	}
 	return "esmon: " + strings.Join(parts, ", ")
 }
+
+// hostFilter narrows the host list to the hosts whose name, system or
+// status contain a text. Rows of the list map to indices of the overview's
+// hosts; with no filter they are the same.
+type hostFilter struct {
+	text  string      // lower case; "" shows every host
+	shown []int       // overview indices shown, in order
+	rowOf map[int]int // overview index → row
+}
+
+func (f *hostFilter) set(text string) { f.text = strings.ToLower(strings.TrimSpace(text)) }
+
+func (f *hostFilter) active() bool { return f.text != "" }
+
+// matches reports whether a host passes the filter.
+func (f *hostFilter) matches(h apiv1.Host) bool {
+	if !f.active() {
+		return true
+	}
+	hay := strings.ToLower(hostName(h) + " " + h.ID + " " + osText(h.Facts) + " " + hostStatusText(h) + " " + hostStatus(h))
+	for _, word := range strings.Fields(f.text) {
+		if !strings.Contains(hay, word) {
+			return false
+		}
+	}
+	return true
+}
+
+// apply recomputes which hosts are shown.
+func (f *hostFilter) apply(o *overview) {
+	if !f.active() {
+		f.shown, f.rowOf = nil, nil
+		return
+	}
+	f.shown = f.shown[:0]
+	f.rowOf = make(map[int]int)
+	for i, h := range o.hosts {
+		if f.matches(h) {
+			f.rowOf[i] = len(f.shown)
+			f.shown = append(f.shown, i)
+		}
+	}
+}
+
+func (f *hostFilter) count(o *overview) int {
+	if !f.active() {
+		return len(o.hosts)
+	}
+	return len(f.shown)
+}
+
+// host returns the host on a row.
+func (f *hostFilter) host(o *overview, row int) (apiv1.Host, bool) {
+	if f.active() {
+		if row < 0 || row >= len(f.shown) {
+			return apiv1.Host{}, false
+		}
+		row = f.shown[row]
+	}
+	if row < 0 || row >= len(o.hosts) {
+		return apiv1.Host{}, false
+	}
+	return o.hosts[row], true
+}
+
+// row returns the row of an overview index, if it is shown.
+func (f *hostFilter) row(i int) (int, bool) {
+	if !f.active() {
+		return i, true
+	}
+	r, ok := f.rowOf[i]
+	return r, ok
+}
+
+// moved reports whether any of the changed hosts entered or left the
+// filter (its status changed), so the list must be rebuilt.
+func (f *hostFilter) moved(o *overview, changed []int) bool {
+	for _, i := range changed {
+		_, shown := f.rowOf[i]
+		if i < len(o.hosts) && f.matches(o.hosts[i]) != shown {
+			return true
+		}
+	}
+	return false
+}

@@ -3,24 +3,62 @@ package ui
 import (
 	"image/color"
 
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/theme"
+
 	"esmon/core/apiv1"
 )
 
-// The status colours of esmon. The web page uses the same values; change both
-// together.
+// The status colours of esmon, as the web page has them (webui/src, the
+// --ok, --info, --warning-bg, --critical, --very-critical and --offline
+// variables of its light theme); change both together. The dark theme's
+// are below. Warning is the amber the page fills warning badges with.
 var (
-	ColorInfo         = color.NRGBA{R: 0x2f, G: 0x80, B: 0xed, A: 0xff} // #2f80ed
-	ColorWarning      = color.NRGBA{R: 0xf2, G: 0xa9, B: 0x00, A: 0xff} // #f2a900
-	ColorCritical     = color.NRGBA{R: 0xe0, G: 0x3e, B: 0x2d, A: 0xff} // #e03e2d
-	ColorVeryCritical = color.NRGBA{R: 0xa0, G: 0x12, B: 0x6b, A: 0xff} // #a0126b
-	ColorOK           = color.NRGBA{R: 0x27, G: 0xae, B: 0x60, A: 0xff} // #27ae60
-	ColorOffline      = color.NRGBA{R: 0x8a, G: 0x8f, B: 0x98, A: 0xff} // #8a8f98
+	ColorInfo         = color.NRGBA{R: 0x1d, G: 0x4e, B: 0xd8, A: 0xff} // #1d4ed8
+	ColorWarning      = color.NRGBA{R: 0xf5, G: 0x9e, B: 0x0b, A: 0xff} // #f59e0b
+	ColorCritical     = color.NRGBA{R: 0xdc, G: 0x26, B: 0x26, A: 0xff} // #dc2626
+	ColorVeryCritical = color.NRGBA{R: 0xa2, G: 0x1c, B: 0xaf, A: 0xff} // #a21caf
+	ColorOK           = color.NRGBA{R: 0x15, G: 0x80, B: 0x3d, A: 0xff} // #15803d
+	ColorOffline      = color.NRGBA{R: 0x6b, G: 0x72, B: 0x80, A: 0xff} // #6b7280
 )
 
-// StatusColor returns the colour of a host status or an alert severity:
-// "ok", "offline", or one of the apiv1 severities. Anything else is grey, so
-// an unknown status never looks healthy.
+// darkColors are the web page's dark-theme status colours, lighter so they
+// read on a dark background.
+var darkColors = map[string]color.NRGBA{
+	apiv1.SeverityInfo:         {R: 0x60, G: 0xa5, B: 0xfa, A: 0xff}, // #60a5fa
+	apiv1.SeverityWarning:      {R: 0xf5, G: 0x9e, B: 0x0b, A: 0xff}, // #f59e0b
+	apiv1.SeverityCritical:     {R: 0xf8, G: 0x71, B: 0x71, A: 0xff}, // #f87171
+	apiv1.SeverityVeryCritical: {R: 0xe8, G: 0x79, B: 0xf9, A: 0xff}, // #e879f9
+	apiv1.StatusOK:             {R: 0x22, G: 0xc5, B: 0x5e, A: 0xff}, // #22c55e
+	apiv1.StatusOffline:        {R: 0x8b, G: 0x95, B: 0xa3, A: 0xff}, // #8b95a3
+}
+
+// StatusColor returns the colour of a host status or an alert severity in
+// the theme the console shows (light or dark, like the web page): "ok",
+// "offline", or one of the apiv1 severities. Anything else is grey, so an
+// unknown status never looks healthy.
 func StatusColor(status string) color.NRGBA {
+	variant := theme.VariantLight
+	if a := fyne.CurrentApp(); a != nil {
+		variant = a.Settings().ThemeVariant()
+	}
+	return StatusColorIn(variant, status)
+}
+
+// StatusColorIn is StatusColor in a theme variant.
+func StatusColorIn(variant fyne.ThemeVariant, status string) color.NRGBA {
+	if variant != theme.VariantDark {
+		return LightStatusColor(status)
+	}
+	if c, ok := darkColors[status]; ok {
+		return c
+	}
+	return darkColors[apiv1.StatusOffline]
+}
+
+// LightStatusColor is StatusColor in the light theme, which the tray icon
+// always uses: tray panels come in every shade.
+func LightStatusColor(status string) color.NRGBA {
 	switch status {
 	case apiv1.StatusOK:
 		return ColorOK
@@ -51,10 +89,10 @@ func severityLabel(s string) string {
 func gaugeColor(percent float64) color.NRGBA {
 	switch {
 	case percent >= 90:
-		return ColorCritical
+		return StatusColor(apiv1.SeverityCritical)
 	case percent >= 75:
-		return ColorWarning
+		return StatusColor(apiv1.SeverityWarning)
 	default:
-		return ColorOK
+		return StatusColor(apiv1.StatusOK)
 	}
 }

@@ -91,12 +91,18 @@ func (r *alertRow) set(a apiv1.Alert, host string, now func() time.Time) {
 	text := strings.ToUpper(severityLabel(a.Severity))
 	if a.State == apiv1.StatePending {
 		text = "PENDING"
-		col = ColorOffline
+		col = StatusColor(apiv1.StatusOffline)
 	}
 	r.severity.Set(text, col)
 	sub := host
 	if a.Summary != "" {
 		sub += " · " + a.Summary
+	}
+	if a.Ack != nil {
+		sub += " · " + ackText(*a.Ack, now())
+	}
+	if a.Silenced != "" {
+		sub += " · silenced"
 	}
 	setTwoLines(r.title, a.RuleName, sub)
 	setTwoLines(r.value, alertValueText(a.Value, a), sinceText(alertSince(a), now()))
@@ -149,26 +155,57 @@ func (c *Console) header() fyne.CanvasObject {
 	return container.NewVBox(container.NewPadded(bar), widget.NewSeparator())
 }
 
-// hostsScreen lists every host, sorted by name.
-func (c *Console) hostsScreen() fyne.CanvasObject {
+// overviewScreen is the Overview tab: a filter over the hosts, the hosts
+// with their gauges and status, and the active alerts below; tapping a host
+// opens its detail with charts in place of the overview.
+func (c *Console) overviewScreen() fyne.CanvasObject {
+	c.filterEntry = widget.NewEntry()
+	c.filterEntry.SetPlaceHolder("Filter hosts by name, system or status (e.g. web, windows, critical, offline)")
+	c.filterEntry.OnChanged = func(text string) {
+		c.filter.set(text)
+		c.filter.apply(&c.model)
+		c.hostList.Refresh()
+		c.refreshHeader()
+	}
 	c.hostList = widget.NewList(
-		func() int { return len(c.model.hosts) },
+		func() int { return c.filter.count(&c.model) },
 		func() fyne.CanvasObject { return newHostRow() },
 		func(id widget.ListItemID, o fyne.CanvasObject) {
-			if id < len(c.model.hosts) {
-				o.(*hostRow).set(c.model.hosts[id], c.now)
+			if h, ok := c.filter.host(&c.model, id); ok {
+				o.(*hostRow).set(h, c.now)
 			}
 		},
 	)
-	c.hostList.OnSelected = func(widget.ListItemID) { c.hostList.UnselectAll() }
+	c.hostList.OnSelected = func(id widget.ListItemID) {
+		c.hostList.UnselectAll()
+		if h, ok := c.filter.host(&c.model, id); ok {
+			c.openHost(h.ID)
+		}
+	}
 	c.noHosts = emptyNote(theme.InfoIcon(), "No hosts yet. Hosts appear here when their esmon-agent connects.")
-	return container.NewBorder(sectionTitle(c.hostsTitle), nil, nil, nil,
+	hosts := container.NewBorder(
+		container.NewVBox(sectionTitle(c.hostsTitle), c.filterEntry), nil, nil, nil,
 		container.NewStack(c.hostList, c.noHosts))
+
+	c.alertList = c.newAlertList(func(a apiv1.Alert) {
+		c.alertList.UnselectAll()
+		c.OpenAlert(a)
+	})
+	c.noAlerts = emptyNote(theme.ConfirmIcon(), "No active alerts")
+	alerts := container.NewBorder(sectionTitle(c.alertsTitle), nil, nil, nil,
+		container.NewStack(c.alertList, c.noAlerts))
+
+	split := container.NewVSplit(hosts, alerts)
+	split.Offset = 0.62
+	c.overviewPane = container.NewPadded(split)
+	c.detail = newHostDetail(c)
+	return container.NewStack(c.overviewPane, c.detail.root)
 }
 
-// alertsScreen lists the active alerts, worst first.
-func (c *Console) alertsScreen() fyne.CanvasObject {
-	c.alertList = widget.NewList(
+// newAlertList lists the active alerts, worst first; choosing one calls
+// chosen with it.
+func (c *Console) newAlertList(chosen func(apiv1.Alert)) *widget.List {
+	l := widget.NewList(
 		func() int { return len(c.model.alerts) },
 		func() fyne.CanvasObject { return newAlertRow() },
 		func(id widget.ListItemID, o fyne.CanvasObject) {
@@ -178,10 +215,25 @@ func (c *Console) alertsScreen() fyne.CanvasObject {
 			}
 		},
 	)
-	c.alertList.OnSelected = func(widget.ListItemID) { c.alertList.UnselectAll() }
-	c.noAlerts = emptyNote(theme.ConfirmIcon(), "No active alerts")
-	return container.NewBorder(sectionTitle(c.alertsTitle), nil, nil, nil,
-		container.NewStack(c.alertList, c.noAlerts))
+	l.OnSelected = func(id widget.ListItemID) {
+		if id < len(c.model.alerts) {
+			chosen(c.model.alerts[id])
+		}
+	}
+	return l
+}
+
+// openHost shows a host's detail in place of the overview.
+func (c *Console) openHost(id string) {
+	c.tabs.Select(c.overviewTab)
+	c.overviewPane.Hide()
+	c.detail.open(id)
+}
+
+// closeHost goes back from a host's detail to the overview.
+func (c *Console) closeHost() {
+	c.detail.close()
+	c.overviewPane.Show()
 }
 
 // hostLabel names an alert's host by its hostname when the host is known.
@@ -200,9 +252,9 @@ func (c *Console) refreshHeader() {
 	} else {
 		_ = c.connText.Set("Disconnected, reconnecting…")
 	}
-	c.connDot.FillColor = ColorOffline
+	c.connDot.FillColor = StatusColor(apiv1.StatusOffline)
 	if s.Connected {
-		c.connDot.FillColor = ColorOK
+		c.connDot.FillColor = StatusColor(apiv1.StatusOK)
 	}
 	c.connDot.Refresh()
 	_ = c.hostsText.Set(fmt.Sprintf("· %s, %d online", plural(len(c.model.hosts), "host"), c.model.onlineHosts()))
@@ -210,7 +262,11 @@ func (c *Console) refreshHeader() {
 		c.brand.Resource = r
 		c.brand.Refresh()
 	}
-	_ = c.hostsTitle.Set(fmt.Sprintf("Hosts (%d)", len(c.model.hosts)))
+	if c.filter.active() {
+		_ = c.hostsTitle.Set(fmt.Sprintf("Hosts (%d of %d)", c.filter.count(&c.model), len(c.model.hosts)))
+	} else {
+		_ = c.hostsTitle.Set(fmt.Sprintf("Hosts (%d)", len(c.model.hosts)))
+	}
 	_ = c.alertsTitle.Set(fmt.Sprintf("Active alerts (%d)", len(c.model.alerts)))
 	for sev, b := range c.chips {
 		n := s.Count(sev)
@@ -222,7 +278,7 @@ func (c *Console) refreshHeader() {
 	}
 	showIf(c.noHosts, len(c.model.hosts) == 0)
 	showIf(c.noAlerts, len(c.model.alerts) == 0)
-	c.setTray(s)
+	c.refreshTray(false)
 }
 
 func showIf(o fyne.CanvasObject, show bool) {

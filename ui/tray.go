@@ -2,46 +2,145 @@ package ui
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
+	"strings"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
+
+	"esmon/core/apiv1"
 )
 
-// TrayActions are what the tray menu's items do.
+// TrayActions are what the tray menu's items do. A nil action leaves its
+// item out.
 type TrayActions struct {
-	Open    func() // show and raise the console window
-	OpenWeb func() // open the web dashboard in the browser
-	Quit    func() // stop esmon
+	Open      func()                // show and raise the console window
+	OpenAlert func(a apiv1.Alert)   // show the console on one alert
+	Ack       func(a apiv1.Alert)   // acknowledge a firing alert
+	Snooze    func(d time.Duration) // no desktop notifications for d (0 resumes)
+	OpenWeb   func()                // open the web dashboard in the browser
+	Quit      func()                // stop esmon
+}
+
+// TrayState is what the tray menu lists besides the status: the active
+// alerts, worst first, and until when notifications are snoozed.
+type TrayState struct {
+	Status       TrayStatus
+	Alerts       []apiv1.Alert
+	SnoozedUntil time.Time // zero: not snoozed
 }
 
 // Labels of the tray menu's items.
 const (
-	MenuOpen    = "Open"
-	MenuOpenWeb = "Open web dashboard"
-	MenuQuit    = "Quit"
+	MenuOpen      = "Open console"
+	MenuAlerts    = "Active alerts"
+	MenuAck       = "Acknowledge"
+	MenuSnooze    = "Snooze notifications"
+	MenuSnooze15  = "For 15 minutes"
+	MenuSnooze60  = "For 1 hour"
+	MenuResume    = "Resume notifications"
+	MenuOpenWeb   = "Open web dashboard"
+	MenuQuit      = "Quit"
+	menuNoAlerts  = "No active alerts"
+	menuAllAcked  = "Nothing to acknowledge"
+	maxTrayAlerts = 20 // a tray menu taller than the screen helps nobody
 )
 
-// TrayMenu builds the tray menu for a status: a disabled first line with the
-// status text (Linux tray hosts often show no tooltip, so the menu says it
-// too), then Open, Open web dashboard and Quit.
-func TrayMenu(s TrayStatus, a TrayActions) *fyne.Menu {
+// TrayMenu builds the tray menu: a disabled first line with the status
+// text (Linux tray hosts often show no tooltip, so the menu says it too),
+// then Open console, the active alerts (each opens its alert), Acknowledge
+// (each firing alert nobody acknowledged), Snooze notifications, Open web
+// dashboard and Quit.
+func TrayMenu(st TrayState, a TrayActions) *fyne.Menu {
+	s := st.Status
 	status := fyne.NewMenuItem(s.Tooltip(), nil)
 	status.Disabled = true
 	status.Icon = TrayIcon(s.Worst())
+	items := []*fyne.MenuItem{status, fyne.NewMenuItemSeparator()}
+	if a.Open != nil {
+		items = append(items, fyne.NewMenuItem(MenuOpen, a.Open))
+	}
+	if a.OpenAlert != nil {
+		var sub []*fyne.MenuItem
+		for _, al := range st.Alerts[:min(len(st.Alerts), maxTrayAlerts)] {
+			it := fyne.NewMenuItem(trayAlertLabel(al), func() { a.OpenAlert(al) })
+			it.Icon = TrayIcon(alertStatus(al))
+			sub = append(sub, it)
+		}
+		if len(sub) == 0 {
+			none := fyne.NewMenuItem(menuNoAlerts, nil)
+			none.Disabled = true
+			sub = append(sub, none)
+		}
+		m := fyne.NewMenuItem(fmt.Sprintf("%s (%d)", MenuAlerts, len(st.Alerts)), nil)
+		m.ChildMenu = fyne.NewMenu("", sub...)
+		items = append(items, m)
+	}
+	if a.Ack != nil {
+		var sub []*fyne.MenuItem
+		for _, al := range st.Alerts {
+			if al.State != apiv1.StateFiring || al.Ack != nil || len(sub) == maxTrayAlerts {
+				continue
+			}
+			sub = append(sub, fyne.NewMenuItem(trayAlertLabel(al), func() { a.Ack(al) }))
+		}
+		if len(sub) == 0 {
+			none := fyne.NewMenuItem(menuAllAcked, nil)
+			none.Disabled = true
+			sub = append(sub, none)
+		}
+		m := fyne.NewMenuItem(MenuAck, nil)
+		m.ChildMenu = fyne.NewMenu("", sub...)
+		items = append(items, m)
+	}
+	if a.Snooze != nil {
+		label := MenuSnooze
+		sub := []*fyne.MenuItem{
+			fyne.NewMenuItem(MenuSnooze15, func() { a.Snooze(15 * time.Minute) }),
+			fyne.NewMenuItem(MenuSnooze60, func() { a.Snooze(time.Hour) }),
+		}
+		if !st.SnoozedUntil.IsZero() {
+			label += " (until " + st.SnoozedUntil.Local().Format("15:04") + ")"
+			sub = append(sub, fyne.NewMenuItemSeparator(), fyne.NewMenuItem(MenuResume, func() { a.Snooze(0) }))
+		}
+		m := fyne.NewMenuItem(label, nil)
+		m.ChildMenu = fyne.NewMenu("", sub...)
+		items = append(items, m)
+	}
+	if a.OpenWeb != nil {
+		items = append(items, fyne.NewMenuItem(MenuOpenWeb, a.OpenWeb))
+	}
 	quit := fyne.NewMenuItem(MenuQuit, a.Quit)
 	quit.IsQuit = true
-	return fyne.NewMenu("esmon",
-		status,
-		fyne.NewMenuItemSeparator(),
-		fyne.NewMenuItem(MenuOpen, a.Open),
-		fyne.NewMenuItem(MenuOpenWeb, a.OpenWeb),
-		fyne.NewMenuItemSeparator(),
-		quit,
-	)
+	items = append(items, fyne.NewMenuItemSeparator(), quit)
+	return fyne.NewMenu("esmon", items...)
+}
+
+// trayAlertLabel names an alert in the tray: "CRITICAL High CPU — web-01".
+func trayAlertLabel(a apiv1.Alert) string {
+	sev := strings.ToUpper(severityLabel(a.Severity))
+	if a.State == apiv1.StatePending {
+		sev = "PENDING"
+	}
+	label := sev + " " + a.RuleName + " — " + a.Host
+	if a.Ack != nil {
+		label += " (acknowledged by " + a.Ack.By + ")"
+	}
+	return label
+}
+
+// alertStatus is the colour an alert shows in: its severity, grey while
+// pending.
+func alertStatus(a apiv1.Alert) string {
+	if a.State == apiv1.StatePending {
+		return apiv1.StatusOffline
+	}
+	return a.Severity
 }
 
 var (
@@ -58,7 +157,7 @@ func TrayIcon(status string) fyne.Resource {
 	if r, ok := icons[status]; ok {
 		return r
 	}
-	r := fyne.NewStaticResource("esmon-"+status+".png", discPNG(64, StatusColor(status)))
+	r := fyne.NewStaticResource("esmon-"+status+".png", discPNG(64, LightStatusColor(status)))
 	icons[status] = r
 	return r
 }

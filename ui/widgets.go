@@ -9,6 +9,8 @@ import (
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
+
+	"esmon/core/apiv1"
 )
 
 // gauge shows one usage figure of a host: its name and percent above a thin
@@ -203,7 +205,7 @@ func textOn(bg color.Color) color.Color {
 }
 
 // newDot is a small filled circle in a status colour; put it in a sized box.
-func newDot() *canvas.Circle { return canvas.NewCircle(ColorOffline) }
+func newDot() *canvas.Circle { return canvas.NewCircle(StatusColor(apiv1.StatusOffline)) }
 
 // sized lays out its objects at one fixed size: a dot, a logo.
 type sized fyne.Size
