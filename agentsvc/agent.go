@@ -37,17 +37,7 @@ type agent struct {
 // newAgent prepares everything that can fail before the agent starts: the
 // agent id, the host facts and the link.
 func newAgent(cfg Config, log *slog.Logger) (*agent, error) {
-	stateDir := cfg.StateDir
-	if stateDir == "" {
-		stateDir = defaultStateDir()
-	}
-	id := cfg.AgentID
-	if id == "" {
-		var err error
-		if id, err = agentID(stateDir); err != nil {
-			return nil, err
-		}
-	}
+	stateDir := cfg.stateDir()
 	spoolDir := cfg.SpoolDir
 	if spoolDir == "" {
 		spoolDir = filepath.Join(stateDir, "spool")
@@ -95,12 +85,20 @@ func newAgent(cfg Config, log *slog.Logger) (*agent, error) {
 	if err != nil {
 		log.Warn("some host facts are missing", "err", err)
 	}
+	who, err := resolveIdentity(cfg, facts, log)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	id := who.AgentID
 	l, err := link.New(link.Options{
-		URL:          cfg.Core,
-		Token:        cfg.Token,
+		URL:          who.Core,
+		Token:        who.Token,
+		TLSConfig:    who.TLS,
 		AgentID:      id,
 		AgentVersion: Version,
 		Host:         facts,
+		Tags:         cfg.Tags,
 		Interval:     cfg.Interval,
 		Logger:       log,
 		Queue:        sp,
@@ -148,9 +146,20 @@ func (a *agent) Run(ctx context.Context) error {
 			a.log.Warn("close spool", "err", err)
 		}
 	}()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var revoked atomic.Bool
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { a.link.Run(ctx) })
+	wg.Go(func() {
+		if err := a.link.Run(ctx); errors.Is(err, link.ErrRevoked) {
+			revoked.Store(true)
+			if err := markRevoked(a.stateDir); err != nil {
+				a.log.Warn("cannot record the revocation", "err", err)
+			}
+			stop()
+		}
+	})
 	defer a.extra.Start(ctx)()
 
 	var lastErr string
@@ -161,6 +170,9 @@ func (a *agent) Run(ctx context.Context) error {
 		stopSet()
 		waitSet()
 		if p == nil {
+			if revoked.Load() {
+				return errors.New("the core revoked this agent: it will not connect again until enrolled with a new join code")
+			}
 			a.log.Info("esmon-agent stopping")
 			return nil
 		}

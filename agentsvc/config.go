@@ -15,6 +15,7 @@ import (
 	"esmon/agentsvc/collect"
 	"esmon/agentsvc/jmx"
 	"esmon/agentsvc/link"
+	"esmon/core/wire"
 )
 
 // minInterval is the shortest collection interval; shorter ones would cost
@@ -24,13 +25,22 @@ const minInterval = time.Second
 // Config is the agent's settings after the file, environment and flags are
 // merged.
 type Config struct {
-	File     string // the config file read, if any; absolute
-	Core     string
-	Token    string
-	Interval time.Duration
-	AgentID  string
-	StateDir string
-	LogLevel slog.Level
+	File string // the config file read, if any; absolute
+	Core string
+	// Token is the agent's credential when given by hand (with AgentID);
+	// normally enrolment keeps it in the state directory.
+	Token string
+	// JoinCode enrols the agent on its first start (see wire.JoinCode).
+	JoinCode string
+	// CAFile and Fingerprint say how the core's certificate is checked:
+	// Fingerprint (a wire.SPKIPin) overrides the join code's pin; CAFile,
+	// when there is no pin, replaces the system's CAs.
+	CAFile      string
+	Fingerprint string
+	Interval    time.Duration
+	AgentID     string
+	StateDir    string
+	LogLevel    slog.Level
 	// LogFile, when set, gets a copy of the log.
 	LogFile string
 	// SpoolDir keeps the snapshots not yet acknowledged; by default the
@@ -49,6 +59,9 @@ type Config struct {
 	CheckTimeout  time.Duration
 	// JMX lists the JVMs read through the JMX bridge (jmx: in the file).
 	JMX []jmx.Target
+	// Tags are the host's tags, sent in the hello, for alert rules that
+	// match "tag"; an admin may replace them on the core.
+	Tags []string
 }
 
 // setting is one configurable value and where it can be given. Sources
@@ -68,7 +81,10 @@ func (s *setting) flagName() string { return strings.ReplaceAll(s.key, "_", "-")
 func settings() []*setting {
 	return []*setting{
 		{key: "core", env: "ESMON_CORE", usage: "core `URL`: http://, https://, ws:// or wss://; the agent path is added"},
-		{key: "token", env: "ESMON_TOKEN", usage: "agent `token`; prefer --token-file or the environment, as flags show in process lists"},
+		{key: "join_code", env: "ESMON_JOIN_CODE", usage: "join `code` from the core's Agents page; used once, to enrol (prefer the environment or the config file, as flags show in process lists)"},
+		{key: "ca_file", env: "ESMON_CA_FILE", usage: "check the core's certificate against the CAs in `FILE` (PEM) instead of the system's, when there is no pin"},
+		{key: "fingerprint", env: "ESMON_FINGERPRINT", usage: "pin the core's certificate to this SPKI SHA-256 `fingerprint` (base64), over the join code's"},
+		{key: "token", env: "ESMON_TOKEN", usage: "agent credential `token`, with --agent-id, when not enrolled by join code; prefer --token-file or the environment"},
 		{key: "token_file", env: "ESMON_TOKEN_FILE", usage: "read the agent token from `FILE`"},
 		{key: "interval", env: "ESMON_INTERVAL", def: "5s", usage: "collection `interval`, at least 1s"},
 		{key: "agent_id", env: "ESMON_AGENT_ID", usage: "agent `id`; by default a random id kept in the state directory"},
@@ -82,6 +98,7 @@ func settings() []*setting {
 		{key: "checks", env: "ESMON_CHECKS", usage: "checks: comma-separated `URLs`, tcp://host:port or http(s)://..."},
 		{key: "check_interval", env: "ESMON_CHECK_INTERVAL", def: "30s", usage: "`interval` of the checks"},
 		{key: "check_timeout", env: "ESMON_CHECK_TIMEOUT", def: "10s", usage: "`timeout` of one check"},
+		{key: "tags", env: "ESMON_TAGS", usage: "the host's tags for alert rules, a comma-separated `list` such as prod,maximo"},
 	}
 }
 
@@ -148,12 +165,32 @@ func loadConfig(configPath string, ss []*setting, getenv func(string) string) (C
 	}
 
 	cfg.Core = strings.TrimSpace(get("core").value)
+	cfg.JoinCode = strings.TrimSpace(get("join_code").value)
+	cfg.CAFile = strings.TrimSpace(get("ca_file").value)
+	cfg.Fingerprint = strings.TrimSpace(get("fingerprint").value)
+	if cfg.JoinCode != "" {
+		if _, err := wire.ParseJoinCode(cfg.JoinCode); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.Fingerprint != "" && !wire.ValidPin(cfg.Fingerprint) {
+		return cfg, fmt.Errorf("fingerprint %q: want the base64 SHA-256 of the core's public key (44 characters)", cfg.Fingerprint)
+	}
 	cfg.AgentID = strings.TrimSpace(get("agent_id").value)
 	cfg.StateDir = get("state_dir").value
 	cfg.LogFile = strings.TrimSpace(get("log_file").value)
 	cfg.SpoolDir = strings.TrimSpace(get("spool_dir").value)
 	cfg.Services = list(get("services").value)
 	cfg.Checks = list(get("checks").value)
+	cfg.Tags = list(get("tags").value)
+	if len(cfg.Tags) > wire.MaxTags {
+		return cfg, fmt.Errorf("tags: at most %d", wire.MaxTags)
+	}
+	for _, t := range cfg.Tags {
+		if !wire.ValidTag(t) {
+			return cfg, fmt.Errorf("tag %q: want 1 to 64 letters, digits, -, _ or .", t)
+		}
+	}
 
 	var err error
 	duration := func(key string, least time.Duration) time.Duration {
@@ -216,18 +253,31 @@ func loadConfig(configPath string, ss []*setting, getenv func(string) string) (C
 	return cfg, nil
 }
 
-// forRun checks what `run` needs beyond loadConfig.
+// forRun checks what `run` needs beyond loadConfig: a core to reach (from
+// the settings, the join code or an earlier enrolment) and a way to
+// authenticate.
 func (c Config) forRun() error {
-	if c.Core == "" {
-		return errors.New("no core URL: set --core, ESMON_CORE or core: in the config file")
+	enrolled := hasEnrolment(c.stateDir())
+	if c.Core == "" && c.JoinCode == "" && !enrolled {
+		return errors.New("no core URL: set --join-code, --core, ESMON_CORE or core: in the config file")
 	}
-	if _, err := link.CoreURL(c.Core); err != nil {
-		return err
+	if c.Core != "" {
+		if _, err := link.CoreURL(c.Core); err != nil {
+			return err
+		}
 	}
-	if c.Token == "" {
-		return errors.New("no agent token: set --token-file, ESMON_TOKEN or token: in the config file")
+	if c.Token == "" && c.JoinCode == "" && !enrolled {
+		return errors.New("no agent token and no join code: set --join-code (or ESMON_JOIN_CODE, join_code: in the config file) from the core's Agents page")
 	}
 	return nil
+}
+
+// stateDir is the state directory in use.
+func (c Config) stateDir() string {
+	if c.StateDir == "" {
+		return defaultStateDir()
+	}
+	return c.StateDir
 }
 
 // list splits a comma-separated list, dropping empty items.

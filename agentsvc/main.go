@@ -42,10 +42,13 @@ Usage:
   esmon-agent status              print the service's state
   esmon-agent simulate --agents N --core URL
                                   run N virtual agents, for demos and load tests
+  esmon-agent setup --config FILE [--join-code CODE] [--core URL]
+                                  write FILE unless it exists (installers run it)
   esmon-agent --version           print the version
 
 "esmon-agent COMMAND --help" lists the flags of a command. Settings come from the
-YAML config file (--config or ESMON_CONFIG; keys: core, token, token_file,
+YAML config file (--config or ESMON_CONFIG; keys: core, join_code, ca_file,
+fingerprint, token, token_file,
 interval, agent_id, state_dir, log_level, log_file, spool_dir, spool_max_mb,
 process_interval, services, checks, check_interval, check_timeout, jmx), over
 which ESMON_* environment variables and then flags take precedence. Lists
@@ -105,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return control(cmd, rest, stdout, stderr)
 	case "simulate":
 		return simulate(rest, stdout, stderr)
+	case "setup":
+		return setup(rest, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "esmon-agent: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage

@@ -103,7 +103,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "no core", args: []string{"run", "--token", "t"}, code: exitUsage, stderr: "no core URL"},
 		{name: "no token", args: []string{"run", "--core", "https://core"}, code: exitUsage, stderr: "no agent token"},
 		{name: "bad scheme", args: []string{"run", "--core", "ftp://core", "--token", "t"}, code: exitUsage, stderr: "scheme"},
-		{name: "install needs config", args: []string{"install"}, code: exitUsage, stderr: "--config FILE or --core URL is required"},
+		{name: "install needs config", args: []string{"install"}, code: exitUsage, stderr: "--config FILE, --join-code CODE or --core URL is required"},
 		{name: "stray argument", args: []string{"once", "extra"}, code: exitUsage, stderr: `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
@@ -138,6 +138,7 @@ func TestConfigPrecedence(t *testing.T) {
 	both := write("both.yaml", "token: a\ntoken_file: "+tokFile+"\n")
 	unknown := write("typo.yaml", "cor: https://x\n")
 	lists := write("lists.yaml", "services: [W3SVC, MSSQLSERVER]\nchecks:\n  - tcp://db:5432\n  - https://intranet/health\nspool_max_mb: 5\nlog_file: /var/log/esmon-agent.log\n")
+	tagged := write("tags.yaml", "tags: [prod, maximo]\n")
 
 	tests := []struct {
 		name    string
@@ -178,6 +179,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "bad spool size", flags: []string{"--spool-max-mb", "0"}, wantErr: "spool max mb"},
 		{name: "process interval off", flags: []string{"--process-interval", "0"}, want: Config{Interval: 5 * time.Second}, procOff: true},
 		{name: "process interval too short", flags: []string{"--process-interval", "10ms"}, wantErr: "process interval 10ms is too short"},
+		{name: "tags in the file", flags: []string{"--config", tagged}, want: Config{Interval: 5 * time.Second, Tags: []string{"prod", "maximo"}}},
+		{name: "tags: env over file", flags: []string{"--config", tagged}, env: map[string]string{"ESMON_TAGS": "dev, team-db"},
+			want: Config{Interval: 5 * time.Second, Tags: []string{"dev", "team-db"}}},
+		{name: "tags: flag over env", flags: []string{"--tags", "site.2"}, env: map[string]string{"ESMON_TAGS": "dev"}, want: Config{Interval: 5 * time.Second, Tags: []string{"site.2"}}},
+		{name: "tag not a word", flags: []string{"--tags", "prod,two words"}, wantErr: `tag "two words"`},
+		{name: "too many tags", flags: []string{"--tags", strings.Repeat("a,", wire.MaxTags) + "b"}, wantErr: "tags: at most"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -458,16 +465,18 @@ func TestSimulate(t *testing.T) {
 // service can run, and a token file, both for the service account alone.
 func TestWriteServiceConfig(t *testing.T) {
 	tests := []struct {
-		name, core, token, wantErr string
+		name, core, token, join, wantErr string
 	}{
 		{name: "written", core: "https://core.example:8470", token: "s3cret"},
+		{name: "join code", join: testJoinCode},
+		{name: "bad join code", join: "esmon1_nonsense", wantErr: "damaged"},
 		{name: "no token", core: "https://core.example", wantErr: "no agent token"},
 		{name: "bad core URL", core: "core.example", token: "x", wantErr: "scheme"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")
-			p, err := writeServiceConfig(dir, tt.core, tt.token)
+			p, err := writeServiceConfig(dir, tt.core, tt.token, tt.join)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)
@@ -481,22 +490,30 @@ func TestWriteServiceConfig(t *testing.T) {
 			if err == nil {
 				err = cfg.forRun()
 			}
-			if err != nil || cfg.Core != tt.core || cfg.Token != tt.token || cfg.StateDir != dir {
+			if err != nil || cfg.Core != tt.core || cfg.Token != tt.token || cfg.JoinCode != tt.join || cfg.StateDir != dir {
 				t.Fatalf("config %+v, %v", cfg, err)
 			}
 			if runtime.GOOS == "windows" {
 				return
 			}
-			for path, want := range map[string]os.FileMode{dir: 0o700, p: 0o600, filepath.Join(dir, serviceTokenFile): 0o600} {
+			modes := map[string]os.FileMode{dir: 0o700, p: 0o600}
+			if tt.token != "" {
+				modes[filepath.Join(dir, serviceTokenFile)] = 0o600
+			}
+			for path, want := range modes {
 				fi, err := os.Stat(path)
 				if err != nil || fi.Mode().Perm() != want {
 					t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode().Perm(), err, want)
 				}
 			}
 			b, _ := os.ReadFile(p)
-			if strings.Contains(string(b), tt.token) {
+			if tt.token != "" && strings.Contains(string(b), tt.token) {
 				t.Error("the token is in the config file, not only in the token file")
 			}
 		})
 	}
 }
+
+// testJoinCode is a well-formed join code for a core that is not there.
+var testJoinCode = wire.JoinCode{URL: "https://core.example:8470", Pin: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+	Secret: "0123456789abcdef.c2VjcmV0", Expires: 1900000000}.String()

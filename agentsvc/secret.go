@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"esmon/agentsvc/link"
+	"esmon/core/wire"
 )
 
 // Files that `install --core` writes into the state directory.
@@ -17,17 +18,23 @@ const (
 	serviceTokenFile  = "agent.token"
 )
 
-// writeServiceConfig writes dir/agent.token and dir/agent.yaml, which names
-// the core, the token file and dir as the state directory, both readable by
-// the service account alone, and returns the config file's path. The token
-// is the core's agent token today; with enrolment it will be the agent's own
-// credential.
-func writeServiceConfig(dir, core, token string) (string, error) {
-	if _, err := link.CoreURL(core); err != nil {
-		return "", err
+// writeServiceConfig writes dir/agent.yaml, which names the core, the join
+// code or the token file (dir/agent.token, written with token), and dir as
+// the state directory, all readable by the service account alone, and
+// returns the config file's path. The join code is used once, at the first
+// start; the token is an agent credential given by hand.
+func writeServiceConfig(dir, core, token, joinCode string) (string, error) {
+	if core != "" {
+		if _, err := link.CoreURL(core); err != nil {
+			return "", err
+		}
 	}
-	if token == "" {
-		return "", errors.New("no agent token: give --token-file FILE (or --token)")
+	if joinCode != "" {
+		if _, err := wire.ParseJoinCode(joinCode); err != nil {
+			return "", err
+		}
+	} else if token == "" {
+		return "", errors.New("no join code and no agent token: give --join-code CODE (or --token-file FILE)")
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -39,11 +46,20 @@ func writeServiceConfig(dir, core, token string) (string, error) {
 	if err := restrictToService(dir); err != nil {
 		return "", err
 	}
-	tokPath := filepath.Join(dir, serviceTokenFile)
-	if err := writePrivate(tokPath, []byte(token+"\n")); err != nil {
-		return "", err
+	doc := map[string]string{"state_dir": dir}
+	if core != "" {
+		doc["core"] = core
 	}
-	cfg, err := yaml.Marshal(map[string]string{"core": core, "token_file": tokPath, "state_dir": dir})
+	if joinCode != "" {
+		doc["join_code"] = joinCode
+	} else {
+		tokPath := filepath.Join(dir, serviceTokenFile)
+		if err := writePrivate(tokPath, []byte(token+"\n")); err != nil {
+			return "", err
+		}
+		doc["token_file"] = tokPath
+	}
+	cfg, err := yaml.Marshal(doc)
 	if err != nil {
 		return "", err
 	}

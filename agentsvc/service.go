@@ -119,7 +119,7 @@ func runService(cfg Config, asService bool, stderr io.Writer) int {
 // control runs install, uninstall, start, stop and status.
 func control(cmd string, args []string, stdout, stderr io.Writer) int {
 	about := map[string]string{
-		"install": "esmon-agent install --config FILE\n       esmon-agent install --core URL --token-file FILE [--state-dir DIR]\n\n" +
+		"install": "esmon-agent install --config FILE\n       esmon-agent install --join-code CODE [--state-dir DIR]\n       esmon-agent install --core URL --token-file FILE [--state-dir DIR]\n\n" +
 			"Installs the service, which runs \"esmon-agent run --config FILE\". Put every\n" +
 			"setting in FILE: the service sees no flags and none of your shell's variables.\n" +
 			"The second form writes that file, and the agent token beside it, into the state\n" +
@@ -131,10 +131,11 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 		"status":    "esmon-agent status\n\nPrints running, stopped or not installed (exit code 0, 3 or 4).",
 	}[cmd]
 	fs := newFlagSet(cmd, stderr, about)
-	var configPath, core, token, tokenFile, stateDir *string
+	var configPath, core, token, tokenFile, stateDir, joinCode *string
 	if cmd == "install" {
 		configPath = fs.String("config", "", "YAML config `FILE` the service reads")
 		core = fs.String("core", "", "core `URL`, to write a config file (instead of --config)")
+		joinCode = fs.String("join-code", "", "join `code` from the core's Agents page, to write a config file (instead of --config); the agent enrols with it when it first starts")
 		token = fs.String("token", "", "agent `token`, with --core (prefer --token-file)")
 		tokenFile = fs.String("token-file", "", "read the agent token from `FILE`, with --core")
 		stateDir = fs.String("state-dir", defaultStateDir(), "`DIR` for the written config, token and the agent's state, with --core")
@@ -144,7 +145,7 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 	}
 	var svcArgs []string
 	if cmd == "install" {
-		if *core != "" {
+		if *core != "" || *joinCode != "" {
 			if *configPath != "" {
 				fmt.Fprintln(stderr, "esmon-agent install: give --config or --core, not both")
 				return exitUsage
@@ -158,7 +159,7 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 				}
 				tok = strings.TrimSpace(string(b))
 			}
-			p, err := writeServiceConfig(*stateDir, *core, tok)
+			p, err := writeServiceConfig(*stateDir, *core, tok, *joinCode)
 			if err != nil {
 				fmt.Fprintf(stderr, "esmon-agent install: %v\n", err)
 				return exitUsage
@@ -167,7 +168,7 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 			*configPath = p
 		}
 		if *configPath == "" {
-			fmt.Fprintln(stderr, "esmon-agent install: --config FILE or --core URL is required")
+			fmt.Fprintln(stderr, "esmon-agent install: --config FILE, --join-code CODE or --core URL is required")
 			return exitUsage
 		}
 		abs, err := absPath(*configPath)

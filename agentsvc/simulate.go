@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,7 +29,11 @@ import (
 )
 
 // simulateUsage is the help of `esmon-agent simulate`.
-const simulateUsage = `esmon-agent simulate --agents N --core URL [flags]
+const simulateUsage = `esmon-agent simulate --agents N --join-code CODE [flags]
+
+Each virtual agent enrols with the join code (make one with at least N uses),
+checks the core by the code's certificate pin, and then connects with its own
+credential, as real agents do.
 
 Runs N virtual agents in this process, for demos and load tests. Each has its
 own identity (agent id sim-<seed>-<n>, host name sim-<n>) and its own machine:
@@ -42,6 +47,7 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("simulate", stderr, simulateUsage)
 	n := fs.Int("agents", 10, "number of virtual `agents`")
 	core := fs.String("core", os.Getenv("ESMON_CORE"), "core `URL` (also ESMON_CORE)")
+	joinCode := fs.String("join-code", os.Getenv("ESMON_JOIN_CODE"), "join `code` with at least N uses: each virtual agent enrols with it (also ESMON_JOIN_CODE)")
 	token := fs.String("token", "", "agent `token` (prefer --token-file or ESMON_TOKEN)")
 	tokenFile := fs.String("token-file", os.Getenv("ESMON_TOKEN_FILE"), "read the agent token from `FILE` (also ESMON_TOKEN_FILE)")
 	interval := fs.Duration("interval", 5*time.Second, "collection `interval` of every agent")
@@ -76,9 +82,34 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		}
 		tok = string(trimSpace(b))
 	}
+	var code wire.JoinCode
+	if *joinCode != "" {
+		var err error
+		if code, err = wire.ParseJoinCode(*joinCode); err != nil {
+			fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
+			return exitUsage
+		}
+		*core = firstOf(*core, code.URL)
+	}
 	if _, err := link.CoreURL(*core); err != nil {
 		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
 		return exitUsage
+	}
+	tlsCfg, err := link.TLSConfig(code.Pin, "")
+	if err != nil {
+		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
+		return exitUsage
+	}
+	// who names each virtual agent: its own enrolment with the join code,
+	// or the token given for all.
+	who := func(id string, facts wire.HostFacts) (string, string, error) { return id, tok, nil }
+	if code.Secret != "" {
+		who = func(_ string, facts wire.HostFacts) (string, string, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), enrolTimeout)
+			defer cancel()
+			r, err := enrol(ctx, *core, code.Pin, "", wire.EnrolRequest{Secret: code.Secret, AgentVersion: Version + "-sim", Host: facts})
+			return r.AgentID, r.Credential, err
+		}
 	}
 	log := newLogger(stderr, lv)
 	if limit, err := fdlimit.Raise(); err != nil || limit < uint64(*n)+64 {
@@ -92,7 +123,7 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	fleet, err := newFleet(*n, *seed, *core, tok, *interval, log)
+	fleet, err := newFleet(*n, *seed, *core, who, tlsCfg, *interval, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
 		return exitFailed
@@ -122,14 +153,19 @@ type simAgent struct {
 	link *link.Client
 }
 
-func newFleet(n int, seed uint64, core, token string, interval time.Duration, log *slog.Logger) (*fleet, error) {
+func newFleet(n int, seed uint64, core string, who func(id string, facts wire.HostFacts) (string, string, error),
+	tlsCfg *tls.Config, interval time.Duration, log *slog.Logger) (*fleet, error) {
 	f := &fleet{interval: interval}
 	for i := range n {
 		src := newSimSource(seed, i)
 		id := fmt.Sprintf("sim-%d-%05d", seed, i+1)
 		facts, _ := collect.Facts(context.Background(), src)
+		id, token, err := who(id, facts)
+		if err != nil {
+			return nil, err
+		}
 		l, err := link.New(link.Options{
-			URL: core, Token: token, AgentID: id, AgentVersion: Version + "-sim",
+			URL: core, Token: token, AgentID: id, AgentVersion: Version + "-sim", TLSConfig: tlsCfg,
 			Host: facts, Interval: interval, Logger: log.With("agent", id),
 			QueueSnapshots: 1000,
 		})

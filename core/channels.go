@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"esmon/core/alert"
 	"esmon/core/api"
 	"esmon/core/apiv1"
+	"esmon/core/auth"
 	"esmon/core/notify"
 	"esmon/core/notify/email"
 	"esmon/core/notify/logfile"
@@ -45,17 +49,34 @@ func (c *Core) routes() ([]notify.Route, error) {
 		rs = append(rs, notify.Route{Channel: notify.Func(DesktopChannel, c.opts.Desktop), MinSeverity: apiv1.SeverityCritical})
 	}
 	var errs []error
-	mails := c.opts.Channels.Email
+	sealer, err := auth.LoadSealer(filepath.Join(c.opts.DataDir, auth.SecretKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	// open decrypts a sealed setting in place; the field names it in the
+	// error, never its value. A secret left in clear works, with a
+	// warning that says how to seal it.
+	open := func(field string, v *string) {
+		if *v != "" && !strings.HasPrefix(*v, auth.SealPrefix) {
+			c.log.Warn("a secret in the settings file is not sealed; replace it with the output of `esmon secret seal`", "setting", field)
+		}
+		var err error
+		if *v, err = sealer.Open(*v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	mails := slices.Clone(c.opts.Channels.Email)
 	if c.opts.SMTP != nil {
 		mails = append([]email.Config{*c.opts.SMTP}, mails...)
 	}
 	for i, cfg := range mails {
+		open(fmt.Sprintf("channels.email[%d].password", i), &cfg.Password)
 		ch, err := email.New(cfg)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("channels.email[%d]: %w", i, err))
 			continue
 		}
-		rs = append(rs, notify.Route{Channel: ch, MinSeverity: ch.MinSeverity()})
+		rs = append(rs, notify.Route{Channel: redacted(ch, cfg.Password), MinSeverity: ch.MinSeverity()})
 	}
 	link := func() string {
 		if c.opts.PublicURL != "" {
@@ -67,20 +88,23 @@ func (c *Core) routes() ([]notify.Route, error) {
 		return c.WebURL()
 	}
 	for i, cfg := range c.opts.Channels.Teams {
+		open(fmt.Sprintf("channels.teams[%d].url", i), &cfg.URL)
 		ch, err := teams.New(cfg, link)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("channels.teams[%d]: %w", i, err))
 			continue
 		}
-		rs = append(rs, notify.Route{Channel: ch, MinSeverity: ch.MinSeverity()})
+		rs = append(rs, notify.Route{Channel: redacted(ch, cfg.URL), MinSeverity: ch.MinSeverity()})
 	}
 	for i, cfg := range c.opts.Channels.Webhooks {
+		open(fmt.Sprintf("channels.webhooks[%d].url", i), &cfg.URL)
+		open(fmt.Sprintf("channels.webhooks[%d].secret", i), &cfg.Secret)
 		ch, err := webhook.New(cfg)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("channels.webhooks[%d]: %w", i, err))
 			continue
 		}
-		rs = append(rs, notify.Route{Channel: ch, MinSeverity: ch.MinSeverity()})
+		rs = append(rs, notify.Route{Channel: redacted(ch, cfg.URL, cfg.Secret), MinSeverity: ch.MinSeverity()})
 	}
 	if cfg := c.opts.Channels.LogFile; cfg != nil {
 		ch, err := logfile.New(*cfg)
@@ -96,6 +120,48 @@ func (c *Core) routes() ([]notify.Route, error) {
 	return rs, nil
 }
 
+// redacted wraps a channel so that its errors, which the router logs and
+// the test endpoint answers with, never carry the channel's secrets (an
+// HTTP client's error quotes the URL, and a Teams or webhook URL is a
+// credential).
+func redacted(n notify.Notifier, secrets ...string) notify.Notifier {
+	secrets = slices.DeleteFunc(secrets, func(s string) bool { return s == "" })
+	if len(secrets) == 0 {
+		return n
+	}
+	return redactor{n, secrets}
+}
+
+type redactor struct {
+	notify.Notifier
+	secrets []string
+}
+
+func (r redactor) Notify(ctx context.Context, ts ...apiv1.Transition) (bool, error) {
+	retry, err := r.Notifier.Notify(ctx, ts...)
+	if err == nil {
+		return retry, nil
+	}
+	msg := err.Error()
+	for _, s := range r.secrets {
+		msg = strings.ReplaceAll(msg, s, "<secret>")
+	}
+	if msg == err.Error() {
+		return retry, err
+	}
+	return retry, &redactedError{msg: msg, err: err}
+}
+
+// redactedError shows a redacted message and keeps the error it stands
+// for, so the router still finds a *PartialError or *RetryAfterError in it.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
 // AlertSettings tune alerting, in the settings file under "alerting".
 type AlertSettings struct {
 	// FlapCount and FlapWindow: an alert that starts or ends more than
@@ -108,12 +174,20 @@ type AlertSettings struct {
 	// notification of a burst, so that alerts firing together go out as
 	// one message. Default 200ms.
 	GroupWait time.Duration `yaml:"group_wait"`
+	// Escalation is the default escalation chain of rules without their
+	// own: a critical (or worse) alert nobody acknowledged goes, After its
+	// firing, to each step's channels in turn. Empty: no escalation.
+	Escalation []apiv1.EscalationStep `yaml:"escalation"`
 }
 
 // configureAlerts tells the alert engine the channel names rules may
-// route to and the flap damping.
-func (c *Core) configureAlerts(rs []notify.Route) {
+// route to, the flap damping and the default escalation chain.
+func (c *Core) configureAlerts(rs []notify.Route) error {
 	c.alerts.SetChannels(channelNames(rs))
+	c.loadHostTags()
+	if err := c.alerts.SetDefaultEscalation(c.opts.Alerting.Escalation); err != nil {
+		return fmt.Errorf("alerting: %w", err)
+	}
 	s := c.opts.Alerting
 	count, window := s.FlapCount, s.FlapWindow
 	switch {
@@ -126,6 +200,7 @@ func (c *Core) configureAlerts(rs []notify.Route) {
 		window = alert.DefaultFlapWindow
 	}
 	c.alerts.SetFlapDamping(count, window)
+	return nil
 }
 
 // notifyOptions make delivery durable: the outbox in the store, retries

@@ -7,7 +7,6 @@ package core
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -28,19 +27,21 @@ import (
 	"esmon/core/alert"
 	"esmon/core/api"
 	"esmon/core/apiv1"
+	"esmon/core/auth"
+	"esmon/core/enrol"
 	"esmon/core/hosts"
 	"esmon/core/hub"
 	"esmon/core/notify"
 	"esmon/core/notify/email"
 	"esmon/core/store"
-	"esmon/core/wire"
+	"esmon/core/tlscert"
+	"esmon/internal/fdlimit"
 )
 
-// Files the core writes into its data directory on first start, mode 0600.
-const (
-	AdminTokenFile = "admin.token"
-	AgentTokenFile = "agent.token"
-)
+// AdminTokenFile is the file the core writes into its data directory on
+// first start, mode 0600. Agents enrol with join codes instead of a shared
+// token (see package enrol).
+const AdminTokenFile = "admin.token"
 
 // Options configure a core. Zero values take the defaults noted.
 type Options struct {
@@ -65,6 +66,15 @@ type Options struct {
 	PublicURL string `yaml:"public_url"`
 	// AgentConfig, when set, is pushed to every agent; see AgentConfig.
 	AgentConfig *AgentConfig `yaml:"agent_config"`
+	// TLS names the certificate; by default the core makes its own.
+	TLS TLS `yaml:"tls"`
+	// InsecureHTTP serves plain HTTP instead of HTTPS, with a warning in
+	// the log: for a trusted test network only.
+	InsecureHTTP bool `yaml:"insecure_http"`
+	// AgentLimits bound the series and the sample rate of each host.
+	AgentLimits hub.Limits `yaml:"agent_limits"`
+	// HTTP bounds slow HTTP clients; see HTTPLimits.
+	HTTP HTTPLimits `yaml:"http"`
 
 	// Version is shown to agents and in logs.
 	Version string `yaml:"-"`
@@ -82,18 +92,20 @@ const DefaultListen = "127.0.0.1:8470"
 
 // Core is a running core.
 type Core struct {
-	opts       Options
-	log        *slog.Logger
-	db         *store.DB
-	hosts      *hosts.Registry
-	alerts     *alert.Engine
-	router     *notify.Router
-	live       *hub.Live
-	agents     *hub.Agents
-	sched      gocron.Scheduler
-	ln         net.Listener
-	srv        *http.Server
-	enrolToken string
+	opts   Options
+	log    *slog.Logger
+	db     *store.DB
+	hosts  *hosts.Registry
+	alerts *alert.Engine
+	router *notify.Router
+	live   *hub.Live
+	agents *hub.Agents
+	sched  gocron.Scheduler
+	ln     net.Listener
+	srv    *http.Server
+	enrol  *enrol.Registry
+	people *auth.Service
+	certs  *tlscert.Reloader // nil on plain HTTP
 
 	// evalSeconds times the alert evaluation of each ingested batch.
 	evalSeconds prometheus.Histogram
@@ -120,6 +132,13 @@ func New(opts Options) (c *Core, err error) {
 		opts.Logger = slog.Default()
 	}
 	log := opts.Logger
+	// Every agent and dashboard holds a connection: lift the open-file
+	// limit before the first one arrives.
+	if n, err := fdlimit.Raise(); err != nil {
+		log.Warn("open-file limit stays low; thousands of agents need more", "limit", n, "err", err)
+	} else {
+		log.Debug("open-file limit", "limit", n)
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -137,9 +156,6 @@ func New(opts Options) (c *Core, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.enrolToken, err = ensureToken(filepath.Join(opts.DataDir, AgentTokenFile), "esm_agent_", log); err != nil {
-		return nil, err
-	}
 
 	reg := prometheus.NewRegistry()
 	if c.db, err = store.Open(store.Options{Dir: filepath.Join(opts.DataDir, "db"), Logger: log,
@@ -151,6 +167,12 @@ func New(opts Options) (c *Core, err error) {
 		return nil, err
 	}
 	if c.alerts, err = alert.Open(c.db, log.With("component", "alert")); err != nil {
+		return nil, err
+	}
+	if c.enrol, err = enrol.Open(c.db, reg, log.With("component", "enrol")); err != nil {
+		return nil, err
+	}
+	if err := c.setupTLS(reg); err != nil {
 		return nil, err
 	}
 
@@ -167,30 +189,41 @@ func New(opts Options) (c *Core, err error) {
 	if c.router, err = notify.NewRouter(routes, reg, c.notifyOptions()); err != nil {
 		return nil, err
 	}
-	c.configureAlerts(routes)
 	// Closers bind the part, not c: the named result c is nil by the time
 	// they run on an error return.
 	router := c.router
 	closers = append(closers, func() error { return router.Stop(context.Background()) })
+	if err := c.configureAlerts(routes); err != nil {
+		return nil, err
+	}
 	c.live = hub.NewLive(c.snapshot, reg, log.With("component", "live"))
 	live := c.live
 	closers = append(closers, func() error { live.Close(); return nil })
 	c.agents = hub.NewAgents(c, hub.NewAgentMetrics(reg), opts.Version, log.With("component", "agents"))
+	if err := c.agents.SetLimits(opts.AgentLimits, reg); err != nil {
+		return nil, err
+	}
 
+	people, err := auth.Open(auth.Options{KV: c.db, BootstrapToken: adminToken, Registerer: reg,
+		Logger: log.With("component", "auth")})
+	if err != nil {
+		return nil, err
+	}
+	c.people = people
 	handler := api.New(api.Deps{
 		Hosts: c.hosts, Alerts: rules{c}, Alerting: alerting{c}, Series: c.db,
-		Auth: api.NewAuth(adminToken, reg, log), Live: c.live, Agents: c.agents,
+		Auth: api.NewAuth(people, reg, log), Live: c.live, Agents: c.agents, Enrolment: c,
 		Web: opts.Web, Gatherer: reg, Reg: reg, Log: log,
 	})
-	c.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	c.srv = &http.Server{Handler: handler, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	opts.HTTP.apply(c.srv)
 
 	if c.sched, err = c.schedule(); err != nil {
 		return nil, err
 	}
 	closers = append(closers, c.sched.Shutdown)
-	if c.ln, err = net.Listen("tcp", opts.Listen); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", opts.Listen, err)
+	if c.ln, err = c.listen(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -225,7 +258,7 @@ func (c *Core) schedule() (gocron.Scheduler, error) {
 func (c *Core) Run(ctx context.Context) error {
 	c.sched.Start()
 	c.log.Info("core listening", "addr", c.ln.Addr().String(), "web", c.WebURL(), "data", c.opts.DataDir,
-		"admin_token_file", c.AdminTokenPath(), "agent_token_file", c.AgentTokenPath())
+		"admin_token_file", c.AdminTokenPath(), "tls_pin", c.Pin())
 	errc := make(chan error, 1)
 	go func() { errc <- c.srv.Serve(c.ln) }()
 	select {
@@ -276,7 +309,7 @@ func (c *Core) WebURL() string {
 	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	return c.scheme() + "://" + net.JoinHostPort(host, port) + "/"
 }
 
 // Hosts lists the monitored hosts.
@@ -288,27 +321,19 @@ func (c *Core) ActiveAlerts() []apiv1.Alert { return c.alerts.Active() }
 // Subscribe returns the live feed (a snapshot first) and its cancel func.
 func (c *Core) Subscribe() (<-chan apiv1.Event, func()) { return c.live.Subscribe() }
 
-// AdminTokenPath and AgentTokenPath name the token files.
+// AdminTokenPath names the bootstrap admin token's file.
 func (c *Core) AdminTokenPath() string { return filepath.Join(c.opts.DataDir, AdminTokenFile) }
 
-// AgentTokenPath names the agent enrolment token file.
-func (c *Core) AgentTokenPath() string { return filepath.Join(c.opts.DataDir, AgentTokenFile) }
-
-// Hello implements hub.Ingester: it checks the enrolment token and registers
-// the host. A host is filed under its host name (lower case), the name
-// operators know it by; the agent id stands in when there is none.
-func (c *Core) Hello(h *wire.Hello) (string, error) {
-	if subtle.ConstantTimeCompare([]byte(h.Token), []byte(c.enrolToken)) != 1 {
-		return "", hub.ErrBadToken
-	}
-	id := strings.ToLower(strings.TrimSpace(h.Host.Hostname))
-	if id == "" {
-		id = h.AgentID
-	}
-	host := c.hosts.Connected(id, h.Host, h.AgentVersion, time.Now())
-	c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &host})
-	return id, nil
+// Ref implements hub.SeriesRefs: the hub looks each series an agent
+// declares up once, and appends by reference after that.
+func (c *Core) Ref(metric string, labels store.Labels) (store.SeriesRef, error) {
+	return c.db.Ref(metric, labels)
 }
+
+var (
+	_ hub.Ingester   = (*Core)(nil)
+	_ hub.SeriesRefs = (*Core)(nil)
+)
 
 // Ingest implements hub.Ingester: store, evaluate, publish.
 func (c *Core) Ingest(ctx context.Context, host string, samples []store.Sample) error {

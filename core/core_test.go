@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"esmon/core/apiv1"
+	"esmon/core/enrol"
 	"esmon/core/hub"
 	"esmon/core/wire"
 	"esmon/internal/testenv"
@@ -33,11 +34,14 @@ var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, T
 func newCore(t *testing.T, dir string) (*Core, *testenv.Buffer) {
 	t.Helper()
 	logs := &testenv.Buffer{}
+	// Plain HTTP keeps these tests on the core's wiring; TestTLS covers
+	// the TLS listener.
 	c, err := New(Options{
-		DataDir: dir,
-		Listen:  "127.0.0.1:0",
-		Version: "test",
-		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		DataDir:      dir,
+		Listen:       "127.0.0.1:0",
+		Version:      "test",
+		InsecureHTTP: true,
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -85,17 +89,14 @@ func TestTokens(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data") // New creates it
 	c, logs := newCore(t, dir)
 	admin := readToken(t, filepath.Join(dir, AdminTokenFile))
-	agent := readToken(t, filepath.Join(dir, AgentTokenFile))
-	if c.AdminTokenPath() != filepath.Join(dir, AdminTokenFile) || c.AgentTokenPath() != filepath.Join(dir, AgentTokenFile) {
-		t.Errorf("token paths %s, %s", c.AdminTokenPath(), c.AgentTokenPath())
+	agentID, agent, secret := enrolAgent(t, c)
+	if c.AdminTokenPath() != filepath.Join(dir, AdminTokenFile) {
+		t.Errorf("token path %s", c.AdminTokenPath())
 	}
-	for _, tc := range []struct{ name, token, prefix string }{{"admin", admin, "esm_admin_"}, {"agent", agent, "esm_agent_"}} {
+	for _, tc := range []struct{ name, token, prefix string }{{"admin", admin, "esm_admin_"}, {"agent", agent, "esma_"}} {
 		if !strings.HasPrefix(tc.token, tc.prefix) || len(tc.token) < len(tc.prefix)+40 {
 			t.Errorf("%s token %d bytes with prefix %q, want %q and 32 random bytes", tc.name, len(tc.token), tc.token[:min(len(tc.token), 10)], tc.prefix)
 		}
-	}
-	if admin == agent {
-		t.Error("admin and agent tokens are the same")
 	}
 	fi, err := os.Stat(dir)
 	if err != nil || fi.Mode().Perm() != 0o700 {
@@ -106,8 +107,8 @@ func TestTokens(t *testing.T) {
 	waitHealthy(t, base)
 	// Exercise the paths that could log a credential: a refused agent, a
 	// good one, a failed sign-in and a bearer request.
-	agentSession(t, c, "esm_agent_wrong-"+agent)
-	agentSession(t, c, agent)
+	agentSession(t, c, agentID, "esma_wrong-"+agent)
+	agentSession(t, c, agentID, agent)
 	if resp, err := client.Post(base+"/api/v1/session", "application/json", strings.NewReader(`{"token":"`+admin+`x"}`)); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("sign-in with a wrong token: %v %v", resp, err)
 	} else {
@@ -123,12 +124,13 @@ func TestTokens(t *testing.T) {
 	c.Stop()
 
 	out := logs.String()
-	for _, want := range []string{filepath.Join(dir, AdminTokenFile), filepath.Join(dir, AgentTokenFile)} {
+	for _, want := range []string{filepath.Join(dir, AdminTokenFile)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs do not name %s:\n%s", want, out)
 		}
 	}
-	for _, tc := range []struct{ name, token, prefix string }{{"admin", admin, "esm_admin_"}, {"agent", agent, "esm_agent_"}} {
+	_, secretRandom, _ := strings.Cut(secret, ".")
+	for _, tc := range []struct{ name, token, prefix string }{{"admin", admin, "esm_admin_"}, {"agent", agent, "esma_"}, {"join", secretRandom, ""}} {
 		// The random part alone must not appear either.
 		if strings.Contains(out, strings.TrimPrefix(tc.token, tc.prefix)) {
 			t.Errorf("logs contain the %s token:\n%s", tc.name, out)
@@ -141,11 +143,8 @@ func TestTokens(t *testing.T) {
 	if got := readToken(t, filepath.Join(dir, AdminTokenFile)); got != admin {
 		t.Error("admin token changed on the second start")
 	}
-	if got := readToken(t, filepath.Join(dir, AgentTokenFile)); got != agent {
-		t.Error("agent token changed on the second start")
-	}
-	if _, err := c2.Hello(&wire.Hello{Version: wire.Version, AgentID: "a", Token: agent, Host: wire.HostFacts{Hostname: "h"}}); err != nil {
-		t.Errorf("Hello with the first start's agent token: %v", err)
+	if _, err := c2.Hello(&wire.Hello{Version: wire.Version, AgentID: agentID, Token: agent, Host: wire.HostFacts{Hostname: "h"}}); err != nil {
+		t.Errorf("Hello with the credential of the first start: %v", err)
 	}
 	// The host the agent registered is remembered, offline until it reports.
 	if hs := c2.Hosts(); len(hs) != 2 {
@@ -208,8 +207,8 @@ func TestRunStopsOnCancel(t *testing.T) {
 	waitHealthy(t, base)
 
 	// A connected agent must not hold the shutdown up.
-	agent := readToken(t, c.AgentTokenPath())
-	ws := dialAgent(t, c, agent)
+	id, agent, _ := enrolAgent(t, c)
+	ws := dialAgent(t, c, id, agent)
 	defer ws.Close()
 
 	start := time.Now()
@@ -242,7 +241,12 @@ func TestRunStopsOnCancel(t *testing.T) {
 func TestHello(t *testing.T) {
 	c, _ := newCore(t, t.TempDir())
 	defer c.Stop()
-	agent := readToken(t, c.AgentTokenPath())
+	a, agent, _ := enrolAgent(t, c)
+	b, other, _ := enrolAgent(t, c)
+	r, revoked, _ := enrolAgent(t, c)
+	if ok, err := c.RevokeAgent(r); !ok || err != nil {
+		t.Fatalf("RevokeAgent: %v %v", ok, err)
+	}
 	admin := readToken(t, c.AdminTokenPath())
 	tests := []struct {
 		name    string
@@ -250,12 +254,15 @@ func TestHello(t *testing.T) {
 		wantID  string
 		wantErr error
 	}{
-		{"wrong token", wire.Hello{AgentID: "a", Token: "esm_agent_wrong", Host: wire.HostFacts{Hostname: "web"}}, "", hub.ErrBadToken},
-		{"empty token", wire.Hello{AgentID: "a", Host: wire.HostFacts{Hostname: "web"}}, "", hub.ErrBadToken},
-		{"token prefix", wire.Hello{AgentID: "a", Token: agent[:len(agent)-1], Host: wire.HostFacts{Hostname: "web"}}, "", hub.ErrBadToken},
-		{"admin token is not an agent token", wire.Hello{AgentID: "a", Token: admin, Host: wire.HostFacts{Hostname: "web"}}, "", hub.ErrBadToken},
-		{"filed under the host name in lower case", wire.Hello{AgentID: "a", Token: agent, Host: wire.HostFacts{Hostname: "  Web-01.Example.COM "}}, "web-01.example.com", nil},
-		{"agent id when there is no host name", wire.Hello{AgentID: "agent-7", Token: agent}, "agent-7", nil},
+		{"wrong token", wire.Hello{AgentID: a, Token: "esma_wrong", Host: wire.HostFacts{Hostname: "web"}}, "", hub.ErrBadToken},
+		{"empty token", wire.Hello{AgentID: a, Host: wire.HostFacts{Hostname: "web"}}, "", enrol.ErrNoCredential},
+		{"token prefix", wire.Hello{AgentID: a, Token: agent[:len(agent)-1], Host: wire.HostFacts{Hostname: "web"}}, "", hub.ErrBadToken},
+		{"admin token is not an agent token", wire.Hello{AgentID: a, Token: admin, Host: wire.HostFacts{Hostname: "web"}}, "", hub.ErrBadToken},
+		{"unknown agent id", wire.Hello{AgentID: "nobody", Token: agent, Host: wire.HostFacts{Hostname: "web"}}, "", enrol.ErrOtherAgent},
+		{"another agent's credential", wire.Hello{AgentID: b, Token: agent, Host: wire.HostFacts{Hostname: "web"}}, "", enrol.ErrOtherAgent},
+		{"revoked agent", wire.Hello{AgentID: r, Token: revoked, Host: wire.HostFacts{Hostname: "web"}}, "", enrol.ErrRevoked},
+		{"filed under the host name in lower case", wire.Hello{AgentID: a, Token: agent, Host: wire.HostFacts{Hostname: "  Web-01.Example.COM "}}, "web-01.example.com", nil},
+		{"agent id when there is no host name", wire.Hello{AgentID: b, Token: other}, b, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,7 +300,8 @@ func TestIngestReachesLiveFeed(t *testing.T) {
 		t.Fatalf("first event %q, want snapshot", ev.Type)
 	}
 
-	agentSession(t, c, readToken(t, c.AgentTokenPath()))
+	id, cred, _ := enrolAgent(t, c)
+	agentSession(t, c, id, cred)
 
 	deadline := time.After(5 * time.Second)
 	for {
@@ -326,13 +334,13 @@ func waitHealthy(t *testing.T, base string) {
 	}
 }
 
-func dialAgent(t *testing.T, c *Core, token string) *websocket.Conn {
+func dialAgent(t *testing.T, c *Core, id, token string) *websocket.Conn {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+c.Addr().String()+wire.Path, nil)
 	if err != nil {
 		t.Fatalf("dial agent endpoint: %v", err)
 	}
-	f, _ := wire.Encode(&wire.Hello{Version: wire.Version, AgentID: "agent-1", Token: token, Host: wire.HostFacts{Hostname: "web-01"}})
+	f, _ := wire.Encode(&wire.Hello{Version: wire.Version, AgentID: id, Token: token, Host: wire.HostFacts{Hostname: "web-01"}})
 	if err := ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
 		t.Fatal(err)
 	}
@@ -347,9 +355,9 @@ func dialAgent(t *testing.T, c *Core, token string) *websocket.Conn {
 	return ws
 }
 
-// agentSession connects as an agent with token and, when it is welcomed,
+// agentSession connects as agent id with token and, when it is welcomed,
 // sends one batch and waits for its ack.
-func agentSession(t *testing.T, c *Core, token string) {
+func agentSession(t *testing.T, c *Core, id, token string) {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+c.Addr().String()+wire.Path, nil)
 	if err != nil {
@@ -369,7 +377,7 @@ func agentSession(t *testing.T, c *Core, token string) {
 		msg, _ := wire.Decode(data)
 		return msg
 	}
-	send(&wire.Hello{Version: wire.Version, AgentID: "agent-1", Token: token, Host: wire.HostFacts{Hostname: "web-01"}})
+	send(&wire.Hello{Version: wire.Version, AgentID: id, Token: token, Host: wire.HostFacts{Hostname: "web-01"}})
 	if _, ok := recv().(*wire.Welcome); !ok {
 		return
 	}
@@ -378,4 +386,24 @@ func agentSession(t *testing.T, c *Core, token string) {
 	if ack, ok := recv().(*wire.Ack); !ok || ack.Seq != 1 {
 		t.Errorf("no ack for the batch: %v", ack)
 	}
+}
+
+// enrolAgent enrols an agent through a fresh one-use join code, as
+// POST /api/v1/enrol does, and returns its id, credential and the join
+// secret used.
+func enrolAgent(t *testing.T, c *Core) (id, credential, secret string) {
+	t.Helper()
+	jc, err := c.CreateJoinCode(apiv1.NewJoinCode{Uses: 1, TTLSeconds: 600})
+	if err != nil {
+		t.Fatalf("CreateJoinCode: %v", err)
+	}
+	code, err := wire.ParseJoinCode(jc.Code)
+	if err != nil {
+		t.Fatalf("ParseJoinCode: %v", err)
+	}
+	r, err := c.Enrol(wire.EnrolRequest{Secret: code.Secret, Host: wire.HostFacts{Hostname: "web-01"}}, "127.0.0.1:1")
+	if err != nil {
+		t.Fatalf("Enrol: %v", err)
+	}
+	return r.AgentID, r.Credential, code.Secret
 }

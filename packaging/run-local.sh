@@ -2,7 +2,10 @@
 # run-local.sh: what `make run` starts after building. The console (or, with
 # no display, the headless core) on a data directory under the user's config
 # directory, and a local agent enrolled to it, so this machine shows up at
-# once. Ctrl-C (or quitting the console) stops both.
+# once. Ctrl-C (or quitting the console) stops both. The core serves HTTPS
+# with the certificate it made; the local agent enrols once with a one-use
+# join code this script asks the core for (with the admin token), and then
+# checks the core by the certificate pin in that code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,24 +29,34 @@ else
 fi
 pids+=($!)
 
-# The core writes the agent's enrolment token on first start; wait for it
-# and for the listener.
+# The core writes its admin token and TLS certificate on first start; wait
+# for them and for the listener.
 for _ in $(seq 1 100); do
-  if [ -s "$data/agent.token" ] && (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then break; fi
+  if [ -s "$data/admin.token" ] && [ -s "$data/tls.crt" ] && (exec 3<>"/dev/tcp/${listen%:*}/${listen##*:}") 2>/dev/null; then break; fi
   kill -0 "${pids[0]}" 2>/dev/null || { echo "esmon exited; see the log above" >&2; exit 1; }
   sleep 0.1
 done
 
-bin/esmon-agent run --core "http://$listen" --token-file "$data/agent.token" \
-  --state-dir "$data/local-agent" &
+# The local agent: enrolled once (its credential stays in its state
+# directory), with a one-use join code that expires in ten minutes.
+agent_state="$data/local-agent"
+agent_env=()
+if [ ! -s "$agent_state/enrolment.json" ]; then
+  code=$(packaging/join-code.sh "$data" "$listen" 1 "make run: local agent")
+  [ -n "$code" ] || { echo "could not get a join code for the local agent" >&2; exit 1; }
+  agent_env=(ESMON_JOIN_CODE="$code")
+fi
+env "${agent_env[@]}" bin/esmon-agent run --state-dir "$agent_state" &
 pids+=($!)
 
 cat <<TXT
 
   esmon is running with a local agent.
-  Web dashboard: http://$listen/
+  Web dashboard: https://$listen/ (the browser will ask you to accept the
+  core's own certificate; its SPKI SHA-256 pin is in the core's log)
   Sign in with the token in:  $data/admin.token
-  Enrol other agents with:    esmon-agent run --core http://<this host>:${listen##*:} --token \$(cat $data/agent.token)
+  Add other agents:           Agents page, "Create join code", then paste the
+                              install command on the server
   Press Ctrl-C to stop.
 
 TXT

@@ -172,8 +172,8 @@ func TestDashboard(t *testing.T) {
 	b.Do(chromedp.SendKeys(chromedp.ID("token"), core.token+"\n"))
 	conn = core.next(t)
 	b.Do(chromedp.WaitVisible(chromedp.ID("hosts-empty")))
-	b.WaitJS(`document.getElementById("agent-cmd").textContent ===
-		"esmon-agent run --core " + location.origin + " --token TOKEN"`, "agent command")
+	b.WaitJS(`document.getElementById("agent-cmd").textContent.includes("esmon-agent install --join-code") &&
+		document.querySelector("#hosts-empty a[href='#/agents']") !== null`, "how to add an agent")
 	b.WaitText("#alerts-empty", "No active alerts. All quiet.")
 	browsertest.Screenshot(t, ctx, "dashboard-empty.png")
 

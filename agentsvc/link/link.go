@@ -62,10 +62,12 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", int32(s))
 }
 
-// Close codes the core uses to refuse an agent.
+// Close codes the core uses to refuse an agent. CloseRevoked is final:
+// the agent stops instead of retrying.
 const (
 	CloseBadToken   = 4001
 	CloseBadVersion = 4002
+	CloseRevoked    = 4006
 )
 
 // Errors a Client reports in Status when the core refuses it. It keeps
@@ -74,6 +76,9 @@ const (
 var (
 	ErrBadToken   = errors.New("core refused the agent token")
 	ErrBadVersion = errors.New("core refused the protocol version")
+	// ErrRevoked ends Run: an operator revoked this agent, and retrying
+	// would only fill the core's log.
+	ErrRevoked = errors.New("core revoked this agent")
 )
 
 // Defaults of Options.
@@ -95,6 +100,7 @@ type Options struct {
 	AgentID      string
 	AgentVersion string
 	Host         wire.HostFacts
+	Tags         []string      // the host's tags, told to the core in the Hello
 	Interval     time.Duration // told to the core in the Hello; see SetInterval
 	Logger       *slog.Logger
 	// ConfigVersion, when set, gives the version of the pushed config the
@@ -327,9 +333,9 @@ func (c *Client) setErr(err error) {
 	c.mu.Unlock()
 }
 
-// Run connects to the core and keeps connecting until ctx is cancelled; then
-// it closes the connection and returns ctx's error, with every goroutine it
-// started stopped.
+// Run connects to the core and keeps connecting until ctx is cancelled, or
+// the core says this agent is revoked; then it closes the connection and
+// returns ctx's error or ErrRevoked, with every goroutine it started stopped.
 func (c *Client) Run(ctx context.Context) error {
 	defer c.setState(Disconnected)
 	attempt := 0
@@ -341,6 +347,11 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if err == nil {
 			err = errors.New("connection ended")
+		}
+		if errors.Is(err, ErrRevoked) {
+			c.setErr(err)
+			c.log.Error("core revoked this agent; stopping", "err", err)
+			return err
 		}
 		var wait time.Duration
 		var ce *connError
@@ -427,6 +438,7 @@ func (c *Client) handshake(conn *websocket.Conn) (*wire.Welcome, error) {
 		Token:        c.opt.Token,
 		AgentVersion: c.opt.AgentVersion,
 		Host:         c.opt.Host,
+		Tags:         c.opt.Tags,
 		IntervalMS:   time.Duration(c.interval.Load()).Milliseconds(),
 	}
 	if c.opt.ConfigVersion != nil {
@@ -476,6 +488,8 @@ func closeErr(during string, err error) error {
 		return fmt.Errorf("%s: %w (close %d: %s)", during, ErrBadToken, ce.Code, reason)
 	case CloseBadVersion:
 		return fmt.Errorf("%s: %w (close %d: %s)", during, ErrBadVersion, ce.Code, reason)
+	case CloseRevoked:
+		return fmt.Errorf("%s: %w (close %d: %s)", during, ErrRevoked, ce.Code, reason)
 	}
 	return fmt.Errorf("%s: core closed the connection (close %d: %s)", during, ce.Code, reason)
 }
@@ -507,7 +521,7 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 	}
 	conn.Close()
-	if rerr := <-readErr; err == nil {
+	if rerr := <-readErr; err == nil || errors.Is(rerr, ErrRevoked) {
 		err = rerr
 	}
 	return err

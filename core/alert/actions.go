@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -245,26 +246,42 @@ func (e *Engine) mutedBy(a *apiv1.Alert, now time.Time) string {
 	}
 	for _, id := range slices.Sorted(maps.Keys(e.silences)) {
 		s := e.silences[id]
-		if !now.Before(s.StartsAt) && now.Before(s.EndsAt) && alertMatches(a, s.Match) {
+		if !now.Before(s.StartsAt) && now.Before(s.EndsAt) && e.alertMatches(a, s.Match) {
 			return "silence:" + s.ID
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(e.maint)) {
 		m := e.maint[id]
-		if alertMatches(a, m.Match) && m.open(now) {
+		if e.alertMatches(a, m.Match) && m.open(now) {
 			return "maintenance:" + m.Name
 		}
 	}
 	return ""
 }
 
+// chain is the escalation chain of rule r: its own steps, its one-step
+// escalate_after/escalate_to, or the core's default. The caller holds the
+// lock.
+func (e *Engine) chain(r *apiv1.Rule) []apiv1.EscalationStep {
+	switch {
+	case len(r.Escalation) > 0:
+		return r.Escalation
+	case r.EscalateTo != "":
+		return []apiv1.EscalationStep{{After: r.EscalateAfter, Channels: []string{r.EscalateTo}}}
+	}
+	return e.escalation
+}
+
 // alertMatches matches an alert against silence matchers: "rule" matches
-// the rule's id or name, "severity" and "host" the alert's own fields, any
-// other name a label.
-func alertMatches(a *apiv1.Alert, match map[string]string) bool {
+// the rule's id or name, "severity" and "host" the alert's own fields,
+// "tag" the host's tags, any other name a label. The caller holds the
+// lock.
+func (e *Engine) alertMatches(a *apiv1.Alert, match map[string]string) bool {
 	for k, v := range match {
 		var ok bool
 		switch k {
+		case TagMatcher:
+			ok = hasTag(e.tags[a.Host], v)
 		case "rule":
 			ok = matchValue(v, a.RuleID) || matchValue(v, a.RuleName)
 		case "severity":
@@ -317,9 +334,11 @@ func (e *Engine) Tick(now time.Time) []apiv1.Transition {
 		if a.State != apiv1.StateFiring || a.Ack != nil || e.mutedBy(a, now) != "" {
 			continue
 		}
-		if r.EscalateTo != "" && a.Escalated == "" && apiv1.SeverityRank(a.Severity) >= apiv1.SeverityRank(apiv1.SeverityCritical) &&
-			now.Sub(a.FiredAt) >= time.Duration(r.EscalateAfter) {
-			a.Escalated = r.EscalateTo
+		if steps := e.chain(r); a.EscalationStep < len(steps) && apiv1.SeverityRank(a.Severity) >= apiv1.SeverityRank(apiv1.SeverityCritical) &&
+			now.Sub(a.FiredAt) >= time.Duration(steps[a.EscalationStep].After) {
+			st := steps[a.EscalationStep]
+			a.EscalationStep++
+			a.Escalated = strings.Join(st.Channels, ",")
 			out = append(out, e.move(in, r, Firing, Firing, a.Value, now, ReasonEscalation))
 			continue
 		}
@@ -347,7 +366,7 @@ func (e *Engine) Tick(now time.Time) []apiv1.Transition {
 		out = append(out, e.fire(in, r, Inactive, now.Sub(ss.last).Seconds(), now, ReasonNoData))
 	}
 	for key, fs := range e.flaps {
-		if len(fs) == 0 || now.Sub(fs[len(fs)-1]) > e.flapWindow {
+		if len(fs) == 0 || now.Sub(fs[len(fs)-1]) > e.maxFlapWindow {
 			delete(e.flaps, key)
 		}
 	}

@@ -100,8 +100,15 @@ type Engine struct {
 	channels   []string // known channel names; nil accepts any
 	flapCount  int
 	flapWindow time.Duration
-	histSeq    uint64
-	auditSeq   uint64
+	// maxFlapWindow is the longest flap window of any rule, for forgetting
+	// flap histories.
+	maxFlapWindow time.Duration
+	// escalation is the default chain of rules without their own.
+	escalation []apiv1.EscalationStep
+	// tags are each host's tags in force, for the "tag" matcher.
+	tags     map[string][]string
+	histSeq  uint64
+	auditSeq uint64
 }
 
 // metricRules are the enabled rules on one metric, split so that a sample
@@ -126,8 +133,29 @@ type matcher struct {
 	glob        bool
 }
 
-func (ir *indexedRule) matches(ls store.Labels) bool {
+// TagMatcher is the matcher name that matches a host's tags rather than a
+// label: {"tag": "prod"} matches the series of hosts tagged prod; a glob
+// ("team-*") matches when any tag does.
+const TagMatcher = "tag"
+
+// hasTag reports whether one of tags matches pattern.
+func hasTag(tags []string, pattern string) bool {
+	for _, t := range tags {
+		if matchValue(pattern, t) {
+			return true
+		}
+	}
+	return false
+}
+
+func (ir *indexedRule) matches(ls store.Labels, tags []string) bool {
 	for _, m := range ir.match {
+		if m.name == TagMatcher {
+			if !hasTag(tags, m.value) {
+				return false
+			}
+			continue
+		}
 		v := ls.Get(m.name)
 		if m.glob {
 			if !matchValue(m.value, v) {
@@ -165,7 +193,8 @@ type seenSeries struct {
 func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
 	e := &Engine{kv: kv, log: log, rules: map[string]*apiv1.Rule{}, active: map[uint64]*instance{},
 		flaps: map[uint64][]time.Time{}, seen: map[uint64]*seenSeries{}, silences: map[string]apiv1.Silence{},
-		maint: map[string]*maintenance{}, flapCount: DefaultFlapCount, flapWindow: DefaultFlapWindow}
+		maint: map[string]*maintenance{}, flapCount: DefaultFlapCount, flapWindow: DefaultFlapWindow,
+		tags: map[string][]string{}}
 	var errs []error
 	load := func(prefix byte, what string, fn func(v []byte) error) error {
 		err := kv.Scan([]byte{prefix}, func(k, v []byte) bool {
@@ -211,6 +240,9 @@ func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
 			return err
 		}
 		in.key = k
+		if in.Alert.Escalated != "" && in.Alert.EscalationStep == 0 {
+			in.Alert.EscalationStep = 1 // stored before chains: its one step is taken
+		}
 		e.active[k] = &in
 		return nil
 	}); err != nil {
@@ -269,6 +301,70 @@ func (e *Engine) SetFlapDamping(count int, window time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.flapCount, e.flapWindow = count, window
+	e.reindex()
+}
+
+// SetDefaultEscalation sets the escalation chain of rules that have none
+// of their own. Its channels must be known (SetChannels first).
+func (e *Engine) SetDefaultEscalation(steps []apiv1.EscalationStep) error {
+	if err := ValidateEscalation("escalation", steps); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.knownChannels("escalation", steps); err != nil {
+		return err
+	}
+	e.escalation = slices.Clone(steps)
+	return nil
+}
+
+// SetHostTags records the tags in force on host, which rules match with
+// "tag". The core calls it when an agent says hello and when an admin
+// sets a host's tags. Active alerts on host of rules whose "tag" matcher
+// no longer matches end at once (resolved, or back to inactive when
+// pending), and those transitions are returned; new matches fire with the
+// host's next samples.
+func (e *Engine) SetHostTags(host string, tags []string) []apiv1.Transition {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(tags) == 0 {
+		delete(e.tags, host)
+	} else {
+		e.tags[host] = slices.Clone(tags)
+	}
+	var out []apiv1.Transition
+	now := time.Now()
+	for _, key := range slices.Sorted(maps.Keys(e.active)) {
+		in := e.active[key]
+		r, ok := e.rules[in.Alert.RuleID]
+		if !ok || in.Alert.Host != host || matchesTag(tags, r.Match) {
+			continue
+		}
+		from := stateOf(in.Alert.State)
+		end := Resolved
+		if from == Pending {
+			end = Inactive
+		}
+		out = append(out, e.move(in, r, from, end, in.Alert.Value, now, ""))
+	}
+	return out
+}
+
+// flapping returns rule r's flap damping: how many flips within what
+// window; count 0 means none.
+func (e *Engine) flapping(r *apiv1.Rule) (int, time.Duration) {
+	count, window := e.flapCount, e.flapWindow
+	switch {
+	case r.FlapCount < 0:
+		return 0, window
+	case r.FlapCount > 0:
+		count = r.FlapCount
+	}
+	if r.FlapWindow > 0 {
+		window = time.Duration(r.FlapWindow)
+	}
+	return count, window
 }
 
 // SetChannels names the notification channels rules may route to; a rule
@@ -306,6 +402,7 @@ func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
 	if len(samples) > 0 {
 		out = e.resolveOffline(host, time.UnixMilli(samples[len(samples)-1].T))
 	}
+	tags := e.tags[host]
 	for i := range samples {
 		s := &samples[i]
 		mr := e.index[s.Metric]
@@ -314,11 +411,11 @@ func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
 		}
 		if len(mr.byHost) > 0 {
 			for _, ir := range mr.byHost[s.Labels.Get("host")] {
-				out = e.step(out, ir, s)
+				out = e.step(out, ir, s, tags)
 			}
 		}
 		for _, ir := range mr.any {
-			out = e.step(out, ir, s)
+			out = e.step(out, ir, s, tags)
 		}
 	}
 	return out
@@ -326,8 +423,8 @@ func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
 
 // step moves the alert of rule ir on sample s's series, appending any
 // transition to out. The caller holds the lock.
-func (e *Engine) step(out []apiv1.Transition, ir *indexedRule, s *store.Sample) []apiv1.Transition {
-	if !ir.matches(s.Labels) {
+func (e *Engine) step(out []apiv1.Transition, ir *indexedRule, s *store.Sample, tags []string) []apiv1.Transition {
+	if !ir.matches(s.Labels, tags) {
 		return out
 	}
 	r := ir.r
@@ -392,14 +489,15 @@ func (e *Engine) clearing(out []apiv1.Transition, in *instance, r *apiv1.Rule, v
 	if in.ClearedAt.IsZero() {
 		in.ClearedAt = at
 	}
+	count, window := e.flapping(r)
 	hold := time.Duration(r.KeepFiringFor)
 	if a.Flapping {
-		hold = max(hold, e.flapWindow)
+		hold = max(hold, window)
 	}
 	if at.Sub(in.ClearedAt) < hold {
 		return out
 	}
-	if !a.Flapping && e.flapCount > 0 && e.flipsWithin(in.key, at)+1 > e.flapCount {
+	if !a.Flapping && count > 0 && e.flipsWithin(in.key, at, window)+1 > count {
 		a.Flapping = true
 		in.ClearedAt = at
 		return append(out, e.move(in, r, Firing, Firing, v, at, ReasonFlapping))
@@ -409,10 +507,10 @@ func (e *Engine) clearing(out []apiv1.Transition, in *instance, r *apiv1.Rule, v
 
 // flipsWithin counts the recent starts and ends of alert key, forgetting
 // those older than the flap window. The caller holds the lock.
-func (e *Engine) flipsWithin(key uint64, at time.Time) int {
+func (e *Engine) flipsWithin(key uint64, at time.Time, window time.Duration) int {
 	fs := e.flaps[key]
 	i := 0
-	for i < len(fs) && at.Sub(fs[i]) > e.flapWindow {
+	for i < len(fs) && at.Sub(fs[i]) > window {
 		i++
 	}
 	fs = fs[i:]
@@ -436,11 +534,17 @@ func (e *Engine) newInstance(r *apiv1.Rule, key uint64, metric string, ls store.
 
 // fire moves an alert to firing and counts the flip.
 func (e *Engine) fire(in *instance, r *apiv1.Rule, from State, v float64, at time.Time, reason string) apiv1.Transition {
-	if e.flapCount > 0 {
-		e.flipsWithin(in.key, at)
-		e.flaps[in.key] = append(e.flaps[in.key], at)
-	}
+	e.flip(in.key, r, at)
 	return e.move(in, r, from, Firing, v, at, reason)
+}
+
+// flip records a start or end of alert key of rule r for flap damping.
+// The caller holds the lock.
+func (e *Engine) flip(key uint64, r *apiv1.Rule, at time.Time) {
+	if count, window := e.flapping(r); count > 0 {
+		e.flipsWithin(key, at, window)
+		e.flaps[key] = append(e.flaps[key], at)
+	}
 }
 
 // move applies one transition, persists it, records it in the history and
@@ -455,10 +559,7 @@ func (e *Engine) move(in *instance, r *apiv1.Rule, from, to State, v float64, at
 		a.FiredAt = at
 	case to == Resolved:
 		a.ResolvedAt = at
-		if e.flapCount > 0 {
-			e.flipsWithin(in.key, at)
-			e.flaps[in.key] = append(e.flaps[in.key], at)
-		}
+		e.flip(in.key, r, at)
 		if a.Flapping {
 			delete(e.flaps, in.key)
 		}
@@ -469,6 +570,9 @@ func (e *Engine) move(in *instance, r *apiv1.Rule, from, to State, v float64, at
 		Threshold: a.Threshold, Reason: reason, Muted: a.Silenced != ""}
 	if reason == ReasonEscalation {
 		t.Escalated = a.Escalated
+		if steps := e.chain(r); a.EscalationStep > 0 && a.EscalationStep <= len(steps) {
+			t.EscalateTo = slices.Clone(steps[a.EscalationStep-1].Channels)
+		}
 	}
 	if routed(t) && !t.Muted {
 		a.NotifiedAt = at
@@ -557,7 +661,7 @@ func (e *Engine) EvalOffline(hosts []apiv1.Host, now time.Time) []apiv1.Transiti
 			continue
 		}
 		for _, h := range hosts {
-			if h.LastSeen.IsZero() || !matchesHost(h.ID, r.Match) {
+			if h.LastSeen.IsZero() || !matchesHost(h.ID, r.Match) || !matchesTag(h.Tags, r.Match) {
 				continue
 			}
 			silent := now.Sub(h.LastSeen)
@@ -692,8 +796,16 @@ func compare(v float64, op string, thr float64) bool {
 	return false
 }
 
-func matches(ls store.Labels, match map[string]string) bool {
+// matches reports whether a series' labels and its host's tags satisfy
+// match.
+func matches(ls store.Labels, tags []string, match map[string]string) bool {
 	for k, v := range match {
+		if k == TagMatcher {
+			if !hasTag(tags, v) {
+				return false
+			}
+			continue
+		}
 		if !matchValue(v, ls.Get(k)) {
 			return false
 		}
@@ -704,6 +816,12 @@ func matches(ls store.Labels, match map[string]string) bool {
 func matchesHost(host string, match map[string]string) bool {
 	v, ok := match["host"]
 	return !ok || matchValue(v, host)
+}
+
+// matchesTag reports whether tags satisfy the "tag" matcher, if any.
+func matchesTag(tags []string, match map[string]string) bool {
+	v, ok := match[TagMatcher]
+	return !ok || hasTag(tags, v)
 }
 
 func labelsOf(m map[string]string) store.Labels {

@@ -75,6 +75,15 @@ func Validate(r *apiv1.Rule) error {
 		return &FieldError{"channels", "at most 20 channels"}
 	case (r.EscalateAfter > 0) != (r.EscalateTo != ""):
 		return &FieldError{"escalate_to", "escalate_after and escalate_to go together"}
+	case r.EscalateTo != "" && len(r.Escalation) > 0:
+		return &FieldError{"escalation", "give either escalation steps or escalate_after/escalate_to, not both"}
+	case r.FlapCount < -1 || r.FlapCount > 1000:
+		return &FieldError{"flap_count", "must be between -1 (no damping) and 1000"}
+	case r.FlapWindow < 0 || time.Duration(r.FlapWindow) > 24*time.Hour:
+		return &FieldError{"flap_window", "must be between 0s and 24h"}
+	}
+	if err := ValidateEscalation("escalation", r.Escalation); err != nil {
+		return err
 	}
 	for name, d := range map[string]apiv1.Duration{"for": r.For, "keep_firing_for": r.KeepFiringFor, "repeat_interval": r.RepeatInterval, "escalate_after": r.EscalateAfter, "no_data_after": r.NoDataAfter} {
 		if err := dur(name, d); err != nil {
@@ -144,6 +153,35 @@ func Validate(r *apiv1.Rule) error {
 			return &FieldError{"clear", "must be at or below the lowest threshold for op " + r.Op}
 		case !above && *c < low:
 			return &FieldError{"clear", "must be at or above the highest threshold for op " + r.Op}
+		}
+	}
+	return nil
+}
+
+// maxEscalationSteps bounds an escalation chain.
+const maxEscalationSteps = 10
+
+// ValidateEscalation checks an escalation chain: at most ten steps, each
+// with 1 to 20 channels, their times rising and within 168h. The error
+// names the step, e.g. "escalation[1].after".
+func ValidateEscalation(field string, steps []apiv1.EscalationStep) error {
+	if len(steps) > maxEscalationSteps {
+		return &FieldError{field, fmt.Sprintf("at most %d steps", maxEscalationSteps)}
+	}
+	for i, st := range steps {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case st.After < 0 || time.Duration(st.After) > maxFor:
+			return &FieldError{f + ".after", "must be between 0s and 168h"}
+		case i > 0 && st.After <= steps[i-1].After:
+			return &FieldError{f + ".after", "must be later than the step before"}
+		case len(st.Channels) == 0 || len(st.Channels) > 20:
+			return &FieldError{f + ".channels", "1 to 20 channels"}
+		}
+		for _, c := range st.Channels {
+			if len(c) > 64 || !validID(c) {
+				return &FieldError{f + ".channels", fmt.Sprintf("%q is not a channel name", c)}
+			}
 		}
 	}
 	return nil

@@ -56,6 +56,12 @@ func cloneRule(r *apiv1.Rule) apiv1.Rule {
 		v := *r.Clear
 		c.Clear = &v
 	}
+	if r.Escalation != nil {
+		c.Escalation = make([]apiv1.EscalationStep, len(r.Escalation))
+		for i, st := range r.Escalation {
+			c.Escalation[i] = apiv1.EscalationStep{After: st.After, Channels: slices.Clone(st.Channels)}
+		}
+	}
 	return c
 }
 
@@ -75,6 +81,22 @@ func (e *Engine) validate(r *apiv1.Rule) error {
 	}
 	if r.EscalateTo != "" && !slices.Contains(e.channels, r.EscalateTo) {
 		return &FieldError{"escalate_to", fmt.Sprintf("no channel %q; configured: %v", r.EscalateTo, e.channels)}
+	}
+	return e.knownChannels("escalation", r.Escalation)
+}
+
+// knownChannels checks that the channels of an escalation chain exist. The
+// caller holds the lock.
+func (e *Engine) knownChannels(field string, steps []apiv1.EscalationStep) error {
+	if e.channels == nil {
+		return nil
+	}
+	for i, st := range steps {
+		for _, c := range st.Channels {
+			if !slices.Contains(e.channels, c) {
+				return &FieldError{fmt.Sprintf("%s[%d].channels", field, i), fmt.Sprintf("no channel %q; configured: %v", c, e.channels)}
+			}
+		}
 	}
 	return nil
 }
@@ -304,7 +326,7 @@ func (e *Engine) recheck(ids map[string]bool, now time.Time) []apiv1.Transition 
 		}
 		keep := r.Enabled
 		if keep && r.Kind != apiv1.RuleAgentOffline {
-			keep = a.Metric == r.Metric && matches(labelsOf(a.Labels), r.Match)
+			keep = a.Metric == r.Metric && matches(labelsOf(a.Labels), e.tags[a.Host], r.Match)
 			if keep && from == Pending {
 				lvl, _ := level(r, a.Value)
 				keep = lvl != ""
@@ -343,8 +365,10 @@ func (e *Engine) reindex() {
 	e.index = make(map[string]*metricRules)
 	e.compiled = make(map[string]*indexedRule)
 	e.offline = e.offline[:0]
+	e.maxFlapWindow = e.flapWindow
 	for _, id := range slices.Sorted(maps.Keys(e.rules)) {
 		r := e.rules[id]
+		e.maxFlapWindow = max(e.maxFlapWindow, time.Duration(r.FlapWindow))
 		if r.Kind == apiv1.RuleAgentOffline {
 			e.offline = append(e.offline, r)
 			continue

@@ -9,6 +9,7 @@ import (
 
 	"esmon/core/alert"
 	"esmon/core/apiv1"
+	"esmon/core/hosts"
 	"esmon/core/notify"
 )
 
@@ -36,14 +37,14 @@ type Alerting interface {
 // actorKey is the context key of the person behind a request.
 type actorKey struct{}
 
-// WithActor returns ctx carrying who makes the request. Auth sets it; the
-// users issue will set real user names.
+// WithActor returns ctx carrying who makes the request. Auth sets it to the
+// signed-in user's name (auth.BootstrapUser for the admin.token).
 func WithActor(ctx context.Context, who string) context.Context {
 	return context.WithValue(ctx, actorKey{}, who)
 }
 
 // Actor is who makes the request, as recorded in acknowledgements, silences
-// and rule changes: "admin" for the admin token and its sessions for now.
+// and rule changes, and in the audit log: the user's name.
 func Actor(ctx context.Context) string {
 	if who, ok := ctx.Value(actorKey{}).(string); ok && who != "" {
 		return who
@@ -54,38 +55,83 @@ func Actor(ctx context.Context) string {
 // maxImportBody bounds a rule import: 10,000 rules of YAML fit.
 const maxImportBody = 16 << 20
 
+// importRoute is the rule import's route, the one that takes a body over
+// maxBody.
+const importRoute = "POST /api/v1/rules/import"
+
 // alerting registers the endpoints of people's actions.
-func (s *server) alerting(api func(string, http.HandlerFunc)) {
+func (s *server) alerting(rt roles) {
 	if s.Alerting == nil {
 		return
 	}
-	api("GET /api/v1/alerts/{id}", s.alert)
-	api("POST /api/v1/alerts/{id}/ack", s.ack)
-	api("DELETE /api/v1/alerts/{id}/ack", s.unack)
-	api("POST /api/v1/rules/{id}/enable", s.enableRule(true))
-	api("POST /api/v1/rules/{id}/disable", s.enableRule(false))
-	api("GET /api/v1/rules/export", s.exportRules)
-	api("POST /api/v1/rules/import", s.importRules)
-	api("GET /api/v1/rules/changes", s.ruleChanges)
-	api("GET /api/v1/silences", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Alerting.Silences()) })
-	api("POST /api/v1/silences", s.addSilence)
-	api("DELETE /api/v1/silences/{id}", s.deleteSilence)
-	api("GET /api/v1/maintenance", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Alerting.Maintenance()) })
-	api("POST /api/v1/maintenance", s.addMaintenance)
-	api("DELETE /api/v1/maintenance/{id}", s.deleteMaintenance)
-	api("GET /api/v1/channels", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Alerting.Channels()) })
-	api("POST /api/v1/channels/{name}/test", s.testChannel)
+	rt.read("GET /api/v1/alerts/{id}", s.alert)
+	rt.operate("POST /api/v1/alerts/{id}/ack", s.ack)
+	rt.operate("DELETE /api/v1/alerts/{id}/ack", s.unack)
+	rt.admin("POST /api/v1/rules/{id}/enable", s.enableRule(true))
+	rt.admin("POST /api/v1/rules/{id}/disable", s.enableRule(false))
+	rt.read("GET /api/v1/rules/export", s.exportRules)
+	rt.admin(importRoute, s.importRules)
+	rt.read("GET /api/v1/rules/changes", s.ruleChanges)
+	rt.read("GET /api/v1/silences", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Alerting.Silences()) })
+	rt.operate("POST /api/v1/silences", s.addSilence)
+	rt.operate("DELETE /api/v1/silences/{id}", s.deleteSilence)
+	rt.read("GET /api/v1/maintenance", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Alerting.Maintenance()) })
+	rt.operate("POST /api/v1/maintenance", s.addMaintenance)
+	rt.operate("DELETE /api/v1/maintenance/{id}", s.deleteMaintenance)
+	rt.read("GET /api/v1/channels", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Alerting.Channels()) })
+	rt.admin("POST /api/v1/channels/{name}/test", s.testChannel)
+	if ht, ok := s.Alerting.(HostTagger); ok {
+		rt.admin("PUT /api/v1/hosts/{id}/tags", s.putHostTags(ht))
+		rt.admin("DELETE /api/v1/hosts/{id}/tags", s.clearHostTags(ht))
+	}
+}
+
+// HostTagger is what the core implements to let an admin set a host's
+// tags, which rules match with "tag". The admin's set replaces the agent's
+// until it is cleared.
+type HostTagger interface {
+	SetHostTags(id string, tags []string, by string) (apiv1.Host, error)
+	ClearHostTags(id, by string) (apiv1.Host, error)
+}
+
+func (s *server) putHostTags(ht HostTagger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body apiv1.HostTags
+		if !readJSON(w, r, &body) {
+			return
+		}
+		h, err := ht.SetHostTags(r.PathValue("id"), body.Tags, Actor(r.Context()))
+		if err != nil {
+			s.actionError(w, "set host tags", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, h)
+	}
+}
+
+func (s *server) clearHostTags(ht HostTagger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h, err := ht.ClearHostTags(r.PathValue("id"), Actor(r.Context()))
+		if err != nil {
+			s.actionError(w, "clear host tags", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, h)
+	}
 }
 
 // actionError answers the errors of the alerting actions: a *FieldError is
 // a 400 naming the field, an unknown thing a 404, a wrong state a 409.
 func (s *server) actionError(w http.ResponseWriter, what string, err error) {
 	var fe *alert.FieldError
+	var te *hosts.TagError
 	switch {
 	case errors.As(err, &fe):
 		writeJSON(w, http.StatusBadRequest, fieldError{apiv1.Error{Error: err.Error(), Code: "invalid"}, fe.Field})
+	case errors.As(err, &te):
+		writeJSON(w, http.StatusBadRequest, fieldError{apiv1.Error{Error: te.Error(), Code: "invalid"}, "tags"})
 	case errors.Is(err, alert.ErrNoAlert), errors.Is(err, alert.ErrNoRule), errors.Is(err, alert.ErrNoSilence),
-		errors.Is(err, alert.ErrNoMaintenance), errors.Is(err, notify.ErrNoChannel):
+		errors.Is(err, alert.ErrNoMaintenance), errors.Is(err, notify.ErrNoChannel), errors.Is(err, hosts.ErrNoHost):
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, alert.ErrNotFiring):
 		writeError(w, http.StatusConflict, "not_firing", err.Error())

@@ -50,10 +50,12 @@ type Deps struct {
 	Auth     *Auth
 	Live     http.Handler // /ws/live, authenticated here
 	Agents   http.Handler // /ws/agent, authenticated by the agent's hello
-	Web      fs.FS        // the web page
-	Gatherer prometheus.Gatherer
-	Reg      prometheus.Registerer
-	Log      *slog.Logger
+	// Enrolment serves agents and join codes (agents.go); nil serves none.
+	Enrolment Enrolment
+	Web       fs.FS // the web page
+	Gatherer  prometheus.Gatherer
+	Reg       prometheus.Registerer
+	Log       *slog.Logger
 }
 
 // maxBody bounds every request body.
@@ -61,6 +63,15 @@ const maxBody = 1 << 20
 
 // maxPoints bounds the points one query series may return.
 const maxPoints = 11_000
+
+// roles register a route with the least role it needs: read (viewer),
+// operate (operator: acknowledge, silence) and admin (rules, channels,
+// users, agents). Changes made through operate and admin are written to the
+// audit log; quiet registers a route that audits itself, or reads.
+type roles struct {
+	read, operate, admin func(pattern string, h http.HandlerFunc)
+	quiet                func(need, pattern string, h http.HandlerFunc)
+}
 
 type server struct {
 	Deps
@@ -85,25 +96,32 @@ func New(d Deps) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	mux.Handle("GET /ws/agent", d.Agents)
-	mux.Handle("GET /ws/live", d.Auth.Require(d.Live))
+	mux.Handle("GET /ws/live", d.Auth.Require(apiv1.RoleViewer, d.Live))
 
-	handle("POST /api/v1/session", d.Auth.signIn)
-	handle("GET /api/v1/session", d.Auth.requireFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	handle("DELETE /api/v1/session", d.Auth.signOut)
-
-	api := func(pattern string, h http.HandlerFunc) { handle(pattern, d.Auth.requireFunc(h)) }
-	api("GET /api/v1/hosts", s.hosts)
-	api("GET /api/v1/hosts/{id}", s.host)
-	api("GET /api/v1/series", s.series)
-	api("GET /api/v1/query", s.query)
-	api("GET /api/v1/alerts", s.alerts)
-	api("GET /api/v1/alerts/history", s.history)
-	api("GET /api/v1/rules", s.rules)
-	api("POST /api/v1/rules", s.createRule)
-	api("GET /api/v1/rules/{id}", s.rule)
-	api("PUT /api/v1/rules/{id}", s.updateRule)
-	api("DELETE /api/v1/rules/{id}", s.deleteRule)
-	s.alerting(api)
+	rt := roles{quiet: func(need, pattern string, h http.HandlerFunc) {
+		handle(pattern, d.Auth.Require(need, h).ServeHTTP)
+	}}
+	rt.read = func(pattern string, h http.HandlerFunc) { rt.quiet(apiv1.RoleViewer, pattern, h) }
+	rt.operate = func(pattern string, h http.HandlerFunc) {
+		rt.quiet(apiv1.RoleOperator, pattern, d.Auth.audited(pattern, h))
+	}
+	rt.admin = func(pattern string, h http.HandlerFunc) {
+		rt.quiet(apiv1.RoleAdmin, pattern, d.Auth.audited(pattern, h))
+	}
+	d.Auth.routes(handle, rt)
+	rt.read("GET /api/v1/hosts", s.hosts)
+	rt.read("GET /api/v1/hosts/{id}", s.host)
+	rt.read("GET /api/v1/series", s.series)
+	rt.read("GET /api/v1/query", s.query)
+	rt.read("GET /api/v1/alerts", s.alerts)
+	rt.read("GET /api/v1/alerts/history", s.history)
+	rt.read("GET /api/v1/rules", s.rules)
+	rt.admin("POST /api/v1/rules", s.createRule)
+	rt.read("GET /api/v1/rules/{id}", s.rule)
+	rt.admin("PUT /api/v1/rules/{id}", s.updateRule)
+	rt.admin("DELETE /api/v1/rules/{id}", s.deleteRule)
+	s.alerting(rt)
+	s.agentRoutes(rt.admin, handle)
 	handle("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -332,13 +350,28 @@ func (s *server) internal(w http.ResponseWriter, what string, err error) {
 	writeError(w, http.StatusInternalServerError, "internal", what+" failed")
 }
 
-// count records each request by route pattern and status.
+// count records each request by route pattern and status, and bounds
+// every request body (bodyLimit).
 func (s *server) count(route string, h http.Handler) http.Handler {
+	limit := bodyLimit(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Bounded on the server's own ResponseWriter, which statusWriter
+		// would hide: only it closes the connection after a 413, so that a
+		// client cannot go on sending the rest of a huge body.
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h.ServeHTTP(sw, r)
 		s.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 	})
+}
+
+// bodyLimit is the largest request body route takes: maxBody, or more for
+// a rule import.
+func bodyLimit(route string) int64 {
+	if route == importRoute {
+		return maxImportBody
+	}
+	return maxBody
 }
 
 type statusWriter struct {
@@ -437,13 +470,29 @@ func webHandler(web fs.FS) http.Handler {
 	})
 }
 
+// ContentSecurityPolicy is sent with every answer. It allows nothing
+// inline (no 'unsafe-inline' for scripts or styles: the page sets styles
+// through the CSSOM, which the policy does not govern), nothing from
+// another origin, and no framing, so an injected string can neither run
+// nor load anything, and no other site can frame the page to trick a
+// click.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers that harden every answer: the CSP, no
+// MIME sniffing, no framing, no referrer, and HSTS when served over TLS.
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
+		hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if r.TLS != nil {
+			hd.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.ServeHTTP(w, r)
 	})
 }

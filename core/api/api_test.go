@@ -3,11 +3,9 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -15,12 +13,12 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"esmon/core/alert"
 	"esmon/core/api"
 	"esmon/core/apiv1"
+	"esmon/core/auth"
 	"esmon/core/hub"
 	"esmon/core/store"
 )
@@ -98,33 +96,50 @@ func (f *fakeAlerts) DeleteRule(id, _ string) error {
 }
 
 type fixture struct {
+	clock  *offsetClock
 	srv    *httptest.Server
 	reg    *prometheus.Registry
 	db     *store.DB
 	alerts *fakeAlerts
+	acts   *fakeAlerting
+	people *auth.Service
 }
 
 const indexHTML = "<!doctype html><title>esmon</title>"
 
-func newServer(t *testing.T) *fixture {
+func newServer(t testing.TB) *fixture {
+	return newServerOn(t, store.Options{InMemory: true, Logger: quiet})
+}
+
+// newServerOn serves the API on a store opened with so, with the fake
+// alert actions and a real auth.Service (cheap password hashing).
+func newServerOn(t testing.TB, so store.Options) *fixture {
 	t.Helper()
-	db, err := store.Open(store.Options{InMemory: true, Logger: quiet})
+	db, err := store.Open(so)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	reg := prometheus.NewRegistry()
+	clock := &offsetClock{}
+	people, err := auth.Open(auth.Options{KV: db, BootstrapToken: adminToken, Registerer: reg, Logger: quiet, Now: clock.Now,
+		Argon2: auth.Argon2{Time: 1, Memory: 64, Threads: 1}, MaxFailures: 3, RemoteFailures: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := &fakeAlerting{}
 	alerts := &fakeAlerts{rules: map[string]apiv1.Rule{
 		"cpu": {ID: "cpu", Name: "CPU", Kind: apiv1.RuleThreshold, Metric: "cpu_usage_percent", Op: ">", Threshold: 90, Severity: "warning", Enabled: true},
 	}}
 	live := hub.NewLive(func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} }, nil, quiet)
 	h := api.New(api.Deps{
-		Hosts:  fakeHosts{{ID: "web-01", Status: apiv1.StatusOK, Facts: apiv1.HostFacts{Hostname: "web-01"}}},
-		Alerts: alerts,
-		Series: db,
-		Auth:   api.NewAuth(adminToken, reg, quiet),
-		Live:   live,
-		Agents: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }),
+		Hosts:    fakeHosts{{ID: "web-01", Status: apiv1.StatusOK, Facts: apiv1.HostFacts{Hostname: "web-01"}}},
+		Alerts:   alerts,
+		Series:   db,
+		Alerting: acts,
+		Auth:     api.NewAuth(people, reg, quiet),
+		Live:     live,
+		Agents:   http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }),
 		Web: fstest.MapFS{
 			"index.html":    {Data: []byte(indexHTML)},
 			"assets/app.js": {Data: []byte("console.log(1)")},
@@ -136,7 +151,7 @@ func newServer(t *testing.T) *fixture {
 		srv.Close()
 		live.Close()
 	})
-	return &fixture{srv: srv, reg: reg, db: db, alerts: alerts}
+	return &fixture{clock: clock, srv: srv, reg: reg, db: db, alerts: alerts, acts: acts, people: people}
 }
 
 type req struct {
@@ -262,206 +277,6 @@ func TestOpenEndpoints(t *testing.T) {
 	if resp := f.do(t, req{path: "/ws/agent"}); resp.StatusCode != http.StatusTeapot {
 		t.Errorf("GET /ws/agent: %d, want the agent handler (authenticated by hello)", resp.StatusCode)
 	}
-}
-
-func TestSession(t *testing.T) {
-	f := newServer(t)
-	origin := f.srv.URL
-	signIn := func(t *testing.T, token string, hdr map[string]string) *http.Response {
-		body, _ := json.Marshal(map[string]string{"token": token})
-		return f.do(t, req{method: "POST", path: "/api/v1/session", body: string(body), header: hdr})
-	}
-
-	t.Run("wrong token", func(t *testing.T) {
-		before := authFailures(t, f.reg)
-		resp := signIn(t, "nope", map[string]string{"Origin": origin})
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("status %d, want 401", resp.StatusCode)
-		}
-		if m := errorBody(t, resp); m["code"] != "bad_token" {
-			t.Errorf("code %v, want bad_token", m["code"])
-		}
-		if len(resp.Cookies()) != 0 {
-			t.Errorf("cookie set on a failed sign-in: %v", resp.Cookies())
-		}
-		if got := authFailures(t, f.reg) - before; got != 1 {
-			t.Errorf("auth failures grew by %v, want 1", got)
-		}
-	})
-	t.Run("foreign origin", func(t *testing.T) {
-		resp := signIn(t, adminToken, map[string]string{"Origin": "https://evil.example"})
-		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
-			t.Fatalf("status %d cookies %v, want 403 and no cookie", resp.StatusCode, resp.Cookies())
-		}
-		if m := errorBody(t, resp); m["code"] != "csrf" {
-			t.Errorf("code %v, want csrf", m["code"])
-		}
-	})
-
-	resp := signIn(t, adminToken, map[string]string{"Origin": origin})
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("sign-in status %d, want 204", resp.StatusCode)
-	}
-	var cookie *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == api.SessionCookie {
-			cookie = c
-		}
-	}
-	if cookie == nil {
-		t.Fatalf("no %s cookie in %v", api.SessionCookie, resp.Header["Set-Cookie"])
-	}
-	if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.MaxAge <= 0 {
-		t.Errorf("cookie %+v, want HttpOnly, SameSite=Strict, Path=/ and a max age", cookie)
-	}
-	if strings.Contains(cookie.Value, adminToken) {
-		t.Error("the session cookie carries the admin token")
-	}
-	withCookie := func(extra map[string]string) map[string]string {
-		h := map[string]string{"Cookie": cookie.Name + "=" + cookie.Value}
-		for k, v := range extra {
-			h[k] = v
-		}
-		return h
-	}
-	newRule := `{"name":"Disk","metric":"disk_used_percent","threshold":90,"severity":"critical"}`
-
-	tests := []struct {
-		name     string
-		r        req
-		wantCode int
-		wantErr  string // code of the error body, if any
-	}{
-		{"cookie reads hosts", req{path: "/api/v1/hosts", header: withCookie(nil)}, http.StatusOK, ""},
-		{"cookie checks session", req{path: "/api/v1/session", header: withCookie(nil)}, http.StatusNoContent, ""},
-		{"cookie reads with a foreign origin", req{path: "/api/v1/rules", header: withCookie(map[string]string{"Origin": "https://evil.example"})}, http.StatusOK, ""},
-		{"cookie POST from a foreign origin", req{method: "POST", path: "/api/v1/rules", body: newRule,
-			header: withCookie(map[string]string{"Origin": "https://evil.example"})}, http.StatusForbidden, "csrf"},
-		{"cookie DELETE from an opaque origin", req{method: "DELETE", path: "/api/v1/rules/cpu",
-			header: withCookie(map[string]string{"Origin": "null"})}, http.StatusForbidden, "csrf"},
-		{"cookie POST from this origin", req{method: "POST", path: "/api/v1/rules", body: newRule,
-			header: withCookie(map[string]string{"Origin": origin})}, http.StatusCreated, ""},
-		{"bearer POST from a foreign origin", req{method: "POST", path: "/api/v1/rules", body: newRule,
-			header: map[string]string{"Authorization": "Bearer " + adminToken, "Origin": "https://evil.example"}}, http.StatusCreated, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := authFailures(t, f.reg)
-			resp := f.do(t, tt.r)
-			if resp.StatusCode != tt.wantCode {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.wantCode)
-			}
-			if tt.wantErr != "" {
-				if m := errorBody(t, resp); m["code"] != tt.wantErr {
-					t.Errorf("code %v, want %s", m["code"], tt.wantErr)
-				}
-				if got := authFailures(t, f.reg) - before; got != 1 {
-					t.Errorf("auth failures grew by %v, want 1", got)
-				}
-			}
-		})
-	}
-	if _, ok := f.alerts.Rule("cpu"); !ok {
-		t.Error("the cross-origin DELETE removed the rule")
-	}
-
-	t.Run("sign out ends the session", func(t *testing.T) {
-		resp := f.do(t, req{method: "DELETE", path: "/api/v1/session", header: withCookie(map[string]string{"Origin": origin})})
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("sign-out status %d, want 204", resp.StatusCode)
-		}
-		var cleared bool
-		for _, c := range resp.Cookies() {
-			cleared = cleared || (c.Name == api.SessionCookie && c.MaxAge < 0)
-		}
-		if !cleared {
-			t.Errorf("sign-out does not clear the cookie: %v", resp.Header["Set-Cookie"])
-		}
-		if resp := f.do(t, req{path: "/api/v1/hosts", header: withCookie(nil)}); resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("old cookie after sign-out: %d, want 401", resp.StatusCode)
-		}
-	})
-}
-
-func TestBrowserSession(t *testing.T) {
-	// The same flow as a browser does it, with a cookie jar.
-	f := newServer(t)
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp := f.do(t, req{method: "POST", path: "/api/v1/session", body: `{"token":"` + adminToken + `"}`,
-		header: map[string]string{"Origin": f.srv.URL}}, c)
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("sign-in: %d", resp.StatusCode)
-	}
-	if resp := f.do(t, req{path: "/api/v1/alerts"}, c); resp.StatusCode != http.StatusOK {
-		t.Errorf("GET with the cookie jar: %d, want 200", resp.StatusCode)
-	}
-}
-
-func dialLive(t *testing.T, f *fixture, hdr http.Header) (*websocket.Conn, *http.Response, error) {
-	t.Helper()
-	u := "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/ws/live"
-	ws, resp, err := websocket.DefaultDialer.Dial(u, hdr)
-	if ws != nil {
-		t.Cleanup(func() { ws.Close() })
-	}
-	return ws, resp, err
-}
-
-func TestLiveAuth(t *testing.T) {
-	f := newServer(t)
-	signIn := f.do(t, req{method: "POST", path: "/api/v1/session", body: `{"token":"` + adminToken + `"}`})
-	cookie := signIn.Cookies()[0]
-
-	t.Run("no credentials: upgraded, then closed 4401", func(t *testing.T) {
-		before := authFailures(t, f.reg)
-		ws, _, err := dialLive(t, f, nil)
-		if err != nil {
-			t.Fatalf("dial: %v (a browser cannot read a failed upgrade's status)", err)
-		}
-		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, _, err = ws.ReadMessage()
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != api.CloseUnauthorized {
-			t.Fatalf("read: %v, want close %d", err, api.CloseUnauthorized)
-		}
-		if got := authFailures(t, f.reg) - before; got != 1 {
-			t.Errorf("auth failures grew by %v, want 1", got)
-		}
-	})
-	for _, tc := range []struct {
-		name string
-		hdr  http.Header
-	}{
-		{"bearer token", http.Header{"Authorization": {"Bearer " + adminToken}}},
-		{"session cookie", http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}},
-	} {
-		t.Run(tc.name+": gets the snapshot", func(t *testing.T) {
-			ws, _, err := dialLive(t, f, tc.hdr)
-			if err != nil {
-				t.Fatalf("dial: %v", err)
-			}
-			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-			var ev apiv1.Event
-			if err := ws.ReadJSON(&ev); err != nil || ev.Type != apiv1.EventSnapshot {
-				t.Fatalf("first event %+v (%v), want the snapshot", ev, err)
-			}
-		})
-	}
-	t.Run("session cookie from a foreign page is refused", func(t *testing.T) {
-		hdr := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}, "Origin": {"https://evil.example"}}
-		ws, resp, err := dialLive(t, f, hdr)
-		if err == nil {
-			ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, data, err := ws.ReadMessage(); err == nil {
-				t.Fatalf("a foreign page read the live feed: %s", data)
-			}
-			return
-		}
-		if resp == nil || resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("dial: %v, want 403", err)
-		}
-	})
 }
 
 func TestQueryValidation(t *testing.T) {
@@ -703,7 +518,9 @@ func TestSecurityHeaders(t *testing.T) {
 		{path: "/"},
 		{path: "/hosts/web-01"},
 		{path: "/healthz"},
-		{path: "/api/v1/hosts"},              // 401
+		{path: "/api/v1/hosts"}, // 401
+		{path: "/ws/live", header: map[string]string{"Origin": "https://evil.example", "Connection": "Upgrade", "Upgrade": "websocket",
+			"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}}, // 403
 		authed("GET", "/api/v1/hosts", ""),   // 200
 		authed("GET", "/api/v1/missing", ""), // 404
 		authed("GET", "/api/v1/query", ""),   // 400
@@ -716,10 +533,13 @@ func TestSecurityHeaders(t *testing.T) {
 			}
 		}
 		csp := resp.Header.Get("Content-Security-Policy")
-		for _, d := range []string{"default-src 'self'", "frame-ancestors 'none'"} {
+		for _, d := range []string{"default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'"} {
 			if !strings.Contains(csp, d) {
 				t.Errorf("%s %s: CSP %q lacks %q", r.method, r.path, csp, d)
 			}
+		}
+		if strings.Contains(csp, "unsafe-") {
+			t.Errorf("%s %s: CSP %q allows something unsafe", r.method, r.path, csp)
 		}
 	}
 	// API answers are not cached: they carry the state of the hosts.

@@ -76,6 +76,20 @@ type Host struct {
 	Gauges Gauges `json:"gauges"`
 	// Latest maps a series key (metric{label="value",...}) to its last value.
 	Latest map[string]float64 `json:"latest,omitempty"`
+	// Tags are the host's tags in force, which rules match with "tag":
+	// the admin's set when one was made (PUT /api/v1/hosts/{id}/tags),
+	// otherwise the agent's. AgentTags are what the agent's settings say;
+	// TagsByAdmin tells which of the two is in force.
+	Tags        []string `json:"tags,omitempty"`
+	AgentTags   []string `json:"agent_tags,omitempty"`
+	TagsByAdmin bool     `json:"tags_by_admin,omitempty"`
+}
+
+// HostTags is the body of PUT /api/v1/hosts/{id}/tags: the admin's set of
+// tags, which replaces the agent's. DELETE on the same path returns the
+// host to its agent's tags.
+type HostTags struct {
+	Tags []string `json:"tags"`
 }
 
 // Alert is one alert instance: a rule applied to one series.
@@ -110,6 +124,8 @@ type Alert struct {
 	// the channel it was escalated to.
 	NotifiedAt time.Time `json:"notified_at,omitzero"`
 	Escalated  string    `json:"escalated,omitempty"`
+	// EscalationStep counts the escalation steps already taken.
+	EscalationStep int `json:"escalation_step,omitempty"`
 }
 
 // Transition is one entry of the alert history: an alert moved from one state
@@ -127,6 +143,18 @@ type Transition struct {
 	Reason string `json:"reason,omitempty"`
 	// Escalated names the one channel an escalation goes to.
 	Escalated string `json:"escalated,omitempty"`
+	// EscalateTo are the channels an escalation step goes to (the step's
+	// channels; Escalated is the first of them).
+	EscalateTo []string `json:"escalate_to,omitempty"`
+	// NotificationID identifies the notification of this transition on
+	// every channel, and stays the same when it is sent again after a
+	// crash: the email's Message-ID, the webhook's and Teams' id, so that
+	// a receiver can drop a second copy. The Router sets it.
+	NotificationID string `json:"notification_id,omitempty"`
+	// Redelivery is set when the notification may have reached the channel
+	// before: the core stopped between the channel taking it and the
+	// core recording that.
+	Redelivery bool `json:"redelivery,omitempty"`
 	// Muted is set when a silence or maintenance window keeps the
 	// transition from every channel; it is still recorded and published.
 	Muted bool `json:"muted,omitempty"`
@@ -163,6 +191,17 @@ type Rule struct {
 	RepeatInterval Duration          `json:"repeat_interval,omitzero" yaml:"repeat_interval,omitempty"`
 	EscalateAfter  Duration          `json:"escalate_after,omitzero" yaml:"escalate_after,omitempty"`
 	EscalateTo     string            `json:"escalate_to,omitempty" yaml:"escalate_to,omitempty"`
+	// Escalation is a chain of steps: a critical (or worse) alert nobody
+	// acknowledged After its firing goes to each step's Channels in turn;
+	// an acknowledgement stops the chain. Empty takes the core's default
+	// chain; EscalateAfter/EscalateTo is a chain of one step.
+	Escalation []EscalationStep `json:"escalation,omitempty" yaml:"escalation,omitempty"`
+	// FlapCount and FlapWindow override the core's flap damping for this
+	// rule: more than FlapCount starts and ends within FlapWindow hold the
+	// alert firing, marked flapping. 0 takes the core's; FlapCount -1 turns
+	// damping off for the rule.
+	FlapCount  int      `json:"flap_count,omitempty" yaml:"flap_count,omitempty"`
+	FlapWindow Duration `json:"flap_window,omitzero" yaml:"flap_window,omitempty"`
 	// NoData says what a series that stops reporting does to its alert:
 	// "keep" (default), "resolve", or "alert" (fire); after NoDataAfter
 	// (default 5m).
@@ -173,6 +212,13 @@ type Rule struct {
 	// server sets them.
 	UpdatedBy string    `json:"updated_by,omitempty" yaml:"-"`
 	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
+}
+
+// EscalationStep is one step of an escalation chain: After the alert
+// fired, unacknowledged, it goes to Channels.
+type EscalationStep struct {
+	After    Duration `json:"after" yaml:"after"`
+	Channels []string `json:"channels" yaml:"channels"`
 }
 
 // Rule kinds. A check_failed rule fires when a synthetic check's

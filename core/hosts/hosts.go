@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -190,6 +191,7 @@ func (e *entry) refreshStatus() {
 // snapshot copies the host so callers never share the latest-values map.
 func (e *entry) snapshot() apiv1.Host {
 	h := e.host
+	h.Tags, h.AgentTags = slices.Clone(h.Tags), slices.Clone(h.AgentTags)
 	if e.host.Latest != nil {
 		h.Latest = make(map[string]float64, len(e.host.Latest))
 		for k, v := range e.host.Latest {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -40,9 +41,6 @@ const (
 	ingestLimit = 30 * time.Second
 )
 
-// ErrBadToken is what an Ingester returns from Hello for a token it refuses.
-var ErrBadToken = errors.New("invalid agent token")
-
 // Ingester is what the agent endpoint hands data to. The core wires it to
 // the store, the alert engine and the live feed.
 type Ingester interface {
@@ -52,6 +50,14 @@ type Ingester interface {
 	// Ingest stores samples durably and evaluates and publishes them. The
 	// batch is acknowledged once it returns nil.
 	Ingest(ctx context.Context, hostID string, samples []store.Sample) error
+}
+
+// SeriesRefs is what an Ingester implements to let the hub look each series
+// up once, when a connection declares it (store.DB.Ref), instead of by name
+// and labels on every append: the hot path then skips building the series
+// key and the map lookup.
+type SeriesRefs interface {
+	Ref(metric string, labels store.Labels) (store.SeriesRef, error)
 }
 
 // AgentConfigs is what an Ingester implements to push settings to agents:
@@ -64,7 +70,7 @@ type AgentConfigs interface {
 // AgentMetrics count what happens on /ws/agent.
 type AgentMetrics struct {
 	Connections    prometheus.Gauge
-	Rejected       *prometheus.CounterVec // reason: token, version, hello
+	Rejected       *prometheus.CounterVec // reason: token, no_token, revoked, other_agent, version, hello
 	InvalidFrames  *prometheus.CounterVec // reason: malformed, unknown_type, oversize, protocol
 	Batches        prometheus.Counter
 	Samples        prometheus.Counter
@@ -90,13 +96,13 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 		IngestErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_ingest_errors_total", Help: "Batches the core failed to store."}),
 	}
-	for _, r := range []string{"token", "version", "hello"} {
+	for _, r := range append([]string{"version", "hello"}, authReasons...) {
 		m.Rejected.WithLabelValues(r)
 	}
 	for _, r := range []string{"malformed", "unknown_type", "oversize", "protocol"} {
 		m.InvalidFrames.WithLabelValues(r)
 	}
-	for _, r := range []string{"non_finite", "unknown_series"} {
+	for _, r := range []string{"non_finite", "unknown_series", "series_limit"} {
 		m.RejectedValues.WithLabelValues(r)
 	}
 	if reg != nil {
@@ -113,9 +119,11 @@ type Agents struct {
 	version string
 	up      websocket.Upgrader
 
-	mu     sync.Mutex // guards conns and closed
+	mu     sync.Mutex // guards conns, closed and lim
 	conns  map[*websocket.Conn]struct{}
+	idx    agentIndex // welcomed connections by agent id, see agentauth.go
 	closed bool
+	lim    *limiter // per-host limits, see limits.go
 	wg     sync.WaitGroup
 }
 
@@ -156,13 +164,15 @@ func (a *Agents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.mu.Unlock()
 		a.wg.Done()
 	}()
-	c := &agentConn{Agents: a, ws: ws, remote: r.RemoteAddr, send: make(chan []byte, sendQueue), done: make(chan struct{})}
+	c := &agentConn{Agents: a, ws: ws, remote: r.RemoteAddr, since: time.Now(), send: make(chan []byte, sendQueue), done: make(chan struct{}), lim: a.limiter()}
+	c.last.Store(c.since.UnixNano())
 	c.run()
 }
 
 // Close tells every agent the core is going away and waits for their
 // connections to end.
 func (a *Agents) Close() {
+	a.limiter().close()
 	a.mu.Lock()
 	a.closed = true
 	for ws := range a.conns {
@@ -177,15 +187,26 @@ type agentConn struct {
 	*Agents
 	ws     *websocket.Conn
 	remote string
-	host   string
-	series map[uint32]seriesRef
-	send   chan []byte   // frames for the writer; never closed, see done
-	done   chan struct{} // closed when the reader ends
+	since  time.Time
+	last   atomic.Int64 // Unix nanoseconds of the last frame read
+	// agentID is the authenticated agent's id, once welcomed.
+	agentID string
+	host    string
+	series  map[uint32]seriesRef
+	lim     *limiter
+	send    chan []byte   // frames for the writer; never closed, see done
+	done    chan struct{} // closed when the reader ends
 }
 
 type seriesRef struct {
 	metric string
 	labels store.Labels
+	// refused is set for a series over its host's limit: its samples are
+	// dropped and counted.
+	refused bool
+	// ref is the store's handle of the series, when the Ingester gives
+	// one; the zero ref makes the store find the series by name.
+	ref store.SeriesRef
 }
 
 // refusal is a reason to close a connection: a close code and its text.
@@ -240,15 +261,16 @@ func (c *agentConn) reader() error {
 		c.m.Rejected.WithLabelValues("version").Inc()
 		return &refusal{CloseBadVersion, fmt.Sprintf("protocol version %d not supported; this core speaks %d", hello.Version, wire.Version)}
 	}
-	host, err := c.in.Hello(hello)
-	if errors.Is(err, ErrBadToken) {
-		c.m.Rejected.WithLabelValues("token").Inc()
-		return &refusal{CloseBadToken, "invalid agent token"}
-	}
+	host, err := c.hello(hello)
 	if err != nil {
-		return &refusal{websocket.CloseInternalServerErr, "core could not register the agent"}
+		return err
 	}
-	c.host = host
+	c.host, c.agentID = host, hello.AgentID
+	unregister, err := c.register()
+	if err != nil {
+		return err
+	}
+	defer unregister()
 	c.series = make(map[uint32]seriesRef)
 	c.log.Info("agent connected", "remote", c.remote, "host", host, "agent_version", hello.AgentVersion)
 	if err := c.queue(&wire.Welcome{Version: wire.Version, CoreVersion: c.version, HostID: host}); err != nil {
@@ -268,6 +290,7 @@ func (c *agentConn) reader() error {
 		if err != nil {
 			return err
 		}
+		c.last.Store(time.Now().UnixNano())
 		c.ws.SetReadDeadline(time.Now().Add(pongWait))
 		b, ok := msg.(*wire.Batch)
 		if !ok {
@@ -318,34 +341,46 @@ func (c *agentConn) batch(b *wire.Batch) error {
 			ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
 		}
 		ls.Sort()
-		c.series[d.ID] = seriesRef{metric: d.Metric, labels: ls}
+		sr := seriesRef{metric: d.Metric, labels: ls, refused: !c.lim.admit(c.host, d.Metric, ls)}
+		if refs, ok := c.in.(SeriesRefs); ok && !sr.refused {
+			// An error (an empty metric name) leaves the zero ref: the
+			// append then refuses the samples and counts them.
+			sr.ref, _ = refs.Ref(d.Metric, ls)
+		}
+		c.series[d.ID] = sr
 	}
 	n := 0
 	for _, s := range b.Snapshots {
 		n += len(s.IDs)
 	}
 	samples := make([]store.Sample, 0, n)
-	var nonFinite, unknown int
+	var nonFinite, unknown, overLimit int
 	for _, s := range b.Snapshots {
 		for i, id := range s.IDs {
 			ref, ok := c.series[id]
 			switch {
 			case !ok:
 				unknown++
+			case ref.refused:
+				overLimit++
 			case !wire.Finite(s.Values[i]):
 				nonFinite++
 			default:
-				samples = append(samples, store.Sample{Metric: ref.metric, Labels: ref.labels, T: s.TimeMS, V: s.Values[i]})
+				samples = append(samples, store.Sample{Metric: ref.metric, Labels: ref.labels, T: s.TimeMS, V: s.Values[i], Ref: ref.ref})
 			}
 		}
 	}
 	ack := &wire.Ack{Seq: b.Seq}
-	if nonFinite+unknown > 0 {
+	if nonFinite+unknown+overLimit > 0 {
 		c.m.RejectedValues.WithLabelValues("non_finite").Add(float64(nonFinite))
 		c.m.RejectedValues.WithLabelValues("unknown_series").Add(float64(unknown))
-		ack.Rejected = nonFinite + unknown
-		ack.Reason = fmt.Sprintf("%d non-finite values (NaN or Inf), %d samples of undefined series ids", nonFinite, unknown)
-		c.log.Warn("dropped samples from batch", "host", c.host, "seq", b.Seq, "non_finite", nonFinite, "unknown_series", unknown)
+		c.m.RejectedValues.WithLabelValues("series_limit").Add(float64(overLimit))
+		ack.Rejected = nonFinite + unknown + overLimit
+		ack.Reason = rejectReason(nonFinite, unknown, overLimit, c.lim.lim.MaxSeriesPerHost)
+		c.log.Warn("dropped samples from batch", "host", c.host, "seq", b.Seq, "non_finite", nonFinite, "unknown_series", unknown, "series_limit", overLimit)
+	}
+	if err := c.lim.throttle(context.Background(), c.host, len(samples)); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ingestLimit)
 	err := c.in.Ingest(ctx, c.host, samples)

@@ -32,6 +32,11 @@ func TestRouterRouting(t *testing.T) {
 			x.Reason, x.Escalated = "escalation", "teams"
 			return x
 		}(), "log teams"},
+		{"escalation step to two channels, over the rule's own", func() apiv1.Transition {
+			x := withRule(transition("a", apiv1.SeverityCritical, apiv1.StateFiring), "desktop")
+			x.Reason, x.Escalated, x.EscalateTo = "escalation", "email,teams", []string{"email", "teams"}
+			return x
+		}(), "log email teams"},
 		{"muted", func() apiv1.Transition {
 			x := transition("a", apiv1.SeverityVeryCritical, apiv1.StateFiring)
 			x.Muted = true

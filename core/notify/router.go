@@ -108,6 +108,10 @@ const (
 	OutcomeFailed  = "failed"  // given up: a permanent error or too many attempts
 	OutcomeRetried = "retried" // one more try is scheduled after a temporary error
 	OutcomeDropped = "dropped" // never delivered: the queue overflowed or Stop's deadline passed
+	// OutcomeRedelivered counts notifications sent again after a restart
+	// because the core stopped while the channel had them in hand; see
+	// idempotency.go.
+	OutcomeRedelivered = "redelivered"
 )
 
 // Outbox is the durable record of notifications not yet sent; store.KV
@@ -231,7 +235,7 @@ func NewRouter(routes []Route, reg prometheus.Registerer, opts Options) (*Router
 			queued:      r.queueLength.WithLabelValues(name),
 			outcome:     map[string]prometheus.Counter{},
 		}
-		for _, o := range []string{OutcomeSent, OutcomeFailed, OutcomeRetried, OutcomeDropped} {
+		for _, o := range []string{OutcomeSent, OutcomeFailed, OutcomeRetried, OutcomeDropped, OutcomeRedelivered} {
 			s.outcome[o] = r.notifications.WithLabelValues(name, o)
 		}
 		r.senders = append(r.senders, s)
@@ -281,6 +285,7 @@ func (r *Router) load() error {
 	}
 	var stale [][]byte
 	var bad int
+	marks := map[*sender][]byte{}
 	err := r.opts.Outbox.Scan([]byte{store.PrefixOutbox}, func(k, v []byte) bool {
 		if len(k) < 1+1+8 || k[len(k)-9] != 0 {
 			bad++
@@ -288,6 +293,14 @@ func (r *Router) load() error {
 			return true
 		}
 		name := string(k[1 : len(k)-9])
+		if isInflightKey(k) {
+			if s := byName[name]; s != nil {
+				marks[s] = slices.Clone(v)
+			} else {
+				stale = append(stale, slices.Clone(k))
+			}
+			return true
+		}
 		r.seq = max(r.seq, binary.BigEndian.Uint64(k[len(k)-8:]))
 		s := byName[name]
 		var t apiv1.Transition
@@ -311,6 +324,13 @@ func (r *Router) load() error {
 	}
 	if len(stale) > 0 {
 		r.log.Warn("notify outbox: dropped records of unknown channels or unreadable", "records", len(stale), "unreadable", bad)
+	}
+	for s, mark := range marks {
+		if n := s.redeliverFirst(mark); n > 0 {
+			s.count(OutcomeRedelivered, n)
+			r.log.Warn("notify outbox: the core stopped while a channel had these notifications in hand; sending them again with the same notification ids",
+				"channel", s.name, "transitions", n)
+		}
 	}
 	for _, s := range r.senders {
 		if n := len(s.queue); n > 0 {
@@ -343,11 +363,16 @@ func (rt route) wants(t apiv1.Transition) bool {
 	if t.Muted {
 		return false
 	}
-	if chs := t.Alert.Channels; len(chs) > 0 {
-		return slices.Contains(chs, rt.s.name)
+	// An escalation goes to its step's channels, whatever the rule's
+	// routing: that is its point.
+	if len(t.EscalateTo) > 0 {
+		return slices.Contains(t.EscalateTo, rt.s.name)
 	}
 	if t.Escalated != "" {
 		return t.Escalated == rt.s.name
+	}
+	if chs := t.Alert.Channels; len(chs) > 0 {
+		return slices.Contains(chs, rt.s.name)
 	}
 	return apiv1.SeverityRank(t.Alert.Severity) >= rt.minRank
 }
@@ -356,11 +381,17 @@ func (rt route) wants(t apiv1.Transition) bool {
 // at once; it never blocks on a channel. A muted transition (silence,
 // maintenance) reaches only Always routes. A transition whose rule names
 // channels goes to those (and to Always routes) whatever its severity; an
-// escalation goes to the channel it names; any other goes by severity, and
+// escalation goes to its step's channels; any other goes by severity, and
 // one whose severity is unknown reaches only routes without a MinSeverity.
 // With an Outbox, each notification is written there before Send returns.
 // After Stop, transitions are dropped and counted.
 func (r *Router) Send(ts ...apiv1.Transition) {
+	ts = slices.Clone(ts)
+	for i := range ts {
+		if ts[i].NotificationID == "" {
+			ts[i].NotificationID = newNotificationID()
+		}
+	}
 	for _, rt := range r.routes {
 		var mine []item
 		for _, t := range ts {
@@ -476,6 +507,10 @@ type sender struct {
 	// its first inflight items are being delivered.
 	queue    []item
 	inflight int
+	// firstBatch, when set, is the size of the first batch: the
+	// notifications a channel had in hand when the core last stopped,
+	// sent again exactly as they were (see idempotency.go).
+	firstBatch int
 	// closed is set when the sender has drained after Stop and exits.
 	closed bool
 }
@@ -558,6 +593,9 @@ func (s *sender) peek(last bool) []item {
 		return nil
 	}
 	n := min(len(s.queue), s.r.opts.BatchSize)
+	if s.firstBatch > 0 {
+		n, s.firstBatch = min(n, s.firstBatch), 0
+	}
 	s.inflight = n
 	s.queued.Set(float64(len(s.queue) - n))
 	return slices.Clone(s.queue[:n])
@@ -642,12 +680,16 @@ func (s *sender) deliver(ctx context.Context, stopping <-chan struct{}, batch []
 		ts[i] = it.t
 	}
 	for attempt := 1; ; attempt++ {
+		// Records leave the outbox (done) before the in-flight mark does,
+		// so a crash in between never sends unmarked what was delivered.
+		s.markInflight(batch[len(batch)-len(ts):])
 		cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		retry, err := s.n.Notify(cctx, ts...)
 		cancel()
 		if err == nil {
 			s.count(OutcomeSent, len(ts))
 			s.done(len(ts))
+			s.clearInflight()
 			return true
 		}
 		if pe := (*PartialError)(nil); errors.As(err, &pe) && pe.Delivered > 0 {
@@ -656,9 +698,11 @@ func (s *sender) deliver(ctx context.Context, stopping <-chan struct{}, batch []
 			s.done(d)
 			ts = ts[d:]
 			if len(ts) == 0 {
+				s.clearInflight()
 				return true
 			}
 		}
+		s.clearInflight()
 		if !retry {
 			s.count(OutcomeFailed, len(ts))
 			s.done(len(ts))

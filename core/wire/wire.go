@@ -78,7 +78,10 @@ func (t Type) String() string {
 
 // Hello is the agent's first message on a connection.
 type Hello struct {
-	Version      int       `cbor:"1,keyasint"`
+	Version int `cbor:"1,keyasint"`
+	// AgentID and Token are the id and credential the agent got at
+	// enrolment (see JoinCode); the core keeps only the credential's hash
+	// and refuses a credential presented under another agent's id.
 	AgentID      string    `cbor:"2,keyasint"`
 	Token        string    `cbor:"3,keyasint"`
 	AgentVersion string    `cbor:"4,keyasint,omitempty"`
@@ -87,6 +90,27 @@ type Hello struct {
 	// ConfigVersion is the Version of the Config the core pushed that the
 	// agent runs; 0 when it runs its local settings alone.
 	ConfigVersion uint64 `cbor:"7,keyasint,omitempty"`
+	// Tags are the host's tags from the agent's settings (prod, maximo,
+	// team-db), which alert rules match with "tag"; see ValidTag.
+	Tags []string `cbor:"16,keyasint,omitempty"`
+}
+
+// MaxTags bounds the tags of one host.
+const MaxTags = 32
+
+// ValidTag reports whether s is a tag: 1 to 64 letters, digits, '-', '_'
+// or '.', so that a tag reads the same in a rule, a URL and a log line.
+func ValidTag(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // HostFacts describe the machine an agent runs on; they change rarely and are
@@ -270,6 +294,14 @@ func Validate(msg any) error {
 		}
 		if len(m.AgentID) > MaxNameLen || len(m.Token) > MaxLabelValueLen || len(m.Host.Hostname) > MaxLabelValueLen {
 			return errors.New("hello field too long")
+		}
+		if len(m.Tags) > MaxTags {
+			return fmt.Errorf("%d tags, limit %d", len(m.Tags), MaxTags)
+		}
+		for _, tg := range m.Tags {
+			if !ValidTag(tg) {
+				return fmt.Errorf("tag %.64q: want 1 to 64 letters, digits, -, _ or .", tg)
+			}
 		}
 	case *Config:
 		if m.Version == 0 {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,12 +47,19 @@ const (
 // New starts Chromium for t and returns a chromedp context for one tab of it,
 // sized 1280×800. The browser stops when the test ends.
 //
+// Chromium trusts a server whose certificate carries one of the public keys
+// pinned in trust (SPKI SHA-256 pins in base64, see wire.SPKIPin), through
+// its --ignore-certificate-errors-spki-list flag: that is how a test's
+// browser reaches an esmon core with its self-signed certificate, checked
+// by exactly the pin an agent checks, and no other certificate error is
+// ignored.
+//
 // While the test runs, every console message of the page is logged with
 // t.Logf, and an uncaught exception or unhandled promise rejection fails the
 // test: a page that throws is broken even when the test's assertions pass.
 // Derive per-step timeouts from the returned context with
 // context.WithTimeout; do not put a deadline on the browser itself.
-func New(t testing.TB) context.Context {
+func New(t testing.TB, trust ...string) context.Context {
 	t.Helper()
 	path := testenv.LookPath(t, "chromium")
 
@@ -61,6 +69,9 @@ func New(t testing.TB) context.Context {
 	}
 	for _, f := range flags {
 		opts = append(opts, chromedp.Flag(f, true))
+	}
+	if len(trust) > 0 {
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", strings.Join(trust, ",")))
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx,

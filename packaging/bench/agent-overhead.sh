@@ -28,15 +28,16 @@ rsskb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
 "$core" serve --data "$tmp/core" --listen 127.0.0.1:0 >"$tmp/core.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
-  url=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/core.log" | head -1 || true)
-  [ -n "$url" ] && [ -s "$tmp/core/agent.token" ] && break
+  url=$(grep -o 'https://127.0.0.1:[0-9]*' "$tmp/core.log" | head -1 || true)
+  [ -n "$url" ] && [ -s "$tmp/core/tls.crt" ] && break
   sleep 0.1
 done
+code=$("$root/packaging/join-code.sh" "$tmp/core" "${url#https://}" 2 "agent overhead bench")
 
 declare -A pid
 for iv in 5 1; do
-  "$agent" run --core "$url" --token-file "$tmp/core/agent.token" --interval "${iv}s" \
-    --state-dir "$tmp/agent$iv" --agent-id "bench-$iv" --log-level warn >"$tmp/agent$iv.log" 2>&1 &
+  "$agent" run --join-code "$code" --interval "${iv}s" \
+    --state-dir "$tmp/agent$iv" --log-level warn >"$tmp/agent$iv.log" 2>&1 &
   pid[agent$iv]=$!; pids+=($!)
   port=$((19100 + iv))
   "$nodeexp" --web.listen-address=127.0.0.1:$port >"$tmp/ne$iv.log" 2>&1 &

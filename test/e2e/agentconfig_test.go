@@ -17,7 +17,7 @@ import (
 // sent it again.
 func TestCorePushesAgentConfig(t *testing.T) {
 	c := startCore(t, "")
-	addr := strings.TrimPrefix(c.url, "http://")
+	addr := c.addr()
 	c.stop()
 	// The same data and port again, now with an agent_config.
 	cfgCore := startCoreAt(t, c, fmt.Sprintf("agent_config:\n  version: 3\n  interval: 2s\n  checks: [\"tcp://%s\"]\n  check_interval: 1s\n", addr))
@@ -79,9 +79,9 @@ func startCoreAt(t *testing.T, c *coreProc, settings string) *coreProc {
 	if err := writeFile(cfg, settings); err != nil {
 		t.Fatal(err)
 	}
-	addr := strings.TrimPrefix(c.url, "http://")
+	addr := c.addr()
 	p := start(t, "esmon serve (agent config)", bins.core, "serve", "--data", c.data, "--listen", addr, "--config", cfg, "--log-level", "debug")
-	n := &coreProc{proc: p, url: c.url, data: c.data, adminToken: c.adminToken, agentToken: c.agentToken}
+	n := &coreProc{proc: p, url: c.url, data: c.data, adminToken: c.adminToken, pin: c.pin, client: c.client}
 	waitFor(t, 20*time.Second, "the core answering", func() bool {
 		code, err := n.try("GET", "/healthz", nil, nil)
 		return err == nil && code == 200

@@ -57,7 +57,7 @@ smtp:
 	if err := os.WriteFile(cfg, []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := strings.TrimPrefix(c.url, "http://")
+	addr := c.addr()
 	start(t, "esmon serve (restarted)", bins.core, "serve", "--data", c.data, "--listen", addr, "--config", cfg)
 	msgs := mp.WaitMessages(t, 1)
 	time.Sleep(time.Second) // a second copy would arrive by now

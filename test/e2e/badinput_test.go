@@ -23,11 +23,12 @@ func TestBadInput(t *testing.T) {
 	c := startCore(t, "")
 	startAgent(t, c)
 	good := c.waitHost(t)
-	wsURL := "ws" + strings.TrimPrefix(c.url, "http") + wire.Path
+	wsURL := c.wsURL(wire.Path)
+	badID, badCred := c.enrol(t, "bad-agent")
 
 	dial := func(t *testing.T) *websocket.Conn {
 		t.Helper()
-		ws, _, err := websocket.DefaultDialer.Dial(wsURL, nil)
+		ws, _, err := c.wsDialer().Dial(wsURL, nil)
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
@@ -35,7 +36,7 @@ func TestBadInput(t *testing.T) {
 		return ws
 	}
 	hello := func(token string, version int) []byte {
-		f, err := wire.Encode(&wire.Hello{Version: version, AgentID: "bad-1", Token: token,
+		f, err := wire.Encode(&wire.Hello{Version: version, AgentID: badID, Token: token,
 			Host: wire.HostFacts{Hostname: "bad-agent", OS: "linux"}})
 		if err != nil {
 			t.Fatal(err)
@@ -45,7 +46,7 @@ func TestBadInput(t *testing.T) {
 	// welcomed dials and completes the hello.
 	welcomed := func(t *testing.T) *websocket.Conn {
 		ws := dial(t)
-		ws.WriteMessage(websocket.BinaryMessage, hello(c.agentToken, wire.Version))
+		ws.WriteMessage(websocket.BinaryMessage, hello(badCred, wire.Version))
 		_, f, err := ws.ReadMessage()
 		if err != nil {
 			t.Fatalf("read welcome: %v", err)
@@ -88,7 +89,7 @@ func TestBadInput(t *testing.T) {
 		}, 4001, "invalid agent token", `esmon_agent_connections_rejected_total{reason="token"}`},
 		{"protocol version from the future", func(t *testing.T) *websocket.Conn {
 			ws := dial(t)
-			ws.WriteMessage(websocket.BinaryMessage, hello(c.agentToken, wire.Version+1))
+			ws.WriteMessage(websocket.BinaryMessage, hello(badCred, wire.Version+1))
 			return ws
 		}, 4002, "not supported", `esmon_agent_connections_rejected_total{reason="version"}`},
 		{"malformed frame", func(t *testing.T) *websocket.Conn {

@@ -7,7 +7,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +24,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"esmon/agentsvc/link"
 	"esmon/core/apiv1"
+	"esmon/core/tlscert"
+	"esmon/core/wire"
 	"esmon/internal/testenv"
 )
 
@@ -70,7 +75,16 @@ type proc struct {
 
 func start(t *testing.T, name string, path string, args ...string) *proc {
 	t.Helper()
+	return startWithEnv(t, name, nil, path, args...)
+}
+
+// startWithEnv is start with more environment variables.
+func startWithEnv(t *testing.T, name string, env []string, path string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(path, args...), out: &testenv.Buffer{}, exited: make(chan struct{})}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -101,16 +115,21 @@ func (p *proc) stop() {
 	}
 }
 
-// coreProc is a running `esmon serve`.
+// coreProc is a running `esmon serve`, on HTTPS with the certificate it
+// made itself.
 type coreProc struct {
 	*proc
-	url        string // http://127.0.0.1:port
+	url        string // https://127.0.0.1:port
 	data       string
 	adminToken string
-	agentToken string
+	// pin is the SPKI SHA-256 of the core's certificate, read from the
+	// certificate file in its data directory, as an operator would.
+	pin string
+	// client trusts the core by its pin, as agents do.
+	client *http.Client
 }
 
-var webRE = regexp.MustCompile(`Web dashboard: (http://[0-9.:]+)/`)
+var webRE = regexp.MustCompile(`Web dashboard: (https?://[0-9.:]+)/`)
 
 // startCore runs `esmon serve` on a free loopback port with extra settings
 // (YAML) and waits until it answers.
@@ -139,9 +158,9 @@ func startCore(t *testing.T, settings string) *coreProc {
 		}
 	}
 	c.adminToken = readToken(t, filepath.Join(data, "admin.token"))
-	c.agentToken = readToken(t, filepath.Join(data, "agent.token"))
+	c.trust(t)
 	waitFor(t, 10*time.Second, "healthz", func() bool {
-		resp, err := http.Get(c.url + "/healthz")
+		resp, err := c.client.Get(c.url + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -149,6 +168,76 @@ func startCore(t *testing.T, settings string) *coreProc {
 		return resp.StatusCode == 200
 	})
 	return c
+}
+
+// trust reads the pin of the core's certificate and makes a client that
+// checks the core by it.
+func (c *coreProc) trust(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.data, tlscert.CertFile))
+	if err != nil {
+		t.Fatalf("the core's certificate: %v", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s holds no PEM certificate", tlscert.CertFile)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.pin = wire.SPKIPin(cert)
+	if !strings.Contains(c.out.String(), c.pin) {
+		t.Errorf("esmon serve did not print its certificate pin %s", c.pin)
+	}
+	cfg, err := link.TLSConfig(c.pin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 30 * time.Second}
+	t.Cleanup(c.client.CloseIdleConnections)
+}
+
+// addr is the core's host:port, to start it again on the same address.
+func (c *coreProc) addr() string {
+	return strings.TrimPrefix(strings.TrimPrefix(c.url, "https://"), "http://")
+}
+
+// wsDialer dials the core's WebSockets, checking it by its pin.
+func (c *coreProc) wsDialer() *websocket.Dialer {
+	return &websocket.Dialer{TLSClientConfig: c.client.Transport.(*http.Transport).TLSClientConfig, HandshakeTimeout: 10 * time.Second}
+}
+
+// wsURL is the WebSocket URL of path on the core.
+func (c *coreProc) wsURL(path string) string { return "ws" + strings.TrimPrefix(c.url, "http") + path }
+
+// joinCode makes a join code through the API, as an operator does on the
+// Agents page, and returns it.
+func (c *coreProc) joinCode(t *testing.T, uses int, ttl time.Duration) apiv1.CreatedJoinCode {
+	t.Helper()
+	var jc apiv1.CreatedJoinCode
+	if code := c.do(t, "POST", "/api/v1/join-codes", apiv1.NewJoinCode{Uses: uses, TTLSeconds: int64(ttl.Seconds()), Note: t.Name()}, &jc); code != http.StatusCreated {
+		t.Fatalf("POST /api/v1/join-codes: HTTP %d", code)
+	}
+	return jc
+}
+
+// enrol enrols a hand-made agent with a fresh join code through
+// POST /api/v1/enrol, as esmon-agent does, and returns its id and
+// credential.
+func (c *coreProc) enrol(t *testing.T, hostname string) (id, credential string) {
+	t.Helper()
+	jc := c.joinCode(t, 1, 10*time.Minute)
+	code, err := wire.ParseJoinCode(jc.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r wire.EnrolResponse
+	st, err := c.post(wire.EnrolPath, "", wire.EnrolRequest{Secret: code.Secret, Host: wire.HostFacts{Hostname: hostname, OS: "linux"}}, &r)
+	if err != nil || st != http.StatusOK {
+		t.Fatalf("enrol: HTTP %d, %v", st, err)
+	}
+	return r.AgentID, r.Credential
 }
 
 func readToken(t *testing.T, path string) string {
@@ -164,13 +253,15 @@ func readToken(t *testing.T, path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// startAgent runs `esmon-agent run` against the core, collecting every second.
+// startAgent runs `esmon-agent run` against the core, collecting every
+// second, enrolled with a fresh one-use join code passed in the
+// environment (as the MSI and the Linux install command pass it to the
+// service), so it checks the core by the pin in the code.
 func startAgent(t *testing.T, c *coreProc, args ...string) *proc {
 	t.Helper()
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte(c.agentToken+"\n"), 0o600)
-	base := []string{"run", "--core", c.url, "--token-file", tokenFile, "--interval", "1s", "--state-dir", t.TempDir()}
-	return start(t, "esmon-agent", bins.agent, append(base, args...)...)
+	jc := c.joinCode(t, 1, 10*time.Minute)
+	base := []string{"run", "--interval", "1s", "--state-dir", t.TempDir()}
+	return startWithEnv(t, "esmon-agent", []string{"ESMON_JOIN_CODE=" + jc.Code}, bins.agent, append(base, args...)...)
 }
 
 // do sends an API request with the admin token and decodes the JSON answer
@@ -186,15 +277,26 @@ func (c *coreProc) do(t *testing.T, method, path string, body, out any) int {
 
 // try is do for a core that may not be up: it returns the error.
 func (c *coreProc) try(method, path string, body, out any) (int, error) {
+	return c.request(method, path, c.adminToken, body, out)
+}
+
+// post is an API POST with token (none if "").
+func (c *coreProc) post(path, token string, body, out any) (int, error) {
+	return c.request("POST", path, token, body, out)
+}
+
+func (c *coreProc) request(method, path, token string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, c.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+c.adminToken)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -212,7 +314,7 @@ func (c *coreProc) try(method, path string, body, out any) (int, error) {
 // printed, e.g. `esmon_agent_frames_invalid_total{reason="malformed"}`).
 func (c *coreProc) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(c.url + "/metrics")
+	resp, err := c.client.Get(c.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +342,7 @@ type live struct {
 func (c *coreProc) subscribe(t *testing.T) *live {
 	t.Helper()
 	h := http.Header{"Authorization": {"Bearer " + c.adminToken}}
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(c.url, "http")+"/ws/live", h)
+	ws, _, err := c.wsDialer().Dial(c.wsURL("/ws/live"), h)
 	if err != nil {
 		t.Fatalf("dial /ws/live: %v", err)
 	}

@@ -59,10 +59,8 @@ func TestJMX(t *testing.T) {
 `, port), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokenFile, []byte(c.agentToken+"\n"), 0o600)
-	ag := start(t, "esmon-agent", agent, "run", "--config", cfg, "--core", c.url, "--token-file", tokenFile,
-		"--interval", "1s", "--state-dir", state)
+	ag := startWithEnv(t, "esmon-agent", []string{"ESMON_JOIN_CODE=" + c.joinCode(t, 1, 10*time.Minute).Code}, agent,
+		"run", "--config", cfg, "--interval", "1s", "--state-dir", state)
 
 	h := c.waitHost(t)
 	waitFor(t, 30*time.Second, "jvm_threads in the host's latest values", func() bool {

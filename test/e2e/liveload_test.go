@@ -57,5 +57,5 @@ func TestLiveLoadTool(t *testing.T) {
 
 // liveloadArgs are the flags that point the load tools at this core.
 func (c *coreProc) liveloadArgs(t *testing.T) []string {
-	return []string{"--core", c.url, "--token-file", filepath.Join(c.data, "admin.token")}
+	return []string{"--core", c.url, "--token-file", filepath.Join(c.data, "admin.token"), "--fingerprint", c.pin}
 }

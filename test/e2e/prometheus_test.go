@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"esmon/core/tlscert"
 	"esmon/internal/testenv"
 )
 
@@ -123,7 +124,7 @@ scrape_configs:
 // scrape returns the core's /metrics text.
 func (c *coreProc) scrape(t *testing.T) string {
 	t.Helper()
-	resp, err := c.scrapeClient().Get(c.url + "/metrics")
+	resp, err := c.client.Get(c.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +147,9 @@ func freeLoopbackAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// scrapeClient is the HTTP client that reaches the core.
-func (c *coreProc) scrapeClient() *http.Client { return http.DefaultClient }
-
-// promTLS is the tls_config of Prometheus' scrape job for the core.
-func (c *coreProc) promTLS(t *testing.T) string { return "" }
+// promTLS is the tls_config of Prometheus' scrape job: the core's own
+// self-signed certificate is the CA Prometheus trusts, as an operator would
+// set it up.
+func (c *coreProc) promTLS(t *testing.T) string {
+	return fmt.Sprintf("    tls_config:\n      ca_file: %q\n", filepath.Join(c.data, tlscert.CertFile))
+}

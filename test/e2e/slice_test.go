@@ -142,7 +142,7 @@ func TestAgentReconnects(t *testing.T) {
 	h := c.waitHost(t)
 	c.stop()
 
-	addr := strings.TrimPrefix(c.url, "http://")
+	addr := c.addr()
 	start(t, "esmon serve (restarted)", bins.core, "serve", "--data", c.data, "--listen", addr)
 	waitFor(t, 40*time.Second, "the agent back on the restarted core", func() bool {
 		var got apiv1.Host

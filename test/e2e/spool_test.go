@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ func TestStoreAndForward(t *testing.T) {
 	t.Logf("core stopped; waiting %v", *outage)
 	time.Sleep(*outage)
 
-	addr := strings.TrimPrefix(c.url, "http://")
+	addr := c.addr()
 	restarted := time.Now()
 	start(t, "esmon serve (restarted)", bins.core, "serve", "--data", c.data, "--listen", addr)
 	select {

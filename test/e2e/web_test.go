@@ -18,8 +18,8 @@ import (
 // agent reporting every second: sign-in with the admin token, the host card
 // appears, and its CPU gauge follows each new batch without a reload.
 func TestWebPage(t *testing.T) {
-	browser := browsertest.New(t)
 	c := startCore(t, "")
+	browser := browsertest.New(t, c.pin)
 	startAgent(t, c)
 	h := c.waitHost(t)
 	feed := c.subscribe(t)

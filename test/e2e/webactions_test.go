@@ -16,8 +16,8 @@ import (
 // page an operator acknowledges it (the core records who), silences it from
 // its row, and sends a test notice to a channel.
 func TestWebAcknowledge(t *testing.T) {
-	browser := browsertest.New(t)
 	c := startCore(t, "")
+	browser := browsertest.New(t, c.pin)
 	if code, _ := c.try("GET", "/api/v1/channels", nil, nil); code == 404 {
 		t.Skip("this core has no alerting actions (acknowledge, silences, channels)")
 	}

@@ -15,8 +15,8 @@ import (
 // every second, opens the host's page from its card, checks the charts
 // drew the agent's history, changes the range, and sees the live tail move.
 func TestWebHostPage(t *testing.T) {
-	browser := browsertest.New(t)
 	c := startCore(t, "")
+	browser := browsertest.New(t, c.pin)
 	startAgent(t, c)
 	h := c.waitHost(t)
 
@@ -92,8 +92,8 @@ func TestWebHostPage(t *testing.T) {
 // and watches the alert it raises arrive on the alerts page and in the
 // top bar's counts, live.
 func TestWebRuleFires(t *testing.T) {
-	browser := browsertest.New(t)
 	c := startCore(t, "")
+	browser := browsertest.New(t, c.pin)
 	startAgent(t, c)
 	h := c.waitHost(t)
 	time.Sleep(3 * time.Second) // a few batches of history for the preview

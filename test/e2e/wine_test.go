@@ -203,7 +203,7 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 
 	t.Run("service", func(t *testing.T) {
 		c := startCore(t, "offline_after: 5s\n")
-		cfg := fmt.Sprintf("core: %s\ntoken: %s\ninterval: 1s\nstate_dir: 'C:\\esmon\\state'\nlog_file: 'C:\\esmon\\agent.log'\nprocess_interval: 0\n", c.url, c.agentToken)
+		cfg := fmt.Sprintf("join_code: %s\ninterval: 1s\nstate_dir: 'C:\\esmon\\state'\nlog_file: 'C:\\esmon\\agent.log'\nprocess_interval: 0\n", c.joinCode(t, 1, 10*time.Minute).Code)
 		if err := os.WriteFile(filepath.Join(w.dir, "agent.yaml"), []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}

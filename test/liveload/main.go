@@ -33,7 +33,8 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("liveload", flag.ContinueOnError)
 	core := fs.String("core", os.Getenv("ESMON_CORE"), "core `URL` (http:// or https://; also ESMON_CORE)")
 	tokenFile := fs.String("token-file", "", "read the API token from `FILE` (the core's admin.token, or a personal token)")
-	pin := fs.String("fingerprint", "", "the core's certificate: SHA-256 of its public key, hex (for a self-signed core)")
+	pin := fs.String("fingerprint", "", "`pin` of the core's certificate (base64 SHA-256 of its public key, as `esmon serve` prints it)")
+	caFile := fs.String("ca-file", "", "check the core's certificate against the CAs in `FILE` (default: the system's)")
 	n := fs.Int("subscribers", 100, "number of live `subscribers`")
 	ramp := fs.Int("ramp", 200, "new subscribers per `second` while connecting")
 	duration := fs.Duration("duration", time.Minute, "how `long` to measure once every subscriber is connected")
@@ -51,7 +52,7 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read token: %w", err)
 	}
-	t, err := newTarget(*core, strings.TrimSpace(string(b)), *pin)
+	t, err := newTarget(*core, strings.TrimSpace(string(b)), *pin, *caFile)
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"esmon/agentsvc/link"
 )
 
 // target is the core under load: how to reach its live feed and metrics.
@@ -26,33 +22,15 @@ type target struct {
 	dialer *websocket.Dialer
 }
 
-func newTarget(core, token, pin string) (*target, error) {
+func newTarget(core, token, pin, caFile string) (*target, error) {
 	u, err := url.Parse(strings.TrimRight(core, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--core %q: want http://host:port or https://host:port", core)
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if pin != "" {
-		want, err := parsePin(pin)
-		if err != nil {
-			return nil, err
-		}
-		// The pin replaces the chain check: the core's certificate is
-		// self-signed, and its public key is what was agreed on.
-		tlsConf.InsecureSkipVerify = true
-		tlsConf.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 {
-				return errors.New("core sent no certificate")
-			}
-			cert, err := x509.ParseCertificate(raw[0])
-			if err != nil {
-				return fmt.Errorf("core certificate: %w", err)
-			}
-			if sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo); sum != want {
-				return fmt.Errorf("core certificate key %x does not match the pinned fingerprint", sum)
-			}
-			return nil
-		}
+	// The same check an agent makes: the pinned key, or the CAs.
+	tlsConf, err := link.TLSConfig(pin, caFile)
+	if err != nil {
+		return nil, err
 	}
 	return &target{
 		base:   u,
@@ -61,21 +39,6 @@ func newTarget(core, token, pin string) (*target, error) {
 		dialer: &websocket.Dialer{TLSClientConfig: tlsConf, HandshakeTimeout: 10 * time.Second,
 			ReadBufferSize: 4096, WriteBufferSize: 512},
 	}, nil
-}
-
-// parsePin reads a SHA-256 fingerprint as hex (with or without colons) or
-// base64.
-func parsePin(s string) ([32]byte, error) {
-	var out [32]byte
-	clean := strings.ReplaceAll(strings.TrimPrefix(strings.TrimSpace(s), "sha256:"), ":", "")
-	b, err := hex.DecodeString(clean)
-	if err != nil || len(b) != 32 {
-		if b, err = base64.StdEncoding.DecodeString(clean); err != nil || len(b) != 32 {
-			return out, fmt.Errorf("--fingerprint %q: want the SHA-256 of the key as 64 hex digits or base64", s)
-		}
-	}
-	copy(out[:], b)
-	return out, nil
 }
 
 // liveURL is the core's /ws/live address.

@@ -73,6 +73,7 @@ export function ackCell(a, onError) {
   if (a.state === "firing") {
     const b = el("button", "btn small", a.ack ? "Unacknowledge" : "Acknowledge");
     b.type = "button";
+    b.dataset.roleMin = "operator";
     b.dataset.action = a.ack ? "unack" : "ack";
     b.setAttribute("aria-label", `${a.ack ? "Unacknowledge" : "Acknowledge"} ${a.rule_name} on ${hostName(a.host)}`);
     b.addEventListener("click", async () => {
@@ -93,6 +94,7 @@ export function ackCell(a, onError) {
     td.append(b);
   }
   const s = el("a", "btn small ghost", "Silence…");
+  s.dataset.roleMin = "operator";
   const p = new URLSearchParams({ host: a.host, rule: a.rule_id || a.rule_name });
   s.href = `#/silences?${p}`;
   s.setAttribute("aria-label", `Silence ${a.rule_name} on ${hostName(a.host)}`);
@@ -124,6 +126,7 @@ async function loadSilences() {
       const act = el("td", "actions");
       const del = el("button", "btn small", "End now");
       del.type = "button";
+      del.dataset.roleMin = "operator";
       del.setAttribute("aria-label", `End the silence on ${matchText(s.match)}`);
       del.addEventListener("click", async () => {
         del.disabled = true;
@@ -224,6 +227,7 @@ async function loadMaintenance() {
       const act = el("td", "actions");
       const del = el("button", "btn small", "Delete");
       del.type = "button";
+      del.dataset.roleMin = "operator";
       del.setAttribute("aria-label", `Delete the window ${m.name}`);
       del.addEventListener("click", async () => {
         if (!window.confirm(`Delete the maintenance window "${m.name}"?`)) return;
@@ -301,6 +305,7 @@ export async function showChannels() {
       const test = el("td", "actions");
       const b = el("button", "btn small", "Send test");
       b.type = "button";
+      b.dataset.roleMin = "admin";
       b.setAttribute("aria-label", `Send a test notice to ${c.name}`);
       const out = el("span", "test-result");
       out.setAttribute("role", "status");

@@ -95,6 +95,12 @@ function filtered() {
   });
 }
 
+// ackText says who acknowledged, and their comment, for a history row
+// (its time is the row's).
+function ackText(ack) {
+  return `by ${ack.by || "someone"}${ack.comment ? `: ${ack.comment}` : ""}`;
+}
+
 function renderHistory() {
   if (!loaded) return;
   const list = filtered();
@@ -109,6 +115,7 @@ function renderHistory() {
     const text = t.from === t.to && t.reason ? REASONS[t.reason] || `${LABELS[t.to] || t.to} (${t.reason})`
       : `${LABELS[t.from] || t.from} → ${LABELS[t.to] || t.to}`;
     const change = el("td", `state-${t.to}`, t.muted ? `${text} (muted)` : text);
+    if (t.reason === "acknowledged" && a.ack) change.append(el("div", "small muted", ackText(a.ack)));
     const unit = a.metric && a.metric.endsWith("_percent") ? "%" : "";
     const val = Number.isFinite(t.value) ? `${+t.value.toFixed(2)}${unit}` : "–";
     tr.append(when, sevCell(a.severity), change, el("td", "", a.rule_name || a.rule_id), hostCell(a.host), el("td", "num", val));

@@ -11,8 +11,10 @@ import { initHost, showHost, hideHost, redrawCharts } from "./host.js";
 import { initAlerts, showAlerts, hideAlerts } from "./alerts.js";
 import { initRules, showRules, showRule, hideRule } from "./rules.js";
 import { caps, detect, initActions, showSilences, showMaintenance, showChannels } from "./actions.js";
+import { initAgents, showAgents, hideAgents } from "./agents.js";
 import { Chart, align } from "./chart.js";
-import { $, api, apiHooks, refreshTimes } from "./util.js";
+import { $, api, apiHooks, canChange, refreshTimes } from "./util.js";
+import { initPeople, setSession, clearSession, needsSetup, showAccount, showUsers, showAudit } from "./people.js";
 
 const ui = {
   conn: $("conn"),
@@ -40,6 +42,10 @@ const pages = {
   silences: { view: $("silences-view"), hide: () => {} },
   maintenance: { view: $("maint-view"), hide: () => {} },
   channels: { view: $("channels-view"), hide: () => {} },
+  agents: { view: $("agents-view"), hide: hideAgents },
+  account: { view: $("account-view"), hide: () => {} },
+  users: { view: $("users-view"), hide: () => {} },
+  audit: { view: $("audit-view"), hide: () => {} },
 };
 
 // The page must work under the core's Content-Security-Policy (no inline
@@ -71,6 +77,9 @@ function route() {
   else if (path[0] === "alerts") name = "alerts";
   else if (path[0] === "rules") name = path[1] ? "rule" : "rules";
   else if (caps.alerting && ["silences", "maintenance", "channels"].includes(path[0])) name = path[0];
+  else if (path[0] === "agents") name = "agents";
+  else if (path[0] === "account") name = "account";
+  else if (canChange("admin") && ["users", "audit"].includes(path[0])) name = path[0];
   if (current && current !== name) pages[current].hide();
   const first = current !== name;
   current = name;
@@ -105,6 +114,18 @@ function route() {
       break;
     case "channels":
       showChannels();
+      break;
+    case "agents":
+      showAgents();
+      break;
+    case "account":
+      showAccount();
+      break;
+    case "users":
+      showUsers();
+      break;
+    case "audit":
+      showAudit();
       break;
   }
   if (first) {
@@ -158,7 +179,7 @@ apiHooks.onUnauthorized = () => {
 // and null when the core cannot be reached.
 async function checkSession() {
   try {
-    await api("GET", "api/v1/session");
+    setSession(await api("GET", "api/v1/session"));
     return true;
   } catch (err) {
     if (err.status === 401) return false;
@@ -168,6 +189,7 @@ async function checkSession() {
 
 function showSignIn(message) {
   signedIn = false;
+  clearSession();
   feed.stop();
   if (current) pages[current].hide();
   current = null;
@@ -177,16 +199,24 @@ function showSignIn(message) {
   ui.nav.hidden = true;
   ui.counts.hidden = true;
   ui.signout.hidden = true;
+  $("setup-view").hidden = true;
+  $("signin-setup").hidden = true;
   ui.signinView.hidden = false;
   ui.signinError.textContent = message || "";
   ui.token.setAttribute("aria-invalid", message ? "true" : "false");
-  ui.token.focus();
+  ($("signin-name").value ? ui.token : $("signin-name")).focus();
+  // A core without users offers its first-run screen on the sign-in card;
+  // the answer only shows the offer, it never moves the focus.
+  needsSetup().then((needed) => {
+    if (!signedIn) $("signin-setup").hidden = !needed;
+  });
 }
 
 async function showApp() {
   signedIn = true;
   await detect();
   ui.signinView.hidden = true;
+  $("setup-view").hidden = true;
   ui.signinError.textContent = "";
   ui.nav.hidden = false;
   ui.counts.hidden = false;
@@ -199,9 +229,12 @@ async function showApp() {
 
 async function signIn(e) {
   e.preventDefault();
-  const token = ui.token.value.trim();
-  if (!token) {
-    ui.signinError.textContent = "Enter the admin API token.";
+  // With a user name the field is a password; without one it is the
+  // admin token from admin.token, the way in before any user exists.
+  const name = $("signin-name").value.trim().toLowerCase();
+  const secret = name ? ui.token.value : ui.token.value.trim();
+  if (!secret) {
+    ui.signinError.textContent = name ? "Enter your password." : "Enter your user name and password, or the admin token.";
     ui.token.setAttribute("aria-invalid", "true");
     ui.token.focus();
     return;
@@ -209,7 +242,7 @@ async function signIn(e) {
   ui.signinSubmit.disabled = true;
   ui.signinError.textContent = "";
   try {
-    await api("POST", "api/v1/session", { token });
+    setSession(await api("POST", "api/v1/session", name ? { name, password: secret } : { token: secret }));
     ui.token.value = "";
     ui.token.setAttribute("aria-invalid", "false");
     showApp();
@@ -238,6 +271,8 @@ async function boot() {
   initAlerts();
   initRules();
   initActions();
+  initAgents();
+  initPeople(showApp);
   subscribe(() => overviewTick()); // the top bar's counts on every page
 
   ui.signin.addEventListener("submit", signIn);

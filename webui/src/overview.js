@@ -62,6 +62,8 @@ function makeHostCard(id) {
   head.append(name, badge);
 
   const os = el("p", "host-os");
+  // The host's tags: each filters the overview to the hosts that have it.
+  const tags = el("p", "host-tags");
   const gauges = el("div", "gauges");
   makeGauges(gauges);
 
@@ -70,10 +72,16 @@ function makeHostCard(id) {
   seen.append(timeEl(null, false));
   foot.append(seen, el("span", "status-text"));
 
-  card.append(head, os, gauges, foot);
+  card.append(head, os, tags, gauges, foot);
   // The whole card opens the host page; the link inside is what the
   // keyboard reaches.
   card.addEventListener("click", (e) => {
+    const tag = e.target.closest("button[data-tag]");
+    if (tag) {
+      ui.q.value = `tag:${tag.dataset.tag}`;
+      readFilter();
+      return;
+    }
     if (e.target.closest("a")) return;
     location.hash = a.getAttribute("href");
   });
@@ -103,6 +111,19 @@ function updateHostCard(card, h) {
       .filter(Boolean).join("\n");
   }
 
+  const tags = card.querySelector(".host-tags");
+  const tagSig = (h.tags || []).join(" ");
+  if (tags.dataset.sig !== tagSig) {
+    tags.dataset.sig = tagSig;
+    tags.replaceChildren(...(h.tags || []).map((t) => {
+      const b = el("button", "tag", t);
+      b.type = "button";
+      b.dataset.tag = t;
+      b.title = `Show only hosts tagged ${t}${h.tags_by_admin ? " (tags set by an admin)" : ""}`;
+      return b;
+    }));
+    tags.hidden = !tagSig;
+  }
   setGauges(card.querySelector(".gauges"), h.gauges);
   setTime(card.querySelector(".seen time"), parseTime(h.last_seen), false);
   card.querySelector(".status-text").textContent = status === "offline" ? "" : LABELS[status] || status;
@@ -117,9 +138,11 @@ function matches(h) {
   if (filter.status === "problem" ? st === "ok" : filter.status && st !== filter.status) return false;
   if (!filter.q) return true;
   const f = h.facts || {};
-  const hay = [h.id, f.hostname, f.os, f.platform, f.platform_version, f.arch, f.kernel_version, st]
+  const tags = (h.tags || []).map((t) => t.toLowerCase());
+  const hay = [h.id, f.hostname, f.os, f.platform, f.platform_version, f.arch, f.kernel_version, st, ...tags]
     .filter(Boolean).join(" ").toLowerCase();
-  return filter.q.split(/\s+/).every((w) => hay.includes(w));
+  // "tag:prod" asks for the tag itself, not a word that contains it.
+  return filter.q.split(/\s+/).every((w) => (w.startsWith("tag:") ? tags.includes(w.slice(4)) : hay.includes(w)));
 }
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
@@ -275,6 +298,14 @@ export function alertValueText(a) {
   return `${fmtNumber(a.value)}${unit} ${a.op || "vs"} ${fmtNumber(a.threshold)}${unit}`;
 }
 
+// ackNote says who acknowledged an alert, when, and their comment.
+export function ackNote(ack) {
+  const s = el("span", "acked", `acknowledged by ${ack.by || "someone"} `);
+  s.append(timeEl(parseTime(ack.at), true));
+  if (ack.comment) s.append(`: ${ack.comment}`);
+  return s;
+}
+
 function alertRow(a) {
   const li = el("li", "alert");
   li.dataset.alert = a.id;
@@ -297,7 +328,7 @@ function alertRow(a) {
   const when = el("span", "since", a.state === "pending" ? "pending since " : "since ");
   when.append(timeEl(alertSince(a), true));
   meta.append(when);
-  if (a.ack) meta.append(el("span", "acked", `acknowledged by ${a.ack.by || "someone"}`));
+  if (a.ack) meta.append(ackNote(a.ack));
   if (a.silenced) meta.append(el("span", "acked", `muted by ${a.silenced}`));
 
   li.append(head, meta);
@@ -407,7 +438,6 @@ export function showOverview(params) {
   filter.q = ui.q.value.trim().toLowerCase();
   filter.status = ui.status.value;
   filter.sort = ui.sort.value;
-  ui.agentCmd.textContent = `esmon-agent run --core ${location.origin} --token TOKEN`;
   dirtyAll = true;
   orderDirty = true;
   alertsDirty = true;

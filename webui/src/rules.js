@@ -5,7 +5,7 @@ import { model, hostName } from "./live.js";
 import { Chart, align } from "./chart.js";
 import { caps } from "./actions.js";
 import {
-  $, el, api, LABELS, debounce, fmtValue, goDuration, parseDuration, unitOf, duration,
+  $, el, api, LABELS, debounce, fmtValue, goDuration, parseDuration, unitOf, duration, canChange,
 } from "./util.js";
 
 const MAX_FOR_MS = 168 * 3600e3;
@@ -67,6 +67,9 @@ function renderList() {
     const sw = el("input", "switch");
     sw.type = "checkbox";
     sw.checked = !!r.enabled;
+    // Only an admin changes rules: for others the switch shows the state.
+    sw.dataset.roleDisable = "admin";
+    sw.disabled = !canChange("admin");
     sw.setAttribute("role", "switch");
     sw.setAttribute("aria-label", `Rule ${r.name} enabled`);
     sw.addEventListener("change", () => setEnabled(r, sw));
@@ -79,7 +82,7 @@ function renderList() {
     const tdSev = el("td");
     tdSev.append(el("span", `sev-tag sev-${r.severity}`, LABELS[r.severity] || r.severity));
     const tdAct = el("td", "actions");
-    const edit = el("a", "btn small", "Edit");
+    const edit = el("a", "btn small", canChange("admin") ? "Edit" : "View");
     edit.href = a.href;
     edit.setAttribute("aria-label", `Edit ${r.name}`);
     tdAct.append(edit);

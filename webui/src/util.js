@@ -235,6 +235,19 @@ export class ApiError extends Error {
 // onUnauthorized is called when any request answers 401.
 export const apiHooks = { onUnauthorized: () => {} };
 
+// apiAuth holds the session's CSRF token (from GET or POST
+// api/v1/session), sent as X-CSRF-Token with every request that changes
+// something: the core refuses a change the cookie authorises without it.
+export const apiAuth = { csrf: "", role: "" };
+
+const ROLE_RANK = { viewer: 1, operator: 2, admin: 3 };
+
+// canChange reports whether the signed-in person's role reaches role, so
+// the page offers only what the core would allow.
+export function canChange(role) {
+  return (ROLE_RANK[apiAuth.role] || 0) >= ROLE_RANK[role];
+}
+
 export async function api(method, path, body, signal) {
   const init = {
     method, credentials: "same-origin", cache: "no-store", signal,
@@ -244,6 +257,7 @@ export async function api(method, path, body, signal) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  if (method !== "GET" && method !== "HEAD" && apiAuth.csrf) init.headers["X-CSRF-Token"] = apiAuth.csrf;
   let res;
   try {
     res = await fetch(path, init);

@@ -15,6 +15,7 @@ import (
 	mail "github.com/wneessen/go-mail"
 
 	"esmon/core/apiv1"
+	"esmon/core/notify"
 )
 
 // Subject is the mail's subject for t: "[FIRING very_critical] High CPU on
@@ -199,7 +200,7 @@ func (c *Channel) message(t apiv1.Transition) (*mail.Msg, error) {
 	}
 	m.Subject(Subject(t))
 	m.SetDate()
-	m.SetMessageID()
+	setMessageID(m, t)
 	m.SetUserAgent("esmon")
 	m.SetGenHeader("X-Esmon-Alert", oneLine(t.Alert.ID))
 	if t.To == apiv1.StateFiring && apiv1.SeverityRank(t.Alert.Severity) >= apiv1.SeverityRank(apiv1.SeverityCritical) {
@@ -281,7 +282,7 @@ func (c *Channel) digest(ts []apiv1.Transition) (*mail.Msg, error) {
 	}
 	m.Subject(DigestSubject(ts))
 	m.SetDate()
-	m.SetMessageID()
+	setMessageID(m, ts...)
 	m.SetUserAgent("esmon")
 	if critical {
 		m.SetImportance(mail.ImportanceHigh)
@@ -289,4 +290,15 @@ func (c *Channel) digest(ts []apiv1.Transition) (*mail.Msg, error) {
 	m.SetBodyString(mail.TypeTextPlain, tb.String())
 	m.AddAlternativeString(mail.TypeTextHTML, hb.String())
 	return m, nil
+}
+
+// setMessageID gives a mail the stable Message-ID of its transitions, so
+// that a mail sent again after a crash is recognisably the same mail; a
+// test notification, which has no id, gets a random one.
+func setMessageID(m *mail.Msg, ts ...apiv1.Transition) {
+	if id := notify.MessageID(ts...); id != "" {
+		m.SetMessageIDWithValue(id + "@esmon")
+		return
+	}
+	m.SetMessageID()
 }

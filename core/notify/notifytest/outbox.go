@@ -59,9 +59,21 @@ func (o *Outbox) Scan(prefix []byte, fn func(k, v []byte) bool) error {
 	return nil
 }
 
-// Len is the number of records held.
+// Len is the number of notifications held: the records, not a channel's
+// in-flight mark (the key of sequence number 0, written while a batch is in
+// the channel's hands), which comes and goes with each delivery attempt.
 func (o *Outbox) Len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.m)
+	n := 0
+	for k := range o.m {
+		if !strings.HasSuffix(k, inflightSuffix) {
+			n++
+		}
+	}
+	return n
 }
+
+// inflightSuffix ends the key of an in-flight mark: the zero byte after the
+// channel name and a sequence number of 0.
+const inflightSuffix = "\x00\x00\x00\x00\x00\x00\x00\x00\x00"

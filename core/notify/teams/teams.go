@@ -109,7 +109,12 @@ func (c *Channel) Notify(ctx context.Context, ts ...apiv1.Transition) (retry boo
 	if err != nil {
 		return false, fmt.Errorf("teams: encode card: %w", err)
 	}
-	retry, err = notify.PostJSON(ctx, c.client, c.cfg.URL, body, nil)
+	var h http.Header
+	if id := notify.MessageID(ts...); id != "" {
+		// Teams ignores it; a relay in between may drop a repeat by it.
+		h = http.Header{notify.IDHeader: {id}}
+	}
+	retry, err = notify.PostJSON(ctx, c.client, c.cfg.URL, body, h)
 	if err != nil {
 		// The URL is a secret: the error names the channel, not the address.
 		return retry, fmt.Errorf("teams %s: %w", c.cfg.Name, redact(err, c.cfg.URL))

@@ -133,6 +133,10 @@ func (c *Channel) Notify(ctx context.Context, ts ...apiv1.Transition) (retry boo
 	if c.cfg.Secret != "" {
 		h.Set(SignatureHeader, Sign(c.cfg.Secret, body))
 	}
+	if id := notify.MessageID(ts...); id != "" {
+		// The same after a crash and restart: receivers drop a repeat.
+		h.Set(notify.IDHeader, id)
+	}
 	if retry, err := notify.PostJSON(ctx, c.client, c.cfg.URL, body, h); err != nil {
 		return retry, fmt.Errorf("webhook %s: %w", c.cfg.Name, err)
 	}

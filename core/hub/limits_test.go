@@ -1,0 +1,128 @@
+package hub
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"esmon/core/wire"
+)
+
+// agentAs dials and completes the hello as host.
+func agentAs(t *testing.T, url, host string) *websocket.Conn {
+	t.Helper()
+	ws := dial(t, url)
+	h := hello(goodToken)
+	h.Host.Hostname = host
+	send(t, ws, h)
+	recv[wire.Welcome](t, ws)
+	return ws
+}
+
+// seriesBatch defines series ids from..to-1 (metric m_<id>) and sends one
+// value of each.
+func seriesBatch(seq uint64, from, to uint32) *wire.Batch {
+	b := &wire.Batch{Seq: seq}
+	snap := wire.Snapshot{TimeMS: 1000}
+	for id := from; id < to; id++ {
+		b.Defs = append(b.Defs, wire.SeriesDef{ID: id, Metric: "m", Labels: []wire.Label{{Name: "n", Value: fmt.Sprint(id)}}})
+		snap.IDs = append(snap.IDs, id)
+		snap.Values = append(snap.Values, float64(id))
+	}
+	b.Snapshots = []wire.Snapshot{snap}
+	return b
+}
+
+// TestAgentSeriesLimit: a host that defines more series than its limit has
+// the samples of the extra series refused, with the reason in its ack and a
+// count in the metrics, across reconnects; another host is not affected.
+func TestAgentSeriesLimit(t *testing.T) {
+	in := &fakeIngester{}
+	a, reg, url := newAgents(t, in)
+	if err := a.SetLimits(Limits{MaxSeriesPerHost: 3}, reg); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name         string
+		host         string
+		batch        *wire.Batch
+		wantRejected int
+		wantStored   int
+	}{
+		{"five series, three fit", "bomb", seriesBatch(1, 1, 6), 2, 3},
+		{"another host has its own budget", "calm", seriesBatch(1, 1, 4), 0, 3},
+		{"a reconnect does not reset the budget", "bomb", seriesBatch(2, 1, 6), 2, 3},
+		{"new series stay refused", "bomb", seriesBatch(3, 100, 200), 100, 0},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			ws := agentAs(t, url, st.host)
+			before := len(in.got())
+			send(t, ws, st.batch)
+			ack := recv[wire.Ack](t, ws)
+			if ack.Seq != st.batch.Seq || ack.Rejected != st.wantRejected {
+				t.Fatalf("ack %+v, want seq %d with %d rejected", *ack, st.batch.Seq, st.wantRejected)
+			}
+			if st.wantRejected > 0 && !strings.Contains(ack.Reason, "max_series_per_host") {
+				t.Errorf("ack reason %q does not name the limit", ack.Reason)
+			}
+			got := in.got()
+			if len(got) != before+1 || len(got[before]) != st.wantStored {
+				t.Fatalf("stored %v, want one batch of %d samples", got[before:], st.wantStored)
+			}
+			ws.Close()
+		})
+	}
+	if n := metric(t, reg, "esmon_samples_rejected_total", "reason", "series_limit"); n != 104 {
+		t.Errorf("series_limit samples counted %v, want 104", n)
+	}
+	if n := metric(t, reg, "esmon_agent_series_refused_total"); n != 104 {
+		t.Errorf("refused series definitions counted %v, want 104", n)
+	}
+}
+
+// TestAgentRateLimit: a host within its burst is served at once, one over
+// it is held back (counted), and one whose batch would wait too long is
+// closed with CloseRateLimit and its batch left unacknowledged.
+func TestAgentRateLimit(t *testing.T) {
+	in := &fakeIngester{}
+	a, reg, url := newAgents(t, in)
+	// 10 samples/s: a burst of 100; a batch of 10 right after the burst
+	// waits up to a second; one of 100 after that would wait ten, over
+	// the 3s allowed.
+	if err := a.SetLimits(Limits{MaxSamplesPerSecond: 10, MaxThrottle: 3 * time.Second}, reg); err != nil {
+		t.Fatal(err)
+	}
+	ws := agentAs(t, url, "fast")
+	send(t, ws, seriesBatch(1, 1, 101))
+	if ack := recv[wire.Ack](t, ws); ack.Seq != 1 || ack.Rejected != 0 {
+		t.Fatalf("burst: ack %+v", *ack)
+	}
+	send(t, ws, seriesBatch(2, 200, 210))
+	if ack := recv[wire.Ack](t, ws); ack.Seq != 2 || ack.Rejected != 0 {
+		t.Fatalf("held back: ack %+v", *ack)
+	}
+	if s := metric(t, reg, "esmon_agent_throttled_seconds_total"); s <= 0 {
+		t.Errorf("throttled seconds %v, want > 0", s)
+	}
+	calm := agentAs(t, url, "calm")
+	send(t, calm, seriesBatch(1, 1, 100)) // its own burst
+	if ack := recv[wire.Ack](t, calm); ack.Seq != 1 {
+		t.Fatalf("other host: ack %+v", *ack)
+	}
+
+	send(t, ws, seriesBatch(3, 300, 400))
+	code, reason := closeCode(t, ws)
+	if code != CloseRateLimit || !strings.Contains(reason, "samples/s") {
+		t.Fatalf("closed with %d %q, want %d about samples/s", code, reason, CloseRateLimit)
+	}
+	if n := metric(t, reg, "esmon_agent_rate_limited_total"); n != 1 {
+		t.Errorf("rate-limited connections %v, want 1", n)
+	}
+	if n := len(in.got()); n != 3 {
+		t.Errorf("%d batches stored, want 3 (the refused one stays with the agent)", n)
+	}
+}
