@@ -96,7 +96,7 @@ func New(d Deps) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	mux.Handle("GET /ws/agent", d.Agents)
-	mux.Handle("GET /ws/live", d.Auth.Require(apiv1.RoleViewer, d.Live))
+	mux.Handle("GET /ws/live", d.Auth.Require(apiv1.RoleViewer, d.Auth.Live(d.Live)))
 
 	rt := roles{quiet: func(need, pattern string, h http.HandlerFunc) {
 		handle(pattern, d.Auth.Require(need, h).ServeHTTP)

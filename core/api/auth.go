@@ -15,6 +15,7 @@ import (
 
 	"esmon/core/apiv1"
 	"esmon/core/auth"
+	"esmon/core/hub"
 )
 
 // SessionCookie is the name of the sign-in cookie.
@@ -104,6 +105,17 @@ func (a *Auth) Require(need string, h http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(WithActor(r.Context(), id.User), identityKey{}, id)
 		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Live wraps the /ws/live handler (inside Require): the connection lasts
+// only as long as the credential that opened it, so signing out, a
+// disabled or demoted user or a revoked token ends it within a second.
+func (a *Auth) Live(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := identityOf(r)
+		valid := func() bool { return a.svc.Valid(id) }
+		h.ServeHTTP(w, r.WithContext(hub.WithValidity(r.Context(), valid)))
 	})
 }
 

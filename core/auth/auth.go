@@ -130,6 +130,8 @@ type Identity struct {
 	Expires time.Time
 	// session is the key of the session (its id's hash).
 	session string
+	// token is the key of the personal token (its hash).
+	token string
 }
 
 // Ways an Identity was recognised.

@@ -109,6 +109,36 @@ func (s *Service) touchLocked(prefix byte, key string, v any, saved *time.Time, 
 	}
 }
 
+// Valid reports whether id still stands: its session or token was not
+// ended, revoked or expired, and its user was not deleted, disabled or
+// given a lower role. Connections that outlive a request (the live feed)
+// ask it, so that signing out or disabling someone ends them too. It has
+// no side effects: it does not count as use.
+func (s *Service) Valid(id Identity) bool {
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch id.Via {
+	case ViaBootstrap:
+		return true
+	case ViaSession:
+		se, ok := s.sessions[id.session]
+		if !ok || !now.Before(se.Expires) {
+			return false
+		}
+		cur, err := s.identityLocked(id.session, se)
+		return err == nil && rank(apiv1.Roles, cur.Role) >= rank(apiv1.Roles, id.Role)
+	case ViaToken:
+		t, ok := s.tokens[id.token]
+		if !ok || (!t.Expires.IsZero() && !now.Before(t.Expires)) {
+			return false
+		}
+		u, ok := s.users[t.User]
+		return ok && !u.Disabled && rank(apiv1.Roles, u.Role) >= rank(apiv1.Roles, id.Role)
+	}
+	return false
+}
+
 // CheckCSRF reports whether token is the CSRF token of id's session.
 func CheckCSRF(id Identity, token string) bool {
 	return id.CSRF != "" && subtle.ConstantTimeCompare([]byte(id.CSRF), []byte(token)) == 1

@@ -135,5 +135,5 @@ func (s *Service) tokenIdentity(sec string) (Identity, error) {
 	}
 	t.LastUsed = now.UTC()
 	s.touchLocked(PrefixTokens, key, t, &t.saved, now)
-	return Identity{User: t.User, Role: u.Role, Via: ViaToken, Scopes: t.Scopes, Expires: t.Expires}, nil
+	return Identity{User: t.User, Role: u.Role, Via: ViaToken, Scopes: t.Scopes, Expires: t.Expires, token: key}, nil
 }

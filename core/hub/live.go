@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,24 @@ import (
 // CloseTooSlow is sent to a live subscriber whose queue overflowed; the page
 // reconnects and gets a fresh snapshot.
 const CloseTooSlow = 4008
+
+// CloseSignedOut ends a live connection whose session or token ended
+// (sign-out, a disabled or demoted user, a revoked token); the page goes
+// back to its sign-in form.
+const CloseSignedOut = 4401
+
+// validityCheck is how often an open live connection asks whether the
+// credential it was opened with still stands.
+const validityCheck = time.Second
+
+type validityKey struct{}
+
+// WithValidity returns a context that tells ServeHTTP how to ask whether
+// the credential that opened a live connection still stands. The
+// connection closes with CloseSignedOut within a second of it failing.
+func WithValidity(ctx context.Context, valid func() bool) context.Context {
+	return context.WithValue(ctx, validityKey{}, valid)
+}
 
 // Live fans events out to subscribers: /ws/live pages and in-process
 // consumers such as the console. One goroutine (run) owns the subscriber set;
@@ -215,6 +234,13 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()
+	valid, _ := r.Context().Value(validityKey{}).(func() bool)
+	var check <-chan time.Time
+	if valid != nil {
+		t := time.NewTicker(validityCheck)
+		defer t.Stop()
+		check = t.C
+	}
 	defer func() {
 		select {
 		case l.unregister <- s:
@@ -242,6 +268,12 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		case <-ping.C:
 			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				return
+			}
+		case <-check:
+			if !valid() {
+				msg := websocket.FormatCloseMessage(CloseSignedOut, "signed out")
+				ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
 				return
 			}
 		case <-readDone:
