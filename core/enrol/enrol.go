@@ -58,6 +58,10 @@ const CredentialPrefix = "esma_"
 const (
 	agentKey = "agent:"
 	joinKey  = "join:"
+	// revokedKey marks a revoked agent in a record of its own, written
+	// once and never changed, so that a contact record written outside
+	// the lock (see Authenticate) can never undo a revocation on disk.
+	revokedKey = "revoked:"
 )
 
 // Refusal is a refused enrolment; Code is one of wire's EnrolRefused*.
@@ -132,6 +136,25 @@ func Open(kv store.KV, reg prometheus.Registerer, log *slog.Logger) (*Registry, 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load agents: %w", err)
+	}
+	err = kv.Scan(metaKey(revokedKey, ""), func(k, v []byte) bool {
+		id := string(k[len(metaKey(revokedKey, "")):])
+		a, ok := r.agents[id]
+		if !ok {
+			return true
+		}
+		var at time.Time
+		if json.Unmarshal(v, &at) == nil && a.RevokedAt.IsZero() {
+			a.RevokedAt = at
+		}
+		a.Revoked = true
+		if len(a.CredHash) == sha256.Size {
+			delete(r.byCred, [sha256.Size]byte(a.CredHash))
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load revocations: %w", err)
 	}
 	err = kv.Scan(metaKey(joinKey, ""), func(k, v []byte) bool {
 		var c codeRec
@@ -341,7 +364,12 @@ func (r *Registry) Authenticate(h *wire.Hello, remote string) error {
 	}
 	sum := sha256.Sum256([]byte(h.Token))
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			r.mu.Unlock()
+		}
+	}()
 	a, ok := r.agents[h.AgentID]
 	if ok && a.Revoked && subtle.ConstantTimeCompare(sum[:], a.CredHash) == 1 {
 		return ErrRevoked
@@ -360,14 +388,18 @@ func (r *Registry) Authenticate(h *wire.Hello, remote string) error {
 		a.LastContact, a.RemoteAddr = next.LastContact, next.RemoteAddr
 		return nil
 	}
-	if err := r.put(agentKey, a.ID, &next); err != nil {
-		// The agent is who it says; a failed write only loses the contact time.
-		r.log.Warn("record agent contact", "agent_id", a.ID, "err", err)
-		a.LastContact, a.RemoteAddr = next.LastContact, next.RemoteAddr
-		return nil
-	}
 	next.saved = next.LastContact
 	*a = next
+	// The write happens outside the lock: thousands of agents coming back
+	// after a restart then share the store's group commits instead of
+	// queueing for one fsync each. A revocation racing with it is safe:
+	// it lives in its own record (revokedKey).
+	r.mu.Unlock()
+	locked = false
+	if err := r.put(agentKey, next.ID, &next); err != nil {
+		// The agent is who it says; a failed write only loses the contact time.
+		r.log.Warn("record agent contact", "agent_id", next.ID, "err", err)
+	}
 	return nil
 }
 
@@ -410,8 +442,13 @@ func (r *Registry) Revoke(id string) (bool, error) {
 	}
 	next := *a
 	next.Revoked, next.RevokedAt = true, r.now().UTC()
-	if err := r.put(agentKey, id, &next); err != nil {
+	if err := r.put(revokedKey, id, next.RevokedAt); err != nil {
 		return true, err
+	}
+	if err := r.put(agentKey, id, &next); err != nil {
+		// The revocation stands (revokedKey); the agent record only
+		// shows it too.
+		r.log.Warn("record revocation in the agent record", "agent_id", id, "err", err)
 	}
 	*a = next
 	for h, owner := range r.byCred {

@@ -231,3 +231,53 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+// TestRevocationOutlivesStaleContact: a contact record written after a
+// revocation (a hello's write racing with the revoke, outside the lock)
+// cannot bring the agent back, now or after a restart.
+func TestRevocationOutlivesStaleContact(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	db := openStore(t, dir)
+	r, err := Open(db, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.CreateJoinCode(apiv1.NewJoinCode{Uses: 1}, "https://core.example:8470", testPin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := wire.ParseJoinCode(c.Code)
+	resp, err := r.Enrol(wire.EnrolRequest{Secret: j.Secret, Host: wire.HostFacts{Hostname: "web-01"}}, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &wire.Hello{AgentID: resp.AgentID, Token: resp.Credential, Host: wire.HostFacts{Hostname: "web-01"}, AgentVersion: "1.0"}
+	if err := r.Authenticate(h, "192.0.2.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	// The record as the hello wrote it, before the revoke.
+	stale, err := db.Get(metaKey(agentKey, resp.AgentID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.Revoke(resp.AgentID); !ok || err != nil {
+		t.Fatalf("Revoke: %v %v", ok, err)
+	}
+	// The hello's write lands last.
+	if err := db.Put(metaKey(agentKey, resp.AgentID), stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Authenticate(h, "192.0.2.1:1"); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("hello after revoke: %v, want ErrRevoked", err)
+	}
+	r2, err := Open(db, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r2.Revoked(resp.AgentID) {
+		t.Fatal("after a reopen the revoked agent is back")
+	}
+	if err := r2.Authenticate(h, "192.0.2.1:1"); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("hello after reopen: %v, want ErrRevoked", err)
+	}
+}
