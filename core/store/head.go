@@ -130,7 +130,7 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 
 // finish moves a series' open chunk to its pending list. Caller holds hmu.
 func (d *DB) finish(ms *memSeries) {
-	data := ms.head.Bytes()
+	data := ms.head.SealedBytes()
 	if len(ms.pending) == 0 {
 		d.withPending = append(d.withPending, ms)
 	}

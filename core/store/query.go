@@ -223,13 +223,15 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 		if err := r.ci.Reset(c.data); err != nil {
 			return nil, fmt.Errorf("series %d chunk at %d: %w", ms.id, c.firstT, err)
 		}
-		for r.ci.Next() {
-			t, v := r.ci.At()
-			if t > to {
-				break
-			}
-			if t >= from {
-				pts = append(pts, Point{T: t, V: v})
+		for ts, vs := r.ci.Batch(); len(ts) > 0 && ts[0] <= to; ts, vs = r.ci.Batch() {
+			vs = vs[:len(ts)]
+			for j, t := range ts {
+				if t > to {
+					break
+				}
+				if t >= from {
+					pts = append(pts, Point{T: t, V: vs[j]})
+				}
 			}
 		}
 		if err := r.ci.Err(); err != nil {

@@ -1,6 +1,9 @@
 package chunkenc
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // An adaptive sequence codes a series of int64 (timestamps, exact integer
 // values, or floats read as order-preserving integers) as the residual
@@ -237,6 +240,98 @@ func (s *seq) get(rd *bitReader) (int64, bool) {
 	v := s.pred + r
 	s.update(v, r)
 	return v, true
+}
+
+// getN decodes up to len(dst) values into dst, the same values get
+// would return one by one, and says how many it decoded: fewer than
+// len(dst) only when the data ends first or is corrupt.
+func (s *seq) getN(rd *bitReader, dst []int64) int {
+	i := 0
+	for i < len(dst) {
+		if s.n >= statsWarm {
+			if i += s.warmN(rd, dst[i:]); i == len(dst) {
+				break
+			}
+		}
+		v, ok := s.get(rd)
+		if !ok {
+			return i
+		}
+		dst[i] = v
+		i++
+	}
+	return i
+}
+
+// warmN is get and update written as one loop, for a warm state (the
+// first statsWarm residuals in: the Rice statistics are a running sum
+// and the shift follows minTZ), with the state in local variables, so
+// that the compiler keeps it in registers rather than in memory, and
+// without a call per value. It decodes into dst every code that lies in
+// one 64-bit load at least 8 bytes before the end of the data, and
+// stops at the first that does not (an escape, a code over 57 bits, the
+// last bytes), which get decodes. It must stay value for value what
+// update and next do: TestBatchMatchesNext and the fuzz tests hold it.
+func (s *seq) warmN(rd *bitReader, dst []int64) int {
+	b, pos, end := rd.b, rd.pos, rd.end
+	if end > uint(len(b))*8 || pos > end {
+		return 0
+	}
+	x, d, avg, pred, a := s.x, s.d, s.avg, s.pred, s.a
+	c0, c1, c2 := s.cost[0], s.cost[1], s.cost[2]
+	shift, minTZ, k := s.shift, s.minTZ, s.k
+	var best uint8
+	i := 0
+	for ; i < len(dst) && end-pos >= 64; i++ {
+		w := binary.BigEndian.Uint64(b[pos>>3:]) << (pos & 7)
+		z := uint(bits.LeadingZeros64(w))
+		n := z + 1 + uint(k)
+		if z >= riceEscape || n > 57 {
+			break
+		}
+		pos += n
+		r := unzigzag(uint64(z)<<k|(w<<(z+1))>>(64-k)) << shift // a shift by 64 gives 0
+		v := pred + r
+		dst[i] = v
+		// update
+		dv := v - x
+		c0 += uint32(bits.Len64(zigzag(dv)))<<4 - c0>>3
+		c1 += uint32(bits.Len64(zigzag(dv-d)))<<4 - c1>>3
+		c2 += uint32(bits.Len64(zigzag(dv-avg>>shift<<shift)))<<4 - c2>>3
+		// The trailing zeros of 0 are 64, more than minTZ ever is.
+		minTZ = min(minTZ, uint8(bits.TrailingZeros64(uint64(dv))))
+		shift = minTZ
+		a += min(zigzag(r), statsCap) - a/statsWarm
+		avg += (dv - avg) >> 3
+		x, d = v, dv
+		// next: the predictor chosen as update does, written as
+		// conditional moves rather than branches, which a walk whose
+		// predictors score alike would mispredict.
+		step := int64(0)
+		if c2 < min(c0, c1) {
+			step = avg >> shift << shift
+		}
+		if c1 < min(c0, c2+1) {
+			step = d
+		}
+		pred = x + step
+		k = max(uint8(bits.Len64(a/statsWarm*3/8)), shift) - shift
+	}
+	switch {
+	case c1 < c0 && c1 <= c2:
+		best = 1
+	case c2 < c0 && c2 < c1:
+		best = 2
+	default:
+		best = 0
+	}
+	rd.pos = pos
+	s.x, s.d, s.avg, s.pred, s.a = x, d, avg, pred, a
+	s.cost = [3]uint32{c0, c1, c2}
+	s.shift, s.minTZ, s.k, s.best = shift, minTZ, k, best
+	s.i += i
+	s.coded += i
+	return i
 }
 
 // writeLong writes u as its bit length and the bits below its top bit.

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // Encoding says how a chunk's timestamps and values are coded.
@@ -52,6 +53,17 @@ const (
 // and the interval (uvarint), and reading them costs nothing. Rollup rows
 // and samples stamped on a schedule are such.
 const regularTimes = 0x80
+
+// gridTimes flags, in the encoding byte, a finished chunk whose
+// timestamps sit close to a grid (samples taken on a ticker, with some
+// jitter): its timestamp section is the first timestamp (8 bytes), the
+// interval (uvarint), the smallest offset from the grid (zigzag uvarint),
+// the offsets' bit width (one byte, 0..64), then every sample's offset
+// from the grid less the smallest, in that many bits. Decoding one is a
+// shift and an add, where an adaptive sequence costs as much as a value;
+// and it is smaller when the jitter is uniform (41 values of ±20 ms take
+// 6 bits, against ~6.7 adaptive). See SealedBytes.
+const gridTimes = 0x40
 
 // maxScale is the most decimals a decimal chunk keeps.
 const maxScale = 6
@@ -254,11 +266,10 @@ func ordered(v float64) int64 {
 	return -int64(b&^(1<<63)) - 1
 }
 
+// unordered is branch free: for o < 0, -(o+1) = ^o, whose top bit is
+// clear, so setting it is flipping every bit of o below the top one.
 func unordered(o int64) float64 {
-	if o >= 0 {
-		return math.Float64frombits(uint64(o))
-	}
-	return math.Float64frombits(uint64(-(o + 1)) | 1<<63)
+	return math.Float64frombits(uint64(o) ^ uint64(o>>63)>>1)
 }
 
 func isInt(v float64) bool {
@@ -293,6 +304,53 @@ func (c *Chunk) AppendBytes(dst []byte) []byte {
 	return c.vs.appendTo(dst)
 }
 
+// SealedBytes is Bytes for a chunk that is finished: its timestamps are
+// stored on a grid (see gridTimes) when that is smaller than their
+// adaptive sequence. It decodes the chunk's timestamps to find out, which
+// costs about what reading them back does, so it is for the one time a
+// chunk is written for good, not for every copy of an open chunk.
+func (c *Chunk) SealedBytes() []byte {
+	if c.regular || c.n < 3 {
+		return c.Bytes()
+	}
+	ts := make([]int64, c.n)
+	var q seq
+	rd := newBitReader(c.ts.appendTo(nil))
+	if q.getN(&rd, ts) != c.n { // written by this chunk: always complete
+		return c.Bytes()
+	}
+	t0, span := ts[0], uint64(ts[c.n-1])-uint64(ts[0])
+	if span >= 1<<62 { // far apart: no grid, and no overflow below
+		return c.Bytes()
+	}
+	steps := int64(c.n - 1)
+	iv := (int64(span) + steps/2) / steps
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for i, t := range ts {
+		o := (t - t0) - int64(i)*iv
+		lo, hi = min(lo, o), max(hi, o)
+	}
+	width := bits.Len64(uint64(hi - lo))
+	head := binary.AppendUvarint(binary.BigEndian.AppendUint64(nil, uint64(t0)), uint64(iv))
+	head = binary.AppendUvarint(head, zigzag(lo))
+	head = append(head, byte(width))
+	size := len(head) + (c.n*width+7)/8
+	if size >= c.ts.size() {
+		return c.Bytes()
+	}
+	dst := make([]byte, 0, headerSize+binary.MaxVarintLen32+size+c.vs.size())
+	dst = append(dst, byte(c.enc)|gridTimes)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(c.n))
+	dst = binary.AppendUvarint(dst, uint64(size))
+	dst = append(dst, head...)
+	var w bitWriter
+	for i, t := range ts {
+		w.writeBits(uint64((t-t0)-int64(i)*iv-lo), uint8(width))
+	}
+	dst = w.appendTo(dst)
+	return c.vs.appendTo(dst)
+}
+
 // FromBytes rebuilds an appendable chunk from its serialised form (of any
 // encoding; it is appended to in the current one).
 func FromBytes(b []byte) (*Chunk, error) {
@@ -314,17 +372,30 @@ func FromBytes(b []byte) (*Chunk, error) {
 type Iterator struct {
 	enc   Encoding
 	scale uint8
-	// regular: the timestamps are t0 + i×interval
-	regular      bool
-	t0, interval int64
-	n, i         int
-	ts, vs       bitReader
-	tq, vq       seq
-	legacy       legacyState
-	t            int64
-	v            float64
-	err          error
+	// regular: the timestamps are t0 + i×interval; grid: they are
+	// t0 + i×interval + base + an offset of width bits from ts
+	regular, grid bool
+	t0, interval  int64
+	base          int64
+	width         uint8
+	n, i          int
+	ts, vs        bitReader
+	tq, vq        seq
+	legacy        legacyState
+	t             int64
+	v             float64
+	err           error
+	// bt and bv hold decoded samples bi..bn-1 not yet returned: the
+	// adaptive encodings are decoded a batch at a time (see fill).
+	bt     [batchLen]int64
+	bv     [batchLen]float64
+	bi, bn int
 }
+
+// batchLen samples are decoded at a time: enough that the decoding loop
+// runs long with its state in registers, few enough that the buffers
+// stay in the L1 cache (1.5 KiB).
+const batchLen = 64
 
 // NewIterator checks the header of b and returns an iterator over it. The
 // iterator reads b in place; b must not change while it is used.
@@ -342,8 +413,9 @@ func (it *Iterator) Reset(b []byte) error {
 	if len(b) < headerSize {
 		return fmt.Errorf("%w: %d bytes", ErrCorrupt, len(b))
 	}
-	it.enc, it.regular = Encoding(b[0]&^regularTimes), b[0]&regularTimes != 0
-	if it.enc < EncXOR || it.enc > EncDecimalAdaptive || (it.regular && it.enc < EncIntAdaptive) {
+	it.enc = Encoding(b[0] &^ (regularTimes | gridTimes))
+	it.regular, it.grid = b[0]&regularTimes != 0, b[0]&gridTimes != 0
+	if it.enc < EncXOR || it.enc > EncDecimalAdaptive || ((it.regular || it.grid) && it.enc < EncIntAdaptive) || (it.regular && it.grid) {
 		return fmt.Errorf("%w: unknown encoding %d", ErrCorrupt, b[0])
 	}
 	it.n = int(binary.BigEndian.Uint16(b[1:3]))
@@ -364,6 +436,11 @@ func (it *Iterator) Reset(b []byte) error {
 		it.interval = int64(iv)
 	}
 	it.ts = newBitReader(rest[:tsLen])
+	if it.grid {
+		if err := it.resetGrid(rest[:tsLen]); err != nil {
+			return err
+		}
+	}
 	it.vs = newBitReader(rest[tsLen:])
 	if it.enc == EncDecimalAdaptive {
 		sc, ok := it.vs.readBits(8)
@@ -375,45 +452,142 @@ func (it *Iterator) Reset(b []byte) error {
 	return nil
 }
 
+// resetGrid reads the head of a grid timestamp section (see gridTimes)
+// and checks that the section holds an offset for every sample, so that
+// reading them cannot fail.
+func (it *Iterator) resetGrid(sec []byte) error {
+	bad := fmt.Errorf("%w: bad grid timestamps", ErrCorrupt)
+	if len(sec) < 8 {
+		return bad
+	}
+	it.t0 = int64(binary.BigEndian.Uint64(sec))
+	p := 8
+	iv, k := binary.Uvarint(sec[p:])
+	if k <= 0 {
+		return bad
+	}
+	p += k
+	base, k := binary.Uvarint(sec[p:])
+	if k <= 0 || p+k >= len(sec) {
+		return bad
+	}
+	p += k
+	width := sec[p]
+	p++
+	if width > 64 || uint64(len(sec)-p)*8 < uint64(it.n)*uint64(width) {
+		return bad
+	}
+	it.interval, it.base, it.width = int64(iv), unzigzag(base), width
+	it.ts = newBitReader(sec[p:])
+	return nil
+}
+
 // Len is the number of samples the chunk claims.
 func (it *Iterator) Len() int { return it.n }
 
 // Next advances to the next sample; it returns false at the end or on error.
 func (it *Iterator) Next() bool {
-	if it.err != nil || it.i >= it.n {
-		return false
+	if it.bi < it.bn {
+		it.t, it.v = it.bt[it.bi], it.bv[it.bi]
+		it.bi++
+		return true
 	}
 	if it.enc < EncIntAdaptive {
+		if it.err != nil || it.i >= it.n {
+			return false
+		}
 		return it.nextLegacy()
 	}
-	var t int64
-	if it.regular {
-		t = it.t0 + int64(it.i)*it.interval
-	} else {
-		var ok bool
-		if t, ok = it.tq.get(&it.ts); !ok {
-			return it.fail("timestamp")
-		}
+	if !it.fill() {
+		return false
 	}
-	x, ok := it.vq.get(&it.vs)
-	if !ok {
-		return it.fail("value")
-	}
-	it.t = t
-	switch it.enc {
-	case EncIntAdaptive:
-		it.v = float64(x)
-	case EncDecimalAdaptive:
-		it.v = float64(x) / pow10[it.scale]
-	default:
-		it.v = unordered(x)
-	}
-	it.i++
+	it.t, it.v = it.bt[0], it.bv[0]
+	it.bi = 1
 	return true
 }
 
-func (it *Iterator) fail(what string) bool {
-	it.err = fmt.Errorf("%w: %s of sample %d of %d cut short", ErrCorrupt, what, it.i, it.n)
+// Batch returns the next samples, up to batchLen of them, as timestamps
+// and values: empty at the end or on error (see Err). It is Next without
+// a call per sample, for readers of whole chunks. The slices belong to
+// the iterator and hold until its next call; At is undefined after it.
+func (it *Iterator) Batch() ([]int64, []float64) {
+	if it.bi >= it.bn {
+		if it.enc < EncIntAdaptive {
+			it.bi, it.bn = 0, 0
+			for it.bn < batchLen && it.err == nil && it.i < it.n && it.nextLegacy() {
+				it.bt[it.bn], it.bv[it.bn] = it.t, it.v
+				it.bn++
+			}
+		} else if !it.fill() {
+			return nil, nil
+		}
+	}
+	ts, vs := it.bt[it.bi:it.bn], it.bv[it.bi:it.bn]
+	it.bi = it.bn
+	return ts, vs
+}
+
+// fill decodes the next batch of an adaptive chunk into bt and bv; it
+// returns false when there is none. Samples before a decoding error are
+// kept, and the error is set for Err.
+func (it *Iterator) fill() bool {
+	it.bi, it.bn = 0, 0
+	m := min(it.n-it.i, batchLen)
+	if it.err != nil || m <= 0 {
+		return false
+	}
+	ts := it.bt[:m]
+	switch {
+	case it.regular:
+		t := it.t0 + int64(it.i)*it.interval
+		for j := range ts {
+			ts[j] = t
+			t += it.interval
+		}
+	case it.grid: // every offset is there: resetGrid checked
+		t := it.t0 + int64(it.i)*it.interval + it.base
+		for j := range ts {
+			o, _ := it.ts.readBits(it.width)
+			ts[j] = t + int64(o)
+			t += it.interval
+		}
+	default:
+		if got := it.tq.getN(&it.ts, ts); got < m {
+			m = got
+			it.fail("timestamp", it.i+got)
+		}
+	}
+	var xs [batchLen]int64
+	if got := it.vq.getN(&it.vs, xs[:m]); got < m {
+		m = got
+		it.fail("value", it.i+got)
+	}
+	vs := it.bv[:m]
+	switch it.enc {
+	case EncIntAdaptive:
+		for j, x := range xs[:m] {
+			vs[j] = float64(x)
+		}
+	case EncDecimalAdaptive:
+		p := pow10[it.scale]
+		for j, x := range xs[:m] {
+			vs[j] = float64(x) / p
+		}
+	default:
+		for j, x := range xs[:m] {
+			vs[j] = unordered(x)
+		}
+	}
+	it.i += m
+	it.bn = m
+	return m > 0
+}
+
+// fail records that sample i's timestamp or value (what) is cut short.
+func (it *Iterator) fail(what string, i int) bool {
+	if it.err == nil {
+		it.err = fmt.Errorf("%w: %s of sample %d of %d cut short", ErrCorrupt, what, i, it.n)
+	}
 	return false
 }
 

@@ -93,7 +93,7 @@ func TestRoundTripIsBitExact(t *testing.T) {
 			if c.Encoding() != tc.enc {
 				t.Fatalf("encoding %v, want %v", c.Encoding(), tc.enc)
 			}
-			for _, b := range [][]byte{c.Bytes(), mustFromBytes(t, c.Bytes()).Bytes()} {
+			for _, b := range [][]byte{c.Bytes(), mustFromBytes(t, c.Bytes()).Bytes(), c.SealedBytes(), mustFromBytes(t, c.SealedBytes()).SealedBytes()} {
 				checkSamples(t, b, tc.samples)
 			}
 			if lt, lv, ok := c.Last(); !ok || lt != tc.samples[len(tc.samples)-1].t ||
@@ -120,6 +120,97 @@ func checkSamples(t *testing.T, b []byte, want []sample) {
 	}
 	if it.Err() != nil || i != len(want) {
 		t.Fatalf("read %d of %d: %v", i, len(want), it.Err())
+	}
+}
+
+// TestBatchMatchesNext reads every shape, whole and cut short at many
+// lengths, open and sealed, with Batch and with Next, and wants the same samples bit for
+// bit and the same error: the batch decoder (warmN) must be the
+// per-sample decoder (get, update) value for value.
+func TestBatchMatchesNext(t *testing.T) {
+	read := func(b []byte, batch bool) ([]sample, error) {
+		it, err := NewIterator(b)
+		if err != nil {
+			return nil, err
+		}
+		var out []sample
+		if batch {
+			for ts, vs := it.Batch(); len(ts) > 0; ts, vs = it.Batch() {
+				for i := range ts {
+					out = append(out, sample{ts[i], vs[i]})
+				}
+			}
+		} else {
+			for it.Next() {
+				t, v := it.At()
+				out = append(out, sample{t, v})
+			}
+		}
+		return out, it.Err()
+	}
+	for _, tc := range shapes() {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Chunk
+			for _, s := range tc.samples {
+				c.Append(s.t, s.v)
+			}
+			for _, full := range [][]byte{c.Bytes(), c.SealedBytes()} {
+				for cut := len(full); cut >= headerSize; cut -= max(1, len(full)/40) {
+					b := full[:cut]
+					bs, berr := read(b, true)
+					ns, nerr := read(b, false)
+					if (berr == nil) != (nerr == nil) || (berr != nil && berr.Error() != nerr.Error()) || len(bs) != len(ns) {
+						t.Fatalf("cut at %d of %d: Batch %d samples, %v; Next %d samples, %v", cut, len(full), len(bs), berr, len(ns), nerr)
+					}
+					for i := range bs {
+						if bs[i].t != ns[i].t || math.Float64bits(bs[i].v) != math.Float64bits(ns[i].v) {
+							t.Fatalf("cut at %d, sample %d: Batch %v, Next %v", cut, i, bs[i], ns[i])
+						}
+					}
+					if cut == len(full) && (berr != nil || len(bs) != len(tc.samples)) {
+						t.Fatalf("whole chunk: %d of %d samples, %v", len(bs), len(tc.samples), berr)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSealedGridTimes: a finished chunk stores its timestamps on a grid
+// when they are jittered ticks (smaller, and read without an adaptive
+// sequence), and keeps them adaptive when a grid would not be smaller.
+func TestSealedGridTimes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tests := []struct {
+		name string
+		t    func(i int) int64
+		grid bool
+	}{
+		{"1 s, ±20 ms jitter", func(i int) int64 { return 1_700_000_000_000 + int64(i)*1000 + rng.Int64N(41) - 20 }, true},
+		{"10 s, ±2 ms jitter, negative times", func(i int) int64 { return -5_000_000 + int64(i)*10_000 + rng.Int64N(5) - 2 }, true},
+		{"gaps that double", func(i int) int64 { return int64(1) << (i % 60) * int64(i/60+1) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Chunk
+			var want []sample
+			last := int64(math.MinInt64)
+			for i := range 3600 {
+				ts := max(tc.t(i), last+1)
+				last = ts
+				c.Append(ts, float64(i%7))
+				want = append(want, sample{ts, float64(i % 7)})
+			}
+			b := c.SealedBytes()
+			if got := b[0]&gridTimes != 0; got != tc.grid {
+				t.Fatalf("grid = %v, want %v", got, tc.grid)
+			}
+			if len(b) > len(c.Bytes()) {
+				t.Fatalf("sealed %d bytes, open %d", len(b), len(c.Bytes()))
+			}
+			t.Logf("sealed %d bytes, open %d", len(b), len(c.Bytes()))
+			checkSamples(t, b, want)
+		})
 	}
 }
 
@@ -257,6 +348,7 @@ func FuzzIterator(f *testing.F) {
 			c.Append(s.t, s.v)
 		}
 		f.Add(c.Bytes())
+		f.Add(c.SealedBytes())
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it, err := NewIterator(b)
@@ -314,6 +406,7 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		if len(want) > 0 {
 			checkSamples(t, c.Bytes(), want)
+			checkSamples(t, c.SealedBytes(), want)
 		}
 	})
 }
@@ -334,18 +427,51 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(vals)), "ns/sample")
 }
 
+// BenchmarkIterate decodes one hour-long chunk of 3,600 samples: regular
+// times and uniform values, and the shape of the raw query benchmark
+// (1 s with ±20 ms jitter, a float random walk in 0–100), by Next and by
+// Batch.
 func BenchmarkIterate(b *testing.B) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	var c Chunk
-	for i := range 3600 {
-		c.Append(int64(i)*1000, 50+rng.Float64())
+	shapes := []struct {
+		name string
+		t    func(i int, rng *rand.Rand) int64
+		v    func(v float64, rng *rand.Rand) float64
+	}{
+		{"regular-uniform", func(i int, _ *rand.Rand) int64 { return int64(i) * 1000 },
+			func(_ float64, rng *rand.Rand) float64 { return 50 + rng.Float64() }},
+		{"jitter-walk", func(i int, rng *rand.Rand) int64 { return int64(i)*1000 + rng.Int64N(41) - 20 },
+			func(v float64, rng *rand.Rand) float64 { return math.Max(0, math.Min(100, v+rng.NormFloat64())) }},
 	}
-	buf := c.Bytes()
-	var it Iterator
-	for b.Loop() {
-		it.Reset(buf)
-		for it.Next() {
+	for _, sh := range shapes {
+		rng := rand.New(rand.NewPCG(5, 6))
+		var c Chunk
+		v := 50.0
+		for i := range 3600 {
+			v = sh.v(v, rng)
+			c.Append(sh.t(i, rng), v)
+		}
+		buf := c.Bytes()
+		for _, mode := range []string{"next", "batch"} {
+			b.Run(sh.name+"/"+mode, func(b *testing.B) {
+				var it Iterator
+				n := 0
+				for b.Loop() {
+					it.Reset(buf)
+					if mode == "next" {
+						for it.Next() {
+							n++
+						}
+						continue
+					}
+					for ts, _ := it.Batch(); len(ts) > 0; ts, _ = it.Batch() {
+						n += len(ts)
+					}
+				}
+				if n != b.N*3600 {
+					b.Fatalf("decoded %d samples, want %d", n, b.N*3600)
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/sample")
+			})
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*3600), "ns/sample")
 }

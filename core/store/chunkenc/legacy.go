@@ -61,13 +61,13 @@ func (it *Iterator) nextLegacy() bool {
 	if it.i == 0 {
 		u, ok := it.ts.readBits(64)
 		if !ok {
-			return it.fail("timestamp")
+			return it.fail("timestamp", it.i)
 		}
 		it.t = int64(u)
 	} else {
 		dod, ok := tsBuckets.read(&it.ts)
 		if !ok {
-			return it.fail("timestamp")
+			return it.fail("timestamp", it.i)
 		}
 		st.tDelta += dod
 		it.t += st.tDelta
@@ -75,7 +75,7 @@ func (it *Iterator) nextLegacy() bool {
 	if it.enc == EncInt {
 		dod, ok := intBuckets.read(&it.vs)
 		if !ok {
-			return it.fail("value")
+			return it.fail("value", it.i)
 		}
 		d := dod + st.ivDelta
 		st.iv += d
@@ -86,7 +86,7 @@ func (it *Iterator) nextLegacy() bool {
 		}
 		it.v = float64(st.iv)
 	} else if !it.readXOR() {
-		return it.fail("value")
+		return it.fail("value", it.i)
 	}
 	it.i++
 	return true
