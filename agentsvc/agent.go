@@ -59,7 +59,7 @@ func newAgent(cfg Config, log *slog.Logger) (*agent, error) {
 		log.Warn("ignoring the kept config from the core", "err", err)
 		pushed = nil
 	}
-	set, err := collectors(cfg)
+	set, err := collectors(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +119,11 @@ func newAgent(cfg Config, log *slog.Logger) (*agent, error) {
 }
 
 // collectors returns the collectors cfg asks for, and extra ones (the JMX
-// bridge's).
-func collectors(cfg Config, extra ...collect.Collector) (*collect.Set, error) {
+// bridge's); log receives what they say once (a figure this system cannot
+// give).
+func collectors(cfg Config, log *slog.Logger, extra ...collect.Collector) (*collect.Set, error) {
 	o := collect.Options{
+		Logger:          log,
 		ProcessInterval: cfg.ProcessInterval,
 		Services:        cfg.Services,
 		CheckInterval:   cfg.CheckInterval,

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"esmon/agentsvc/collect"
+	"esmon/agentsvc/jmx"
 	"esmon/core/wire"
 )
 
@@ -157,8 +158,9 @@ type onceMetric struct {
 	Value  float64           `json:"value"`
 }
 
-// once collects one snapshot and prints it. Parts that cannot be read are
-// logged as warnings; it fails only when nothing could be read.
+// once collects one snapshot and prints it, the JVMs of jmx: among it.
+// Parts that cannot be read are logged as warnings; it fails only when
+// nothing could be read.
 func once(cfg Config, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, cfg.LogLevel)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -167,7 +169,18 @@ func once(cfg Config, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Warn("some host facts are missing", "err", err)
 	}
-	set, err := collectors(cfg)
+	// The JVMs of jmx: are read once too, each through its own bridge
+	// started for this snapshot alone.
+	var extra []collect.Collector
+	if len(cfg.JMX) > 0 {
+		j, err := jmx.New(jmx.Options{Targets: cfg.JMX, StateDir: cfg.stateDir(), Logger: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
+			return exitFailed
+		}
+		extra = append(extra, j.OneShot())
+	}
+	set, err := collectors(cfg, log, extra...)
 	if err != nil {
 		fmt.Fprintf(stderr, "esmon-agent: %v\n", err)
 		return exitUsage

@@ -128,7 +128,7 @@ func (a *agent) applyPushed(p *wire.Config) error {
 	if err != nil {
 		return err
 	}
-	set, err := collectors(eff)
+	set, err := collectors(eff, a.log)
 	if err != nil {
 		return err
 	}

@@ -172,6 +172,7 @@ func New(opts Options) (c *Core, err error) {
 	if c.enrol, err = enrol.Open(c.db, reg, log.With("component", "enrol")); err != nil {
 		return nil, err
 	}
+	c.enrol.Version = opts.Version
 	if err := c.setupTLS(reg); err != nil {
 		return nil, err
 	}

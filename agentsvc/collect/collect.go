@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -168,6 +169,10 @@ type Options struct {
 	CheckTimeout  time.Duration
 	// Extra are collectors from other packages, such as the JMX bridge.
 	Extra []Collector
+	// Logger receives what a collector says once rather than as an error
+	// every collection, such as a figure this system cannot give (per-core
+	// CPU use under Wine); nil discards it.
+	Logger *slog.Logger
 }
 
 // Default returns every built-in collector for this operating system, reading
@@ -179,8 +184,10 @@ func Default(src Source) *Set {
 // New returns the basic collectors for this operating system, reading
 // through src, and those that o asks for.
 func New(src Source, o Options) *Set {
+	cpu := NewCPU(src)
+	cpu.Logger = o.Logger
 	cs := []Collector{
-		NewCPU(src),
+		cpu,
 		&Memory{Source: src},
 		&Swap{Source: src},
 		&DiskUsage{Source: src},

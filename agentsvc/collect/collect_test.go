@@ -1,8 +1,10 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"reflect"
 	"sort"
@@ -161,6 +163,65 @@ func TestCPUPercent(t *testing.T) {
 			}
 			if src.cpuCalls != 2 {
 				t.Errorf("first collection read the counters %d times, want 2", src.cpuCalls)
+			}
+		})
+	}
+}
+
+// TestCPUTotalOnly feeds the readings Wine gives (the total alone, its
+// kernel time holding the idle time, as gopsutil's GetSystemTimes path
+// returns it): the total is reported from them, no per-core figure is
+// made up, and the log says so once, not every collection.
+func TestCPUTotalOnly(t *testing.T) {
+	tests := []struct {
+		name     string
+		readings [][]cpu.TimesStat
+		want     []float64 // cpu_usage_percent of each collection
+		told     int       // log lines about the missing per-core times
+	}{
+		{
+			name: "total alone: reported, told once",
+			readings: [][]cpu.TimesStat{
+				{times("cpu-total", 100, 50, 850, 0)},
+				{times("cpu-total", 110, 55, 935, 0)},   // 15 busy of 100
+				{times("cpu-total", 170, 95, 935, 0)},   // 100 busy of 100: a saturated machine
+				{times("cpu-total", 175, 100, 1025, 0)}, // 10 busy of 100
+			},
+			want: []float64{15, 100, 10},
+			told: 1,
+		},
+		{
+			name: "per-core times: nothing to tell",
+			readings: [][]cpu.TimesStat{
+				{times("cpu0", 0, 0, 0, 0)},
+				{times("cpu0", 20, 0, 80, 0)},
+				{times("cpu0", 30, 0, 170, 0)},
+				{times("cpu0", 40, 0, 260, 0)},
+			},
+			want: []float64{20, 10, 10},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logged bytes.Buffer
+			c := &CPU{Source: &fakeSource{cpuTimes: tt.readings}, Logger: slog.New(slog.NewTextHandler(&logged, nil))}
+			for i, want := range tt.want {
+				var s Sink
+				if err := c.Collect(context.Background(), &s); err != nil {
+					t.Fatal(err)
+				}
+				got := values(s.Samples())
+				if got["cpu_usage_percent"] != want {
+					t.Errorf("collection %d: cpu_usage_percent %v, want %v", i, got["cpu_usage_percent"], want)
+				}
+				for k := range got {
+					if tt.told > 0 && strings.HasPrefix(k, "cpu_core_usage_percent") {
+						t.Errorf("collection %d: %s made up from the total alone", i, k)
+					}
+				}
+			}
+			if n := strings.Count(logged.String(), "no per-core CPU times"); n != tt.told {
+				t.Errorf("told %d times about the missing per-core times, want %d:\n%s", n, tt.told, logged.String())
 			}
 		})
 	}

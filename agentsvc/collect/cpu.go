@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,10 @@ import (
 
 	"esmon/core/wire"
 )
+
+// totalOnly is gopsutil's name for the times of all cores together, which
+// Source.CPUTimes returns alone where per-core times cannot be read.
+const totalOnly = "cpu-total"
 
 // DefaultCPUBaseline is how long the first collection waits between its two
 // readings of the CPU counters. Later collections use the previous reading,
@@ -26,9 +31,15 @@ type CPU struct {
 	// Baseline is the wait between the two readings of the first
 	// collection; zero means no wait.
 	Baseline time.Duration
+	// Logger is told, once, when the system gives the total CPU times
+	// alone (Wine has no per-core times): the per-core figures are then
+	// left out rather than made up. Nil discards it.
+	Logger *slog.Logger
 
 	// prev is the previous reading, by core name; only Collect touches it.
 	prev map[string]cpu.TimesStat
+	// toldTotalOnly records that Logger was told; only Collect touches it.
+	toldTotalOnly bool
 }
 
 // NewCPU returns a CPU collector with the default baseline.
@@ -61,6 +72,12 @@ func (c *CPU) Collect(ctx context.Context, s *Sink) error {
 	if err != nil {
 		return err
 	}
+	if len(now) == 1 && now[0].CPU == totalOnly && !c.toldTotalOnly {
+		c.toldTotalOnly = true
+		if c.Logger != nil {
+			c.Logger.Info("this system gives no per-core CPU times: sending the total CPU use alone, without " + wire.CPUCoreUsagePercent)
+		}
+	}
 	var sumBusy, sumAll float64
 	for i, t := range now {
 		name := coreLabel(t.CPU, i)
@@ -77,7 +94,7 @@ func (c *CPU) Collect(ctx context.Context, s *Sink) error {
 		busy = max(0, busy)
 		sumBusy += busy
 		sumAll += all
-		if t.CPU != "cpu-total" {
+		if t.CPU != totalOnly {
 			s.Add(wire.CPUCoreUsagePercent, percent(busy, all), wire.LabelCore, name)
 		}
 	}

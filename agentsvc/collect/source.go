@@ -45,7 +45,11 @@ type System struct{}
 var _ Source = System{}
 
 // CPUTimes implements Source. Where the times of each core cannot be read
-// (Wine lacks the call), it returns the total alone, named "cpu-total".
+// it returns the total alone, named "cpu-total". That is Wine's case: Wine 8
+// does not implement NtQuerySystemInformationEx, which gopsutil needs for
+// per-core times, while its GetSystemTimes, gopsutil's way to the total,
+// gives Linux's /proc/stat figures (user with nice; kernel with irq, softirq,
+// iowait and idle), so the total is the host's real CPU use.
 func (System) CPUTimes(ctx context.Context) ([]cpu.TimesStat, error) {
 	ts, err := cpu.TimesWithContext(ctx, true)
 	if err != nil {

@@ -56,9 +56,31 @@ type bridge struct {
 	helloWait time.Duration // how long a starting bridge may take to say hello
 	grace     time.Duration // answerGrace; shorter in tests
 
-	mu     sync.Mutex // guards proc and starts
+	mu     sync.Mutex // guards proc, starts and tried
 	proc   *process   // the process that answers requests, nil while down
 	starts int        // processes started, for tests and logs
+	// tried, when armed, is closed as soon as a process has connected to
+	// its JVM or ended, so a single collection (OneShot) knows when to ask.
+	tried chan struct{}
+}
+
+// armTried returns a channel that is closed when the next process has
+// connected to its JVM or ended.
+func (b *bridge) armTried() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tried = make(chan struct{})
+	return b.tried
+}
+
+// triedOne closes the armed channel, if any.
+func (b *bridge) triedOne() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tried != nil {
+		close(b.tried)
+		b.tried = nil
+	}
 }
 
 // newBridge prepares the command that runs t's bridge with class path cp
@@ -96,6 +118,7 @@ func (b *bridge) Run(ctx context.Context) {
 	for {
 		began := time.Now()
 		err := b.runOnce(ctx)
+		b.triedOne()
 		if ctx.Err() != nil {
 			return
 		}
@@ -184,6 +207,7 @@ func (b *bridge) runOnce(ctx context.Context) error {
 	b.mu.Lock()
 	b.proc = p
 	b.mu.Unlock()
+	b.triedOne()
 
 	select {
 	case <-p.exited:

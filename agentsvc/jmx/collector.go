@@ -102,6 +102,45 @@ func (c *Collector) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// OneShot returns a collector that reads every JVM once on its own, for
+// `esmon-agent once`, where no Run keeps the bridges up: each Collect starts
+// the bridges, waits until each has connected to its JVM or failed its
+// first try, collects, and stops them again.
+func (c *Collector) OneShot() collect.Collector { return oneShot{c} }
+
+type oneShot struct{ c *Collector }
+
+var _ collect.Collector = oneShot{}
+
+// Name implements collect.Collector.
+func (o oneShot) Name() string { return o.c.Name() }
+
+// Collect implements collect.Collector. A JVM whose bridge is not up when
+// ctx ends is reported as jvm_up 0, with the reason in the error.
+func (o oneShot) Collect(ctx context.Context, s *collect.Sink) error {
+	tried := make([]<-chan struct{}, len(o.c.bridges))
+	for i, b := range o.c.bridges {
+		tried[i] = b.armTried()
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		o.c.Run(runCtx)
+	}()
+	defer func() {
+		stop()
+		<-stopped
+	}()
+	for _, t := range tried {
+		select {
+		case <-t:
+		case <-ctx.Done():
+		}
+	}
+	return o.c.Collect(ctx, s)
+}
+
 // Collect asks every bridge at once for its JVM's figures, each within its
 // target's timeout or what is left of ctx, whichever is shorter. Every JVM
 // gets jvm_up, 1 when it could be read; one that could not adds to the

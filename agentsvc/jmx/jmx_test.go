@@ -2,6 +2,7 @@ package jmx
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
+
+	"esmon/agentsvc/collect"
 )
 
 // TestRealJVM reads a real JVM over remote JMX: the default figures are
@@ -442,5 +447,68 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out after %v waiting for %s", limit, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestOneShot reads JVMs the way `esmon-agent once` does, with no Run
+// around it: each Collect starts the bridges, reads, and stops them, so no
+// bridge process or goroutine outlives it, and it can be called again.
+func TestOneShot(t *testing.T) {
+	j := sharedTarget(t)
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := fmt.Sprintf("service:jmx:rmi:///jndi/rmi://%s/jmxrmi", free.Addr())
+	free.Close()
+	cases := []struct {
+		name    string
+		targets []Target
+		up      map[string]float64
+		errHas  string
+	}{
+		{"a JVM that answers", []Target{{Name: "app", URL: j.url()}}, map[string]float64{"app": 1}, ""},
+		{"one JVM down beside one that answers", []Target{{Name: "app", URL: j.url()}, {Name: "gone", URL: down, Timeout: 5 * time.Second}},
+			map[string]float64{"app": 1, "gone": 0}, "jvm gone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ignore := goleak.IgnoreCurrent()
+			for i := range tc.targets {
+				tc.targets[i].JavaOptions = quickJVM
+				if err := tc.targets[i].check(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := New(Options{Targets: tc.targets, classPath: built.bridge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			once := c.OneShot()
+			for round := range 2 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				var s collect.Sink
+				err := once.Collect(ctx, &s)
+				cancel()
+				up := map[string]float64{}
+				for _, sm := range s.Samples() {
+					if sm.Metric == "jvm_up" {
+						up[sm.Labels[0].Value] = sm.Value
+					}
+				}
+				if fmt.Sprint(up) != fmt.Sprint(tc.up) {
+					t.Errorf("round %d: jvm_up %v, want %v (err %v)", round, up, tc.up, err)
+				}
+				if (err == nil) != (tc.errHas == "") || err != nil && !strings.Contains(err.Error(), tc.errHas) {
+					t.Errorf("round %d: error %v, want one naming %q", round, err, tc.errHas)
+				}
+				for _, b := range c.bridges {
+					if pid := b.pid(); pid != 0 {
+						t.Errorf("round %d: the bridge of %s still runs (pid %d) after the collection", round, b.target.Name, pid)
+					}
+				}
+			}
+			goleak.VerifyNone(t, ignore)
+		})
 	}
 }

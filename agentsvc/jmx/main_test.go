@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"esmon/agentsvc/collect"
+	"esmon/agentsvc/jmx/jmxtest"
 	"esmon/internal/testenv"
 )
 
@@ -154,14 +155,7 @@ func startTarget(jmxOptions ...string) (*targetJVM, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	args := []string{
-		fmt.Sprintf("-Dcom.sun.management.jmxremote.port=%d", port),
-		fmt.Sprintf("-Dcom.sun.management.jmxremote.rmi.port=%d", port),
-		"-Dcom.sun.management.jmxremote.host=127.0.0.1",
-		"-Djava.rmi.server.hostname=127.0.0.1",
-		"-Dcom.sun.management.jmxremote.ssl=false",
-		"-Xmx128m",
-	}
+	args := append(jmxtest.RemoteOptions(port), "-Xmx128m")
 	args = append(args, quickJVM...)
 	args = append(args, jmxOptions...)
 	args = append(args, "-cp", built.target+string(os.PathListSeparator)+built.vendor, "Target")

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -93,6 +94,10 @@ type codeRec struct {
 
 // Registry holds the agents and join codes, in memory and in the KV.
 type Registry struct {
+	// Version is the core's version, which names the agent MSI in the
+	// install commands; set it before use.
+	Version string
+
 	kv  store.KV
 	log *slog.Logger
 	now func() time.Time
@@ -231,14 +236,28 @@ func (r *Registry) CreateJoinCode(req apiv1.NewJoinCode, coreURL, pin string) (a
 	r.codes[c.ID] = c
 	code := wire.JoinCode{URL: coreURL, Pin: pin, Secret: secret, Expires: c.ExpiresAt.Unix()}.String()
 	r.log.Info("join code created", "id", c.ID, "uses", c.Uses, "expires", c.ExpiresAt, "note", c.Note)
-	return apiv1.CreatedJoinCode{ID: c.ID, Code: code, ExpiresAt: c.ExpiresAt, UsesLeft: c.UsesLeft, Install: Install(code)}, nil
+	return apiv1.CreatedJoinCode{ID: c.ID, Code: code, ExpiresAt: c.ExpiresAt, UsesLeft: c.UsesLeft, Install: Install(code, MSIName(r.Version))}, nil
 }
 
-// Install returns the commands that install an agent with code.
-func Install(code string) apiv1.Install {
+// releaseVersion is a version `make dist VERSION=x.y.z` stamps.
+var releaseVersion = regexp.MustCompile(`^v?(\d+\.\d+\.\d+)$`)
+
+// MSIName is the file name of the agent MSI released with core version v
+// (packaging/build-msi.sh names it so); a development build, which has no
+// release of its own, names it plainly.
+func MSIName(v string) string {
+	if m := releaseVersion.FindStringSubmatch(v); m != nil {
+		return "esmon-agent_" + m[1] + "_x64.msi"
+	}
+	return "esmon-agent.msi"
+}
+
+// Install returns the commands that install an agent with code from the
+// MSI file msi.
+func Install(code, msi string) apiv1.Install {
 	return apiv1.Install{
-		WindowsMSI: "msiexec /i esmon-agent.msi /qn JOIN_CODE=" + code,
-		WindowsPowerShell: "Start-Process msiexec.exe -Wait -ArgumentList '/i esmon-agent.msi /qn JOIN_CODE=" + code + "'\n" +
+		WindowsMSI: "msiexec /i " + msi + " /qn JOIN_CODE=" + code,
+		WindowsPowerShell: "Start-Process msiexec.exe -Wait -ArgumentList '/i " + msi + " /qn JOIN_CODE=" + code + "'\n" +
 			"# or, with esmon-agent.exe alone:\n" +
 			"& .\\esmon-agent.exe install --join-code '" + code + "'; & .\\esmon-agent.exe start",
 		Linux: "sudo esmon-agent install --join-code '" + code + "' && sudo esmon-agent start",

@@ -281,3 +281,20 @@ func TestRevocationOutlivesStaleContact(t *testing.T) {
 		t.Fatalf("hello after reopen: %v, want ErrRevoked", err)
 	}
 }
+
+func TestMSIName(t *testing.T) {
+	for _, tc := range []struct{ version, want string }{
+		{"0.1.0", "esmon-agent_0.1.0_x64.msi"},
+		{"v1.2.3", "esmon-agent_1.2.3_x64.msi"},
+		{"dev", "esmon-agent.msi"},
+		{"628c500-dirty", "esmon-agent.msi"},
+		{"", "esmon-agent.msi"},
+	} {
+		if got := MSIName(tc.version); got != tc.want {
+			t.Errorf("MSIName(%q) = %q, want %q", tc.version, got, tc.want)
+		}
+	}
+	if got := Install("esmon1_x", MSIName("0.1.0")).WindowsMSI; got != "msiexec /i esmon-agent_0.1.0_x64.msi /qn JOIN_CODE=esmon1_x" {
+		t.Errorf("msiexec command %q", got)
+	}
+}

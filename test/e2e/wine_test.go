@@ -132,16 +132,27 @@ func (w *wine) agent(args ...string) (stdout, stderr string, code int) {
 
 // keepSession keeps one Windows program running until the test ends: Wine
 // ends its service manager, and the services it runs, when the last
-// ordinary program of the prefix exits.
-func (w *wine) keepSession() {
+// ordinary program of the prefix exits. It returns the file that collects
+// the session's output, which the service manager and so the services
+// inherit: with Wine's eventlog debug channel on for warnings and errors,
+// it shows what the services report to the event log. Wine 8 keeps no
+// event log (RegisterEventSourceW is a stub, and ReportEventW only writes
+// its strings to that channel), so this is what can be checked of it here.
+func (w *wine) keepSession() (sessionLog string) {
 	w.t.Helper()
 	cmd := exec.Command(w.wine, "cmd")
-	cmd.Env = w.env()
+	cmd.Env = append(w.env(), "WINEDEBUG=-all,warn+eventlog,err+eventlog")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	// Output to /dev/null, not a pipe: see output.
+	// Output to a file, not a pipe: see output.
+	out, err := os.Create(filepath.Join(w.t.TempDir(), "session.log"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)
 	}
@@ -159,7 +170,12 @@ func (w *wine) keepSession() {
 			<-done
 		}
 	})
+	return out.Name()
 }
+
+// noPerCoreCPU is what the agent logs, once, where the system gives no
+// per-core CPU times.
+const noPerCoreCPU = "this system gives no per-core CPU times"
 
 // TestWindowsAgentUnderWine runs the Windows build of the agent under Wine:
 // `once` prints real numbers, and the service entry point works under
@@ -198,7 +214,20 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 				t.Errorf("%s = %v (present %v), want a real number above 0", m, v, ok)
 			}
 		}
-		t.Logf("once under Wine: %d samples; memory_total_bytes %v, process_count %v", len(got.Metrics), seen["memory_total_bytes"], seen["process_count"])
+		// Wine 8 gives the total CPU times (its GetSystemTimes follows
+		// Linux's /proc/stat) but no per-core times: the total is sent,
+		// no per-core figure is made up, and stderr says why, once.
+		if v, ok := seen["cpu_usage_percent"]; !ok || v < 0 || v > 100 {
+			t.Errorf("cpu_usage_percent = %v (present %v), want a percentage", v, ok)
+		}
+		if v, ok := seen["cpu_core_usage_percent"]; ok {
+			t.Errorf("cpu_core_usage_percent = %v, but Wine gives no per-core CPU times", v)
+		}
+		if n := strings.Count(errOut, noPerCoreCPU); n != 1 {
+			t.Errorf("once's stderr says %d times that there are no per-core CPU times, want once:\n%s", n, errOut)
+		}
+		t.Logf("once under Wine: %d samples; cpu_usage_percent %v, memory_total_bytes %v, process_count %v",
+			len(got.Metrics), seen["cpu_usage_percent"], seen["memory_total_bytes"], seen["process_count"])
 	})
 
 	t.Run("service", func(t *testing.T) {
@@ -207,7 +236,7 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(w.dir, "agent.yaml"), []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		w.keepSession()
+		sessionLog := w.keepSession()
 		step := func(wantCode int, wantOut string, args ...string) {
 			t.Helper()
 			out, errOut, code := w.agent(args...)
@@ -247,6 +276,27 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 		log, _ := os.ReadFile(filepath.Join(w.dir, "agent.log"))
 		if !strings.Contains(string(log), "connected to core") || !strings.Contains(string(log), "esmon-agent stopping") {
 			t.Errorf("the service's log file lacks the connection or the orderly stop:\n%s", log)
+		}
+		// Wine gives no per-core CPU times: the service says so once in
+		// its log, however many snapshots it took, and sends none.
+		if n := strings.Count(string(log), noPerCoreCPU); n != 1 {
+			t.Errorf("the service's log file says %d times that there are no per-core CPU times, want once:\n%s", n, log)
+		}
+		// Warnings and errors go to the event log as well, info lines do
+		// not. Under Wine a warning always comes at start: Wine has no
+		// SMBIOS processor table, so a host fact is missing.
+		events, _ := os.ReadFile(sessionLog)
+		for _, c := range []struct {
+			line string
+			want bool
+		}{
+			{`warn:eventlog:ReportEventW L"some host facts are missing`, true},
+			{`eventlog:ReportEventW L"connected to core`, false},
+			{`eventlog:ReportEventW L"esmon-agent stopping`, false},
+		} {
+			if strings.Contains(string(events), c.line) != c.want {
+				t.Errorf("event log (Wine's eventlog channel): %q present %v, want %v:\n%s", c.line, !c.want, c.want, events)
+			}
 		}
 		step(0, "uninstall done", "uninstall")
 		step(4, "not installed", "status")

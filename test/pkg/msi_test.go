@@ -13,7 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"esmon/core/wire"
+	"esmon/core/apiv1"
 )
 
 // agentMSIs builds the Windows agent twice (versions 0.0.1 and 0.0.2, so an
@@ -375,11 +375,13 @@ func testMSIUnderWine(t *testing.T, msi1, msi2 string) {
 		t.Errorf("a failed install left the service registered:\n%s", reg)
 	}
 
-	// 1. A silent install with a join code, not started (as for a machine
-	// image): files, service and config are in place.
-	joinCode := wire.JoinCode{URL: "http://127.0.0.1:9", Secret: "pkgtest", Expires: 4102444800}.String()
+	// 1. A silent install with a join code from a real core, not started
+	// (as for a machine image): files, service and config are in place.
+	c := startCore(t)
+	jc := c.joinCode(t, 1)
+	joinCode := jc.Code
 	out := msiexec("/i", `C:\esmon-agent-1.msi`, "/qn", `/l*v`, `C:\msi.log`,
-		"JOIN_CODE="+joinCode, "CORE_URL=https://127.0.0.1:9", "START_SERVICE=0")
+		"JOIN_CODE="+joinCode, "CORE_URL="+c.url, "START_SERVICE=0")
 	t.Logf("install: %s", out)
 	if _, err := os.Stat(exe); err != nil {
 		t.Fatalf("the agent is not under Program Files: %v", err)
@@ -397,7 +399,7 @@ func testMSIUnderWine(t *testing.T, msi1, msi2 string) {
 	if err == nil {
 		err = yaml.Unmarshal(b, &cfg)
 	}
-	if err != nil || cfg["join_code"] != joinCode || cfg["core"] != "https://127.0.0.1:9" {
+	if err != nil || cfg["join_code"] != joinCode || cfg["core"] != c.url {
 		t.Errorf("config %s: %v, want join_code and core from the properties: %v\n%s", config, err, cfg, b)
 	}
 	status(3, "stopped")
@@ -406,10 +408,11 @@ func testMSIUnderWine(t *testing.T, msi1, msi2 string) {
 		t.Errorf("installed agent's --version: %q, want 0.0.1", out)
 	}
 
-	// 2. The operator's own settings (the agent can run with them, against
-	// a core that is not there), then an upgrade with no properties: the
-	// config is kept as it is, the new agent is in place and running.
-	mine := []byte("# the operator's settings\ncore: https://127.0.0.1:9\ntoken: pkgtest\ninterval: 5s\nprocess_interval: 0\n")
+	// 2. The operator edits the config that setup wrote, then upgrades
+	// with no properties: the config is kept as it is, the new agent is in
+	// place, running, and enrolled with the join code and connected to the
+	// core, which lists it on its Agents page.
+	mine := append(b, "# the operator's settings\ninterval: 1s\nprocess_interval: 0\n"...)
 	if err := os.WriteFile(config, mine, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +426,17 @@ func testMSIUnderWine(t *testing.T, msi1, msi2 string) {
 		t.Errorf("agent's --version after the upgrade: %q, want 0.0.2", out)
 	}
 	status(0, "running")
+	var agent apiv1.Agent
+	waitFor(t, 2*time.Minute, "the upgraded Windows agent connected on the core's Agents page", func() bool {
+		for _, a := range c.agents(t) {
+			if a.OS == "windows" && a.Connected && a.Version == "0.0.2" && a.JoinCodeID == jc.ID {
+				agent = a
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("after the upgrade the core lists agent %s (%s, %s) connected from %s", agent.ID, agent.Hostname, agent.Version, agent.RemoteAddr)
 	products, _ := w.windows("reg", "query", `HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall`, "/s")
 	n := 0
 	for _, l := range strings.Split(products, "\n") {
@@ -450,6 +464,15 @@ func testMSIUnderWine(t *testing.T, msi1, msi2 string) {
 	if b, _ := os.ReadFile(config); !bytes.Equal(b, mine) {
 		t.Errorf("uninstall removed or changed the config: %q", b)
 	}
+	waitFor(t, time.Minute, "the uninstalled agent disconnected on the core's Agents page", func() bool {
+		for _, a := range c.agents(t) {
+			if a.ID == agent.ID {
+				return !a.Connected
+			}
+		}
+		t.Fatalf("the core no longer lists agent %s:\n%s", agent.ID, describe(c.agents(t)))
+		return false
+	})
 }
 
 // regDWORD reports whether reg query output sets name to the REG_DWORD v.
