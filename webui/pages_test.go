@@ -38,6 +38,32 @@ type url struct {
 	metric   string
 	from, to time.Time
 	step     time.Duration
+	agg      string
+}
+
+// tierOf is the tier the core's store answers a step from: the coarsest
+// whose resolution divides it.
+func tierOf(step time.Duration) string {
+	switch {
+	case step%time.Hour == 0:
+		return "1h"
+	case step%time.Minute == 0:
+		return "1m"
+	}
+	return "raw"
+}
+
+// aggregate is value over the step before t, as the core's agg= gives it.
+func aggregate(s apiv1.Series, t time.Time, step time.Duration, agg string) float64 {
+	switch agg {
+	case "rate":
+		return (value(s, t) - value(s, t.Add(-step))) / step.Seconds()
+	case "min":
+		return value(s, t) - 5
+	case "max":
+		return value(s, t) + 5
+	}
+	return value(s, t)
 }
 
 // fakeSeries are the series of host h-web: metric and labels (host aside).
@@ -205,10 +231,18 @@ func (f *fakeCore) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "range/step asks for more than 11000 points", "bad_query")
 		return
 	}
+	agg := q.Get("agg")
+	if agg == "" {
+		agg = "avg"
+	}
+	if !slices.Contains([]string{"avg", "min", "max", "last", "sum", "rate"}, agg) {
+		writeError(w, http.StatusBadRequest, "agg: must be one of avg, min, max, last, sum, rate", "bad_query")
+		return
+	}
 	f.pages.mu.Lock()
-	f.pages.queries = append(f.pages.queries, url{metric: q.Get("metric"), from: from, to: to, step: step})
+	f.pages.queries = append(f.pages.queries, url{metric: q.Get("metric"), from: from, to: to, step: step, agg: agg})
 	f.pages.mu.Unlock()
-	out := apiv1.QueryResult{Series: []apiv1.Series{}}
+	out := apiv1.QueryResult{Tier: tierOf(step), Agg: agg, Series: []apiv1.Series{}}
 	for _, s := range fakeSeries {
 		if s.Metric != q.Get("metric") || (q.Get("host") != "" && q.Get("host") != s.Labels["host"]) {
 			continue
@@ -227,7 +261,7 @@ func (f *fakeCore) query(w http.ResponseWriter, r *http.Request) {
 			if t.Before(from) {
 				continue
 			}
-			s.Points = append(s.Points, apiv1.Point{T: t.UnixMilli(), V: value(s, t)})
+			s.Points = append(s.Points, apiv1.Point{T: t.UnixMilli(), V: aggregate(s, t, step, agg)})
 		}
 		out.Series = append(out.Series, s)
 	}
@@ -244,6 +278,64 @@ func (f *fakeCore) lastQueries(metric string) []url {
 		}
 	}
 	return out
+}
+
+// checkDownsampling asserts what one range's load asked and showed: a
+// step of about a pixel of the chart's plot, whole minutes or hours once
+// past a minute (so a rollup tier answers), rates of counters from the
+// core and min/max bands on gauges at rollup steps, and the tier named
+// on the page.
+func checkDownsampling(t *testing.T, b *browsertest.Page, core *fakeCore, name string, before int) {
+	t.Helper()
+	b.WaitJS(`document.getElementById("hv-charts").getAttribute("aria-busy") === null`, name+" drawn")
+	q := core.lastQueries("cpu_usage_percent")[before]
+	waitCond(t, name+" queries", func() bool { return len(core.lastQueries("network_received_bytes_total")) > 0 })
+	// The plot of a chart: its canvas, less nothing (uPlot's over layer).
+	px := b.Eval(`document.querySelector('[data-chart="cpu"] .u-over').getBoundingClientRect().width`).(float64)
+	if n := float64(q.to.Sub(q.from) / q.step); n > px*1.1 || (q.step > time.Second && n < px/3) {
+		t.Errorf("%s: step %v gives %.0f points for a %.0f px plot", name, q.step, n, px)
+	}
+	coarse := q.step >= time.Minute
+	if coarse && q.step%time.Minute != 0 {
+		t.Errorf("%s: step %v is not whole minutes, so no rollup can answer", name, q.step)
+	}
+	var aggs []string
+	for _, x := range core.lastQueries("cpu_usage_percent")[before:] {
+		aggs = append(aggs, x.agg)
+	}
+	slices.Sort(aggs)
+	aggs = slices.Compact(aggs)
+	wantAggs := []string{"avg"}
+	if coarse {
+		wantAggs = []string{"avg", "max", "min"}
+	}
+	if !slices.Equal(aggs, wantAggs) {
+		t.Errorf("%s: CPU asked with agg %v, want %v", name, aggs, wantAggs)
+	}
+	nets := core.lastQueries("network_received_bytes_total")
+	if got, want := nets[len(nets)-1].agg, map[bool]string{true: "rate", false: "avg"}[coarse]; got != want {
+		t.Errorf("%s: network counter asked with agg %s, want %s", name, got, want)
+	}
+	tier := tierOf(q.step)
+	b.WaitJS(fmt.Sprintf(`document.getElementById("hv-res").dataset.tier === %q`, tier), name+" tier shown")
+	res := b.EvalString(`document.getElementById("hv-res").textContent`)
+	wantText := map[string]string{"raw": "raw samples", "1m": "1-minute rollup", "1h": "1-hour rollup"}[tier]
+	if !strings.Contains(res, wantText) {
+		t.Errorf("%s: resolution note %q does not name %q", name, res, wantText)
+	}
+	t.Logf("%s: step %v, %q", name, q.step, res)
+	if name == "7d" {
+		browsertest.Screenshot(t, b.Ctx, "host-7d.png")
+	}
+	legend := b.EvalString(`document.querySelector('[data-chart="cpu"] .u-legend').textContent`)
+	if hasBand := strings.Contains(legend, "min") && strings.Contains(legend, "max"); hasBand != coarse {
+		t.Errorf("%s: CPU legend %q: min/max band shown = %v, want %v", name, legend, hasBand, coarse)
+	}
+	if coarse {
+		// The core's rate of eth0's counter, 1e5 × (1 + 28/10) bytes/s,
+		// drawn as it came (not turned into a rate a second time).
+		b.WaitJS(`document.querySelector('[data-chart="net"] .u-legend').textContent.includes("371 KiB/s")`, name+" network rate")
+	}
 }
 
 func signIn(b *browsertest.Page, core *fakeCore) {
@@ -305,6 +397,7 @@ func TestHostPage(t *testing.T) {
 		if n := int(q.to.Sub(q.from) / q.step); q.step < time.Second || n > 1600 {
 			t.Errorf("%s: step %v gives %d points", r.name, q.step, n)
 		}
+		checkDownsampling(t, b, core, r.name, before)
 	}
 	b.WaitJS(`location.hash === "#/host/h-web"`, "1 h is the default range, not in the address")
 	b.WaitJS(`document.getElementById("hv-charts").getAttribute("aria-busy") === null`, "charts drawn")

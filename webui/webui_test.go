@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,6 +21,17 @@ import (
 	"esmon/internal/browsertest"
 	"esmon/webui"
 )
+
+// pageFS is the page the stand-in core serves: the embedded bundle, or
+// the bundle in the directory ESMON_WEBUI_DIR names, so the speed tests
+// can measure an older build against this one in the same session (see
+// BENCHMARKS.md, "Web page").
+func pageFS() fs.FS {
+	if dir := os.Getenv("ESMON_WEBUI_DIR"); dir != "" {
+		return os.DirFS(dir)
+	}
+	return webui.FS()
+}
 
 // TestAssetsAreLocal checks the embedded files: the page is there, and no
 // asset loads anything from another origin (no CDN, no external font).
@@ -270,7 +282,7 @@ func newFakeCore(t *testing.T) *fakeCore {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServerFS(webui.FS()))
+	mux.Handle("/", http.FileServerFS(pageFS()))
 	mux.HandleFunc("POST /api/v1/session", f.signIn)
 	mux.HandleFunc("GET /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
 		if !f.authed(r) {

@@ -36,6 +36,12 @@ func TestWebAgents(t *testing.T) {
 	p.Do(chromedp.Click(chromedp.CSS(`#hosts-empty a[href="#/agents"]`)))
 	p.Do(chromedp.WaitVisible(chromedp.ID("agents-view")))
 	p.Do(chromedp.WaitVisible(chromedp.ID("ag-empty")))
+	p.Do(chromedp.WaitVisible(chromedp.ID("jc-empty")))
+	for _, id := range []string{"ag-empty", "jc-empty"} {
+		if got := p.EvalString(fmt.Sprintf(`document.getElementById(%q).textContent`, id)); !strings.Contains(got, "install command") {
+			t.Errorf("empty state #%s %q does not say what to do next", id, got)
+		}
+	}
 	p.Do(chromedp.SetValue(chromedp.ID("jc-uses"), "2"))
 	p.Do(chromedp.SendKeys(chromedp.ID("jc-note"), "e2e web"))
 	p.Do(chromedp.Click(chromedp.ID("jc-create")))

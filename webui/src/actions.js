@@ -19,7 +19,9 @@ export async function detect() {
     caps.alerting = true;
   } catch (err) {
     caps.alerting = false;
-    if (err.status !== 404) console.warn("esmon: alerting actions unknown:", err.message);
+    // 404: a core without alerting; 401: not signed in yet (boot asks
+    // beside the session check, and asks again after a sign-in).
+    if (err.status !== 404 && err.status !== 401) console.warn("esmon: alerting actions unknown:", err.message);
   }
   for (const e of document.querySelectorAll('[data-needs="alerting"]')) e.hidden = !caps.alerting;
   return caps;

@@ -18,11 +18,13 @@ export function palette() {
     axis: v("--muted") || "#556070",
     threshold: v("--critical") || "#dc2626",
     fire: v("--chart-fire") || "rgba(220,38,38,0.15)",
+    band: v("--chart-band") || "rgba(29,78,216,0.35)",
+    bandFill: v("--chart-band-fill") || "rgba(29,78,216,0.12)",
   };
 }
 
 // align joins series (each {points: [{t, v}]} with t in ms) into uPlot's
-// columns: x in seconds, then one y column per series. A point a series
+// columns: x in seconds (a Float64Array), then one y column per series. A point a series
 // lacks at a shared time is undefined (the line goes on across it); where
 // a series went silent for longer than gapMs, a null breaks its line.
 export function align(list, gapMs) {
@@ -59,7 +61,10 @@ export function align(list, gapMs) {
     xsMs = Float64Array.from(set).sort();
   }
   const len = xsMs.length;
-  const xs = new Array(len);
+  // Columns are Float64Arrays where no value can be missing: one block of
+  // memory per column instead of a boxed number per point, which halves
+  // the time to build 86,400 points and what the collector must walk.
+  const xs = new Float64Array(len);
   const index = same && !gaps.length ? null : new Map();
   for (let i = 0; i < len; i++) {
     xs[i] = xsMs[i] / 1000;
@@ -67,7 +72,7 @@ export function align(list, gapMs) {
   }
   const out = [xs];
   for (let s = 0; s < n; s++) {
-    const ys = new Array(len);
+    const ys = index ? new Array(len) : new Float64Array(len);
     const p = list[s].points;
     if (!index) {
       for (let i = 0; i < len; i++) ys[i] = p[i].v;
@@ -100,7 +105,8 @@ function axisValues(unit) {
 // ([{label}]), height, sync (a key shared by charts whose crosshairs move
 // together), onZoom(fromMs, toMs), onReset(), threshold (a number drawn as
 // a line), bands ([[fromMs, toMs]] shaded, e.g. where a rule would fire),
-// yMax (100 for percentages).
+// yMax (100 for percentages). A series with band: true and the label
+// "min" or "max" is an edge of the shaded min–max band.
 export class Chart {
   constructor(container, opts) {
     this.opts = opts;
@@ -128,12 +134,19 @@ export class Chart {
       { value: (_u, v) => (v == null ? "–" : fullTime(new Date(v * 1000))) },
       ...o.series.map((s, i) => ({
         label: s.label,
-        stroke: pal.series[i % pal.series.length],
-        width: 1.5,
+        // A band edge (min or max of each step) is drawn faint in the
+        // colour of the line it surrounds, the first series.
+        stroke: s.band ? pal.band : pal.series[i % pal.series.length],
+        width: s.band ? 1 : 1.5,
         value: (_u, v) => fmtValue(v, unit),
         points: { show: false },
       })),
     ];
+    // uPlot fills between a band's upper and lower series (indices count
+    // the time column as 0).
+    const lo = o.series.findIndex((s) => s.band && s.label === "min");
+    const hi = o.series.findIndex((s) => s.band && s.label === "max");
+    const bands = lo >= 0 && hi >= 0 ? [{ series: [hi + 1, lo + 1], fill: pal.bandFill }] : undefined;
     const axis = {
       stroke: pal.axis,
       grid: { stroke: pal.grid, width: 1 },
@@ -145,6 +158,7 @@ export class Chart {
       width: Math.max(200, this.box.clientWidth || 600),
       height: o.height || 200,
       series,
+      bands,
       scales: {
         x: { time: true },
         y: o.yMax ? { range: (_u, min, max) => [0, Math.max(o.yMax, max || 0)] } : {
@@ -243,6 +257,9 @@ export class Chart {
   // append adds one point per series at tMs (values in series order) and
   // drops points before fromMs; with xRange the x scale follows.
   append(tMs, values, xRange) {
+    // The live tail grows the columns, which typed arrays cannot: turn
+    // them into plain arrays on the first append.
+    if (!Array.isArray(this.data[0])) this.data = this.data.map((c) => Array.from(c));
     const d = this.data;
     const t = tMs / 1000;
     const xs = d[0];
@@ -278,6 +295,12 @@ export class Chart {
       return `${s.label} ${fmtValue(v, this.opts.unit)}`;
     });
     this.summary.textContent = `${this.opts.title}, latest: ${parts.join("; ")}`;
+  }
+
+  // plotWidth is the width of the plotting area in CSS pixels, which
+  // decides how many points are worth asking for.
+  plotWidth() {
+    return this.u.over.clientWidth;
   }
 
   points() {

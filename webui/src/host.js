@@ -17,9 +17,22 @@ export const RANGES = {
   "30d": 30 * 24 * 60 * 60e3,
 };
 
-// POINTS is about how many points a chart asks for: a point per pixel or
-// two of a wide chart, well under the core's limit per series.
+// POINTS caps how many points a chart asks for: a point per pixel of a
+// wide chart, well under the core's limit per series.
 const POINTS = 1500;
+
+// STEPS are the steps (seconds) a query may use. Whole minutes and hours
+// let the store answer from its 1-minute and 1-hour rollups instead of
+// reading every raw sample of a long range.
+const STEPS = [1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 14400, 21600, 43200, 86400];
+
+// BAND_STEP is the step (seconds) from which a single-series gauge chart
+// shows the min–max band of each step around its average: a one-second
+// spike that a 10-minute average hides stays visible.
+const BAND_STEP = 60;
+
+// TIERS names the store's tiers as the page shows them.
+const TIERS = { raw: "raw samples", "1m": "the 1-minute rollup", "1h": "the 1-hour rollup" };
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 const rest = (l, skip) => Object.entries(l).filter(([k]) => k !== "host" && !skip.includes(k))
@@ -101,6 +114,7 @@ const ui = {
   to: $("hv-to"),
   tail: $("hv-tail"),
   tz: $("hv-tz"),
+  res: $("hv-res"),
   error: $("hv-error"),
   charts: $("hv-charts"),
   nodata: $("hv-nodata"),
@@ -215,16 +229,53 @@ function renderRangeControls() {
   }
 }
 
-function stepFor(from, to) {
-  return Math.max(1, Math.ceil((to - from) / 1000 / POINTS));
+// stepFor gives the query step (seconds) for a range drawn px pixels wide:
+// about a point per pixel, rounded up to one of STEPS.
+export function stepFor(from, to, px) {
+  const want = (to - from) / 1000 / Math.max(100, Math.min(POINTS, px || POINTS));
+  return STEPS.find((s) => s >= want) ?? Math.ceil(want / 86400) * 86400;
 }
 
-async function query(id, metric, from, to, step, signal) {
+// plotWidth is the width in pixels a chart's plot gets: that of a chart
+// already drawn, or before the first, a column of the chart grid (one
+// column on narrow screens, two on wide ones) less the figure's padding
+// and a value axis.
+export function plotWidth() {
+  for (const c of page?.charts.values() || []) return Math.max(100, c.chart.plotWidth());
+  const col = parseFloat(getComputedStyle(ui.charts).gridTemplateColumns) || ui.charts.clientWidth || 800;
+  return Math.max(100, Math.round(col - 18 - 80));
+}
+
+async function query(id, metric, from, to, step, agg, signal) {
   const p = new URLSearchParams({
-    host: id, metric, from: new Date(from).toISOString(), to: new Date(to).toISOString(), step: `${step}s`,
+    host: id, metric, from: new Date(from).toISOString(), to: new Date(to).toISOString(), step: `${step}s`, agg,
   });
   const res = await api("GET", `api/v1/query?${p}`, undefined, signal);
-  return (res && res.series) || [];
+  return { tier: res?.tier || "", series: res?.series || [] };
+}
+
+// plan lists the queries of one chart: per metric, the average (or the
+// core's rate for counters once the step is a rollup's), and for a
+// single-series gauge at a coarse step its min and max for the band.
+function plan(spec, metrics, step) {
+  const coarse = step >= BAND_STEP;
+  const out = [];
+  for (const m of spec.metrics.filter((x) => metrics.has(x))) {
+    if (spec.rate) out.push({ metric: m, agg: coarse ? "rate" : "avg", role: "line" });
+    else out.push({ metric: m, agg: "avg", role: "line" });
+  }
+  if (coarse && !spec.rate && out.length === 1 && spec.band !== false) {
+    out.push({ metric: out[0].metric, agg: "min", role: "min" }, { metric: out[0].metric, agg: "max", role: "max" });
+  }
+  return out;
+}
+
+function describeStep(step, tiers) {
+  const each = step < 60 ? `${step} s` : step < 3600 ? `${step / 60} min` : step < 86400 ? `${step / 3600} h` : `${step / 86400} d`;
+  const from = [...tiers].filter(Boolean).map((t) => TIERS[t] || t).join(" and ");
+  return step <= 1 && (!from || tiers.has("raw") && tiers.size === 1)
+    ? "Every sample, from raw samples."
+    : `One point per ${each}${from ? `, from ${from}` : ""}.`;
 }
 
 function scaled(points, k) {
@@ -247,7 +298,7 @@ async function loadCharts() {
   const ctrl = new AbortController();
   pg.abort = ctrl;
   const [from, to] = window_(pg.range);
-  const step = stepFor(from, to);
+  const step = stepFor(from, to, plotWidth());
   ui.error.textContent = "";
   ui.charts.setAttribute("aria-busy", "true");
   try {
@@ -259,28 +310,47 @@ async function loadCharts() {
     for (const m of [...pg.metrics].filter((m) => m.startsWith("jvm_") && !KNOWN.has(m)).sort()) specs.push(jvmSpec(m));
     ui.nodata.hidden = specs.length > 0;
 
-    const answers = await Promise.all(specs.map((spec) => Promise.all(
-      spec.metrics.filter((m) => pg.metrics.has(m)).map((m) => query(pg.id, m, from, to, step, ctrl.signal)),
+    const plans = specs.map((spec) => plan(spec, pg.metrics, step));
+    const answers = await Promise.all(plans.map((qs) => Promise.all(
+      qs.map((q) => query(pg.id, q.metric, from, to, step, q.agg, ctrl.signal)),
     )));
     if (page !== pg || ctrl.signal.aborted) return;
     const seen = new Set();
+    const tiers = new Set();
     specs.forEach((spec, i) => {
       const series = [];
-      for (const res of answers[i]) {
-        for (const s of res) {
+      const band = {};
+      answers[i].forEach((res, j) => {
+        const q = plans[i][j];
+        tiers.add(res.tier);
+        for (const s of res.series) {
           const raw = s.points || [];
+          const points = scaled(spec.rate && q.agg !== "rate" ? rate(raw) : raw, spec.scale);
+          if (q.role !== "line") {
+            band[q.role] = points;
+            continue;
+          }
           series.push({
             label: spec.label(s.labels || {}, s.metric),
             key: seriesKey(s.metric, s.labels),
-            points: scaled(spec.rate ? rate(raw) : raw, spec.scale),
-            last: raw.length ? raw[raw.length - 1] : null, // for the live rate
+            points,
+            // The live tail turns counters into rates from the last raw
+            // value; a rate answer has none, so the first event sets it.
+            last: q.agg === "rate" || !raw.length ? null : raw[raw.length - 1],
           });
         }
-      }
+      });
       series.sort((a, b) => collator.compare(a.label, b.label));
+      if (series.length === 1 && band.min?.length && band.max?.length) {
+        const key = series[0].key;
+        series.push({ label: "min", key, points: band.min, band: true }, { label: "max", key, points: band.max, band: true });
+      }
       drawChart(pg, spec, series, [from, to], step);
       seen.add(spec.id);
     });
+    ui.res.textContent = specs.length ? describeStep(step, tiers) : "";
+    ui.res.dataset.step = String(step);
+    ui.res.dataset.tier = [...tiers].filter(Boolean).sort().join(",");
     for (const [id, c] of pg.charts) {
       if (!seen.has(id)) {
         c.chart.destroy();
@@ -312,7 +382,7 @@ function drawChart(pg, spec, series, xRange, step) {
       title: spec.title,
       unit: spec.unit,
       yMax: spec.yMax,
-      series: series.map((s) => ({ label: s.label })),
+      series: series.map((s) => ({ label: s.label, band: s.band })),
       sync: "host",
       height: 220,
       onZoom: (a, b) => navigateRange({ kind: "abs", from: a, to: b }, true),

@@ -212,9 +212,12 @@ function showSignIn(message) {
   });
 }
 
-async function showApp() {
+// showApp shows the pages once signed in. probe is a detect() already under
+// way (boot starts it beside the session check, saving a round trip before
+// the feed opens); without it, showApp asks.
+async function showApp(probe) {
   signedIn = true;
-  await detect();
+  await (probe || detect());
   ui.signinView.hidden = true;
   $("setup-view").hidden = true;
   ui.signinError.textContent = "";
@@ -297,9 +300,10 @@ async function boot() {
 
   hooks.state("idle", "checking");
   performance.mark("esmon:boot");
+  const probe = detect();
   const ok = await checkSession();
   performance.mark("esmon:session-checked");
-  if (ok) showApp();
+  if (ok) showApp(probe);
   else showSignIn(ok === null ? "Cannot reach the core. Reload the page to try again." : "");
 }
 
