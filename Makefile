@@ -14,7 +14,7 @@ GOBIN      := $(shell $(GO) env GOPATH)/bin
 # Debian packages: building the console (cgo, GLFW), and running the tests
 # (a real X server, D-Bus session, screenshots, Chromium, Prometheus' promtool).
 DEB_BUILD  := openjdk-17-jdk-headless gcc pkg-config libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev libgl1-mesa-dev
-DEB_TEST   := xvfb xauth dbus-x11 imagemagick chromium wine wine64 gcc-mingw-w64-x86-64 prometheus
+DEB_TEST   := xvfb xauth dbus-x11 xdotool x11-utils imagemagick chromium wine wine64 gcc-mingw-w64-x86-64 prometheus
 
 # Packages whose tests start goroutines run under the race detector.
 RACE_PKGS  := ./core/... ./agentsvc/... ./internal/...

@@ -48,7 +48,9 @@ func newConsole(logger *slog.Logger, cfg config, cfgPath string, args []string) 
 		return nil, err
 	}
 	a := app.NewWithID(appID)
-	return &console{Console: ui.NewConsole(a, logger.With("part", "console")), log: logger,
+	uc := ui.NewConsole(a, logger.With("part", "console"))
+	uc.SetPlacer(newPlacer())
+	return &console{Console: uc, log: logger,
 		inst: inst, cfg: cfg, cfgPath: cfgPath, args: args}, nil
 }
 

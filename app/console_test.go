@@ -161,7 +161,9 @@ func (d demoClient) AddUser(context.Context, apiv1.NewUser) (apiv1.User, error) 
 func (d demoClient) UpdateUser(context.Context, string, apiv1.UserPatch) (apiv1.User, error) {
 	return apiv1.User{}, errDemo
 }
-func (d demoClient) DeleteUser(context.Context, string) error { return errDemo }
+func (d demoClient) DeleteUser(context.Context, string) error    { return errDemo }
+func (d demoClient) SetupNeeded(context.Context) (bool, error)   { return false, nil }
+func (d demoClient) Setup(context.Context, string, string) error { return errDemo }
 
 // childConsole is a console started by the test: this test binary in
 // console mode, under a D-Bus session, on an Xvfb display.

@@ -61,6 +61,12 @@ type Client interface {
 	Users(ctx context.Context) ([]apiv1.User, error)
 	// AddUser creates a user with a role and a first password.
 	AddUser(ctx context.Context, u apiv1.NewUser) (apiv1.User, error)
+	// SetupNeeded reports whether the core has no user yet, so the console
+	// shows its first-run screen instead of leaving the web page locked.
+	SetupNeeded(ctx context.Context) (bool, error)
+	// Setup creates the first admin; the core refuses once any user
+	// exists, so it cannot be used to add a second one.
+	Setup(ctx context.Context, name, password string) error
 	// UpdateUser changes a user's role or disables the account.
 	UpdateUser(ctx context.Context, name string, p apiv1.UserPatch) (apiv1.User, error)
 	// DeleteUser removes a user.

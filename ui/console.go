@@ -57,9 +57,24 @@ type Setting struct {
 // Preference keys of the console, in the Fyne app's preferences.
 const (
 	PrefStartMinimised = "console.start_minimised"
-	PrefWindowWidth    = "console.window_width"
-	PrefWindowHeight   = "console.window_height"
+	// PrefWindowWidth and PrefWindowHeight are read from consoles that kept
+	// the size there, before WindowFile.
+	PrefWindowWidth  = "console.window_width"
+	PrefWindowHeight = "console.window_height"
 )
+
+// Placer reads and sets where a window sits on the screen, which Fyne 2.7
+// has no API for; app/ gives one per windowing system (X11, Windows), so
+// the console opens where the operator left it.
+type Placer interface {
+	// Position is the window's top-left corner in screen pixels, as the
+	// platform counts it (X11: the content's; Windows: the frame's); ok
+	// is false when the window is not on screen.
+	Position(w fyne.Window) (x, y int, ok bool)
+	// Move puts the window's top-left corner, counted as Position does,
+	// at (x, y), kept on a screen.
+	Move(w fyne.Window, x, y int) error
+}
 
 // Console is the esmon desktop console: the main window with its screens,
 // the system tray, and desktop notifications, all fed by a Client's live
@@ -116,6 +131,8 @@ type Console struct {
 	channels                                     *channelsView
 	agentsV                                      *agentsView
 	usersV                                       *usersView
+	setup                                        *setupView // the first-run screen while it shows
+	setupAsked                                   bool       // the core answered whether it needs its first admin
 	connDot                                      *canvas.Circle
 	brand                                        *canvas.Image // the worst status beside the name
 	chips                                        map[string]*badge
@@ -124,6 +141,8 @@ type Console struct {
 	trayShown                                    TrayState   // what the tray shows now
 	trayValid                                    bool        // trayShown was applied at least once
 	visible                                      bool        // the window is shown
+	placer                                       Placer      // nil: the position is not kept
+	placed                                       bool        // the remembered position was applied
 }
 
 // NewConsole makes a console on a Fyne app. A nil logger logs to
@@ -156,6 +175,10 @@ func (c *Console) doOnUI(fn func()) {
 		}
 	})
 }
+
+// SetPlacer makes the console remember where its window was; call it
+// before Run. Without one only the size is kept.
+func (c *Console) SetPlacer(p Placer) { c.placer = p }
 
 // SetOptions sets the console's options; call it before Start.
 func (c *Console) SetOptions(o Options) {
@@ -190,8 +213,10 @@ func (c *Console) Start(ctx context.Context, client Client) (stop func()) {
 		container.NewTabItem("Settings", c.settingsScreen()),
 	)
 	c.tabs.OnSelected = c.tabSelected
-	c.win.SetContent(container.NewBorder(c.header(), nil, nil, nil, c.tabs))
+	main := container.NewBorder(c.header(), nil, nil, nil, c.tabs)
+	c.win.SetContent(main)
 	c.restoreSize()
+	c.checkSetup(main)
 
 	if d, ok := c.app.(desktop.App); ok {
 		c.tray = d
@@ -236,7 +261,7 @@ func (c *Console) Run(ctx context.Context, client Client) error {
 		case <-done:
 		}
 	})
-	c.app.Lifecycle().SetOnStopped(c.saveSize)
+	c.app.Lifecycle().SetOnStopped(c.saveGeometry)
 	if c.tray == nil || !c.app.Preferences().Bool(PrefStartMinimised) {
 		c.show()
 	}
@@ -373,6 +398,7 @@ func notifyWorthy(t apiv1.Transition, least string) bool {
 
 func (c *Console) show() {
 	c.win.Show()
+	c.restorePosition()
 	c.win.RequestFocus()
 	c.visible = true
 }
@@ -380,7 +406,7 @@ func (c *Console) show() {
 // closeWindow hides the window while a tray can bring it back; without a
 // tray, closing the window is quitting.
 func (c *Console) closeWindow() {
-	c.saveSize()
+	c.saveGeometry()
 	if c.tray == nil {
 		c.quit()
 		return
@@ -388,29 +414,6 @@ func (c *Console) closeWindow() {
 	c.win.Hide()
 	c.visible = false
 	c.logger.Debug("console window hidden; esmon keeps running in the tray")
-}
-
-// restoreSize gives the window the size it had last time. Fyne 2.7 has no
-// API to read or set a window's position, so only the size is kept.
-func (c *Console) restoreSize() {
-	p := c.app.Preferences()
-	w := p.FloatWithFallback(PrefWindowWidth, 1180)
-	h := p.FloatWithFallback(PrefWindowHeight, 760)
-	c.win.Resize(fyne.NewSize(float32(max(w, 640)), float32(max(h, 420))))
-}
-
-// saveSize remembers the window's size for the next start.
-func (c *Console) saveSize() {
-	if c.win == nil {
-		return
-	}
-	s := c.win.Canvas().Size()
-	if s.Width < 100 || s.Height < 100 {
-		return
-	}
-	p := c.app.Preferences()
-	p.SetFloat(PrefWindowWidth, float64(s.Width))
-	p.SetFloat(PrefWindowHeight, float64(s.Height))
 }
 
 func (c *Console) openWeb() {
@@ -448,7 +451,7 @@ func (c *Console) trayMenu(s TrayState) *fyne.Menu {
 // quit remembers the window's size and stops the app. Call it on the UI
 // goroutine.
 func (c *Console) quit() {
-	c.saveSize()
+	c.saveGeometry()
 	c.stopping.Store(true)
 	c.app.Quit()
 }

@@ -228,6 +228,14 @@ func (f *fakeClient) DeleteUser(_ context.Context, name string) error {
 	return nil
 }
 
+// SetupNeeded says the fake core has its admin; setup is tested against a
+// real core (setup_test.go).
+func (f *fakeClient) SetupNeeded(context.Context) (bool, error) { return false, nil }
+
+func (f *fakeClient) Setup(context.Context, string, string) error {
+	return errors.New("the first admin exists already")
+}
+
 // recorded returns a copy of what the fake recorded, under its lock.
 func (f *fakeClient) recorded() (acks []string, silences []apiv1.Silence, tested []string) {
 	f.mu.Lock()

@@ -87,6 +87,11 @@ func TestRemoteClientDrivesConsole(t *testing.T) {
 		t.Skip("starts a core")
 	}
 	c, token := startCore(t)
+	// A core in use has its admin; without one the first-run screen
+	// would stand in front of the overview (setup_test.go).
+	if _, err := c.People().Setup(context.Background(), "ops", "correct horse battery", "test"); err != nil {
+		t.Fatalf("first admin: %v", err)
+	}
 	rc, err := remote.New(remote.Options{URL: c.WebURL(), Token: token, Fingerprint: c.Pin(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

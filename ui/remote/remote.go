@@ -384,6 +384,22 @@ func (c *Client) AddUser(ctx context.Context, u apiv1.NewUser) (apiv1.User, erro
 	return out, c.do(ctx, http.MethodPost, "/api/v1/users", nil, u, &out)
 }
 
+// SetupNeeded is part of ui.Client: GET /api/v1/setup, open to all, says
+// whether the core still waits for its first admin.
+func (c *Client) SetupNeeded(ctx context.Context) (bool, error) {
+	var st apiv1.Setup
+	return st.Needed, c.do(ctx, http.MethodGet, "/api/v1/setup", nil, nil, &st)
+}
+
+// Setup is part of ui.Client: POST /api/v1/setup creates the first admin.
+// The core takes it from its own machine or with the bootstrap admin token;
+// the session it answers with is not kept, since the console signs in with
+// its token.
+func (c *Client) Setup(ctx context.Context, name, password string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/setup", nil,
+		apiv1.NewUser{Name: name, Role: apiv1.RoleAdmin, Password: password}, nil)
+}
+
 // UpdateUser is part of ui.Client.
 func (c *Client) UpdateUser(ctx context.Context, name string, p apiv1.UserPatch) (apiv1.User, error) {
 	var out apiv1.User
