@@ -93,7 +93,7 @@ func TestAlertingAPI(t *testing.T) {
 	tm, hook := newReceiver(t), newReceiver(t)
 	logs := &testenv.Buffer{}
 	c, err := New(Options{
-		DataDir: dir, Listen: "127.0.0.1:0", Version: "test", InsecureHTTP: true,
+		DataDir: dir, Listen: "127.0.0.1:0", Version: "test", InsecureHTTP: true, AllowClearSecrets: true,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Channels: Channels{
 			Teams:    []teams.Config{{Name: "teams-ops", URL: tm.srv.URL + "/wf"}},
@@ -381,6 +381,7 @@ func TestChannelsFromSettings(t *testing.T) {
 		wantErr []string
 	}{
 		{"defaults", `
+allow_clear_secrets: true
 smtp: {host: mail.example.test, from: esmon@example.test, to: [ops@example.test]}
 channels:
   email:
@@ -392,12 +393,24 @@ channels:
   log_file: {path: LOGDIR/alerts.jsonl}
 `, "log/ email/very_critical dba/critical teams/warning hook/ logfile/", nil},
 		{"bad channels", `
+allow_clear_secrets: true
 channels:
   teams:
     - {url: "not a url"}
   webhooks:
     - {url: "https://hooks.example.test/esmon"}
 `, "", []string{"channels.teams[0]: teams config: url:", "channels.webhooks[0]: webhook config: name: required"}},
+		// Secure by default: a secret in clear stops the start and says
+		// which setting and how to seal it; its value is never repeated.
+		{"secrets in clear", `
+smtp: {host: mail.example.test, username: esmon, password: "pw-CLEAR-1", from: esmon@example.test, to: [ops@example.test]}
+channels:
+  teams:
+    - {url: "https://teams.example.test/wf/CLEAR-2"}
+  webhooks:
+    - {name: hook, url: "https://hooks.example.test/CLEAR-3", secret: "CLEAR-4"}
+`, "", []string{"channels.email[0].password is a secret in clear text", "channels.teams[0].url is a secret in clear text",
+			"channels.webhooks[0].url is a secret in clear text", "channels.webhooks[0].secret is a secret in clear text", "esmon secret seal"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -414,6 +427,9 @@ channels:
 					if err == nil || !strings.Contains(err.Error(), w) {
 						t.Errorf("New = %v, want it to say %q", err, w)
 					}
+				}
+				if err != nil && strings.Contains(err.Error(), "CLEAR-") {
+					t.Errorf("the error repeats a secret: %v", err)
 				}
 				return
 			}

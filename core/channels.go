@@ -54,10 +54,15 @@ func (c *Core) routes() ([]notify.Route, error) {
 		return nil, err
 	}
 	// open decrypts a sealed setting in place; the field names it in the
-	// error, never its value. A secret left in clear works, with a
-	// warning that says how to seal it.
+	// error, never its value. A secret left in clear stops the start,
+	// unless allow_clear_secrets says otherwise (then it works, with a
+	// warning that says how to seal it).
 	open := func(field string, v *string) {
 		if *v != "" && !strings.HasPrefix(*v, auth.SealPrefix) {
+			if !c.opts.AllowClearSecrets {
+				errs = append(errs, fmt.Errorf("%s is a secret in clear text: replace it with the output of `esmon secret seal --data %s` (or set allow_clear_secrets: true)", field, c.opts.DataDir))
+				return
+			}
 			c.log.Warn("a secret in the settings file is not sealed; replace it with the output of `esmon secret seal`", "setting", field)
 		}
 		var err error

@@ -71,6 +71,11 @@ type Options struct {
 	// InsecureHTTP serves plain HTTP instead of HTTPS, with a warning in
 	// the log: for a trusted test network only.
 	InsecureHTTP bool `yaml:"insecure_http"`
+	// AllowClearSecrets accepts channel secrets (SMTP passwords, Teams and
+	// webhook URLs, webhook keys) written in clear in the settings, with a
+	// warning each. Without it a clear secret stops the start and says how
+	// to seal it (`esmon secret seal`), so secrets stay encrypted at rest.
+	AllowClearSecrets bool `yaml:"allow_clear_secrets"`
 	// AgentLimits bound the series and the sample rate of each host.
 	AgentLimits hub.Limits `yaml:"agent_limits"`
 	// HTTP bounds slow HTTP clients; see HTTPLimits.

@@ -46,7 +46,7 @@ func TestRedeliveryAfterKill(t *testing.T) {
 		}
 	}))
 	defer recv.Close()
-	settings := fmt.Sprintf("channels:\n  webhooks:\n    - {name: ops, url: '%s/hook'}\nalerting:\n  group_wait: 100ms\n", recv.URL)
+	settings := fmt.Sprintf("allow_clear_secrets: true\nchannels:\n  webhooks:\n    - {name: ops, url: '%s/hook'}\nalerting:\n  group_wait: 100ms\n", recv.URL)
 	c := startCore(t, settings)
 	kill = func() {
 		c.cmd.Process.Kill()
