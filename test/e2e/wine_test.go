@@ -140,6 +140,17 @@ func (w *wine) agent(args ...string) (stdout, stderr string, code int) {
 // its strings to that channel), so this is what can be checked of it here.
 func (w *wine) keepSession() (sessionLog string) {
 	w.t.Helper()
+	// The service manager takes its environment (and so the debug
+	// channels) from the program that starts it: wait until the one of
+	// an earlier command (`once`) has gone with its wineserver, so that
+	// this session starts a fresh one.
+	ctx, cancel := withTimeout(time.Minute)
+	defer cancel()
+	wait := exec.CommandContext(ctx, w.wine+"server", "-w")
+	wait.Env = w.env()
+	if out, err := w.output(wait); err != nil {
+		w.t.Fatalf("wineserver -w: %v\n%s", err, out)
+	}
 	cmd := exec.Command(w.wine, "cmd")
 	cmd.Env = append(w.env(), "WINEDEBUG=-all,warn+eventlog,err+eventlog")
 	stdin, err := cmd.StdinPipe()
