@@ -73,7 +73,7 @@ func TestWebAgents(t *testing.T) {
 		bins.agent, "run", "--interval", "1s", "--state-dir", t.TempDir())
 	h := c.waitHost(t)
 	row := `#ag-list tr[data-agent]`
-	p.WaitJS(`[...document.querySelectorAll("#ag-list tr[data-agent] td[data-state='connected']")].length === 1`, "the agent listed as connected (the page refreshes every 5 s)")
+	p.WaitJS(`[...document.querySelectorAll("#ag-list tr[data-agent] td[data-state='connected']")].length === 1`, "the agent listed as connected (the page follows the live feed)")
 	if txt := p.EvalString(`document.querySelector("` + row + `").textContent`); !strings.Contains(txt, h.Facts.Hostname) || !strings.Contains(txt, "dev") {
 		t.Errorf("agent row %q lacks the host name %s or version dev", txt, h.Facts.Hostname)
 	}

@@ -4,6 +4,7 @@
 // textContent only.
 
 import { $, api, el, parseTime, timeEl } from "./util.js";
+import { subscribe } from "./live.js";
 
 const ui = {
   body: $("ag-list").tBodies[0],
@@ -30,10 +31,13 @@ const ui = {
   codesEmpty: $("jc-empty"),
 };
 
-// REFRESH_MS is how often the open page reloads the agent list, so
-// connections and last contact stay current.
-const REFRESH_MS = 5000;
+// The list follows the live feed, no polling: an agent's hello, its
+// batches and its going away reach the page as host events, and the open
+// page reloads the list after them, at most once per SETTLE_MS so that a
+// fleet's batches cost one request, not one each.
+const SETTLE_MS = 2000;
 let timer = 0;
+let unsubscribe = null;
 
 const STATES = { active: "Active", expired: "Expired", used_up: "Used up", revoked: "Revoked" };
 
@@ -195,12 +199,22 @@ export function showAgents() {
   ui.jcError.textContent = "";
   loadAgents();
   loadCodes();
-  clearInterval(timer);
-  timer = setInterval(loadAgents, REFRESH_MS);
+  if (!unsubscribe) {
+    unsubscribe = subscribe((ev) => {
+      if ((ev.type === "host" || ev.type === "snapshot") && !timer) {
+        timer = setTimeout(() => {
+          timer = 0;
+          loadAgents();
+        }, SETTLE_MS);
+      }
+    });
+  }
 }
 
 export function hideAgents() {
-  clearInterval(timer);
+  if (unsubscribe) unsubscribe();
+  unsubscribe = null;
+  clearTimeout(timer);
   timer = 0;
   // The code is shown once: leaving the page forgets it.
   ui.fresh.hidden = true;
