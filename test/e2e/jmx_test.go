@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"esmon/agentsvc/jmx/jmxtest"
 	"esmon/core/apiv1"
 	"esmon/internal/testenv"
 )
@@ -47,7 +46,7 @@ func TestJMX(t *testing.T) {
 	if out, err := exec.Command(javac, "--release", "8", "-Xlint:-options", "-d", classes, filepath.Join("testdata", "jmx", "Idle.java")).CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v\n%s", err, out)
 	}
-	port := startIdleJVM(t, classes)
+	port := jmxtest.Start(t, "-cp", classes, "Idle").Port
 
 	c := startCore(t, "")
 	state := t.TempDir()
@@ -115,60 +114,4 @@ func TestJMX(t *testing.T) {
 	if out := ag.out.String(); !strings.Contains(out, "JMX bridge running") || strings.Contains(out, "JMX bridge stopped") {
 		t.Errorf("agent log:\n%s", out)
 	}
-}
-
-// startIdleJVM runs Idle from classes with remote JMX, unauthenticated, on a
-// free loopback port, and returns the port once it is ready.
-func startIdleJVM(t *testing.T, classes string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("java",
-		fmt.Sprintf("-Dcom.sun.management.jmxremote.port=%d", port),
-		fmt.Sprintf("-Dcom.sun.management.jmxremote.rmi.port=%d", port),
-		"-Dcom.sun.management.jmxremote.host=127.0.0.1",
-		"-Djava.rmi.server.hostname=127.0.0.1",
-		"-Dcom.sun.management.jmxremote.authenticate=false",
-		"-Dcom.sun.management.jmxremote.ssl=false",
-		"-Xmx64m", "-cp", classes, "Idle")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	errs := &testenv.Buffer{}
-	cmd.Stderr = errs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start JVM: %v", err)
-	}
-	exited := make(chan struct{})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		ok := sc.Scan() && strings.HasPrefix(sc.Text(), "ready")
-		ready <- ok
-		for sc.Scan() {
-		}
-		cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("JVM did not start:\n%s", errs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("JVM not ready after 30 s:\n%s", errs.String())
-	}
-	return port
 }
