@@ -20,6 +20,20 @@ type snapshot struct {
 	Samples []store.Sample // T of each sample is the snapshot's
 }
 
+// recorded is a snapshot as the gob stream holds it: store.Sample carries
+// a SeriesRef, which has no meaning outside one open store (and which gob
+// cannot encode).
+type recorded struct {
+	T       int64
+	Samples []recordedSample
+}
+
+type recordedSample struct {
+	Metric string
+	Labels store.Labels
+	V      float64
+}
+
 // record collects snapshots of this machine with the agent's collectors
 // and appends them to a gob stream.
 func record(args []string) error {
@@ -43,14 +57,14 @@ func record(args []string) error {
 		if err != nil && len(snap.Samples) == 0 {
 			return fmt.Errorf("collect: %w", err)
 		}
-		s := snapshot{T: snap.Time.UnixMilli()}
+		s := recorded{T: snap.Time.UnixMilli()}
 		for _, cs := range snap.Samples {
 			ls := store.Labels{{Name: "host", Value: host}}
 			for _, l := range cs.Labels {
 				ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
 			}
 			ls.Sort()
-			s.Samples = append(s.Samples, store.Sample{Metric: cs.Metric, Labels: ls, T: s.T, V: cs.Value})
+			s.Samples = append(s.Samples, recordedSample{Metric: cs.Metric, Labels: ls, V: cs.Value})
 		}
 		if err := enc.Encode(&s); err != nil {
 			return err
@@ -73,13 +87,17 @@ func readRecorded(path string) ([]snapshot, error) {
 	dec := gob.NewDecoder(f)
 	var out []snapshot
 	for {
-		var s snapshot
-		err := dec.Decode(&s)
+		var r recorded
+		err := dec.Decode(&r)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return out, nil
 		}
 		if err != nil {
 			return out, err
+		}
+		s := snapshot{T: r.T, Samples: make([]store.Sample, len(r.Samples))}
+		for i, rs := range r.Samples {
+			s.Samples[i] = store.Sample{Metric: rs.Metric, Labels: rs.Labels, T: r.T, V: rs.V}
 		}
 		out = append(out, s)
 	}
