@@ -456,9 +456,20 @@ func TestHostPage(t *testing.T) {
 	})()`))
 	before = len(core.lastQueries("cpu_usage_percent"))
 	b.Do(chromedp.Click(chromedp.ID("hv-apply")))
-	waitCond(t, "query for the custom range", func() bool { return len(core.lastQueries("cpu_usage_percent")) > before })
-	if q := core.lastQueries("cpu_usage_percent")[before]; q.to.Sub(q.from) != 3*time.Hour || time.Since(q.to) < 47*time.Hour {
-		t.Errorf("custom range asked for %v to %v", q.from, q.to)
+	// The 1 h range's own queries may still be arriving: look for the
+	// custom range's among everything asked since the click.
+	waitCond(t, "query for the custom range", func() bool {
+		for _, q := range core.lastQueries("cpu_usage_percent")[before:] {
+			if q.to.Sub(q.from) == 3*time.Hour {
+				return true
+			}
+		}
+		return false
+	})
+	for _, q := range core.lastQueries("cpu_usage_percent")[before:] {
+		if q.to.Sub(q.from) == 3*time.Hour && time.Since(q.to) < 47*time.Hour {
+			t.Errorf("custom range asked for %v to %v, want it to end two days ago", q.from, q.to)
+		}
 	}
 
 	if got := b.EvalString(`window.esmon.cspViolations.join("; ")`); got != "" {
@@ -469,6 +480,16 @@ func TestHostPage(t *testing.T) {
 	b.Do(chromedp.Click(chromedp.CSS(`[data-range="6h"]`)))
 	b.WaitJS(`document.getElementById("hv-charts").getAttribute("aria-busy") === null && document.querySelector('[data-range="6h"]').getAttribute("aria-pressed") === "true"`, "6 h drawn")
 	browsertest.Screenshot(t, ctx, "host-dark.png")
+	// The charts are redrawn in the dark palette: the first series' dark
+	// blue (#60a5fa) is on a canvas, the light one (#1d4ed8) on none.
+	const hasPixel = `((r, g, b) => [...document.querySelectorAll("#hv-charts canvas")].some((c) => {
+		const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+		for (let i = 0; i < d.length; i += 4) if (d[i] === r && d[i + 1] === g && d[i + 2] === b && d[i + 3] === 255) return true;
+		return false;
+	}))`
+	if got := b.EvalString(hasPixel + `(96, 165, 250) + "/" + ` + hasPixel + `(29, 78, 216)`); got != "true/false" {
+		t.Errorf("dark charts: dark series colour drawn / light series colour drawn = %s, want true/false", got)
+	}
 	b.Do(chromedp.EmulateViewport(390, 2600, chromedp.EmulateScale(2)))
 	browsertest.Screenshot(t, ctx, "host-phone.png")
 	b.Do(chromedp.EmulateViewport(1280, 800))

@@ -6,10 +6,21 @@ import uPlot from "uplot";
 import { el, fmtValue, fullTime } from "./util.js";
 
 // palette reads the theme's chart colours from CSS custom properties, so
-// the canvas follows the light and dark themes.
+// the canvas follows the light and dark themes. The properties hold
+// light-dark() pairs, which only a property of an element resolves: a
+// hidden probe takes each one as its colour and gives back rgb().
+let probe;
 export function palette() {
-  const cs = getComputedStyle(document.documentElement);
-  const v = (n) => cs.getPropertyValue(n).trim();
+  if (!probe) {
+    probe = document.createElement("span");
+    probe.hidden = true;
+    document.body.append(probe);
+  }
+  const cs = getComputedStyle(probe);
+  const v = (n) => {
+    probe.style.color = `var(${n})`;
+    return cs.color;
+  };
   const series = [];
   for (let i = 1; i <= 8; i++) series.push(v(`--chart-${i}`) || "#1d4ed8");
   return {
