@@ -179,6 +179,12 @@ type AlertSettings struct {
 	// notification of a burst, so that alerts firing together go out as
 	// one message. Default 200ms.
 	GroupWait time.Duration `yaml:"group_wait"`
+	// RedeliverUnknown sends again, after a crash, the notifications a
+	// channel had in hand when the core stopped before hearing its answer,
+	// marked as redeliveries with their notification ids: a possible
+	// duplicate rather than a possible loss. Default false: they are not
+	// sent again and are listed as unknown under GET /api/v1/channels.
+	RedeliverUnknown bool `yaml:"redeliver_unknown"`
 	// Escalation is the default escalation chain of rules without their
 	// own: a critical (or worse) alert nobody acknowledged goes, After its
 	// firing, to each step's channels in turn. Empty: no escalation.
@@ -213,11 +219,12 @@ func (c *Core) configureAlerts(rs []notify.Route) error {
 // together into one message per channel.
 func (c *Core) notifyOptions() notify.Options {
 	return notify.Options{
-		Logger:      c.log.With("component", "notify"),
-		Outbox:      c.db,
-		MaxAttempts: -1,
-		MaxBackoff:  time.Minute,
-		GroupWait:   cmp.Or(c.opts.Alerting.GroupWait, 200*time.Millisecond),
+		Logger:           c.log.With("component", "notify"),
+		Outbox:           c.db,
+		MaxAttempts:      -1,
+		MaxBackoff:       time.Minute,
+		GroupWait:        cmp.Or(c.opts.Alerting.GroupWait, 200*time.Millisecond),
+		RedeliverUnknown: c.opts.Alerting.RedeliverUnknown,
 	}
 }
 
@@ -281,7 +288,13 @@ func (a alerting) DeleteMaintenance(id, by string) error {
 	return a.c.alerts.DeleteMaintenance(id, by)
 }
 
-func (a alerting) Channels() []apiv1.Channel { return a.c.router.Channels() }
+func (a alerting) Channels() []apiv1.Channel {
+	chs := a.c.router.Channels()
+	for i := range chs {
+		chs[i].Unknown = a.c.router.Unknown(chs[i].Name)
+	}
+	return chs
+}
 
 func (a alerting) TestChannel(ctx context.Context, name, by string) error {
 	return a.c.router.Test(ctx, name, by)

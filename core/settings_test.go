@@ -26,6 +26,8 @@ func TestLimitAndEscalationSettings(t *testing.T) {
 		{"default escalation chain", "alerting:\n  escalation:\n    - after: 5m\n      channels: [email]\n    - {after: 1h, channels: [teams, log]}\n",
 			func(o Options) any { return o.Alerting.Escalation },
 			[]apiv1.EscalationStep{{After: apiv1.Duration(5 * time.Minute), Channels: []string{"email"}}, {After: apiv1.Duration(time.Hour), Channels: []string{"teams", "log"}}}, false},
+		{"redeliver unknown", "alerting:\n  redeliver_unknown: true\n",
+			func(o Options) any { return o.Alerting.RedeliverUnknown }, true, false},
 		{"agent limits", "agent_limits:\n  max_series_per_host: 20000\n  max_samples_per_second: 5000\n  max_throttle: 10s\n",
 			func(o Options) any { return o.AgentLimits },
 			hub.Limits{MaxSeriesPerHost: 20000, MaxSamplesPerSecond: 5000, MaxThrottle: 10 * time.Second}, false},

@@ -57,6 +57,11 @@ type Channel struct {
 	Always bool `json:"always,omitempty"`
 	// Queued counts notifications waiting to be sent.
 	Queued int `json:"queued"`
+	// Unknown lists the notifications whose delivery is unknown, oldest
+	// first (the last 100 are kept): the core stopped while the channel had
+	// them in hand, before it heard the answer, and did not send them again
+	// (at most once; alerting.redeliver_unknown sends them again instead).
+	Unknown []Transition `json:"unknown,omitempty"`
 }
 
 // RuleChange is one entry of the rules' audit trail.

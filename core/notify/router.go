@@ -48,9 +48,17 @@ type Options struct {
 	// Outbox, when set, makes delivery durable: each notification is
 	// written there before it is queued and deleted once its channel took
 	// it (or refused it for good), and what NewRouter finds there is sent
-	// first. Stop then leaves what is still unsent in the Outbox for the
+	// first, except what a channel had in hand when the core died (see
+	// RedeliverUnknown). Stop then leaves what is still unsent in the Outbox for the
 	// next start instead of waiting out a channel that is down.
 	Outbox Outbox
+	// RedeliverUnknown chooses what happens to notifications a channel had
+	// in hand when the core stopped without hearing its answer (a crash,
+	// a kill): by default they are not sent again, so that nothing reaches
+	// a channel twice, and are kept as "delivery unknown" (see Unknown).
+	// Set, they are sent again, marked Redelivery with their notification
+	// id, for teams that prefer a possible duplicate to a possible loss.
+	RedeliverUnknown bool
 	// GroupWait is how long a sender waits after the first notification of
 	// a burst before it sends, so that alerts firing together reach the
 	// channel as one message. Default 0: send at once.
@@ -108,9 +116,12 @@ const (
 	OutcomeFailed  = "failed"  // given up: a permanent error or too many attempts
 	OutcomeRetried = "retried" // one more try is scheduled after a temporary error
 	OutcomeDropped = "dropped" // never delivered: the queue overflowed or Stop's deadline passed
-	// OutcomeRedelivered counts notifications sent again after a restart
-	// because the core stopped while the channel had them in hand; see
-	// idempotency.go.
+	// OutcomeUnknown counts notifications the core stopped while the
+	// channel had them in hand, found at the next start and not sent
+	// again (at most once); see idempotency.go.
+	OutcomeUnknown = "unknown"
+	// OutcomeRedelivered counts notifications sent again after such a
+	// stop, with Options.RedeliverUnknown.
 	OutcomeRedelivered = "redelivered"
 )
 
@@ -140,7 +151,10 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // severity, or to the channels its rule names. Every channel has its own
 // bounded queue and its own sender goroutine, so a slow or broken channel
 // delays nobody else. With an Outbox, every notification is on disk before
-// it is queued and leaves it only once sent, so a restart loses nothing.
+// it is queued and leaves it only once its channel answered, so a restart
+// loses nothing that no channel had in hand; what one had in hand when the
+// core died is, by default, kept as "delivery unknown" rather than sent
+// twice (see idempotency.go).
 // NewRouter starts the senders; Stop ends them.
 type Router struct {
 	opts    Options
@@ -192,7 +206,7 @@ func NewRouter(routes []Route, reg prometheus.Registerer, opts Options) (*Router
 			Namespace: "esmon",
 			Subsystem: "notify",
 			Name:      "notifications_total",
-			Help:      "Alert transitions handled per notification channel, by outcome: sent, failed (given up), retried (per retry), dropped (queue overflow or shutdown).",
+			Help:      "Alert transitions handled per notification channel, by outcome: sent, failed (given up), retried (per retry), dropped (queue overflow or shutdown), unknown (the core stopped while the channel had it; not sent again), redelivered (sent again after such a stop).",
 		}, []string{"channel", "outcome"}),
 		queueLength: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "esmon",
@@ -235,7 +249,7 @@ func NewRouter(routes []Route, reg prometheus.Registerer, opts Options) (*Router
 			queued:      r.queueLength.WithLabelValues(name),
 			outcome:     map[string]prometheus.Counter{},
 		}
-		for _, o := range []string{OutcomeSent, OutcomeFailed, OutcomeRetried, OutcomeDropped, OutcomeRedelivered} {
+		for _, o := range []string{OutcomeSent, OutcomeFailed, OutcomeRetried, OutcomeDropped, OutcomeUnknown, OutcomeRedelivered} {
 			s.outcome[o] = r.notifications.WithLabelValues(name, o)
 		}
 		r.senders = append(r.senders, s)
@@ -267,18 +281,45 @@ func NewRouter(routes []Route, reg prometheus.Registerer, opts Options) (*Router
 	return r, nil
 }
 
-// outboxKey is PrefixOutbox, the channel name, a zero byte and seq.
-func outboxKey(channel string, seq uint64) []byte {
+// Outbox keys are PrefixOutbox, the channel name, a kind byte and a
+// big-endian sequence number. Kind recordKind holds a notification not yet
+// answered by its channel (sequence 0 is the channel's in-flight mark
+// instead, see idempotency.go); kind unknownKind holds one whose delivery is
+// unknown.
+const (
+	recordKind  = 0
+	unknownKind = 1
+)
+
+// outboxKey is the key of channel's record seq.
+func outboxKey(channel string, seq uint64) []byte { return kindKey(channel, recordKind, seq) }
+
+func kindKey(channel string, kind byte, seq uint64) []byte {
 	k := make([]byte, 0, 1+len(channel)+1+8)
 	k = append(k, store.PrefixOutbox)
 	k = append(k, channel...)
-	k = append(k, 0)
+	k = append(k, kind)
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// load queues what the Outbox holds for each channel, oldest first, and
-// forgets records of channels that are no longer configured.
+// parseKey splits an outbox key; ok is false for a key of no known shape.
+func parseKey(k []byte) (channel string, kind byte, seq uint64, ok bool) {
+	if len(k) < 1+1+1+8 {
+		return "", 0, 0, false
+	}
+	kind = k[len(k)-9]
+	if kind != recordKind && kind != unknownKind {
+		return "", 0, 0, false
+	}
+	return string(k[1 : len(k)-9]), kind, binary.BigEndian.Uint64(k[len(k)-8:]), true
+}
+
+// load queues what the Outbox holds for each channel, oldest first, settles
+// what a channel had in hand when the core last stopped (see
+// idempotency.go), and forgets records of channels that are no longer
+// configured.
 func (r *Router) load() error {
+	ob := r.opts.Outbox
 	byName := map[string]*sender{}
 	for _, s := range r.senders {
 		byName[s.name] = s
@@ -286,57 +327,63 @@ func (r *Router) load() error {
 	var stale [][]byte
 	var bad int
 	marks := map[*sender][]byte{}
-	err := r.opts.Outbox.Scan([]byte{store.PrefixOutbox}, func(k, v []byte) bool {
-		if len(k) < 1+1+8 || k[len(k)-9] != 0 {
-			bad++
-			stale = append(stale, slices.Clone(k))
-			return true
-		}
-		name := string(k[1 : len(k)-9])
-		if isInflightKey(k) {
-			if s := byName[name]; s != nil {
-				marks[s] = slices.Clone(v)
-			} else {
-				stale = append(stale, slices.Clone(k))
-			}
-			return true
-		}
-		r.seq = max(r.seq, binary.BigEndian.Uint64(k[len(k)-8:]))
+	err := ob.Scan([]byte{store.PrefixOutbox}, func(k, v []byte) bool {
+		name, kind, seq, ok := parseKey(k)
 		s := byName[name]
-		var t apiv1.Transition
-		if s == nil || json.Unmarshal(v, &t) != nil {
-			if s != nil {
+		if !ok || s == nil {
+			if !ok {
 				bad++
 			}
 			stale = append(stale, slices.Clone(k))
 			return true
 		}
-		s.queue = append(s.queue, item{key: slices.Clone(k), t: t})
+		if kind == recordKind && seq == 0 {
+			marks[s] = slices.Clone(v)
+			return true
+		}
+		r.seq = max(r.seq, seq)
+		var t apiv1.Transition
+		if json.Unmarshal(v, &t) != nil {
+			bad++
+			stale = append(stale, slices.Clone(k))
+			return true
+		}
+		it := item{key: slices.Clone(k), t: t}
+		if kind == unknownKind {
+			s.unknown = append(s.unknown, it)
+		} else {
+			s.queue = append(s.queue, it)
+		}
 		return true
 	})
 	if err != nil {
 		return fmt.Errorf("load notify outbox: %w", err)
 	}
 	for _, k := range stale {
-		if err := r.opts.Outbox.Delete(k); err != nil {
+		if err := ob.Delete(k); err != nil {
 			return fmt.Errorf("clean notify outbox: %w", err)
 		}
 	}
 	if len(stale) > 0 {
 		r.log.Warn("notify outbox: dropped records of unknown channels or unreadable", "records", len(stale), "unreadable", bad)
 	}
-	for s, mark := range marks {
-		if n := s.redeliverFirst(mark); n > 0 {
-			s.count(OutcomeRedelivered, n)
-			r.log.Warn("notify outbox: the core stopped while a channel had these notifications in hand; sending them again with the same notification ids",
-				"channel", s.name, "transitions", n)
+	for _, s := range r.senders {
+		mark, ok := marks[s]
+		if !ok {
+			continue
+		}
+		if err := s.settle(mark); err != nil {
+			return fmt.Errorf("load notify outbox: %w", err)
 		}
 	}
 	for _, s := range r.senders {
+		if err := s.trimUnknown(); err != nil {
+			return fmt.Errorf("load notify outbox: %w", err)
+		}
 		if n := len(s.queue); n > 0 {
 			s.queued.Set(float64(n))
 			s.wake <- struct{}{}
-			r.log.Info("notify outbox: resending notifications left from before", "channel", s.name, "transitions", n)
+			r.log.Info("notify outbox: sending notifications left from before", "channel", s.name, "transitions", n)
 		}
 	}
 	return nil
@@ -415,6 +462,27 @@ func (r *Router) Channels() []apiv1.Channel {
 		out = append(out, apiv1.Channel{Name: s.name, MinSeverity: s.minSeverity, Always: r.routes[i].always, Queued: n})
 	}
 	return out
+}
+
+// Unknown returns the notifications whose delivery to channel is unknown,
+// oldest first: the core stopped while the channel had them in hand, before
+// it heard the answer, and (without Options.RedeliverUnknown) did not send
+// them again. The last maxUnknown per channel are kept, in the outbox, over
+// restarts. Nil for a channel that is not configured.
+func (r *Router) Unknown(channel string) []apiv1.Transition {
+	for _, s := range r.senders {
+		if s.name != channel {
+			continue
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := make([]apiv1.Transition, len(s.unknown))
+		for i, it := range s.unknown {
+			out[i] = it.t
+		}
+		return out
+	}
+	return nil
 }
 
 // ErrNoChannel is returned by Test for a channel that is not configured.
@@ -513,6 +581,9 @@ type sender struct {
 	firstBatch int
 	// closed is set when the sender has drained after Stop and exits.
 	closed bool
+	// unknown holds the notifications whose delivery is unknown, oldest
+	// first, at most maxUnknown (see idempotency.go).
+	unknown []item
 }
 
 func (s *sender) count(outcome string, n int) {
@@ -680,41 +751,48 @@ func (s *sender) deliver(ctx context.Context, stopping <-chan struct{}, batch []
 		ts[i] = it.t
 	}
 	for attempt := 1; ; attempt++ {
-		// Records leave the outbox (done) before the in-flight mark does,
-		// so a crash in between never sends unmarked what was delivered.
-		s.markInflight(batch[len(batch)-len(ts):])
+		// The in-flight window is the channel call alone: the mark is
+		// written just before it, and replaced by the list of what the
+		// answer settled just after it (see idempotency.go).
 		cctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+		s.markSending(batch[len(batch)-len(ts):])
 		retry, err := s.n.Notify(cctx, ts...)
 		cancel()
-		if err == nil {
-			s.count(OutcomeSent, len(ts))
-			s.done(len(ts))
-			s.clearInflight()
-			return true
-		}
-		if pe := (*PartialError)(nil); errors.As(err, &pe) && pe.Delivered > 0 {
-			d := min(pe.Delivered, len(ts))
-			s.count(OutcomeSent, d)
-			s.done(d)
-			ts = ts[d:]
-			if len(ts) == 0 {
-				s.clearInflight()
-				return true
+		delivered := len(ts)
+		if err != nil {
+			delivered = 0
+			if pe := (*PartialError)(nil); errors.As(err, &pe) && pe.Delivered > 0 {
+				delivered = min(pe.Delivered, len(ts))
 			}
 		}
-		s.clearInflight()
-		if !retry {
-			s.count(OutcomeFailed, len(ts))
-			s.done(len(ts))
-			s.r.log.Error("notification failed, not retrying", "channel", s.name, "transitions", len(ts), "attempt", attempt, "err", err)
+		giveUp := delivered < len(ts) && (!retry || (opts.MaxAttempts > 0 && attempt >= opts.MaxAttempts))
+		settled := delivered
+		if giveUp {
+			settled = len(ts)
+		}
+		answered := batch[len(batch)-len(ts):][:settled]
+		s.markAnswered(answered)
+		if delivered > 0 {
+			s.count(OutcomeSent, delivered)
+		}
+		if giveUp {
+			s.count(OutcomeFailed, len(ts)-delivered)
+		}
+		s.done(settled)
+		if settled > 0 {
+			s.clearInflight()
+		}
+		switch {
+		case delivered == len(ts):
+			return true
+		case giveUp && !retry:
+			s.r.log.Error("notification failed, not retrying", "channel", s.name, "transitions", len(ts)-delivered, "attempt", attempt, "err", err)
+			return true
+		case giveUp:
+			s.r.log.Error("notification failed, giving up", "channel", s.name, "transitions", len(ts)-delivered, "attempts", attempt, "err", err)
 			return true
 		}
-		if opts.MaxAttempts > 0 && attempt >= opts.MaxAttempts {
-			s.count(OutcomeFailed, len(ts))
-			s.done(len(ts))
-			s.r.log.Error("notification failed, giving up", "channel", s.name, "transitions", len(ts), "attempts", attempt, "err", err)
-			return true
-		}
+		ts = ts[delivered:]
 		wait := s.r.backoff(attempt)
 		if ra := (*RetryAfterError)(nil); errors.As(err, &ra) && ra.After > 0 {
 			wait = min(ra.After, opts.MaxBackoff)

@@ -59,15 +59,16 @@ func (o *Outbox) Scan(prefix []byte, fn func(k, v []byte) bool) error {
 	return nil
 }
 
-// Len is the number of notifications held: the records, not a channel's
-// in-flight mark (the key of sequence number 0, written while a batch is in
-// the channel's hands), which comes and goes with each delivery attempt.
+// Len is the number of notifications waiting to be sent: the records, not
+// a channel's in-flight mark (the record key of sequence number 0, written
+// while a batch is in the channel's hands) nor the records of notifications
+// whose delivery is unknown (kind byte 1 before the sequence number).
 func (o *Outbox) Len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
 	for k := range o.m {
-		if !strings.HasSuffix(k, inflightSuffix) {
+		if len(k) >= 9 && k[len(k)-9] == 0 && !strings.HasSuffix(k, inflightSuffix) {
 			n++
 		}
 	}

@@ -2,7 +2,8 @@ import java.lang.management.ManagementFactory;
 import javax.management.ObjectName;
 
 /**
- * Target is the JVM that the JMX tests watch. It registers a test MBean,
+ * Target is the JVM that the JMX tests watch. It registers a test MBean and
+ * MXBeans shaped like Open Liberty's monitor-1.0 statistics (see Liberty),
  * keeps a few threads and some heap busy, prints "ready" and runs until its
  * standard input closes.
  */
@@ -12,6 +13,7 @@ public final class Target {
 
     public static void main(String[] args) throws Exception {
         ManagementFactory.getPlatformMBeanServer().registerMBean(new Probe(), new ObjectName("esmon.test:type=Probe,name=\"probe one\""));
+        Liberty.register(ManagementFactory.getPlatformMBeanServer());
         for (int i = 0; i < 3; i++) {
             Thread t = new Thread(new Runnable() {
                 @Override
