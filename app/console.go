@@ -14,6 +14,7 @@ import (
 	"fyne.io/fyne/v2/app"
 
 	"esmon/core"
+	"esmon/core/apiv1"
 	"esmon/core/store"
 	"esmon/ui"
 	"esmon/ui/remote"
@@ -37,13 +38,18 @@ var _ consoleUI = (*console)(nil)
 
 // newConsole claims the console for this user, then makes the Fyne app and
 // its console; it shows nothing until Run or Connect. A second launch gets
-// errAlreadyRunning once the first has brought its window forward.
+// errAlreadyRunning once the first has brought its window forward, or
+// opened the alert of cfg.openAlert (esmon --open).
 func newConsole(logger *slog.Logger, cfg config, cfgPath string, args []string) (consoleUI, error) {
 	dir, err := os.UserConfigDir()
 	if err != nil {
 		return nil, fmt.Errorf("find the user's config directory: %w", err)
 	}
-	inst, err := claimInstance(filepath.Join(dir, "esmon"), logger)
+	request := requestShow
+	if cfg.openAlert != "" {
+		request = openRequest(cfg.openAlert)
+	}
+	inst, err := claimInstance(filepath.Join(dir, "esmon"), logger, request)
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +68,9 @@ func (c *console) Run(ctx context.Context, cr *core.Core) error {
 	if err != nil {
 		return err
 	}
-	c.SetOptions(ui.Options{Autostart: c.autostart(), Core: c.coreSettings(cr)})
-	c.inst.serve(func() { fyne.Do(c.Show) })
-	defer clickableNotifications(c.Console, c.log)()
+	c.SetOptions(ui.Options{Autostart: c.autostart(), Core: c.coreSettings(cr), OpenAlert: c.cfg.openAlert})
+	c.serveLaunches()
+	defer clickableNotifications(c)()
 	return c.Console.Run(ctx, client)
 }
 
@@ -93,10 +99,18 @@ func (c *console) Connect(ctx context.Context, r remoteCore) error {
 	c.SetOptions(ui.Options{NotifyFromFeed: true, Autostart: c.autostart(), Core: []ui.Setting{
 		{Name: "Attached to", Value: r.URL}, {Name: "Verified by", Value: verified},
 		{Name: "Token file", Value: r.TokenFile},
-	}})
-	c.inst.serve(func() { fyne.Do(c.Show) })
-	defer clickableNotifications(c.Console, c.log)()
+	}, OpenAlert: c.cfg.openAlert})
+	c.serveLaunches()
+	defer clickableNotifications(c)()
 	return c.Console.Run(ctx, client)
+}
+
+// serveLaunches answers later launches of esmon: the window comes forward,
+// or an alert opens (a clicked Windows notification), on the UI goroutine
+// by the same path as a click on a Linux notification.
+func (c *console) serveLaunches() {
+	c.inst.serve(func() { fyne.Do(c.Show) },
+		func(id string) { fyne.Do(func() { c.OpenAlert(apiv1.Alert{ID: id}) }) })
 }
 
 // autostart is the start-at-sign-in switch for this program, or nil where

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -44,14 +45,26 @@ const consoleHostsEnv = "ESMON_TEST_CONSOLE_HOSTS"
 // or unset: never, after the snapshot.
 const consoleEveryEnv = "ESMON_TEST_CONSOLE_EVERY"
 
+// consoleOpenEnv, when set in a console child, is the link of the alert
+// it opens at start, as `esmon --open LINK` does.
+const consoleOpenEnv = "ESMON_TEST_CONSOLE_OPEN"
+
+// runChildEnv turns this test binary into esmon itself: its arguments go
+// to run, as main gives them.
+const runChildEnv = "ESMON_TEST_RUN"
+
 func init() {
 	if os.Getenv(consoleChildEnv) == "1" {
 		os.Exit(runConsoleChild())
 	}
+	if os.Getenv(runChildEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 }
 
 // runConsoleChild runs newConsole's console against a fake core with one
-// host and one critical alert, until its stdin closes.
+// host and one critical alert, until its stdin closes. A line "state" on
+// its stdin makes it print the alert its window shows.
 func runConsoleChild() int {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if path := os.Getenv("ESMON_TEST_CPUPROFILE"); path != "" {
@@ -65,7 +78,15 @@ func runConsoleChild() int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cu, err := newConsole(logger, config{}, "", nil)
+	var cfg config
+	if link := os.Getenv(consoleOpenEnv); link != "" {
+		var err error
+		if cfg.openAlert, _, err = openArgs([]string{"--open", link}, link, false); err != nil {
+			logger.Error("open", "err", err)
+			return 2
+		}
+	}
+	cu, err := newConsole(logger, cfg, "", nil)
 	if errors.Is(err, errAlreadyRunning) {
 		fmt.Fprintln(os.Stderr, "second launch: already running")
 		return 0
@@ -74,9 +95,16 @@ func runConsoleChild() int {
 		logger.Error("new console", "err", err)
 		return 1
 	}
+	con := cu.(*console)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
+		for sc := bufio.NewScanner(os.Stdin); sc.Scan(); {
+			if sc.Text() == "state" {
+				var shown string
+				fyne.DoAndWait(func() { shown = con.ShownAlert() })
+				fmt.Fprintf(os.Stderr, "state: shown alert %q\n", shown)
+			}
+		}
 		cancel()
 	}()
 	c := demoClient{now: time.Now()}
@@ -86,9 +114,9 @@ func runConsoleChild() int {
 		client = &loadClient{demoClient: c, hosts: n, every: every}
 	}
 	cu.Notify(apiv1.Transition{Alert: c.alert(), From: apiv1.StatePending, To: apiv1.StateFiring, Value: 96.4})
-	con := cu.(*console)
+	con.SetOptions(ui.Options{OpenAlert: cfg.openAlert})
 	defer con.inst.Close()
-	con.inst.serve(func() { fyne.Do(con.Show) })
+	con.serveLaunches()
 	fmt.Fprintf(os.Stderr, "console pid %d\n", os.Getpid())
 	if err := con.Console.Run(ctx, client); err != nil {
 		logger.Error("run console", "err", err)
@@ -369,6 +397,127 @@ func TestSingleInstance(t *testing.T) {
 		t.Error("the first console did not log the second launch")
 	}
 	first.stop(t)
+}
+
+// waitShown asks the console, until it answers or a minute has passed,
+// which alert its window shows, and fails unless it comes to be id.
+func (c *childConsole) waitShown(t testing.TB, id string) {
+	t.Helper()
+	want := fmt.Sprintf("state: shown alert %q", id)
+	for start := time.Now(); !strings.Contains(c.out.String(), want); time.Sleep(500 * time.Millisecond) {
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("the console never showed alert %q", id)
+		}
+		if _, err := io.WriteString(c.stdin, "state\n"); err != nil {
+			t.Fatalf("ask the console: %v", err)
+		}
+	}
+}
+
+// startMinimised makes the consoles of x start minimised to the tray.
+func (x *xDesktop) startMinimised(t testing.TB) {
+	t.Helper()
+	prefs := filepath.Join(x.home, ".config", "fyne", appID, "preferences.json")
+	if err := os.MkdirAll(filepath.Dir(prefs), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prefs, []byte(`{"`+ui.PrefStartMinimised+`":true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runEsmon runs this test binary as esmon with args, as a clicked
+// notification starts it, and returns its exit code and output.
+func (x *xDesktop) runEsmon(t testing.TB, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runChildEnv+"=1", "DISPLAY="+x.display, "HOME="+x.home,
+		"XDG_CONFIG_HOME="+filepath.Join(x.home, ".config"), "LANG=C.UTF-8", "LC_ALL=")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		return exit.ExitCode(), string(out)
+	case err != nil:
+		t.Fatalf("run esmon %q: %v\n%s", args, err, out)
+	}
+	return 0, string(out)
+}
+
+// TestOpenAlertLink is a click on a Windows notification, played with two
+// real processes: the console runs minimised to the tray, and a second
+// `esmon --open esmon://alert/a1` (what Windows starts for the toast's
+// link) hands the link over on the single-instance socket and exits; the
+// first shows its window on that alert, which the screen then shows.
+// Malformed links, and --open not last (a link that smuggles in more
+// flags), are refused before anything is asked. A console started by such
+// a link, with none running, opens on the alert although it would start
+// minimised.
+func TestOpenAlertLink(t *testing.T) {
+	x := newXDesktop(t)
+	x.startMinimised(t)
+	first := x.start(t)
+	sock := filepath.Join(x.home, ".config", "esmon", instanceSocket)
+	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Since(start) > 60*time.Second {
+			t.Fatal("the first console never claimed the instance")
+		}
+	}
+	first.waitShown(t, "") // minimised: no window, no alert
+
+	for _, args := range [][]string{
+		{"--open", `esmon://alert/a1" --connect "https://attacker.example`},
+		{"--open", "esmon://alert/a1", "--connect", "https://attacker.example"},
+		{"--open", "esmon://alert/a1", "--open", "esmon://alert/a1"},
+		{"--open", "https://esmon.example/alert/a1"},
+		{"serve", "--open", "esmon://alert/a1"},
+	} {
+		code, out := x.runEsmon(t, args...)
+		if code != 2 || !strings.Contains(out, "esmon: --open: ") {
+			t.Errorf("esmon %q: exit %d, output %q; want exit 2 and a word about --open", args, code, out)
+		}
+	}
+
+	code, out := x.runEsmon(t, "--open", "esmon://alert/a1")
+	if code != 0 || !strings.Contains(out, "already running") {
+		t.Fatalf("esmon --open: exit %d, want 0 with the first console found:\n%s", code, out)
+	}
+	first.waitShown(t, "a1")
+	if !strings.Contains(first.out.String(), "another launch of esmon asked to open an alert") {
+		t.Error("the first console did not log the hand-over")
+	}
+	shot := filepath.Join(t.TempDir(), "esmon-open-alert.png")
+	x.waitDrawn(t, first, shot)
+	saveScreenshot(t, shot)
+	first.stop(t)
+
+	started := x.start(t, consoleOpenEnv+"=esmon://alert/a1")
+	started.waitShown(t, "a1")
+	started.stop(t)
+}
+
+// saveScreenshot copies a screenshot to $ESMON_SCREENSHOT_DIR when set.
+func saveScreenshot(t testing.TB, shot string) {
+	t.Helper()
+	dir := os.Getenv("ESMON_SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(shot)
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, filepath.Base(shot)), b, 0o644)
+	}
+	if err != nil {
+		t.Errorf("copy screenshot: %v", err)
+	}
 }
 
 // startXvfb starts an X server on a free display and returns its name.

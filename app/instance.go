@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -11,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"esmon/app/toast"
 )
 
 // errAlreadyRunning is returned by claimInstance to a second launch, after
-// it asked the first one to bring its window forward.
+// it asked the first one to bring its window forward (or open an alert).
 var errAlreadyRunning = errors.New("esmon is already running for this user")
 
 // File names of the single-instance claim, in the user's esmon directory.
@@ -26,7 +29,10 @@ const (
 // instance is the console's claim to be the only one of its user: a lock
 // on a file, held for the life of the process (the OS drops it when the
 // process dies, so a crash leaves no stale claim), and a local socket
-// beside it on which a later launch asks this one to show its window.
+// beside it on which a later launch asks this one to show its window, or
+// to open an alert: one request line, "show" or "open esmon://alert/ID"
+// (the link of a clicked Windows notification), answered "ok" or
+// "error: why".
 type instance struct {
 	lock *os.File
 	ln   net.Listener
@@ -34,10 +40,19 @@ type instance struct {
 	wg   sync.WaitGroup // the accept loop and its connections
 }
 
+// Requests a later launch sends the console that holds the claim.
+const (
+	requestShow = "show"
+	requestOpen = "open " // and an alert link
+)
+
+// openRequest asks the running console to open an alert.
+func openRequest(alertID string) string { return requestOpen + toast.AlertURL(alertID) }
+
 // claimInstance claims dir for this process. When another process holds
-// it, claimInstance asks that one to show itself and returns
-// errAlreadyRunning.
-func claimInstance(dir string, log *slog.Logger) (*instance, error) {
+// it, claimInstance sends that one request (requestShow, or openRequest)
+// and returns errAlreadyRunning.
+func claimInstance(dir string, log *slog.Logger, request string) (*instance, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -50,7 +65,7 @@ func claimInstance(dir string, log *slog.Logger) (*instance, error) {
 		if !errors.Is(err, errLocked) {
 			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
-		if err := raiseFirst(dir); err != nil {
+		if err := raiseFirst(dir, request); err != nil {
 			return nil, fmt.Errorf("%w, but it did not answer: %v", errAlreadyRunning, err)
 		}
 		return nil, errAlreadyRunning
@@ -66,9 +81,9 @@ func claimInstance(dir string, log *slog.Logger) (*instance, error) {
 	return &instance{lock: f, ln: ln, log: log}, nil
 }
 
-// serve calls show (from its own goroutine) for every later launch, until
-// Close.
-func (in *instance) serve(show func()) {
+// serve calls show, or open with an alert ID, (from its own goroutine)
+// for every later launch, until Close.
+func (in *instance) serve(show func(), open func(alertID string)) {
 	in.wg.Go(func() {
 		for {
 			conn, err := in.ln.Accept()
@@ -78,18 +93,37 @@ func (in *instance) serve(show func()) {
 			in.wg.Go(func() {
 				defer conn.Close()
 				_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-				line, err := bufio.NewReader(conn).ReadString('\n')
-				if err != nil || strings.TrimSpace(line) != "show" {
-					in.log.Warn("unknown request on the console socket", "err", err)
+				line, err := bufio.NewReader(io.LimitReader(conn, maxRequest)).ReadString('\n')
+				if err != nil {
+					in.log.Warn("unreadable request on the console socket", "err", err)
 					return
 				}
-				in.log.Info("another launch of esmon asked for the window")
-				show()
-				_, _ = conn.Write([]byte("ok\n"))
+				answer := "ok"
+				switch line = strings.TrimSpace(line); {
+				case line == requestShow:
+					in.log.Info("another launch of esmon asked for the window")
+					show()
+				case strings.HasPrefix(line, requestOpen):
+					id, err := toast.ParseAlertURL(strings.TrimPrefix(line, requestOpen))
+					if err != nil {
+						in.log.Warn("refused a request to open an alert", "err", err)
+						answer = "error: " + err.Error()
+						break
+					}
+					in.log.Info("another launch of esmon asked to open an alert", "alert", id)
+					open(id)
+				default:
+					in.log.Warn("unknown request on the console socket", "request", fmt.Sprintf("%.64q", line))
+					answer = "error: unknown request"
+				}
+				_, _ = conn.Write([]byte(answer + "\n"))
 			})
 		}
 	})
 }
+
+// maxRequest bounds a request line: an alert link is short.
+const maxRequest = 1024
 
 // Close gives the claim up.
 func (in *instance) Close() {
@@ -99,8 +133,8 @@ func (in *instance) Close() {
 	in.lock.Close()
 }
 
-// raiseFirst asks the console that holds dir to show its window.
-func raiseFirst(dir string) error {
+// raiseFirst sends request to the console that holds dir.
+func raiseFirst(dir, request string) error {
 	var last error
 	// The first launch may hold the lock a moment before it listens.
 	for range 20 {
@@ -112,12 +146,15 @@ func raiseFirst(dir string) error {
 		}
 		defer conn.Close()
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := conn.Write([]byte("show\n")); err != nil {
+		if _, err := conn.Write([]byte(request + "\n")); err != nil {
 			return fmt.Errorf("ask the running console: %w", err)
 		}
 		line, err := bufio.NewReader(conn).ReadString('\n')
-		if err != nil || strings.TrimSpace(line) != "ok" {
+		if err != nil {
 			return fmt.Errorf("the running console did not confirm: %v", err)
+		}
+		if line = strings.TrimSpace(line); line != "ok" {
+			return fmt.Errorf("the running console refused: %s", strings.TrimPrefix(line, "error: "))
 		}
 		return nil
 	}

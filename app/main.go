@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"esmon/app/toast"
 	"esmon/core"
 	"esmon/core/apiv1"
 	"esmon/webui"
@@ -53,6 +54,9 @@ Usage:
   esmon serve [flags]    run the core headless: API, web page, agents
   esmon --connect URL    start the console attached to a core on a server
                          (with --token-file, and --pin or --ca)
+  esmon [flags] --open esmon://alert/ID
+                         open an alert in the running console, or start
+                         the console on it (a clicked notification does this)
   esmon users add|list|passwd|delete   manage who signs in (core stopped)
   esmon secret seal      encrypt a secret for the settings file
   esmon --version
@@ -65,6 +69,10 @@ Flags:
 type config struct {
 	core.Options `yaml:",inline"`
 	LogLevel     string `yaml:"log_level"`
+
+	// openAlert is the alert of `--open esmon://alert/ID`, for the console
+	// only; not in the file.
+	openAlert string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -93,6 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		pin      = fs.String("pin", "", "with --connect: the core's certificate pin (SPKI SHA-256), as esmon serve prints it")
 		caFile   = fs.String("ca", "", "with --connect: PEM file of the CAs that sign the core's certificate")
 		insecure = fs.Bool("insecure-http", false, "serve plain HTTP instead of HTTPS (logs a warning; trusted test networks only); env ESMON_INSECURE_HTTP=1")
+		open     = fs.String("open", "", "console only: open this esmon://alert/ID link in the running console, or start the console on it; must come last")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -107,6 +116,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *version {
 		fmt.Fprintf(stdout, "esmon %s %s\n", Version, Commit)
 		return 0
+	}
+	var openAlert string
+	if *open != "" {
+		var err error
+		if openAlert, args, err = openArgs(args, *open, serve); err != nil {
+			fmt.Fprintf(stderr, "esmon: --open: %v\n", err)
+			return 2
+		}
 	}
 
 	var cfg config
@@ -144,6 +161,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.Logger = log
 	cfg.Version = Version
 	cfg.Web = webui.FS()
+	cfg.openAlert = openAlert
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -194,6 +212,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// openArgs checks the --open of a launch and returns its alert ID and the
+// other arguments. Windows starts `esmon [args] --open "%1"` with the link
+// of a clicked notification put in for %1 as it is, so a crafted link with
+// quotes could add arguments after it: --open must therefore be the last
+// flag, given once, with a well-formed link.
+func openArgs(args []string, link string, serve bool) (alertID string, rest []string, err error) {
+	if serve {
+		return "", nil, errors.New("opens an alert in the console, not with esmon serve")
+	}
+	id, err := toast.ParseAlertURL(link)
+	if err != nil {
+		return "", nil, err
+	}
+	n := 0
+	for _, a := range args {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == "open" {
+			n++
+		}
+	}
+	switch last := len(args) - 1; {
+	case n == 1 && last >= 1 && (args[last-1] == "--open" || args[last-1] == "-open") && args[last] == link:
+		return id, args[:last-1], nil
+	case n == 1 && (args[last] == "--open="+link || args[last] == "-open="+link):
+		return id, args[:last], nil
+	}
+	return "", nil, errors.New("must be the last flag, given once")
 }
 
 func firstOf(vals ...string) string {

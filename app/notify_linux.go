@@ -3,8 +3,6 @@
 package main
 
 import (
-	"log/slog"
-
 	"fyne.io/fyne/v2"
 	"github.com/godbus/dbus/v5"
 
@@ -15,7 +13,8 @@ import (
 // clickableNotifications makes the console's notifications open their
 // alert when clicked, through the session bus's notification service. It
 // returns what undoes it; without a session bus Fyne's notifications stay.
-func clickableNotifications(c *ui.Console, log *slog.Logger) (stop func()) {
+func clickableNotifications(con *console) (stop func()) {
+	c, log := con.Console, con.log
 	conn, err := dbus.ConnectSessionBus()
 	if err != nil {
 		log.Info("no session bus: notifications cannot open their alert", "err", err)

@@ -1,13 +1,7 @@
-//go:build !headless && !linux
+//go:build !headless && !linux && !windows
 
 package main
 
-import (
-	"log/slog"
-
-	"esmon/ui"
-)
-
-// clickableNotifications: elsewhere Fyne's notifications are used; on
-// Windows and macOS clicking one brings the console forward.
-func clickableNotifications(*ui.Console, *slog.Logger) (stop func()) { return func() {} }
+// clickableNotifications: on macOS Fyne's notifications are used; clicking
+// one brings the console forward.
+func clickableNotifications(*console) (stop func()) { return func() {} }

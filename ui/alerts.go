@@ -36,6 +36,9 @@ type alertsView struct {
 	note     *widget.Label // errors and outcomes of actions
 	past     []apiv1.Transition
 	selected string // alert ID shown on the right
+	// pending is an alert opened before the live feed's first snapshot,
+	// opened again when it comes: active, or from the history.
+	pending string
 
 	// The detail pane.
 	severity            *badge
@@ -113,12 +116,22 @@ func (c *Console) alertsScreen() fyne.CanvasObject {
 	return container.NewPadded(split)
 }
 
-// open shows one alert, chosen from the tray or the overview.
+// open shows one alert, chosen from the tray, the overview or a clicked
+// notification. An alert no longer active is shown from the history.
 func (v *alertsView) open(id string) {
-	v.mode.SetSelected(AlertsActive)
-	if i := slices.IndexFunc(v.c.model.alerts, func(a apiv1.Alert) bool { return a.ID == id }); i >= 0 {
+	v.pending = ""
+	switch i := slices.IndexFunc(v.c.model.alerts, func(a apiv1.Alert) bool { return a.ID == id }); {
+	case i >= 0:
+		v.mode.SetSelected(AlertsActive)
 		v.active.Select(i)
 		v.active.ScrollTo(i)
+	case !v.c.model.connected:
+		// Before the first snapshot nothing is known yet.
+		v.mode.SetSelected(AlertsActive)
+		v.pending = id
+	default:
+		// Switching to the history loads it, then shows the selected alert.
+		v.mode.SetSelected(AlertsHistory)
 	}
 	v.show(id)
 }
@@ -212,6 +225,13 @@ func labelsText(ls map[string]string) string {
 // refreshActive follows the live feed's changes to the active list.
 func (v *alertsView) refreshActive() {
 	v.active.Refresh()
+	if id := v.pending; id != "" && v.c.model.connected {
+		v.pending = ""
+		if id == v.selected { // the operator did not choose another meanwhile
+			v.open(id)
+			return
+		}
+	}
 	if v.selected != "" {
 		v.show(v.selected)
 	}

@@ -40,6 +40,10 @@ type Options struct {
 	// Core lists what the Settings screen shows of the core: data
 	// directory, ports, TLS, retention, the settings file.
 	Core []Setting
+	// OpenAlert, when set, is the ID of an alert Run opens at once, even
+	// when starting minimised: esmon was started by a click on one of its
+	// notifications (esmon --open).
+	OpenAlert string
 }
 
 // Autostart starts esmon when the user signs in: an XDG autostart entry on
@@ -262,7 +266,10 @@ func (c *Console) Run(ctx context.Context, client Client) error {
 		}
 	})
 	c.app.Lifecycle().SetOnStopped(c.saveGeometry)
-	if c.tray == nil || !c.app.Preferences().Bool(PrefStartMinimised) {
+	switch {
+	case c.opts.OpenAlert != "":
+		c.OpenAlert(apiv1.Alert{ID: c.opts.OpenAlert})
+	case c.tray == nil || !c.app.Preferences().Bool(PrefStartMinimised):
 		c.show()
 	}
 	c.app.Run()
@@ -457,12 +464,23 @@ func (c *Console) quit() {
 }
 
 // OpenAlert shows the console on one alert: the Alerts screen with it
-// selected. The tray's alert items and notifications use it. Call it on
-// the UI goroutine.
+// selected, from the active list or, once it is over, the history. The
+// tray's alert items and notifications use it; only a.ID is read. Call it
+// on the UI goroutine.
 func (c *Console) OpenAlert(a apiv1.Alert) {
 	c.show()
 	c.tabs.Select(c.alertsTab)
 	c.alerts.open(a.ID)
+}
+
+// ShownAlert is the ID of the alert the window shows: the Alerts screen is
+// in front with it on the right. It is "" when the window is hidden or
+// shows another screen. Call it on the UI goroutine.
+func (c *Console) ShownAlert() string {
+	if !c.visible || c.tabs.Selected() != c.alertsTab {
+		return ""
+	}
+	return c.alerts.Selected()
 }
 
 // refreshTray shows the status in the tray and the window icon, and the

@@ -145,6 +145,45 @@ func TestNotifyFromFeed(t *testing.T) {
 	}
 }
 
+// TestOpenAlertByID opens alerts by ID only, as a clicked notification
+// does: one before the live feed's snapshot has come (esmon started by the
+// click), which the Alerts screen selects once the snapshot brings it, and
+// one that is over, which it shows from the history.
+func TestOpenAlertByID(t *testing.T) {
+	tc := startConsole(t)
+	cpu := alert("a1", "High CPU", "h1", apiv1.SeverityCritical, 97)
+	disk := alert("a2", "Disk full", "h1", apiv1.SeverityVeryCritical, 99)
+	over := disk
+	over.State, over.ResolvedAt = apiv1.StateResolved, testNow.Add(-time.Minute)
+	tc.client.history = []apiv1.Transition{
+		{Alert: over, From: apiv1.StateFiring, To: apiv1.StateResolved, At: testNow.Add(-time.Minute), Value: 80},
+	}
+	v := tc.alerts
+
+	tc.OpenAlert(apiv1.Alert{ID: "a1"})
+	if tc.ShownAlert() != "a1" || v.detail.Visible() {
+		t.Errorf("before the snapshot: shown %q, detail hidden %v; want a1 with nothing to show yet", tc.ShownAlert(), !v.detail.Visible())
+	}
+	tc.snapshot(t, []apiv1.Host{host("h1", "web-01", 97)}, cpu)
+	if title, _ := twoLinesText(v.title); tc.ShownAlert() != "a1" || !v.detail.Visible() || title != "High CPU" ||
+		v.mode.Selected != AlertsActive || v.severity.text != "CRITICAL · FIRING" {
+		t.Errorf("after the snapshot: shown %q, detail hidden %v, title %q, list %q, badge %q",
+			tc.ShownAlert(), !v.detail.Visible(), title, v.mode.Selected, v.severity.text)
+	}
+
+	tc.OpenAlert(apiv1.Alert{ID: "a2"})
+	tc.loop.until(t, "the resolved alert from the history", func() bool { return v.detail.Visible() })
+	if title, _ := twoLinesText(v.title); tc.ShownAlert() != "a2" || title != "Disk full" ||
+		v.mode.Selected != AlertsHistory || v.severity.text != "VERY CRITICAL · RESOLVED" {
+		t.Errorf("resolved alert: shown %q, title %q, list %q, badge %q", tc.ShownAlert(), title, v.mode.Selected, v.severity.text)
+	}
+
+	tc.closeWindow()
+	if tc.ShownAlert() != "" {
+		t.Errorf("hidden window still shows alert %q", tc.ShownAlert())
+	}
+}
+
 func TestAlertsScreen(t *testing.T) {
 	tc := startConsole(t)
 	cpu := alert("a1", "High CPU", "h1", apiv1.SeverityCritical, 97)
