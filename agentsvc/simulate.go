@@ -2,27 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"math/rand/v2"
 	"os"
 	"os/signal"
-	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/shirou/gopsutil/v4/cpu"
-	"github.com/shirou/gopsutil/v4/disk"
-	"github.com/shirou/gopsutil/v4/host"
-	"github.com/shirou/gopsutil/v4/load"
-	"github.com/shirou/gopsutil/v4/mem"
-	"github.com/shirou/gopsutil/v4/net"
-
-	"esmon/agentsvc/collect"
 	"esmon/agentsvc/link"
 	"esmon/core/wire"
 	"esmon/internal/fdlimit"
@@ -33,36 +20,86 @@ const simulateUsage = `esmon-agent simulate --agents N --join-code CODE [flags]
 
 Each virtual agent enrols with the join code (make one with at least N uses),
 checks the core by the code's certificate pin, and then connects with its own
-credential, as real agents do.
+credential, as real agents do. --enrolments FILE keeps the credentials, so a
+second run reuses them instead of enrolling again.
 
 Runs N virtual agents in this process, for demos and load tests. Each has its
 own identity (agent id sim-<seed>-<n>, host name sim-<n>) and its own machine:
 cores, memory, disks and network interfaces, with CPU, memory, disk and
 network figures that wander the way real servers' do, a few busy hours, and
-processes. They go through the real collectors and the real link, each with a
-memory queue.`
+processes (about 60 series). --series pads each machine with synthetic gauges
+up to that many series, for throughput tests. They go through the real
+collectors and the real link, each with a memory queue that keeps what the
+core has not acknowledged, so a core restart loses nothing.
+
+Every --report-every it prints a line: connected agents, queued and dropped
+snapshots, acknowledged samples per second and the batch acknowledgement
+latency (from the write of a batch to its ack) p50/p99/max. --json FILE
+writes the final figures as JSON. --verify N checks at the end, through the
+core's API (--api-token-file, e.g. the core's admin.token), that N of the
+agents' stored points match the snapshots the core acknowledged.`
+
+// simOptions are the flags of `esmon-agent simulate`.
+type simOptions struct {
+	agents       int
+	core         string
+	interval     time.Duration
+	series       int
+	seed         uint64
+	duration     time.Duration
+	warmup       time.Duration
+	reportEvery  time.Duration
+	jsonFile     string
+	verify       int
+	apiTokenFile string
+	drain        time.Duration
+	enrolments   string
+	queue        int
+}
 
 // simulate runs `esmon-agent simulate`.
 func simulate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("simulate", stderr, simulateUsage)
-	n := fs.Int("agents", 10, "number of virtual `agents`")
-	core := fs.String("core", os.Getenv("ESMON_CORE"), "core `URL` (also ESMON_CORE)")
+	var o simOptions
+	fs.IntVar(&o.agents, "agents", 10, "number of virtual `agents`")
+	fs.StringVar(&o.core, "core", os.Getenv("ESMON_CORE"), "core `URL` (also ESMON_CORE)")
 	joinCode := fs.String("join-code", os.Getenv("ESMON_JOIN_CODE"), "join `code` with at least N uses: each virtual agent enrols with it (also ESMON_JOIN_CODE)")
 	token := fs.String("token", "", "agent `token` (prefer --token-file or ESMON_TOKEN)")
 	tokenFile := fs.String("token-file", os.Getenv("ESMON_TOKEN_FILE"), "read the agent token from `FILE` (also ESMON_TOKEN_FILE)")
-	interval := fs.Duration("interval", 5*time.Second, "collection `interval` of every agent")
-	seed := fs.Uint64("seed", 1, "random `seed`: the same seed gives the same agents")
-	duration := fs.Duration("duration", 0, "stop after this `long` (0: until interrupted)")
+	fs.DurationVar(&o.interval, "interval", 5*time.Second, "collection `interval` of every agent")
+	fs.IntVar(&o.series, "series", 0, "series per agent: pad each machine (about 60 series) with synthetic gauges up to `N`; 0 keeps the machine's own")
+	fs.Uint64Var(&o.seed, "seed", 1, "random `seed`: the same seed gives the same agents")
+	fs.DurationVar(&o.duration, "duration", 0, "stop collecting after this `long` (0: until interrupted)")
+	fs.DurationVar(&o.warmup, "warmup", 0, "leave acknowledgements of the first `D` out of the JSON latency figures")
+	fs.DurationVar(&o.reportEvery, "report-every", time.Minute, "print a line of figures this `often`")
+	fs.StringVar(&o.jsonFile, "json", "", "write the final figures as JSON to `FILE` (- for stdout)")
+	fs.IntVar(&o.verify, "verify", 0, "at the end, check the stored points of `N` agents through the core's API")
+	fs.StringVar(&o.apiTokenFile, "api-token-file", os.Getenv("ESMON_API_TOKEN_FILE"), "API token `FILE` for --verify, such as the core's admin.token (also ESMON_API_TOKEN_FILE)")
+	fs.DurationVar(&o.drain, "drain", 2*time.Minute, "with --verify or --json, wait up to this `long` after collecting stops for the core to acknowledge every queued snapshot")
+	fs.StringVar(&o.enrolments, "enrolments", "", "keep the virtual agents' credentials in `FILE` and reuse them on the next run")
+	fs.IntVar(&o.queue, "queue", 10_000, "most unacknowledged `snapshots` each agent keeps; past it the oldest are dropped and counted")
 	logLevel := fs.String("log-level", "warn", "log `level` of the virtual agents' links")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *n < 1 || *n > 100_000 {
+	if o.agents < 1 || o.agents > 100_000 {
 		fmt.Fprintln(stderr, "esmon-agent simulate: --agents must be between 1 and 100000")
 		return exitUsage
 	}
-	if *interval < minInterval {
+	if o.interval < minInterval {
 		fmt.Fprintf(stderr, "esmon-agent simulate: --interval must be at least %s\n", minInterval)
+		return exitUsage
+	}
+	if o.series < 0 || o.series > wire.MaxSeriesPerBatch {
+		fmt.Fprintf(stderr, "esmon-agent simulate: --series must be between 0 and %d\n", wire.MaxSeriesPerBatch)
+		return exitUsage
+	}
+	if o.reportEvery <= 0 || o.queue < 1 {
+		fmt.Fprintln(stderr, "esmon-agent simulate: --report-every and --queue must be positive")
+		return exitUsage
+	}
+	if o.verify < 0 || o.verify > 0 && o.apiTokenFile == "" {
+		fmt.Fprintln(stderr, "esmon-agent simulate: --verify needs --api-token-file (the core writes admin.token in its data directory)")
 		return exitUsage
 	}
 	var lv slog.Level
@@ -82,6 +119,15 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		}
 		tok = string(trimSpace(b))
 	}
+	var apiToken string
+	if o.verify > 0 {
+		b, err := os.ReadFile(o.apiTokenFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon-agent simulate: read API token file: %v\n", err)
+			return exitUsage
+		}
+		apiToken = string(trimSpace(b))
+	}
 	var code wire.JoinCode
 	if *joinCode != "" {
 		var err error
@@ -89,9 +135,9 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
 			return exitUsage
 		}
-		*core = firstOf(*core, code.URL)
+		o.core = firstOf(o.core, code.URL)
 	}
-	if _, err := link.CoreURL(*core); err != nil {
+	if _, err := link.CoreURL(o.core); err != nil {
 		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
 		return exitUsage
 	}
@@ -100,36 +146,66 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
 		return exitUsage
 	}
-	// who names each virtual agent: its own enrolment with the join code,
-	// or the token given for all.
-	who := func(id string, facts wire.HostFacts) (string, string, error) { return id, tok, nil }
-	if code.Secret != "" {
-		who = func(_ string, facts wire.HostFacts) (string, string, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), enrolTimeout)
-			defer cancel()
-			r, err := enrol(ctx, *core, code.Pin, "", wire.EnrolRequest{Secret: code.Secret, AgentVersion: Version + "-sim", Host: facts})
-			return r.AgentID, r.Credential, err
-		}
-	}
 	log := newLogger(stderr, lv)
-	if limit, err := fdlimit.Raise(); err != nil || limit < uint64(*n)+64 {
-		log.Warn("the open-file limit may be too low for this many agents", "limit", limit, "agents", *n, "err", err)
+	if limit, err := fdlimit.Raise(); err != nil || limit < uint64(o.agents)+64 {
+		log.Warn("the open-file limit may be too low for this many agents", "limit", limit, "agents", o.agents, "err", err)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-	fleet, err := newFleet(*n, *seed, *core, who, tlsCfg, *interval, log)
+	// Two stops: collecting ends at --duration or the first signal; the
+	// links run on while the queues drain and the check runs, until a
+	// second signal.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	collectCtx, stopCollect := context.WithCancel(context.Background())
+	defer stopCollect()
+	linkCtx, stopLinks := context.WithCancel(context.Background())
+	defer stopLinks()
+	go func() {
+		select {
+		case <-sig:
+		case <-linkCtx.Done():
+			return
+		}
+		stopCollect()
+		select {
+		case <-sig:
+			stopLinks()
+		case <-linkCtx.Done():
+		}
+	}()
+
+	ids, err := simIdentities(collectCtx, o, code, tok, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
 		return exitFailed
 	}
-	fmt.Fprintf(stdout, "simulating %d agents every %s against %s\n", *n, *interval, *core)
-	fleet.run(ctx, stdout)
+	f, err := newFleet(o, ids, tlsCfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "simulating %d agents (%d series each) every %s against %s\n", o.agents, f.seriesPerAgent(), o.interval, o.core)
+	if o.duration > 0 {
+		t := time.AfterFunc(o.duration, stopCollect)
+		defer t.Stop()
+	}
+	rep := f.run(collectCtx, linkCtx, stopLinks, stdout, func(ctx context.Context) *verifyResult {
+		if o.verify == 0 {
+			return nil
+		}
+		return f.verify(ctx, o.core, apiToken, tlsCfg, o.verify)
+	})
+	if o.jsonFile != "" {
+		if err := rep.write(o.jsonFile, stdout); err != nil {
+			fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
+			return exitFailed
+		}
+	}
+	if rep.Verify != nil && !rep.Verify.OK {
+		fmt.Fprintf(stderr, "esmon-agent simulate: verify failed: %s\n", rep.Verify.Problem)
+		return exitFailed
+	}
 	return exitOK
 }
 
@@ -139,384 +215,3 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
-
-// fleet is the virtual agents of one simulate run.
-type fleet struct {
-	agents   []*simAgent
-	interval time.Duration
-}
-
-// simAgent is one virtual agent: its machine, its collectors, its link.
-type simAgent struct {
-	src  *simSource
-	set  *collect.Set
-	link *link.Client
-}
-
-func newFleet(n int, seed uint64, core string, who func(id string, facts wire.HostFacts) (string, string, error),
-	tlsCfg *tls.Config, interval time.Duration, log *slog.Logger) (*fleet, error) {
-	f := &fleet{interval: interval}
-	for i := range n {
-		src := newSimSource(seed, i)
-		id := fmt.Sprintf("sim-%d-%05d", seed, i+1)
-		facts, _ := collect.Facts(context.Background(), src)
-		id, token, err := who(id, facts)
-		if err != nil {
-			return nil, err
-		}
-		l, err := link.New(link.Options{
-			URL: core, Token: token, AgentID: id, AgentVersion: Version + "-sim", TLSConfig: tlsCfg,
-			Host: facts, Interval: interval, Logger: log.With("agent", id),
-			QueueSnapshots: 1000,
-		})
-		if err != nil {
-			return nil, err
-		}
-		cpuc := collect.NewCPU(src)
-		cpuc.Baseline = 0
-		set := collect.NewSet(cpuc, &collect.Memory{Source: src}, &collect.Swap{Source: src},
-			&collect.DiskUsage{Source: src}, &collect.DiskIO{Source: src}, &collect.Network{Source: src},
-			&collect.Uptime{Source: src}, &simLoad{src},
-			&collect.Every{C: &collect.Processes{Source: src}, Interval: max(interval, collect.DefaultProcessInterval)})
-		f.agents = append(f.agents, &simAgent{src: src, set: set, link: l})
-	}
-	return f, nil
-}
-
-// run runs every agent until ctx is done, and prints a line of totals every
-// minute and at the end.
-func (f *fleet) run(ctx context.Context, stdout io.Writer) {
-	var wg sync.WaitGroup
-	for i, a := range f.agents {
-		wg.Go(func() { a.link.Run(ctx) })
-		wg.Go(a.set.Start(ctx))
-		// Agents start spread over one interval, as real ones would be.
-		offset := time.Duration(int64(f.interval) * int64(i) / int64(len(f.agents)))
-		wg.Go(func() { a.collect(ctx, f.interval, offset) })
-	}
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-t.C:
-		}
-		var connected, queued int
-		var acked, dropped uint64
-		for _, a := range f.agents {
-			st := a.link.Status()
-			if st.State == link.Connected {
-				connected++
-			}
-			queued += st.Queued
-			dropped += st.Dropped
-			if st.LastAck > 0 {
-				acked++
-			}
-		}
-		fmt.Fprintf(stdout, "%s agents %d, connected %d, with acks %d, queued snapshots %d, dropped %d\n",
-			time.Now().Format(time.TimeOnly), len(f.agents), connected, acked, queued, dropped)
-	}
-	wg.Wait()
-}
-
-func (a *simAgent) collect(ctx context.Context, interval, offset time.Duration) {
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(offset):
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		a.src.step(interval)
-		if snap, _ := a.set.Collect(ctx); len(snap.Samples) > 0 {
-			a.link.Enqueue(snap)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// simLoad reports load averages from a simSource on every OS.
-type simLoad struct{ src *simSource }
-
-func (*simLoad) Name() string { return "load" }
-
-func (l *simLoad) Collect(ctx context.Context, s *collect.Sink) error {
-	a, _ := l.src.Load(ctx)
-	s.Add(wire.Load1, a.Load1)
-	s.Add(wire.Load5, a.Load5)
-	s.Add(wire.Load15, a.Load15)
-	return nil
-}
-
-// simSource is a made-up machine that implements collect.Source and
-// collect.ProcessSource. step moves it on by one interval: CPU use and
-// memory wander around a level of their own, with a daily rhythm and now
-// and then a burst; disks fill slowly; counters only grow.
-type simSource struct {
-	mu  sync.Mutex // guards everything below; a collector reads while step may run
-	rng *rand.Rand
-
-	hostname string
-	platform string
-	cores    int
-	memTotal uint64
-	disks    []simDisk
-	nics     []string
-	boot     time.Time
-
-	cpuLevel float64 // typical busy share, 0..1
-	busy     float64 // current busy share
-	burst    int     // intervals left of a burst
-	memUsed  float64 // share
-	swapUsed float64
-	times    []cpu.TimesStat
-	io       map[string]disk.IOCountersStat
-	net      map[string]net.IOCountersStat
-	procs    []collect.ProcessInfo
-}
-
-type simDisk struct {
-	mount, device string
-	total         uint64
-	used          float64 // share
-}
-
-var simPlatforms = []string{"Microsoft Windows Server 2019 Datacenter", "Microsoft Windows Server 2022 Standard", "debian 12", "ubuntu 22.04", "redhat 9.4"}
-
-var simProcesses = []string{"java", "w3wp", "sqlservr", "postgres", "nginx", "httpd", "MsMpEng", "svchost", "sshd", "node", "python3", "db2sysc", "lsass", "explorer", "dotnet"}
-
-func newSimSource(seed uint64, i int) *simSource {
-	rng := rand.New(rand.NewPCG(seed, uint64(i)))
-	s := &simSource{
-		rng:      rng,
-		hostname: fmt.Sprintf("sim-%05d", i+1),
-		platform: simPlatforms[rng.IntN(len(simPlatforms))],
-		cores:    []int{2, 4, 4, 8, 8, 16, 32}[rng.IntN(7)],
-		memTotal: uint64([]int{4, 8, 16, 16, 32, 64, 128}[rng.IntN(7)]) << 30,
-		boot:     time.Now().Add(-time.Duration(rng.IntN(90*24)) * time.Hour),
-		cpuLevel: 0.05 + 0.5*rng.Float64()*rng.Float64(),
-		memUsed:  0.3 + 0.5*rng.Float64(),
-		swapUsed: 0.05 * rng.Float64(),
-		io:       map[string]disk.IOCountersStat{},
-		net:      map[string]net.IOCountersStat{},
-	}
-	s.busy = s.cpuLevel
-	windows := s.platform[0] == 'M'
-	nd := 1 + rng.IntN(3)
-	for d := range nd {
-		sd := simDisk{total: uint64(50+rng.IntN(950)) << 30, used: 0.2 + 0.6*rng.Float64()}
-		if windows {
-			sd.mount, sd.device = string(rune('C'+d))+":", string(rune('C'+d))+":"
-		} else {
-			sd.mount, sd.device = []string{"/", "/var", "/data"}[d], []string{"sda", "sdb", "sdc"}[d]
-		}
-		s.disks = append(s.disks, sd)
-	}
-	if windows {
-		s.nics = []string{"Ethernet0"}
-	} else {
-		s.nics = []string{"eth0"}
-	}
-	if rng.IntN(3) == 0 {
-		s.nics = append(s.nics, s.nics[0][:len(s.nics[0])-1]+"1")
-	}
-	for c := range s.cores {
-		s.times = append(s.times, cpu.TimesStat{CPU: "cpu" + strconv.Itoa(c), Idle: 1000})
-	}
-	for p := range 40 + rng.IntN(160) {
-		s.procs = append(s.procs, collect.ProcessInfo{
-			PID:      int32(100 + 4*p),
-			Name:     simProcesses[rng.IntN(len(simProcesses))],
-			RSSBytes: uint64(rng.ExpFloat64() * float64(s.memTotal) / 200),
-		})
-	}
-	return s
-}
-
-// step moves the machine on by d.
-func (s *simSource) step(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.rng
-	sec := d.Seconds()
-	// Busier in working hours, a burst now and then.
-	hour := float64(time.Now().Hour()) + float64(time.Now().Minute())/60
-	daily := 1 + 0.4*math.Sin((hour-9)/24*2*math.Pi)
-	target := s.cpuLevel * daily
-	if s.burst > 0 {
-		s.burst--
-		target = 0.85 + 0.15*r.Float64()
-	} else if r.Float64() < 0.002*sec {
-		s.burst = 5 + r.IntN(60)
-	}
-	s.busy = clamp(s.busy+0.3*(target-s.busy)+0.03*r.NormFloat64(), 0.005, 1)
-	for c := range s.times {
-		b := clamp(s.busy+0.1*r.NormFloat64(), 0, 1) * sec
-		t := &s.times[c]
-		t.User += 0.7 * b
-		t.System += 0.3 * b
-		t.Idle += sec - b
-	}
-	s.memUsed = clamp(s.memUsed+0.002*r.NormFloat64()+0.01*(s.busy-s.cpuLevel)*sec/60, 0.1, 0.98)
-	s.swapUsed = clamp(s.swapUsed+0.0005*r.NormFloat64(), 0, 0.5)
-	for i := range s.disks {
-		s.disks[i].used = clamp(s.disks[i].used+0.00001*sec*r.Float64(), 0, 0.995)
-		dev := s.disks[i].device
-		io := s.io[dev]
-		io.Name = dev
-		reads := uint64(r.Float64() * 50 * s.busy * sec * 10)
-		writes := uint64(r.Float64() * 30 * s.busy * sec * 10)
-		io.ReadCount += reads
-		io.WriteCount += writes
-		io.ReadBytes += reads * 16 << 10
-		io.WriteBytes += writes * 32 << 10
-		io.IoTime += uint64(float64(reads+writes) * 0.2)
-		s.io[dev] = io
-	}
-	for _, n := range s.nics {
-		c := s.net[n]
-		c.Name = n
-		rx := uint64(r.ExpFloat64() * 2e6 * s.busy * sec)
-		tx := uint64(r.ExpFloat64() * 1e6 * s.busy * sec)
-		c.BytesRecv += rx
-		c.BytesSent += tx
-		c.PacketsRecv += rx / 900
-		c.PacketsSent += tx / 700
-		if r.Float64() < 0.001 {
-			c.Errin++
-		}
-		s.net[n] = c
-	}
-	for i := range s.procs {
-		p := &s.procs[i]
-		p.CPUSeconds += r.ExpFloat64() * s.busy * sec * float64(s.cores) / float64(len(s.procs)) * 3
-		p.RSSBytes = uint64(clamp(float64(p.RSSBytes)*(1+0.01*r.NormFloat64()), 1<<20, float64(s.memTotal)/4))
-	}
-}
-
-func clamp(v, lo, hi float64) float64 { return math.Min(hi, math.Max(lo, v)) }
-
-// CPUTimes implements collect.Source.
-func (s *simSource) CPUTimes(context.Context) ([]cpu.TimesStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]cpu.TimesStat(nil), s.times...), nil
-}
-
-// VirtualMemory implements collect.Source.
-func (s *simSource) VirtualMemory(context.Context) (*mem.VirtualMemoryStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	used := uint64(s.memUsed * float64(s.memTotal))
-	return &mem.VirtualMemoryStat{Total: s.memTotal, Used: used, Available: s.memTotal - used, UsedPercent: s.memUsed * 100}, nil
-}
-
-// SwapMemory implements collect.Source.
-func (s *simSource) SwapMemory(context.Context) (*mem.SwapMemoryStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	total := s.memTotal / 2
-	used := uint64(s.swapUsed * float64(total))
-	return &mem.SwapMemoryStat{Total: total, Used: used, Free: total - used, UsedPercent: s.swapUsed * 100}, nil
-}
-
-// Partitions implements collect.Source.
-func (s *simSource) Partitions(context.Context) ([]disk.PartitionStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []disk.PartitionStat
-	for _, d := range s.disks {
-		fs := "ext4"
-		if d.mount[len(d.mount)-1] == ':' {
-			fs = "NTFS"
-		}
-		out = append(out, disk.PartitionStat{Device: d.device, Mountpoint: d.mount, Fstype: fs})
-	}
-	return out, nil
-}
-
-// DiskUsage implements collect.Source.
-func (s *simSource) DiskUsage(_ context.Context, mount string) (*disk.UsageStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, d := range s.disks {
-		if d.mount == mount {
-			used := uint64(d.used * float64(d.total))
-			return &disk.UsageStat{Path: mount, Total: d.total, Used: used, Free: d.total - used, UsedPercent: d.used * 100}, nil
-		}
-	}
-	return nil, fmt.Errorf("no mount %s", mount)
-}
-
-// DiskIO implements collect.Source.
-func (s *simSource) DiskIO(context.Context) (map[string]disk.IOCountersStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]disk.IOCountersStat, len(s.io))
-	for k, v := range s.io {
-		out[k] = v
-	}
-	return out, nil
-}
-
-// NetIO implements collect.Source.
-func (s *simSource) NetIO(context.Context) ([]net.IOCountersStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []net.IOCountersStat
-	for _, n := range s.nics {
-		c := s.net[n]
-		c.Name = n
-		out = append(out, c)
-	}
-	return out, nil
-}
-
-// Uptime implements collect.Source.
-func (s *simSource) Uptime(context.Context) (uint64, error) {
-	return uint64(time.Since(s.boot).Seconds()), nil
-}
-
-// Load implements collect.Source (where the OS has load averages).
-func (s *simSource) Load(context.Context) (*load.AvgStat, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.busy * float64(s.cores)
-	return &load.AvgStat{Load1: l, Load5: l * 0.95, Load15: l * 0.9}, nil
-}
-
-// HostInfo implements collect.Source.
-func (s *simSource) HostInfo(context.Context) (*host.InfoStat, error) {
-	os := "linux"
-	if s.platform[0] == 'M' {
-		os = "windows"
-	}
-	return &host.InfoStat{Hostname: s.hostname, OS: os, Platform: s.platform, KernelArch: "x86_64", BootTime: uint64(s.boot.Unix())}, nil
-}
-
-// CPUInfo implements collect.Source.
-func (s *simSource) CPUInfo(context.Context) ([]cpu.InfoStat, error) {
-	return []cpu.InfoStat{{ModelName: "Simulated Xeon"}}, nil
-}
-
-// CPUCount implements collect.Source.
-func (s *simSource) CPUCount(context.Context) (int, error) { return s.cores, nil }
-
-// Processes implements collect.ProcessSource.
-func (s *simSource) Processes(context.Context) ([]collect.ProcessInfo, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]collect.ProcessInfo(nil), s.procs...), nil
-}
-
-var (
-	_ collect.Source        = (*simSource)(nil)
-	_ collect.ProcessSource = (*simSource)(nil)
-)

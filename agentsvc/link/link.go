@@ -136,6 +136,22 @@ type Options struct {
 	// PingPeriod is how often the agent pings the core; the connection is
 	// dropped when nothing was heard for twice as long.
 	PingPeriod time.Duration
+
+	// OnSent and OnAck, when set, are told of every batch written to the
+	// core and of every batch the core acknowledged, with how long that
+	// took from the write; load tools (`esmon-agent simulate`) measure
+	// with them. OnAck is called from the connection's reader: neither may
+	// block. A batch sent on a connection that ends before its ack is
+	// sent again on the next and timed from there.
+	OnSent func(Batch)
+	OnAck  func(b Batch, latency time.Duration)
+}
+
+// Batch is what OnSent and OnAck are told about one batch.
+type Batch struct {
+	Seq       uint64 // the seq of its last snapshot
+	Snapshots int
+	Samples   int
 }
 
 // Status is a Client's state for logs, tests and the status command.
@@ -146,6 +162,7 @@ type Status struct {
 	Dropped  uint64 // snapshots dropped because the queue was full, or unsendable
 	LastAck  uint64 // highest acknowledged seq
 	Connects uint64 // successful handshakes so far
+	HostID   string // the name the core files the agent's series under, from its last Welcome
 }
 
 // Client sends snapshots to the core. Enqueue may be called from any
@@ -167,8 +184,18 @@ type Client struct {
 	mu         sync.Mutex // guards the fields below
 	unsendable uint64     // snapshots skipped because no frame could hold them
 	err        error
+	hostID     string    // from the last Welcome
 	lastDrop   time.Time // when a drop was last logged
 	lastQErr   time.Time // when a queue error was last logged
+
+	sentMu sync.Mutex  // guards sent
+	sent   []sentBatch // batches written on this connection and not yet acked, oldest first; only with OnAck
+}
+
+// sentBatch is a batch waiting for its ack, for OnAck.
+type sentBatch struct {
+	Batch
+	at time.Time
 }
 
 // New checks o and returns a Client; Run starts it.
@@ -318,8 +345,12 @@ func (c *Client) Status() Status {
 		Dropped:  qs.Dropped + c.unsendable,
 		LastAck:  c.lastAck.Load(),
 		Connects: c.connects.Load(),
+		HostID:   c.hostID,
 	}
 }
+
+// State returns the connection's state; it is cheaper than Status.
+func (c *Client) State() State { return State(c.state.Load()) }
 
 func (c *Client) setState(s State) {
 	if old := State(c.state.Swap(int32(s))); old != s {
@@ -421,7 +452,9 @@ func (c *Client) connectOnce(ctx context.Context) error {
 		return err
 	}
 	c.connects.Add(1)
-	c.setErr(nil)
+	c.mu.Lock()
+	c.err, c.hostID = nil, welcome.HostID
+	c.mu.Unlock()
 	c.setState(Connected)
 	c.log.Info("connected to core", "host_id", welcome.HostID, "core_version", welcome.CoreVersion)
 	if err := c.serve(ctx, conn); err != nil {
@@ -554,6 +587,9 @@ func (c *Client) read(conn *websocket.Conn, extend func()) error {
 }
 
 func (c *Client) ack(a *wire.Ack) {
+	if c.opt.OnAck != nil {
+		c.timeAck(a.Seq, time.Now())
+	}
 	if err := c.q.Ack(a.Seq); err != nil {
 		c.log.Warn("cannot record an ack", "seq", a.Seq, "err", err)
 	}
@@ -569,11 +605,41 @@ func (c *Client) ack(a *wire.Ack) {
 	c.poke()
 }
 
+// timeAck tells OnAck of every batch up to seq.
+func (c *Client) timeAck(seq uint64, now time.Time) {
+	c.sentMu.Lock()
+	defer c.sentMu.Unlock()
+	i := 0
+	for ; i < len(c.sent) && c.sent[i].Seq <= seq; i++ {
+		c.opt.OnAck(c.sent[i].Batch, now.Sub(c.sent[i].at))
+	}
+	c.sent = append(c.sent[:0], c.sent[i:]...)
+}
+
+// timeSent records a batch just written, for OnSent and OnAck.
+func (c *Client) timeSent(es []spool.Entry, at time.Time) {
+	b := Batch{Seq: es[len(es)-1].Seq, Snapshots: len(es)}
+	for _, e := range es {
+		b.Samples += len(e.Values)
+	}
+	if c.opt.OnSent != nil {
+		c.opt.OnSent(b)
+	}
+	if c.opt.OnAck != nil {
+		c.sentMu.Lock()
+		c.sent = append(c.sent, sentBatch{Batch: b, at: at})
+		c.sentMu.Unlock()
+	}
+}
+
 // write sends queued snapshots in order, in batches of up to BatchSnapshots,
 // with at most Window batches unacknowledged, and pings, until ctx is
 // cancelled, a write fails, or the reader stops.
 func (c *Client) write(ctx context.Context, conn *websocket.Conn, readErr chan error) error {
 	enc := newEncoder()
+	c.sentMu.Lock()
+	c.sent = c.sent[:0] // what the last connection left unacked is sent again, and timed again
+	c.sentMu.Unlock()
 	sent := c.lastAck.Load() // seq of the last snapshot sent on this connection
 	var inflight []uint64    // last seqs of the batches sent and not yet acked
 	ping := time.NewTicker(c.opt.PingPeriod)
@@ -611,7 +677,13 @@ func (c *Client) write(ctx context.Context, conn *websocket.Conn, readErr chan e
 			if err != nil {
 				return fmt.Errorf("encode batch %d: %w", es[len(es)-1].Seq, err)
 			}
-			conn.SetWriteDeadline(time.Now().Add(c.opt.WriteTimeout))
+			now := time.Now()
+			conn.SetWriteDeadline(now.Add(c.opt.WriteTimeout))
+			if c.opt.OnSent != nil || c.opt.OnAck != nil {
+				// Recorded before the write: the ack may arrive before
+				// WriteMessage returns.
+				c.timeSent(es, now)
+			}
 			if err := conn.WriteMessage(websocket.BinaryMessage, frame); err != nil {
 				return fmt.Errorf("send batch %d: %w", es[len(es)-1].Seq, err)
 			}

@@ -29,6 +29,9 @@ const (
 	CloseUnknownType  = 4004
 	CloseProtocol     = 4005
 	CloseShuttingDown = websocket.CloseGoingAway
+	// CloseBusy (1013, Try Again Later) refuses a hello the core has no
+	// room for now; the agent retries after its backoff.
+	CloseBusy = websocket.CloseTryAgainLater
 )
 
 // Timeouts of agent connections.
@@ -39,6 +42,15 @@ const (
 	pingPeriod  = 30 * time.Second
 	sendQueue   = 64
 	ingestLimit = 30 * time.Second
+	// maxHellos bounds the hellos handled at once: each writes the agent's
+	// contact and host records to the store, and thousands of agents
+	// coming back after a restart would otherwise queue thousands of
+	// writers there, each holding a connection open long after its agent
+	// gave up waiting (the agent waits 10 s for its Welcome).
+	maxHellos = 128
+	// helloQueueWait is the longest a hello waits for one of the
+	// maxHellos slots before the agent is told to come back later.
+	helloQueueWait = 4 * time.Second
 )
 
 // Ingester is what the agent endpoint hands data to. The core wires it to
@@ -84,7 +96,7 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 	m := &AgentMetrics{
 		Connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "esmon_agent_connections", Help: "Agent WebSocket connections open now."}),
 		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esmon_agent_connections_rejected_total",
-			Help: "Agent connections refused at hello, by reason."}, []string{"reason"}),
+			Help: "Agent connections refused at hello, by reason (busy: too many hellos at once, told to retry)."}, []string{"reason"}),
 		InvalidFrames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esmon_agent_frames_invalid_total",
 			Help: "Agent frames that closed their connection as invalid, by reason."}, []string{"reason"}),
 		Batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_agent_batches_total", Help: "Agent batches stored and acknowledged."}),
@@ -96,7 +108,7 @@ func NewAgentMetrics(reg prometheus.Registerer) *AgentMetrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 		IngestErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_ingest_errors_total", Help: "Batches the core failed to store."}),
 	}
-	for _, r := range append([]string{"version", "hello"}, authReasons...) {
+	for _, r := range append([]string{"version", "hello", "busy"}, authReasons...) {
 		m.Rejected.WithLabelValues(r)
 	}
 	for _, r := range []string{"malformed", "unknown_type", "oversize", "protocol"} {
@@ -125,6 +137,8 @@ type Agents struct {
 	closed bool
 	lim    *limiter // per-host limits, see limits.go
 	wg     sync.WaitGroup
+	// hellos holds a token per hello being handled; see maxHellos.
+	hellos chan struct{}
 }
 
 // NewAgents returns the agent endpoint.
@@ -132,12 +146,16 @@ func NewAgents(in Ingester, m *AgentMetrics, coreVersion string, log *slog.Logge
 	return &Agents{
 		in: in, log: log, m: m, version: coreVersion,
 		up: websocket.Upgrader{
-			ReadBufferSize: 16 << 10, WriteBufferSize: 4 << 10,
+			// Zero sizes make gorilla reuse the 4 KiB read and write
+			// buffers net/http already gave the connection, instead of
+			// 20 KiB more per agent; a batch frame larger than the read
+			// buffer is read through it all the same.
 			// Agents are programs, not pages: they send no Origin, and a
 			// token, not a cookie, authenticates them.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
-		conns: make(map[*websocket.Conn]struct{}),
+		conns:  make(map[*websocket.Conn]struct{}),
+		hellos: make(chan struct{}, maxHellos),
 	}
 }
 
@@ -192,21 +210,64 @@ type agentConn struct {
 	// agentID is the authenticated agent's id, once welcomed.
 	agentID string
 	host    string
-	series  map[uint32]seriesRef
+	series  seriesTable
 	lim     *limiter
 	send    chan []byte   // frames for the writer; never closed, see done
 	done    chan struct{} // closed when the reader ends
 }
 
+// seriesRef is what a connection knows of one series it defined.
 type seriesRef struct {
-	metric string
-	labels store.Labels
-	// refused is set for a series over its host's limit: its samples are
-	// dropped and counted.
-	refused bool
+	// s names the series; it is shared by every connection of the host
+	// (see limiter.admit), or refusedSeries for a series over its host's
+	// limit, whose samples are dropped and counted.
+	s *hostSeries
 	// ref is the store's handle of the series, when the Ingester gives
 	// one; the zero ref makes the store find the series by name.
 	ref store.SeriesRef
+}
+
+// refusedSeries marks the series refused for their host's limit.
+var refusedSeries = &hostSeries{}
+
+// denseIDs is how many series ids a connection keeps in a slice indexed
+// by id; agents number their series 0, 1, 2 …, so that is all of them.
+// Larger ids go to a map, so an odd id costs no memory.
+const denseIDs = 1 << 16
+
+// seriesTable maps a connection's series ids to its series.
+type seriesTable struct {
+	dense  []seriesRef // by id; s == nil: not defined
+	sparse map[uint32]seriesRef
+	n      int // ids defined
+}
+
+func (t *seriesTable) get(id uint32) (seriesRef, bool) {
+	if id < denseIDs {
+		if int(id) < len(t.dense) && t.dense[id].s != nil {
+			return t.dense[id], true
+		}
+		return seriesRef{}, false
+	}
+	r, ok := t.sparse[id]
+	return r, ok
+}
+
+func (t *seriesTable) set(id uint32, r seriesRef) {
+	if _, ok := t.get(id); !ok {
+		t.n++
+	}
+	if id < denseIDs {
+		for int(id) >= len(t.dense) {
+			t.dense = append(t.dense, seriesRef{})
+		}
+		t.dense[id] = r
+		return
+	}
+	if t.sparse == nil {
+		t.sparse = make(map[uint32]seriesRef)
+	}
+	t.sparse[id] = r
 }
 
 // refusal is a reason to close a connection: a close code and its text.
@@ -227,7 +288,11 @@ func (c *agentConn) run() {
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):
-		c.log.Warn("agent connection refused", "remote", c.remote, "host", c.host, "code", ref.code, "reason", ref.reason)
+		lvl := slog.LevelWarn
+		if ref.code == CloseBusy {
+			lvl = slog.LevelDebug // counted; thousands at once after a restart
+		}
+		c.log.Log(context.Background(), lvl, "agent connection refused", "remote", c.remote, "host", c.host, "code", ref.code, "reason", ref.reason)
 		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(ref.code, ref.reason), time.Now().Add(writeWait))
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.m.InvalidFrames.WithLabelValues("oversize").Inc()
@@ -261,17 +326,21 @@ func (c *agentConn) reader() error {
 		c.m.Rejected.WithLabelValues("version").Inc()
 		return &refusal{CloseBadVersion, fmt.Sprintf("protocol version %d not supported; this core speaks %d", hello.Version, wire.Version)}
 	}
+	if err := c.helloSlot(); err != nil {
+		return err
+	}
 	host, err := c.hello(hello)
 	if err != nil {
+		<-c.hellos
 		return err
 	}
 	c.host, c.agentID = host, hello.AgentID
 	unregister, err := c.register()
+	<-c.hellos
 	if err != nil {
 		return err
 	}
 	defer unregister()
-	c.series = make(map[uint32]seriesRef)
 	c.log.Info("agent connected", "remote", c.remote, "host", host, "agent_version", hello.AgentVersion)
 	if err := c.queue(&wire.Welcome{Version: wire.Version, CoreVersion: c.version, HostID: host}); err != nil {
 		return err
@@ -303,6 +372,27 @@ func (c *agentConn) reader() error {
 	}
 }
 
+// helloSlot waits up to helloQueueWait for room to handle a hello; the
+// caller frees the slot with <-c.hellos. Without room the agent is told to
+// retry later, which spreads a crowd of reconnecting agents over their
+// backoff instead of over the core's memory.
+func (c *agentConn) helloSlot() error {
+	select {
+	case c.hellos <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(helloQueueWait)
+	defer t.Stop()
+	select {
+	case c.hellos <- struct{}{}:
+		return nil
+	case <-t.C:
+		c.m.Rejected.WithLabelValues("busy").Inc()
+		return &refusal{CloseBusy, "core busy with other agents' hellos: try again later"}
+	}
+}
+
 // readMessage reads and decodes one frame, turning decode errors into
 // refusals that name the problem.
 func (c *agentConn) readMessage() (any, error) {
@@ -331,7 +421,7 @@ func (c *agentConn) readMessage() (any, error) {
 func (c *agentConn) batch(b *wire.Batch) error {
 	start := time.Now()
 	for _, d := range b.Defs {
-		if len(c.series) >= wire.MaxSeriesPerConn {
+		if c.series.n >= wire.MaxSeriesPerConn {
 			c.m.InvalidFrames.WithLabelValues("protocol").Inc()
 			return &refusal{CloseProtocol, fmt.Sprintf("more than %d series on one connection", wire.MaxSeriesPerConn)}
 		}
@@ -341,13 +431,16 @@ func (c *agentConn) batch(b *wire.Batch) error {
 			ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
 		}
 		ls.Sort()
-		sr := seriesRef{metric: d.Metric, labels: ls, refused: !c.lim.admit(c.host, d.Metric, ls)}
-		if refs, ok := c.in.(SeriesRefs); ok && !sr.refused {
-			// An error (an empty metric name) leaves the zero ref: the
-			// append then refuses the samples and counts them.
-			sr.ref, _ = refs.Ref(d.Metric, ls)
+		sr := seriesRef{s: refusedSeries}
+		if hs, ok := c.lim.admit(c.host, d.Metric, ls); ok {
+			sr.s = hs
+			if refs, ok := c.in.(SeriesRefs); ok {
+				// An error (an empty metric name) leaves the zero ref: the
+				// append then refuses the samples and counts them.
+				sr.ref, _ = refs.Ref(hs.metric, hs.labels)
+			}
 		}
-		c.series[d.ID] = sr
+		c.series.set(d.ID, sr)
 	}
 	n := 0
 	for _, s := range b.Snapshots {
@@ -357,16 +450,16 @@ func (c *agentConn) batch(b *wire.Batch) error {
 	var nonFinite, unknown, overLimit int
 	for _, s := range b.Snapshots {
 		for i, id := range s.IDs {
-			ref, ok := c.series[id]
+			ref, ok := c.series.get(id)
 			switch {
 			case !ok:
 				unknown++
-			case ref.refused:
+			case ref.s == refusedSeries:
 				overLimit++
 			case !wire.Finite(s.Values[i]):
 				nonFinite++
 			default:
-				samples = append(samples, store.Sample{Metric: ref.metric, Labels: ref.labels, T: s.TimeMS, V: s.Values[i], Ref: ref.ref})
+				samples = append(samples, store.Sample{Metric: ref.s.metric, Labels: ref.s.labels, T: s.TimeMS, V: s.Values[i], Ref: ref.ref})
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,8 +81,18 @@ type limiter struct {
 
 // budget is one host's share: the series it defined and its rate bucket.
 type budget struct {
-	series map[uint64]struct{}
+	// series are the host's series by the hash of metric and labels. Each
+	// is described once here, for all the host's connections, which is
+	// why a connection itself keeps only a pointer per series.
+	series map[uint64]*hostSeries
 	rate   *rate.Limiter
+}
+
+// hostSeries names one series of a host, labels sorted, host label
+// included, as the store files it.
+type hostSeries struct {
+	metric string
+	labels store.Labels
 }
 
 func newLimiter(l Limits) *limiter {
@@ -131,15 +142,16 @@ func (l *limiter) budget(host string) *budget {
 	b := l.hosts[host]
 	if b == nil {
 		burst := max(1, int(l.lim.MaxSamplesPerSecond*10))
-		b = &budget{series: map[uint64]struct{}{}, rate: rate.NewLimiter(rate.Limit(l.lim.MaxSamplesPerSecond), burst)}
+		b = &budget{series: map[uint64]*hostSeries{}, rate: rate.NewLimiter(rate.Limit(l.lim.MaxSamplesPerSecond), burst)}
 		l.hosts[host] = b
 	}
 	return b
 }
 
 // admit reports whether host may define the series metric{ls}: one it
-// defined before, or a new one while it is under its series limit.
-func (l *limiter) admit(host, metric string, ls store.Labels) bool {
+// defined before, or a new one while it is under its series limit. It
+// returns the series' description shared by the host's connections.
+func (l *limiter) admit(host, metric string, ls store.Labels) (*hostSeries, bool) {
 	var h maphash.Hash
 	h.SetSeed(l.seed)
 	h.WriteString(metric)
@@ -153,15 +165,21 @@ func (l *limiter) admit(host, metric string, ls store.Labels) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.budget(host)
-	if _, ok := b.series[key]; ok {
-		return true
+	if hs, ok := b.series[key]; ok {
+		if hs.metric == metric && slices.Equal(hs.labels, ls) {
+			return hs, true
+		}
+		// Two series with one hash: admitted as the one counted, and
+		// described on its own.
+		return &hostSeries{metric: metric, labels: ls}, true
 	}
 	if len(b.series) >= l.lim.MaxSeriesPerHost {
 		l.seriesRefused.Inc()
-		return false
+		return nil, false
 	}
-	b.series[key] = struct{}{}
-	return true
+	hs := &hostSeries{metric: metric, labels: ls}
+	b.series[key] = hs
+	return hs, true
 }
 
 // throttle waits until host may hand n more samples to the store. It
