@@ -108,15 +108,18 @@ deps-test: deps-build deps-pkg
 	$(GO) mod download
 
 ## load-agents: N simulated agents against a running core (issue 10):
-##   make load-agents JOIN_CODE=esmon1_... AGENTS=10000   (a join code with at least AGENTS uses)
+##   make load-agents JOIN_CODE=esmon1_... AGENTS=10000   (a join code with at least AGENTS uses;
+##   SERIES=N pads each agent to N series, JSON=FILE writes the final report)
 ## load-dashboards: N /ws/live subscribers recording each update's delay:
 ##   make load-dashboards CORE=https://127.0.0.1:8470 TOKEN_FILE=DATA/admin.token FINGERPRINT=pin SUBSCRIBERS=1000
 AGENTS      ?= 1000
 SUBSCRIBERS ?= 1000
 INTERVAL    ?= 5s
 DURATION    ?= 2m
+SERIES      ?= 0
+JSON        ?=
 load-agents: build-headless
-	$(BIN)/esmon-agent simulate --agents $(AGENTS) --join-code $(JOIN_CODE) --interval $(INTERVAL) --duration $(DURATION)
+	$(BIN)/esmon-agent simulate --agents $(AGENTS) --join-code $(JOIN_CODE) --interval $(INTERVAL) --duration $(DURATION) --series $(SERIES) $(if $(JSON),--json $(JSON))
 
 load-dashboards:
 	$(GO) build -o $(BIN)/liveload ./test/liveload

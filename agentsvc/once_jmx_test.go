@@ -29,7 +29,7 @@ func TestOnceReadsJMX(t *testing.T) {
 	}
 	closedURL := fmt.Sprintf("service:jmx:rmi:///jndi/rmi://%s/jmxrmi", free.Addr())
 	free.Close()
-	upURL := jmxtest.Start(t, filepath.Join("testdata", "Idle.java")).URL
+	upURL := jmxtest.StartIdle(t).URL
 
 	cases := []struct {
 		name    string

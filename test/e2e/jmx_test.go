@@ -22,7 +22,7 @@ import (
 // page reads, and answer a range query.
 func TestJMX(t *testing.T) {
 	testenv.LookPath(t, "java")
-	javac := testenv.LookPath(t, "javac")
+	testenv.LookPath(t, "javac") // make jmx-bridge compiles the bridge
 	testenv.LookPath(t, "jar")
 	mk := testenv.LookPath(t, "make")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -42,11 +42,7 @@ func TestJMX(t *testing.T) {
 		t.Fatalf("build esmon-agent: %v\n%s", err, out)
 	}
 
-	classes := t.TempDir()
-	if out, err := exec.Command(javac, "--release", "8", "-Xlint:-options", "-d", classes, filepath.Join("testdata", "jmx", "Idle.java")).CombinedOutput(); err != nil {
-		t.Fatalf("javac: %v\n%s", err, out)
-	}
-	port := jmxtest.Start(t, "-cp", classes, "Idle").Port
+	port := jmxtest.StartIdle(t).Port
 
 	c := startCore(t, "")
 	state := t.TempDir()
@@ -82,7 +78,7 @@ func TestJMX(t *testing.T) {
 		t.Errorf("heap used percent = %v", p)
 	}
 	if n := latest(`jvm_threads{jvm="e2e-app"}`); n < 3 || n > 500 {
-		t.Errorf("threads = %v; Idle runs main and 2 idle threads", n)
+		t.Errorf("threads = %v; Idle runs main and %d idle threads", n, jmxtest.IdleThreads)
 	}
 	if latest(`jvm_up{jvm="e2e-app"}`) != 1 || latest(`jvm_classes_loaded{jvm="e2e-app"}`) < 300 {
 		t.Errorf("jvm_up or classes loaded wrong: %v", h.Latest)

@@ -5,9 +5,12 @@ package jmxtest
 
 import (
 	"bufio"
+	_ "embed"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +109,22 @@ func Start(t testing.TB, program ...string) JVM {
 		t.Fatalf("the JVM did not say ready:\n%s", errOut.String())
 	}
 	return JVM{Port: port, URL: fmt.Sprintf("service:jmx:rmi:///jndi/rmi://127.0.0.1:%d/jmxrmi", port)}
+}
+
+//go:embed Idle.java
+var idleSource []byte
+
+// IdleThreads is how many threads Idle runs besides main.
+const IdleThreads = 2
+
+// StartIdle runs Idle (Idle.java beside this file), a JVM that does
+// nothing but hold IdleThreads idle threads and a little heap, with remote
+// JMX as Start gives it.
+func StartIdle(t testing.TB) JVM {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "Idle.java")
+	if err := os.WriteFile(src, idleSource, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Start(t, src)
 }

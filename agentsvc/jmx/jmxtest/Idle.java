@@ -1,6 +1,7 @@
 /**
- * Idle is the JVM the end-to-end JMX test watches: it keeps a few threads
- * and some heap, prints "ready" and runs until its standard input closes.
+ * Idle is the JVM that tests read over JMX (jmxtest.StartIdle): besides
+ * main it keeps two idle threads and 2 MiB of heap, prints "ready" and
+ * runs until its standard input closes. It runs as a single source file.
  */
 public final class Idle {
     private Idle() {
