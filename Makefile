@@ -125,6 +125,19 @@ load-dashboards:
 	$(GO) build -o $(BIN)/liveload ./test/liveload
 	$(BIN)/liveload --subscribers $(SUBSCRIBERS) --core $(CORE) --token-file $(TOKEN_FILE) --duration $(DURATION) $(if $(FINGERPRINT),--fingerprint $(FINGERPRINT))
 
+## bench-scale: issue 10's scale ladder on loopback (fresh core per step, 2,000
+## rules, N simulated agents, N/10 live dashboards, restart under load at the top
+## step); figures in SCALE_OUT/scale.csv and scale.json
+## bench-plots: the PNGs of bench/results from the last bench-scale run
+SCALE_OUT   ?= /tmp/esmon-scale
+SCALE_STEPS ?= 100,500,1000,2000,5000,10000
+.PHONY: bench-scale bench-plots
+bench-scale: build-headless
+	$(GO) build -o $(BIN)/liveload ./test/liveload
+	nice -n 5 $(GO) run ./bench/scale --bin $(BIN) --out $(SCALE_OUT) --steps $(SCALE_STEPS)
+bench-plots:
+	$(GO) run ./bench/plot --csv $(SCALE_OUT)/scale.csv --out bench/results
+
 clean:
 	rm -rf $(BIN) webui/dist webui/node_modules $(JMX_JAR)
 
