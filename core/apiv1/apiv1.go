@@ -4,7 +4,11 @@
 // definition.
 package apiv1
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // Severity of an alert, from least to most urgent.
 const (
@@ -266,13 +270,136 @@ const (
 	EventSnapshot = "snapshot" // Hosts and Alerts: the whole picture, sent first
 	EventHost     = "host"     // Host: one host changed (new values, online state)
 	EventAlert    = "alert"    // Transition: an alert changed state
+	EventBatch    = "batch"    // Events: host and alert events, in order (/ws/live only)
 )
 
-// Event is one message on /ws/live.
+// Event is one live event: what Live.Subscribe hands an in-process
+// subscriber (the console), and one message on /ws/live.
+//
+// The /ws/live protocol, as the core sends it:
+//
+//   - The first message is a snapshot: every host (as LiveHost with its
+//     identity, without Latest) and every active alert.
+//   - Every later message is one host or alert event, or a batch: type
+//     "batch" with Events, the events that piled up since the last message,
+//     oldest first. A subscriber's writer sends whatever is queued as one
+//     message when it gets to write, so a busy feed costs one message per
+//     write, not one per event, and a quiet feed still delivers at once.
+//   - A host event carries a LiveHost: id, online, last_seen, status,
+//     gauges and tags always; the host's identity (facts, agent_version,
+//     agent_tags, tags_by_admin) only when it is new to the feed or changed
+//     since the host's last event (the key "facts" is then present); its
+//     Latest values only to a subscriber that watches the host. A reader
+//     keeps the identity it has when "facts" is absent (LiveDecoder does
+//     that for Go readers).
+//   - A subscriber says which hosts it watches with a text message
+//     LiveWatch, e.g. {"watch":["web-01"]}; each one replaces the last, and
+//     {"watch":[]} watches none. At most MaxWatch hosts; anything else is
+//     refused with close code 1007 and counted in
+//     esmon_live_bad_messages_total.
+//   - A subscriber too far behind (its unsent events overran the core's
+//     bounded queue) is closed with 4008 and reconnects for a fresh
+//     snapshot; 4401 ends a feed whose credential ended; 1001 is the core
+//     shutting down.
 type Event struct {
 	Type       string      `json:"type"`
 	Hosts      []Host      `json:"hosts,omitempty"`
 	Alerts     []Alert     `json:"alerts,omitempty"`
 	Host       *Host       `json:"host,omitempty"`
 	Transition *Transition `json:"transition,omitempty"`
+	// Events are the events of a batch, on /ws/live only.
+	Events []Event `json:"events,omitempty"`
+}
+
+// LiveHost is a host as /ws/live sends it, in snapshots and host events:
+// Host's JSON, with Facts a pointer so that a host event can leave the
+// identity out (see Event). When Facts is nil, AgentVersion, AgentTags
+// and TagsByAdmin are left out too and mean "unchanged".
+type LiveHost struct {
+	Host
+	Facts *HostFacts `json:"facts,omitempty"`
+}
+
+// LiveWatch is the one message a /ws/live subscriber sends: the hosts whose
+// Latest values it wants in their host events (the web page's host page).
+type LiveWatch struct {
+	Watch []string `json:"watch"`
+}
+
+// MaxWatch bounds the hosts one /ws/live subscriber may watch.
+const MaxWatch = 64
+
+// liveMessage is Event as it arrives on /ws/live, with hosts as LiveHost.
+type liveMessage struct {
+	Type       string        `json:"type"`
+	Hosts      []LiveHost    `json:"hosts,omitempty"`
+	Alerts     []Alert       `json:"alerts,omitempty"`
+	Host       *LiveHost     `json:"host,omitempty"`
+	Transition *Transition   `json:"transition,omitempty"`
+	Events     []liveMessage `json:"events,omitempty"`
+}
+
+// hostIdentity is what a host event may leave out.
+type hostIdentity struct {
+	facts        HostFacts
+	agentVersion string
+	agentTags    []string
+	tagsByAdmin  bool
+}
+
+// LiveDecoder turns /ws/live messages into Events as Live.Subscribe gives
+// them: batches unpacked, and each host event's identity filled in from the
+// last one the feed sent. Use one per connection; not safe for concurrent
+// use.
+type LiveDecoder struct {
+	hosts map[string]hostIdentity
+}
+
+// Decode reads one /ws/live message and returns its events in order.
+func (d *LiveDecoder) Decode(msg []byte) ([]Event, error) {
+	var m liveMessage
+	if err := json.Unmarshal(msg, &m); err != nil {
+		return nil, fmt.Errorf("read live message: %w", err)
+	}
+	if d.hosts == nil {
+		d.hosts = map[string]hostIdentity{}
+	}
+	if m.Type == EventBatch {
+		out := make([]Event, 0, len(m.Events))
+		for i := range m.Events {
+			out = append(out, d.event(&m.Events[i]))
+		}
+		return out, nil
+	}
+	return []Event{d.event(&m)}, nil
+}
+
+func (d *LiveDecoder) event(m *liveMessage) Event {
+	ev := Event{Type: m.Type, Alerts: m.Alerts, Transition: m.Transition}
+	if m.Type == EventSnapshot {
+		clear(d.hosts)
+		ev.Hosts = make([]Host, 0, len(m.Hosts))
+		for i := range m.Hosts {
+			ev.Hosts = append(ev.Hosts, d.host(&m.Hosts[i]))
+		}
+	}
+	if m.Host != nil {
+		h := d.host(m.Host)
+		ev.Host = &h
+	}
+	return ev
+}
+
+// host fills in lh's identity, or remembers it when lh carries one.
+func (d *LiveDecoder) host(lh *LiveHost) Host {
+	h := lh.Host
+	if lh.Facts != nil {
+		h.Facts = *lh.Facts
+		d.hosts[h.ID] = hostIdentity{facts: h.Facts, agentVersion: h.AgentVersion, agentTags: h.AgentTags, tagsByAdmin: h.TagsByAdmin}
+		return h
+	}
+	if id, ok := d.hosts[h.ID]; ok {
+		h.Facts, h.AgentVersion, h.AgentTags, h.TagsByAdmin = id.facts, id.agentVersion, id.agentTags, id.tagsByAdmin
+	}
+	return h
 }

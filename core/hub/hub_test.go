@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -17,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
-	"esmon/core/apiv1"
 	"esmon/core/store"
 	"esmon/core/wire"
 )
@@ -93,180 +91,6 @@ func closeCode(t *testing.T, ws *websocket.Conn) (int, string) {
 		t.Logf("connection ended without a close frame: %v", err)
 		return -1, ""
 	}
-}
-
-// ---- /ws/live ----
-
-func newLive(t *testing.T, snapshot func() apiv1.Event) (*Live, *prometheus.Registry) {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	l := NewLive(snapshot, reg, quiet)
-	return l, reg
-}
-
-func hostEvent(id string) apiv1.Event {
-	return apiv1.Event{Type: apiv1.EventHost, Host: &apiv1.Host{ID: id, Status: apiv1.StatusOK}}
-}
-
-func TestLiveSnapshotThenEventsInOrder(t *testing.T) {
-	l, reg := newLive(t, func() apiv1.Event {
-		return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "web-01"}}}
-	})
-	srv := httptest.NewServer(l)
-	defer srv.Close()
-	defer l.Close()
-
-	ws := dial(t, wsURL(srv))
-	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var first apiv1.Event
-	if err := ws.ReadJSON(&first); err != nil {
-		t.Fatalf("read snapshot: %v", err)
-	}
-	if first.Type != apiv1.EventSnapshot || len(first.Hosts) != 1 || first.Hosts[0].ID != "web-01" {
-		t.Fatalf("first event %+v, want the snapshot", first)
-	}
-	if n := metric(t, reg, "esmon_live_subscribers"); n != 1 {
-		t.Errorf("esmon_live_subscribers = %v, want 1", n)
-	}
-
-	const n = 200
-	for i := range n {
-		l.Publish(hostEvent("h" + strings.Repeat("x", i%5) + string(rune('a'+i%26))))
-	}
-	for i := range n {
-		var ev apiv1.Event
-		if err := ws.ReadJSON(&ev); err != nil {
-			t.Fatalf("read event %d: %v", i, err)
-		}
-		want := "h" + strings.Repeat("x", i%5) + string(rune('a'+i%26))
-		if ev.Type != apiv1.EventHost || ev.Host == nil || ev.Host.ID != want {
-			t.Fatalf("event %d = %+v, want host %s", i, ev, want)
-		}
-	}
-
-	ws.Close()
-	waitFor(t, "subscriber gone", func() bool { return metric(t, reg, "esmon_live_subscribers") == 0 })
-}
-
-func TestLiveDropsSlowPage(t *testing.T) {
-	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
-	l.queueLen = 4
-	srv := httptest.NewServer(l)
-	defer srv.Close()
-	defer l.Close()
-
-	// A fast page next to the slow one must keep receiving.
-	fast, stop := l.Subscribe()
-	defer stop()
-	<-fast
-
-	slow := dial(t, wsURL(srv))
-	waitFor(t, "slow page registered", func() bool { return metric(t, reg, "esmon_live_subscribers") == 2 })
-
-	// Big events fill the socket buffers quickly; the slow page reads nothing.
-	big := apiv1.Host{ID: "big", Latest: map[string]float64{}}
-	for i := range 5000 {
-		big.Latest["series_"+strings.Repeat("x", 20)+string(rune('A'+i%50))+"_"+time.Duration(i).String()] = float64(i)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	published := 0
-	for metric(t, reg, "esmon_live_dropped_total", "what", "subscriber") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("slow page not dropped after %d events", published)
-		}
-		start := time.Now()
-		l.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &big})
-		if d := time.Since(start); d > 100*time.Millisecond {
-			t.Fatalf("Publish blocked for %v", d)
-		}
-		published++
-		// Keep the fast subscriber drained, as the console does.
-		for drained := false; !drained; {
-			select {
-			case <-fast:
-			case <-time.After(5 * time.Millisecond):
-				drained = true
-			}
-		}
-	}
-	t.Logf("slow page dropped after %d events", published)
-	if got := metric(t, reg, "esmon_live_dropped_total", "what", "subscriber"); got != 1 {
-		t.Errorf("dropped subscribers = %v, want 1 (only the slow page)", got)
-	}
-
-	// The fast subscriber is still there and gets the next event.
-	l.Publish(hostEvent("after"))
-	for ev := recvEvent(t, fast); ev.Host == nil || ev.Host.ID != "after"; ev = recvEvent(t, fast) {
-	}
-	// Once the slow page reads again it drains what was sent and is told
-	// why it was closed, so it reconnects for a fresh snapshot.
-	if code, _ := closeCode(t, slow); code != CloseTooSlow {
-		t.Errorf("close code %d, want %d", code, CloseTooSlow)
-	}
-}
-
-func TestLiveSubscribeClosedOnClose(t *testing.T) {
-	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
-	evs, stop := l.Subscribe()
-	defer stop()
-	if ev := <-evs; ev.Type != apiv1.EventSnapshot {
-		t.Fatalf("first event %q, want snapshot", ev.Type)
-	}
-	l.Publish(hostEvent("a"))
-	if ev := recvEvent(t, evs); ev.Host == nil || ev.Host.ID != "a" {
-		t.Fatalf("event %+v, want host a", ev)
-	}
-	l.Close()
-	select {
-	case _, ok := <-evs:
-		if ok {
-			t.Fatal("got an event after Close, want the channel closed")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("channel not closed after Close")
-	}
-	// Subscribing after Close gives a closed channel, not a hang.
-	late, stop2 := l.Subscribe()
-	stop2()
-	if _, ok := <-late; ok {
-		t.Fatal("Subscribe after Close returned an open channel")
-	}
-	l.Publish(hostEvent("b")) // must not block or panic
-}
-
-func TestLiveUnsubscribeClosesChannel(t *testing.T) {
-	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
-	defer l.Close()
-	evs, stop := l.Subscribe()
-	<-evs
-	stop()
-	stop() // twice is harmless
-	if _, ok := recvEventOrClosed(t, evs); ok {
-		t.Fatal("channel open after the cancel func")
-	}
-	if n := metric(t, reg, "esmon_live_subscribers"); n != 0 {
-		t.Errorf("esmon_live_subscribers = %v, want 0", n)
-	}
-}
-
-func recvEvent(t *testing.T, ch <-chan apiv1.Event) apiv1.Event {
-	t.Helper()
-	ev, ok := recvEventOrClosed(t, ch)
-	if !ok {
-		t.Fatal("channel closed")
-	}
-	return ev
-}
-
-func recvEventOrClosed(t *testing.T, ch <-chan apiv1.Event) (apiv1.Event, bool) {
-	t.Helper()
-	select {
-	case ev, ok := <-ch:
-		return ev, ok
-	case <-time.After(5 * time.Second):
-		t.Fatal("no event within 5s")
-	}
-	return apiv1.Event{}, false
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -591,23 +415,5 @@ func TestAgentsCloseTellsAgents(t *testing.T) {
 	ws2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, data, err := ws2.ReadMessage(); err == nil {
 		t.Fatalf("connection after Close got frame %x", data)
-	}
-}
-
-// The live feed's frames are the JSON of apiv1.Event; pages parse them.
-func TestLiveFrameIsEventJSON(t *testing.T) {
-	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{}} })
-	srv := httptest.NewServer(l)
-	defer srv.Close()
-	defer l.Close()
-	ws := dial(t, wsURL(srv))
-	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	typ, data, err := ws.ReadMessage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if typ != websocket.TextMessage || json.Unmarshal(data, &m) != nil || m["type"] != "snapshot" {
-		t.Fatalf("frame type %d %s, want a JSON text frame with type snapshot", typ, data)
 	}
 }

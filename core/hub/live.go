@@ -2,7 +2,10 @@ package hub
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -27,6 +30,37 @@ const CloseSignedOut = 4401
 // credential it was opened with still stands.
 const validityCheck = time.Second
 
+// Sizes and times of the /ws/live fan-out.
+const (
+	// liveRingSize is how many encoded events the feed keeps for
+	// subscribers that have not sent them yet: its bounded queue, shared
+	// by every page. A page further behind than that is closed with
+	// CloseTooSlow. 32,768 events are 16 s of 10,000 agents at 5 s, and
+	// hold a burst of every host going offline at once.
+	liveRingSize = 1 << 15
+	// liveMaxBatch bounds the events in one message.
+	liveMaxBatch = 4096
+	// liveMinGap is the least time between two messages to one page.
+	// A page that has had nothing for that long gets the next event at
+	// once; on a busy feed, what piles up in the gap goes as one message.
+	// It trades up to liveMinGap of delay for far fewer writes (system
+	// calls, TLS records, wake-ups of the reader) when thousands of
+	// hosts report.
+	liveMinGap = 50 * time.Millisecond
+	// liveSnapshotReuse is how long a snapshot's encoding serves new
+	// pages, which then get the events since it from the queue: a
+	// thousand pages connecting at once cost one snapshot, not a thousand.
+	liveSnapshotReuse = time.Second
+	// liveReadLimit bounds a message from a page (a watch list).
+	liveReadLimit = 4096
+	// liveWriteBuffer is the size of the pooled buffers messages are
+	// written through; an idle page holds none.
+	liveWriteBuffer = 16 << 10
+	// livePublishQueue is how many published events may wait for the
+	// fan-out goroutine.
+	livePublishQueue = 1 << 14
+)
+
 type validityKey struct{}
 
 // WithValidity returns a context that tells ServeHTTP how to ask whether
@@ -37,45 +71,136 @@ func WithValidity(ctx context.Context, valid func() bool) context.Context {
 }
 
 // Live fans events out to subscribers: /ws/live pages and in-process
-// consumers such as the console. One goroutine (run) owns the subscriber set;
-// Publish never blocks, and a subscriber that falls behind is dropped.
+// consumers such as the console. Publish never blocks.
+//
+// One goroutine (run) takes published events, hands them to in-process
+// subscribers and encodes each once into a ring shared by every page;
+// a page's place in the ring is its queue. A page has one goroutine that
+// reads what it sends (watch lists, pongs, its close); a writer goroutine
+// runs only while the page has something to send: it sends everything
+// queued as one message and ends. A page that falls a ring behind is
+// dropped, never waited on.
 type Live struct {
 	snapshot func() apiv1.Event
 	log      *slog.Logger
 	up       websocket.Upgrader
-	queueLen int
+	minGap   time.Duration // tests change it before the first page
+	ringMask uint64        // tests change it before the first page
 
 	events     chan apiv1.Event
 	register   chan *subscriber
 	unregister chan *subscriber
 	stop       chan struct{}
-	stopped    chan struct{}
-	wg         sync.WaitGroup // /ws/live connections
+	stopped    chan struct{} // run has ended
+	wg         sync.WaitGroup
+	restWake   chan struct{}
+
+	// known maps a host to the hash of the identity its last host event
+	// carried; only run uses it.
+	known map[string]uint64
+	seed  maphash.Seed
+
+	snapMu sync.Mutex // one snapshot is built at a time
+
+	mu       sync.Mutex // guards the fields below and every liveConn's mutable fields
+	ring     []liveEntry
+	head     uint64 // sequence number of the next event
+	conns    map[*liveConn]struct{}
+	waiting  []*liveConn // idle pages: the next event starts their writer
+	spare    []*liveConn
+	resting  []*liveConn // pages in their gap after a message, due in order
+	watched  map[string]int
+	snap     liveSnapshot
+	closed   bool
+	outBatch sync.Pool // *[]liveMsgPart
 
 	subscribers prometheus.Gauge
 	dropped     *prometheus.CounterVec // what: event, subscriber
+	messages    prometheus.Counter
+	sent        prometheus.Counter
+	badMessages prometheus.Counter
 }
 
+// subscriber is an in-process subscriber.
 type subscriber struct {
-	events chan apiv1.Event // in-process subscribers
-	frames chan []byte      // WebSocket subscribers
+	events chan apiv1.Event
 }
+
+// liveEntry is one encoded event in the ring. full, set only when a page
+// watched the host when the event was published, adds the host's Latest.
+type liveEntry struct {
+	host string
+	slim []byte
+	full []byte
+}
+
+// liveSnapshot is the last snapshot's encoding and where in the ring it
+// stands.
+type liveSnapshot struct {
+	b   []byte
+	seq uint64
+	at  time.Time
+}
+
+// writer states of a page.
+const (
+	connWaiting = iota // nothing to send: in Live.waiting
+	connRunning        // its writer goroutine runs
+	connResting        // in its gap after a message: in Live.resting
+)
+
+// liveConn is one /ws/live page. Its fields after valid are guarded by
+// Live.mu.
+type liveConn struct {
+	ws    *websocket.Conn
+	valid func() bool // nil: nothing to check
+
+	cursor    uint64 // sequence number of the next event to send
+	first     []byte // the snapshot, until sent
+	watch     []string
+	state     int
+	inWaiting bool
+	due       time.Time // when resting ends
+	ping      bool
+	lastPing  time.Time
+	closeCode int
+	closeText string
+	gone      bool
+}
+
+// liveMsgPart is an event's encoding picked for one page.
+type liveMsgPart = []byte
 
 // NewLive starts the fan-out. snapshot builds the first event every new
-// subscriber gets; it is called on the fan-out goroutine so no event
-// published after it is missed.
+// subscriber gets: in-process subscribers get it as it is; pages get its
+// hosts without their Latest values.
 func NewLive(snapshot func() apiv1.Event, reg prometheus.Registerer, log *slog.Logger) *Live {
 	l := &Live{
-		snapshot: snapshot, log: log, queueLen: 256,
-		events:     make(chan apiv1.Event, 4096),
+		snapshot: snapshot, log: log,
+		up: websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: liveWriteBuffer,
+			WriteBufferPool: &sync.Pool{}},
+		minGap:     liveMinGap,
+		ringMask:   liveRingSize - 1,
+		events:     make(chan apiv1.Event, livePublishQueue),
 		register:   make(chan *subscriber),
 		unregister: make(chan *subscriber),
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
+		restWake:   make(chan struct{}, 1),
+		known:      map[string]uint64{},
+		seed:       maphash.MakeSeed(),
+		conns:      map[*liveConn]struct{}{},
+		watched:    map[string]int{},
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "esmon_live_subscribers",
 			Help: "Live feed subscribers: web pages and consoles."}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "esmon_live_dropped_total",
 			Help: "Live events dropped because the feed was full, and subscribers dropped for being too slow."}, []string{"what"}),
+		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_live_messages_total",
+			Help: "WebSocket messages sent to /ws/live pages (snapshots, events and batches)."}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_live_sent_events_total",
+			Help: "Events sent to /ws/live pages, counted once per page; over esmon_live_messages_total it is the batching."}),
+		badMessages: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_live_bad_messages_total",
+			Help: "Messages from /ws/live pages the core could not read; the page is closed with 1007."}),
 	}
 	l.dropped.WithLabelValues("event")
 	l.dropped.WithLabelValues("subscriber")
@@ -83,8 +208,11 @@ func NewLive(snapshot func() apiv1.Event, reg prometheus.Registerer, log *slog.L
 		Help: "Live events published and waiting to be fanned out to the subscribers."},
 		func() float64 { return float64(len(l.events)) })
 	if reg != nil {
-		reg.MustRegister(l.subscribers, l.dropped, queued)
+		reg.MustRegister(l.subscribers, l.dropped, queued, l.messages, l.sent, l.badMessages)
 	}
+	l.wg.Add(2)
+	go l.rest()
+	go l.maintain()
 	go l.run()
 	return l
 }
@@ -101,7 +229,8 @@ func (l *Live) Publish(ev apiv1.Event) {
 // Subscribe returns a channel of events, starting with a snapshot, and a
 // function that ends the subscription. The channel is closed when the
 // subscription ends, also when the subscriber fell too far behind; a consumer
-// that sees it closed subscribes again to get a fresh snapshot.
+// that sees it closed subscribes again to get a fresh snapshot. Events come
+// one by one, hosts with their Latest values.
 func (l *Live) Subscribe() (<-chan apiv1.Event, func()) {
 	s := &subscriber{events: make(chan apiv1.Event, 1024)}
 	select {
@@ -121,13 +250,35 @@ func (l *Live) Subscribe() (<-chan apiv1.Event, func()) {
 	}
 }
 
-// Close ends the fan-out and every subscription.
+// Close ends the fan-out and every subscription: pages get close code
+// 1001 (going away).
 func (l *Live) Close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		<-l.stopped
+		l.wg.Wait()
+		return
+	}
+	l.closed = true
+	l.mu.Unlock()
 	close(l.stop)
 	<-l.stopped
+	l.mu.Lock()
+	var start []*liveConn
+	for c := range l.conns {
+		c.closeCode, c.closeText = websocket.CloseGoingAway, "core shutting down"
+		if c.state != connRunning {
+			c.state = connRunning
+			start = append(start, c)
+		}
+	}
+	l.mu.Unlock()
+	l.startWriters(start)
 	l.wg.Wait()
 }
 
+// run owns the in-process subscribers and the encoding of events.
 func (l *Live) run() {
 	subs := make(map[*subscriber]struct{})
 	drop := func(s *subscriber) {
@@ -135,12 +286,8 @@ func (l *Live) run() {
 			return
 		}
 		delete(subs, s)
-		if s.events != nil {
-			close(s.events)
-		} else {
-			close(s.frames)
-		}
-		l.subscribers.Set(float64(len(subs)))
+		close(s.events)
+		l.subscribers.Dec()
 	}
 	defer func() {
 		for s := range subs {
@@ -148,136 +295,574 @@ func (l *Live) run() {
 		}
 		close(l.stopped)
 	}()
+	batch := make([]apiv1.Event, 0, 256)
 	for {
 		select {
 		case s := <-l.register:
 			subs[s] = struct{}{}
-			l.subscribers.Set(float64(len(subs)))
-			l.deliver(s, l.snapshot(), nil, drop)
+			l.subscribers.Inc()
+			l.deliver(s, l.snapshot(), drop)
 		case s := <-l.unregister:
 			drop(s)
 		case ev := <-l.events:
-			var frame []byte // encoded once, shared by every page
-			for s := range subs {
-				if s.frames != nil && frame == nil {
-					var err error
-					if frame, err = json.Marshal(ev); err != nil {
-						l.log.Error("encode live event", "err", err)
-						break
-					}
+			// Take what else is waiting: one wake-up of the pages for all.
+			batch = append(batch[:0], ev)
+		more:
+			for len(batch) < cap(batch) {
+				select {
+				case ev := <-l.events:
+					batch = append(batch, ev)
+				default:
+					break more
 				}
-				l.deliver(s, ev, frame, drop)
 			}
+			for _, ev := range batch {
+				for s := range subs {
+					l.deliver(s, ev, drop)
+				}
+			}
+			l.publish(batch)
+			clear(batch)
 		case <-l.stop:
 			return
 		}
 	}
 }
 
-func (l *Live) deliver(s *subscriber, ev apiv1.Event, frame []byte, drop func(*subscriber)) {
-	if s.frames != nil && frame == nil {
-		var err error
-		if frame, err = json.Marshal(ev); err != nil {
-			l.log.Error("encode live event", "err", err)
-			return
-		}
-	}
-	var ok bool
-	if s.events != nil {
-		select {
-		case s.events <- ev:
-			ok = true
-		default:
-		}
-	} else {
-		select {
-		case s.frames <- frame:
-			ok = true
-		default:
-		}
-	}
-	if !ok {
+func (l *Live) deliver(s *subscriber, ev apiv1.Event, drop func(*subscriber)) {
+	select {
+	case s.events <- ev:
+	default:
 		l.dropped.WithLabelValues("subscriber").Inc()
 		drop(s)
 	}
 }
 
-// ServeHTTP upgrades an authenticated request to a /ws/live connection. The
-// caller checks authentication; the upgrader checks that Origin matches Host.
+// publish encodes events into the ring and starts the writers of the
+// pages that were waiting for them.
+func (l *Live) publish(events []apiv1.Event) {
+	entries := make([]liveEntry, 0, len(events))
+	watched := make([]bool, len(events))
+	l.mu.Lock()
+	if l.ring == nil {
+		// No page has ever connected: nothing to encode for. The first
+		// page's snapshot has these events in it.
+		l.mu.Unlock()
+		return
+	}
+	for i, ev := range events {
+		if ev.Type == apiv1.EventHost && ev.Host != nil {
+			watched[i] = l.watched[ev.Host.ID] > 0
+		}
+	}
+	l.mu.Unlock()
+	for i, ev := range events {
+		e, err := l.encode(ev, watched[i])
+		if err != nil {
+			l.log.Error("encode live event", "type", ev.Type, "err", err)
+			l.dropped.WithLabelValues("event").Inc()
+			continue
+		}
+		entries = append(entries, e)
+	}
+	l.mu.Lock()
+	for _, e := range entries {
+		l.ring[l.head&l.ringMask] = e
+		l.head++
+	}
+	wake := l.waiting
+	l.waiting = l.spare[:0]
+	start := wake[:0]
+	for _, c := range wake {
+		c.inWaiting = false
+		if c.state == connWaiting && !c.gone {
+			c.state = connRunning
+			start = append(start, c)
+		}
+	}
+	l.spare = wake
+	l.mu.Unlock()
+	l.startWriters(start)
+	clear(start)
+}
+
+func (l *Live) startWriters(cs []*liveConn) {
+	l.wg.Add(len(cs))
+	for _, c := range cs {
+		go l.write(c)
+	}
+}
+
+// liveEventJSON is the envelope of one event on /ws/live; the type comes
+// first, so a reader can tell a message by its first bytes.
+type liveEventJSON struct {
+	Type       string            `json:"type"`
+	Host       *apiv1.LiveHost   `json:"host,omitempty"`
+	Transition *apiv1.Transition `json:"transition,omitempty"`
+	Hosts      []apiv1.LiveHost  `json:"hosts,omitempty"`
+	Alerts     []apiv1.Alert     `json:"alerts,omitempty"`
+}
+
+// encode encodes ev once for every page: a host event without the host's
+// Latest values, with them too when the host is watched, and with its
+// identity only when the feed has not sent that identity last.
+func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
+	if ev.Type != apiv1.EventHost || ev.Host == nil {
+		b, err := json.Marshal(liveEventJSON{Type: ev.Type, Transition: ev.Transition,
+			Hosts: liveHosts(ev.Hosts), Alerts: ev.Alerts})
+		return liveEntry{slim: b}, err
+	}
+	h := ev.Host
+	sum := l.identityHash(h)
+	lh := apiv1.LiveHost{Host: *h}
+	lh.Latest = nil
+	if old, ok := l.known[h.ID]; ok && old == sum {
+		lh.AgentVersion, lh.AgentTags, lh.TagsByAdmin = "", nil, false
+	} else {
+		l.known[h.ID] = sum
+		lh.Facts = &h.Facts
+	}
+	e := liveEntry{host: h.ID}
+	var err error
+	if e.slim, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh}); err != nil {
+		return e, err
+	}
+	if watched && len(h.Latest) > 0 {
+		lh.Latest = h.Latest
+		e.full, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh})
+	}
+	return e, err
+}
+
+// liveHosts turns a snapshot's hosts into what pages get: each with its
+// identity, none with its Latest values.
+func liveHosts(hs []apiv1.Host) []apiv1.LiveHost {
+	if hs == nil {
+		return nil
+	}
+	out := make([]apiv1.LiveHost, len(hs))
+	for i := range hs {
+		out[i] = apiv1.LiveHost{Host: hs[i], Facts: &hs[i].Facts}
+		out[i].Latest = nil
+	}
+	return out
+}
+
+// identityHash sums what a host event may leave out.
+func (l *Live) identityHash(h *apiv1.Host) uint64 {
+	var m maphash.Hash
+	m.SetSeed(l.seed)
+	f := &h.Facts
+	for _, s := range []string{f.Hostname, f.OS, f.Platform, f.PlatformVersion, f.KernelVersion, f.Arch, f.CPUModel, h.AgentVersion} {
+		m.WriteString(s)
+		m.WriteByte(0)
+	}
+	var n [25]byte
+	binary.LittleEndian.PutUint64(n[0:], uint64(f.Cores))
+	binary.LittleEndian.PutUint64(n[8:], f.MemoryBytes)
+	binary.LittleEndian.PutUint64(n[16:], uint64(f.BootTime.UnixNano()))
+	if h.TagsByAdmin {
+		n[24] = 1
+	}
+	m.Write(n[:])
+	for _, t := range h.AgentTags {
+		m.WriteString(t)
+		m.WriteByte(0)
+	}
+	return m.Sum64()
+}
+
+// ServeHTTP upgrades an authenticated request to a /ws/live connection and
+// returns; the connection's reader and writer go on without it. The caller
+// checks authentication; the upgrader checks that Origin matches Host.
 func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws, err := l.up.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
-	s := &subscriber{frames: make(chan []byte, l.queueLen)}
-	select {
-	case l.register <- s:
-	case <-l.stopped:
+	c := &liveConn{ws: ws, lastPing: time.Now()}
+	c.valid, _ = r.Context().Value(validityKey{}).(func() bool)
+	snap, seq, err := l.snapshotFor()
+	l.mu.Lock()
+	if l.closed || err != nil {
+		l.mu.Unlock()
+		code, text := websocket.CloseGoingAway, "core shutting down"
+		if err != nil {
+			l.log.Error("encode live snapshot", "err", err)
+			code, text = websocket.CloseInternalServerErr, "cannot encode the snapshot"
+		}
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(writeWait))
 		ws.Close()
 		return
 	}
-	l.wg.Add(1)
-	defer l.wg.Done()
-	// Reader: pages send nothing but control frames; reading handles pongs
-	// and notices the close.
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		ws.SetReadLimit(512)
-		ws.SetReadDeadline(time.Now().Add(pongWait))
-		ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
-		for {
-			if _, _, err := ws.ReadMessage(); err != nil {
-				return
-			}
-		}
-	}()
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
-	valid, _ := r.Context().Value(validityKey{}).(func() bool)
-	var check <-chan time.Time
-	if valid != nil {
-		t := time.NewTicker(validityCheck)
-		defer t.Stop()
-		check = t.C
+	c.cursor, c.first, c.state = seq, snap, connRunning
+	l.conns[c] = struct{}{}
+	l.subscribers.Inc()
+	l.wg.Add(2)
+	l.mu.Unlock()
+	go l.read(c)
+	go l.write(c)
+}
+
+// snapshotFor returns the encoded snapshot a new page starts with and the
+// sequence number of the first event after it.
+func (l *Live) snapshotFor() ([]byte, uint64, error) {
+	l.snapMu.Lock()
+	defer l.snapMu.Unlock()
+	l.mu.Lock()
+	if l.ring == nil {
+		l.ring = make([]liveEntry, l.ringMask+1)
 	}
-	defer func() {
-		select {
-		case l.unregister <- s:
-		case <-l.stopped:
-		}
-		ws.Close()
-		<-readDone
-	}()
+	s, seq := l.snap, l.head
+	l.mu.Unlock()
+	if s.b != nil && time.Since(s.at) < liveSnapshotReuse && seq-s.seq <= (l.ringMask+1)/2 {
+		return s.b, s.seq, nil
+	}
+	// Every event before seq is in what snapshot returns now; events from
+	// seq on follow it from the ring (some of them twice, harmlessly).
+	ev := l.snapshot()
+	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Hosts: liveHosts(ev.Hosts), Alerts: ev.Alerts})
+	if err != nil {
+		return nil, 0, err
+	}
+	l.mu.Lock()
+	l.snap = liveSnapshot{b: b, seq: seq, at: time.Now()}
+	l.mu.Unlock()
+	return b, seq, nil
+}
+
+// read reads what the page sends: watch lists, pongs, its close. When the
+// connection ends, it drops the page.
+func (l *Live) read(c *liveConn) {
+	defer l.wg.Done()
+	defer l.drop(c)
+	ws := c.ws
+	ws.SetReadLimit(liveReadLimit)
+	ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
 	for {
-		select {
-		case f, ok := <-s.frames:
-			if !ok {
-				msg := websocket.FormatCloseMessage(CloseTooSlow, "too slow; reconnect for a fresh snapshot")
-				select {
-				case <-l.stop:
-					msg = websocket.FormatCloseMessage(websocket.CloseGoingAway, "core shutting down")
-				default:
-				}
-				ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
-				return
-			}
-			ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := ws.WriteMessage(websocket.TextMessage, f); err != nil {
-				return
-			}
-		case <-ping.C:
-			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				return
-			}
-		case <-check:
-			if !valid() {
-				msg := websocket.FormatCloseMessage(CloseSignedOut, "signed out")
-				ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeWait))
-				return
-			}
-		case <-readDone:
+		typ, data, err := ws.ReadMessage()
+		if err != nil {
 			return
 		}
+		ws.SetReadDeadline(time.Now().Add(pongWait))
+		var w apiv1.LiveWatch
+		switch {
+		case typ != websocket.TextMessage:
+			err = errors.New("send text: a JSON watch list")
+		case json.Unmarshal(data, &w) != nil || w.Watch == nil:
+			err = errors.New(`unreadable message; want {"watch":["host-id",...]}`)
+		case len(w.Watch) > apiv1.MaxWatch:
+			err = errors.New("too many hosts to watch")
+		}
+		if err != nil {
+			l.badMessages.Inc()
+			l.closeConn(c, websocket.CloseInvalidFramePayloadData, err.Error())
+			continue
+		}
+		l.setWatch(c, w.Watch)
+	}
+}
+
+// setWatch replaces the hosts whose Latest values c gets.
+func (l *Live) setWatch(c *liveConn, ids []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.gone {
+		return
+	}
+	for _, id := range c.watch {
+		l.unwatchLocked(id)
+	}
+	c.watch = c.watch[:0]
+	for _, id := range ids {
+		if id == "" || contains(c.watch, id) {
+			continue
+		}
+		c.watch = append(c.watch, id)
+		l.watched[id]++
+	}
+}
+
+func (l *Live) unwatchLocked(id string) {
+	if l.watched[id]--; l.watched[id] <= 0 {
+		delete(l.watched, id)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// drop forgets a page whose connection ended.
+func (l *Live) drop(c *liveConn) {
+	l.mu.Lock()
+	if !c.gone {
+		c.gone = true
+		for _, id := range c.watch {
+			l.unwatchLocked(id)
+		}
+		c.watch, c.first = nil, nil
+		delete(l.conns, c)
+		l.subscribers.Dec()
+	}
+	l.mu.Unlock()
+	c.ws.Close()
+}
+
+// closeConn has c's writer send a close frame with code and end the
+// connection.
+func (l *Live) closeConn(c *liveConn, code int, text string) {
+	l.mu.Lock()
+	if c.gone || c.closeCode != 0 {
+		l.mu.Unlock()
+		return
+	}
+	c.closeCode, c.closeText = code, text
+	start := l.wakeLocked(c)
+	l.mu.Unlock()
+	if start {
+		l.startWriters([]*liveConn{c})
+	}
+}
+
+// wakeLocked marks a waiting page's writer to start and reports whether the
+// caller must start it. A resting page's writer starts when its gap ends.
+func (l *Live) wakeLocked(c *liveConn) bool {
+	if c.state != connWaiting || c.gone {
+		return false
+	}
+	c.state = connRunning
+	return true
+}
+
+// write sends c what is queued for it: the snapshot, a ping, the events
+// it has not had as one message, or its close. It returns when there is
+// nothing left, or after a message when the page has a gap to wait.
+func (l *Live) write(c *liveConn) {
+	defer l.wg.Done()
+	bp, _ := l.outBatch.Get().(*[]liveMsgPart)
+	if bp == nil {
+		bp = new([]liveMsgPart)
+	}
+	defer func() {
+		clear(*bp)
+		*bp = (*bp)[:0]
+		l.outBatch.Put(bp)
+	}()
+	for {
+		l.mu.Lock()
+		if c.gone {
+			l.mu.Unlock()
+			return
+		}
+		first, ping, code, text := c.first, c.ping, c.closeCode, c.closeText
+		c.first, c.ping = nil, false
+		if code == 0 && l.head-c.cursor > l.ringMask+1 {
+			code, text = CloseTooSlow, "too slow; reconnect for a fresh snapshot"
+			l.dropped.WithLabelValues("subscriber").Inc()
+		}
+		parts := (*bp)[:0]
+		if code == 0 {
+			n := min(l.head-c.cursor, liveMaxBatch)
+			for seq := c.cursor; seq < c.cursor+n; seq++ {
+				e := &l.ring[seq&l.ringMask]
+				if e.full != nil && contains(c.watch, e.host) {
+					parts = append(parts, e.full)
+				} else {
+					parts = append(parts, e.slim)
+				}
+			}
+			c.cursor += n
+		}
+		*bp = parts
+		if first == nil && !ping && code == 0 && len(parts) == 0 {
+			c.state = connWaiting
+			if !c.inWaiting {
+				c.inWaiting = true
+				l.waiting = append(l.waiting, c)
+			}
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
+
+		ws := c.ws
+		if code != 0 {
+			ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(writeWait))
+			ws.Close() // the reader sees it and drops the page
+			return
+		}
+		ws.SetWriteDeadline(time.Now().Add(writeWait))
+		if first != nil {
+			if err := ws.WriteMessage(websocket.TextMessage, first); err != nil {
+				ws.Close()
+				return
+			}
+			l.messages.Inc()
+		}
+		if ping {
+			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				ws.Close()
+				return
+			}
+		}
+		if len(parts) > 0 {
+			if err := writeBatch(ws, parts); err != nil {
+				ws.Close()
+				return
+			}
+			l.messages.Inc()
+			l.sent.Add(float64(len(parts)))
+		}
+		clear(parts)
+		if l.minGap <= 0 || len(parts) == 0 && first == nil {
+			continue
+		}
+		l.mu.Lock()
+		if c.gone {
+			l.mu.Unlock()
+			return
+		}
+		if l.closed {
+			l.mu.Unlock()
+			continue // Close is about to give it a close frame to send
+		}
+		c.state, c.due = connResting, time.Now().Add(l.minGap)
+		l.resting = append(l.resting, c)
+		if len(l.resting) == 1 {
+			select {
+			case l.restWake <- struct{}{}:
+			default:
+			}
+		}
+		l.mu.Unlock()
+		return
+	}
+}
+
+// writeBatch sends one event as it is, and more as one batch message.
+func writeBatch(ws *websocket.Conn, parts []liveMsgPart) error {
+	if len(parts) == 1 {
+		return ws.WriteMessage(websocket.TextMessage, parts[0])
+	}
+	w, err := ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	w.Write(batchOpen)
+	for i, p := range parts {
+		if i > 0 {
+			w.Write(comma)
+		}
+		w.Write(p)
+	}
+	w.Write(batchClose)
+	return w.Close()
+}
+
+var (
+	batchOpen  = []byte(`{"type":"batch","events":[`)
+	comma      = []byte(`,`)
+	batchClose = []byte(`]}`)
+)
+
+// rest ends the gaps of resting pages in the order they began: a page with
+// something queued gets its writer, the others wait for the next event.
+func (l *Live) rest() {
+	defer l.wg.Done()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		l.mu.Lock()
+		now := time.Now()
+		var start []*liveConn
+		i := 0
+		for ; i < len(l.resting) && !l.resting[i].due.After(now); i++ {
+			c := l.resting[i]
+			l.resting[i] = nil
+			if c.gone || c.state != connResting {
+				continue
+			}
+			if c.cursor < l.head || c.first != nil || c.ping || c.closeCode != 0 {
+				c.state = connRunning
+				start = append(start, c)
+			} else {
+				c.state = connWaiting
+				if !c.inWaiting {
+					c.inWaiting = true
+					l.waiting = append(l.waiting, c)
+				}
+			}
+		}
+		l.resting = l.resting[i:]
+		if len(l.resting) == 0 {
+			l.resting = nil // let the backing array go
+		}
+		wait := time.Duration(-1)
+		if len(l.resting) > 0 {
+			wait = l.resting[0].due.Sub(now)
+		}
+		l.mu.Unlock()
+		l.startWriters(start)
+		if wait >= 0 {
+			t.Reset(wait)
+		}
+		select {
+		case <-t.C:
+		case <-l.restWake:
+			t.Stop()
+		case <-l.stop:
+			t.Stop()
+			return
+		}
+	}
+}
+
+// maintain checks, once a second, every page's credential, pings pages
+// that are due, and lets go of a stale snapshot. One goroutine for all
+// pages, instead of two tickers per page.
+func (l *Live) maintain() {
+	defer l.wg.Done()
+	t := time.NewTicker(validityCheck)
+	defer t.Stop()
+	var conns []*liveConn
+	for {
+		select {
+		case <-t.C:
+		case <-l.stop:
+			return
+		}
+		now := time.Now()
+		l.mu.Lock()
+		conns = conns[:0]
+		var start []*liveConn
+		for c := range l.conns {
+			if c.valid != nil {
+				conns = append(conns, c)
+			}
+			if now.Sub(c.lastPing) >= pingPeriod {
+				c.lastPing, c.ping = now, true
+				if l.wakeLocked(c) {
+					start = append(start, c)
+				}
+			}
+		}
+		if l.snap.b != nil && now.Sub(l.snap.at) > 2*liveSnapshotReuse {
+			l.snap = liveSnapshot{}
+		}
+		l.mu.Unlock()
+		l.startWriters(start)
+		for _, c := range conns {
+			if !c.valid() {
+				l.closeConn(c, CloseSignedOut, "signed out")
+			}
+		}
+		clear(conns)
 	}
 }

@@ -331,7 +331,8 @@ func (c *coreProc) metric(t *testing.T, series string) float64 {
 	return 0
 }
 
-// live is a /ws/live subscriber that records every event.
+// live is a /ws/live subscriber that records every event (it watches no
+// host: host events come without Latest).
 type live struct {
 	mu     sync.Mutex
 	events []apiv1.Event
@@ -348,14 +349,24 @@ func (c *coreProc) subscribe(t *testing.T) *live {
 	}
 	l := &live{ws: ws}
 	go func() {
+		// A message is one event or a batch of them; the decoder unpacks
+		// batches and fills in the host identity events leave out.
+		var dec apiv1.LiveDecoder
 		for {
-			var ev apiv1.Event
-			if err := ws.ReadJSON(&ev); err != nil {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
 				return
 			}
+			evs, err := dec.Decode(msg)
+			if err != nil {
+				return
+			}
+			now := time.Now()
 			l.mu.Lock()
-			l.events = append(l.events, ev)
-			l.times = append(l.times, time.Now())
+			for _, ev := range evs {
+				l.events = append(l.events, ev)
+				l.times = append(l.times, now)
+			}
 			l.mu.Unlock()
 		}
 	}()

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,42 +80,134 @@ type result struct {
 	Seconds          float64 `json:"seconds"`
 	Updates          int64   `json:"updates"`
 	UpdatesPerSecond float64 `json:"updates_per_second"`
+	Messages         int64   `json:"messages"`
+	Bytes            int64   `json:"bytes"`
 	P50ms            float64 `json:"p50_ms"`
 	P90ms            float64 `json:"p90_ms"`
 	P99ms            float64 `json:"p99_ms"`
 	P999ms           float64 `json:"p999_ms"`
 	MaxMs            float64 `json:"max_ms"`
-	// CoreRSSBefore and CoreRSSAfter are the core's resident memory before
-	// the first subscriber and with all of them connected and idle.
-	CoreRSSBefore      float64 `json:"core_rss_before_bytes"`
-	CoreRSSAfter       float64 `json:"core_rss_after_bytes"`
+	// Before and After are the core's memory before the first subscriber
+	// and with all of them connected and receiving: each the median (the
+	// heap's low point: the minimum) of samples over a few seconds, so
+	// that one garbage collection does not decide the figure.
+	Before memory `json:"core_before"`
+	After  memory `json:"core_after"`
+	// BytesPerSubscriber is the growth of the core's resident memory per
+	// connected subscriber. RSS follows the garbage collector's cycle
+	// (the heap runs up to its goal, twice the live heap, before each
+	// collection), so it is noisy; the figures below are not:
+	// LivePerSubscriber is the growth of the live heap, as the collector
+	// found it at its last collection (from its heap goal), and
+	// StackPerSubscriber that of the goroutine stacks. Their sum is what
+	// the subscribers hold; GoalPerSubscriber, twice the live heap plus the
+	// stacks, is what they cost in a steady state at GOGC=100.
 	BytesPerSubscriber float64 `json:"bytes_per_subscriber"`
+	HeapPerSubscriber  float64 `json:"heap_bytes_per_subscriber"`
+	LivePerSubscriber  float64 `json:"live_heap_bytes_per_subscriber"`
+	StackPerSubscriber float64 `json:"stack_bytes_per_subscriber"`
+	GoalPerSubscriber  float64 `json:"gc_goal_bytes_per_subscriber"`
+}
+
+// memory is the core's memory as its /metrics tell it.
+type memory struct {
+	RSS        float64 `json:"rss_bytes"`
+	HeapLow    float64 `json:"heap_alloc_low_bytes"`
+	Stacks     float64 `json:"stack_inuse_bytes"`
+	Goroutines float64 `json:"goroutines"`
+	// LiveHeap is the heap the last collection found live: its goal
+	// (next_gc) is the live heap plus GOGC% of the live heap, the stacks
+	// and globals; the globals cancel out of a difference.
+	LiveHeap float64 `json:"live_heap_bytes"`
+	GCs      float64 `json:"gc_count"`
 }
 
 func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "subscribers %d: %d connected, %d failed to connect, %d dropped by the core\n",
 		r.Subscribers, r.Connected, r.ConnectFailures, r.DroppedByCore)
 	fmt.Fprintf(w, "core RSS %.1f MiB before, %.1f MiB with all connected: %.1f KiB per subscriber\n",
-		r.CoreRSSBefore/(1<<20), r.CoreRSSAfter/(1<<20), r.BytesPerSubscriber/1024)
-	fmt.Fprintf(w, "%d host updates in %.0f s (%.0f/s across all subscribers)\n", r.Updates, r.Seconds, r.UpdatesPerSecond)
+		r.Before.RSS/(1<<20), r.After.RSS/(1<<20), r.BytesPerSubscriber/1024)
+	fmt.Fprintf(w, "core live heap at the last collection %.1f → %.1f MiB: %.1f KiB per subscriber; stacks %.1f → %.1f MiB: %.1f KiB per subscriber; goroutines %.0f → %.0f\n",
+		r.Before.LiveHeap/(1<<20), r.After.LiveHeap/(1<<20), r.LivePerSubscriber/1024,
+		r.Before.Stacks/(1<<20), r.After.Stacks/(1<<20), r.StackPerSubscriber/1024, r.Before.Goroutines, r.After.Goroutines)
+	fmt.Fprintf(w, "per subscriber: %.1f KiB held (live heap + stack), %.1f KiB with the collector's headroom (2 × live heap + stack, GOGC=100); heap low point %+.1f KiB\n",
+		(r.LivePerSubscriber+r.StackPerSubscriber)/1024, r.GoalPerSubscriber/1024, r.HeapPerSubscriber/1024)
+	fmt.Fprintf(w, "%d host updates in %.0f s (%.0f/s across all subscribers), in %d messages, %.1f MB\n",
+		r.Updates, r.Seconds, r.UpdatesPerSecond, r.Messages, float64(r.Bytes)/1e6)
 	fmt.Fprintf(w, "delay from the core applying a batch to the subscriber reading it: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms\n",
 		r.P50ms, r.P90ms, r.P99ms, r.P999ms, r.MaxMs)
 }
 
-// event is the part of a /ws/live event the delay needs.
-type event struct {
-	Type string `json:"type"`
-	Host *struct {
-		LastSeen time.Time `json:"last_seen"`
-	} `json:"host"`
+// sampleMemory reads the core's memory n times, interval apart, and
+// returns the medians (the minimum for the heap, whose low point after a
+// collection is its live size).
+func sampleMemory(ctx context.Context, t *target, n int, interval time.Duration) (memory, error) {
+	var rss, heap, stacks, gs []float64
+	var last []float64
+	for i := range n {
+		if i > 0 {
+			select {
+			case <-time.After(interval):
+			case <-ctx.Done():
+				return memory{}, ctx.Err()
+			}
+		}
+		m, err := t.metrics("process_resident_memory_bytes", "go_memstats_heap_alloc_bytes",
+			"go_memstats_stack_inuse_bytes", "go_goroutines", "go_memstats_next_gc_bytes",
+			"go_gc_duration_seconds_count", "go_gc_gogc_percent")
+		if err != nil {
+			if i < n-1 || len(rss) > 0 {
+				continue // a busy core may miss a sample
+			}
+			return memory{}, err
+		}
+		rss = append(rss, m[0])
+		heap = append(heap, m[1])
+		stacks = append(stacks, m[2])
+		gs = append(gs, m[3])
+		last = m
+	}
+	gogc := last[6]
+	if gogc <= 0 {
+		gogc = 100
+	}
+	return memory{RSS: median(rss), HeapLow: slices.Min(heap), Stacks: median(stacks), Goroutines: median(gs),
+		LiveHeap: (last[4] - last[6]/100*last[2]) / (1 + gogc/100), GCs: last[5]}, nil
+}
+
+// waitGCs waits, up to a minute, until the core has collected n more times.
+func waitGCs(ctx context.Context, t *target, n float64) error {
+	m, err := t.metrics("go_gc_duration_seconds_count")
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if now, err := t.metrics("go_gc_duration_seconds_count"); err == nil && now[0] >= m[0]+n {
+			return nil
+		}
+	}
+	return nil // a core that does not collect: its goal still stands
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // measure connects n subscribers at ramp per second, lets them settle, then
 // records the delay of every host update for the duration.
 func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration, progress io.Writer) (*result, error) {
 	res := &result{Subscribers: n}
+	if err := waitGCs(ctx, t, 2); err != nil {
+		return nil, err
+	}
 	var err error
-	if res.CoreRSSBefore, err = t.metric("process_resident_memory_bytes"); err != nil {
+	if res.Before, err = sampleMemory(ctx, t, memorySamples, memoryInterval); err != nil {
 		return nil, err
 	}
 	var (
@@ -124,6 +216,8 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 		connected atomic.Int64
 		failed    atomic.Int64
 		dropped   atomic.Int64
+		messages  atomic.Int64
+		bytesRead atomic.Int64
 		wg        sync.WaitGroup
 	)
 	runCtx, stop := context.WithCancel(ctx)
@@ -137,9 +231,16 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 		}
 		connected.Add(1)
 		go func() { <-runCtx.Done(); ws.Close() }()
+		var buf []byte
 		for {
-			_, msg, err := ws.ReadMessage()
+			_, r, err := ws.NextReader()
 			if err != nil {
+				if runCtx.Err() == nil {
+					dropped.Add(1)
+				}
+				return
+			}
+			if buf, err = readAll(r, buf[:0]); err != nil {
 				if runCtx.Err() == nil {
 					dropped.Add(1)
 				}
@@ -149,11 +250,9 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 				continue
 			}
 			got := time.Now()
-			var ev event
-			if json.Unmarshal(msg, &ev) != nil || ev.Type != "host" || ev.Host == nil || ev.Host.LastSeen.IsZero() {
-				continue
-			}
-			h.add(got.Sub(ev.Host.LastSeen))
+			messages.Add(1)
+			bytesRead.Add(int64(len(buf)))
+			scanDelays(buf, got, h.add)
 		}
 	}
 	tick := time.NewTicker(time.Second / time.Duration(ramp))
@@ -178,9 +277,13 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 	if connected.Load() == 0 {
 		return nil, errors.New("no subscriber could connect")
 	}
-	// Let the snapshots pass and the heap settle before reading memory.
+	// Let the snapshots pass, and the collector run twice, before reading
+	// memory: its heap goal then counts the subscribers.
 	time.Sleep(3 * time.Second)
-	if res.CoreRSSAfter, err = t.metric("process_resident_memory_bytes"); err != nil {
+	if err := waitGCs(ctx, t, 2); err != nil {
+		return nil, err
+	}
+	if res.After, err = sampleMemory(ctx, t, memorySamples, memoryInterval); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(progress, "%d subscribers connected (%d failed); measuring for %s\n", connected.Load(), failed.Load(), duration)
@@ -208,12 +311,25 @@ wait:
 	wg.Wait()
 
 	res.Connected, res.ConnectFailures, res.DroppedByCore = connected.Load(), failed.Load(), dropped.Load()
-	res.BytesPerSubscriber = (res.CoreRSSAfter - res.CoreRSSBefore) / float64(res.Connected)
+	res.Messages, res.Bytes = messages.Load(), bytesRead.Load()
+	per := func(a, b float64) float64 { return (b - a) / float64(res.Connected) }
+	res.BytesPerSubscriber = per(res.Before.RSS, res.After.RSS)
+	res.HeapPerSubscriber = per(res.Before.HeapLow, res.After.HeapLow)
+	res.StackPerSubscriber = per(res.Before.Stacks, res.After.Stacks)
+	res.LivePerSubscriber = per(res.Before.LiveHeap, res.After.LiveHeap)
+	res.GoalPerSubscriber = 2*res.LivePerSubscriber + res.StackPerSubscriber
 	var q []time.Duration
 	res.Updates, q = h.quantiles(0.5, 0.9, 0.99, 0.999, 1)
 	res.UpdatesPerSecond = float64(res.Updates) / res.Seconds
 	res.P50ms, res.P90ms, res.P99ms, res.P999ms, res.MaxMs = ms(q[0]), ms(q[1]), ms(q[2]), ms(q[3]), ms(q[4])
 	return res, nil
 }
+
+// Memory is sampled this many times, this far apart, before and after the
+// subscribers connect.
+const (
+	memorySamples  = 11
+	memoryInterval = 500 * time.Millisecond
+)
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

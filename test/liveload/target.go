@@ -35,9 +35,9 @@ func newTarget(core, token, pin, caFile string) (*target, error) {
 	return &target{
 		base:   u,
 		token:  token,
-		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}},
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}},
 		dialer: &websocket.Dialer{TLSClientConfig: tlsConf, HandshakeTimeout: 10 * time.Second,
-			ReadBufferSize: 4096, WriteBufferSize: 512},
+			ReadBufferSize: 16 << 10, WriteBufferSize: 512},
 	}, nil
 }
 
@@ -53,27 +53,38 @@ func (t *target) header() http.Header {
 	return http.Header{"Authorization": {"Bearer " + t.token}}
 }
 
-// metric reads one unlabelled sample from the core's /metrics.
-func (t *target) metric(name string) (float64, error) {
+// metrics reads unlabelled samples from the core's /metrics, in the order
+// of names.
+func (t *target) metrics(names ...string) ([]float64, error) {
 	req, err := http.NewRequest("GET", t.base.String()+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	req.Header = t.header()
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("read core metrics: %w", err)
+		return nil, fmt.Errorf("read core metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("read core metrics: %s", resp.Status)
+		return nil, fmt.Errorf("read core metrics: %s", resp.Status)
 	}
+	out := make([]float64, len(names))
+	found := 0
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
+		for i, name := range names {
+			if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+				if out[i], err = strconv.ParseFloat(strings.TrimSpace(rest), 64); err != nil {
+					return nil, fmt.Errorf("core metric %s: %w", name, err)
+				}
+				found++
+			}
 		}
 	}
-	return 0, fmt.Errorf("core metrics have no %s", name)
+	if found < len(names) {
+		return nil, fmt.Errorf("core metrics lack one of %v", names)
+	}
+	return out, nil
 }

@@ -78,6 +78,10 @@ type Client struct {
 	log    *slog.Logger
 
 	badFrames prometheus.Counter
+
+	liveMu  sync.Mutex // guards watched and feeds, and serialises writes to the feeds
+	watched []string
+	feeds   map[*websocket.Conn]struct{} // open /ws/live connections
 }
 
 // New checks the options and returns a client; it does not connect yet.
@@ -101,9 +105,10 @@ func New(o Options) (*Client, error) {
 		base:  u,
 		token: o.Token,
 		http:  &http.Client{Transport: tr, Timeout: time.Minute},
-		dialer: &websocket.Dialer{TLSClientConfig: tc, HandshakeTimeout: dialTimeout,
+		dialer: &websocket.Dialer{TLSClientConfig: tc.Clone(), HandshakeTimeout: dialTimeout,
 			ReadBufferSize: 64 << 10},
-		log: o.Logger,
+		log:   o.Logger,
+		feeds: map[*websocket.Conn]struct{}{},
 		badFrames: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_console_bad_events_total",
 			Help: "Live feed messages from the core the console could not read."}),
 	}
@@ -441,6 +446,31 @@ func (c *Client) liveURL() string {
 	return u.String()
 }
 
+// Watch asks the core for the latest values of these hosts in their host
+// events (apiv1.Host.Latest); Watch() asks for none. Without it, host
+// events carry every figure the overview shows but not Latest. It holds for
+// open feeds and the ones Subscribe opens later.
+func (c *Client) Watch(hosts ...string) {
+	c.liveMu.Lock()
+	defer c.liveMu.Unlock()
+	c.watched = append([]string{}, hosts...)
+	for ws := range c.feeds {
+		if err := c.sendWatchLocked(ws); err != nil {
+			c.log.Warn("live feed: send the watch list", "core", c.base.Host, "err", err)
+		}
+	}
+}
+
+// sendWatchLocked sends the watch list on ws; c.liveMu is held.
+func (c *Client) sendWatchLocked(ws *websocket.Conn) error {
+	b, err := json.Marshal(apiv1.LiveWatch{Watch: c.watched})
+	if err != nil {
+		return err
+	}
+	ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return ws.WriteMessage(websocket.TextMessage, b)
+}
+
 // follow reads the live feed into out until it ends or ctx is done.
 func (c *Client) follow(ctx context.Context, out chan<- apiv1.Event) error {
 	h := http.Header{}
@@ -465,6 +495,21 @@ func (c *Client) follow(ctx context.Context, out chan<- apiv1.Event) error {
 			ws.Close()
 		}
 	}()
+	c.liveMu.Lock()
+	c.feeds[ws] = struct{}{}
+	var werr error
+	if len(c.watched) > 0 {
+		werr = c.sendWatchLocked(ws)
+	}
+	c.liveMu.Unlock()
+	defer func() {
+		c.liveMu.Lock()
+		delete(c.feeds, ws)
+		c.liveMu.Unlock()
+	}()
+	if werr != nil {
+		return fmt.Errorf("send the watch list: %w", werr)
+	}
 	ws.SetReadLimit(maxFrame)
 	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
 	ws.SetPingHandler(func(data string) error {
@@ -475,8 +520,9 @@ func (c *Client) follow(ctx context.Context, out chan<- apiv1.Event) error {
 		}
 		return err
 	})
+	var dec apiv1.LiveDecoder
 	for {
-		_, r, err := ws.NextReader()
+		_, msg, err := ws.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) && ce.Code == 4401 {
@@ -485,16 +531,20 @@ func (c *Client) follow(ctx context.Context, out chan<- apiv1.Event) error {
 			return fmt.Errorf("read live feed: %w", err)
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
-		var ev apiv1.Event
-		if err := json.NewDecoder(r).Decode(&ev); err != nil {
+		// A batch unpacks into its events; host events get the identity
+		// they leave out from the feed's earlier events.
+		evs, err := dec.Decode(msg)
+		if err != nil {
 			c.badFrames.Inc()
 			c.log.Warn("unreadable live event; skipped", "err", err)
 			continue
 		}
-		select {
-		case out <- ev:
-		case <-ctx.Done():
-			return nil
+		for _, ev := range evs {
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 	}
 }

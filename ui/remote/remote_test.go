@@ -22,6 +22,7 @@ import (
 	"go.uber.org/goleak"
 
 	"esmon/core/apiv1"
+	"esmon/core/hub"
 )
 
 const testToken = "esm_test_token"
@@ -225,5 +226,83 @@ func TestLiveFeed(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("feed open after the core went away")
 		}
+	}
+}
+
+// TestLiveFeedFromCore reads a real core's live feed (hub.Live, as the core
+// serves it): batches arrive as single events in order, host events that
+// leave out the identity get it back, and Watch brings a host's latest
+// values.
+func TestLiveFeedFromCore(t *testing.T) {
+	verifyNoLeaks(t)
+	facts := apiv1.HostFacts{Hostname: "web-01", OS: "linux", Cores: 4}
+	live := hub.NewLive(func() apiv1.Event {
+		return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "web-01", Facts: facts, AgentVersion: "1.0"}}}
+	}, nil, quiet())
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+testToken {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		live.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer live.Close()
+	c, err := New(Options{URL: srv.URL, Token: testToken, Fingerprint: Fingerprint(srv.Certificate()), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.http.CloseIdleConnections()
+
+	events, cancel := c.Subscribe()
+	defer cancel()
+	next := func() apiv1.Event {
+		t.Helper()
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("feed closed")
+			}
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event for 10 s")
+		}
+		return apiv1.Event{}
+	}
+	if ev := next(); ev.Type != apiv1.EventSnapshot || ev.Hosts[0].Facts != facts {
+		t.Fatalf("first event %+v, want the snapshot with the host's facts", ev)
+	}
+	update := func(cpu float64) apiv1.Event {
+		return apiv1.Event{Type: apiv1.EventHost, Host: &apiv1.Host{ID: "web-01", Facts: facts, AgentVersion: "1.0",
+			Online: true, Gauges: apiv1.Gauges{CPU: cpu}, Latest: map[string]float64{"cpu_usage_percent": cpu}}}
+	}
+	const n = 100
+	for i := range n {
+		live.Publish(update(float64(i)))
+	}
+	for i := range n {
+		ev := next()
+		if ev.Type != apiv1.EventHost || ev.Host.Gauges.CPU != float64(i) {
+			t.Fatalf("event %d: %+v, want the host at cpu %d", i, ev, i)
+		}
+		if ev.Host.Facts != facts || ev.Host.AgentVersion != "1.0" {
+			t.Fatalf("event %d lost the host's identity: %+v", i, ev.Host)
+		}
+		if ev.Host.Latest != nil {
+			t.Fatalf("event %d has latest values without a watch", i)
+		}
+	}
+
+	c.Watch("web-01")
+	deadline := time.Now().Add(10 * time.Second)
+	for cpu := float64(n); ; cpu++ {
+		live.Publish(update(cpu))
+		if ev := next(); ev.Host.Latest["cpu_usage_percent"] == cpu {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no latest values 10 s after Watch")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

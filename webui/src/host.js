@@ -1,7 +1,7 @@
 // The host page: facts, gauges, and charts of every metric family the host
 // reports, over a chosen range (15 m to 30 d, or custom), zoomed by drag,
 // with a crosshair that shows the values, and a live tail from /ws/live.
-import { model, subscribe } from "./live.js";
+import { model, subscribe, watch } from "./live.js";
 import { makeGauges, setGauges } from "./gauge.js";
 import { Chart, align, rate } from "./chart.js";
 import {
@@ -465,6 +465,7 @@ export function showHost(id, params) {
   if (page && page.id !== id) hideHost();
   if (!page) {
     page = { id, range, charts: new Map(), metrics: null, loads: 0, prev: null };
+    watch(id); // host events of this host bring its latest values for the tail
     ui.charts.replaceChildren();
     ui.charts.dataset.loaded = "0";
   }
@@ -481,6 +482,7 @@ export function hideHost() {
   if (page.abort) page.abort.abort();
   for (const c of page.charts.values()) c.chart.destroy();
   page = null;
+  watch();
   ui.charts.replaceChildren();
 }
 

@@ -1,6 +1,11 @@
 // The live feed: one WebSocket to ws/live, the model it fills, and the
 // listeners (pages) it tells. The page never polls. The first message is a
-// snapshot of every host and active alert; host and alert events follow.
+// snapshot of every host and active alert; host and alert events follow,
+// one per message or, when several piled up, as a "batch" of them in order
+// (the protocol is in core/apiv1's Event). A host event leaves out the
+// host's identity (facts, agent version, agent tags) when it did not
+// change, and its latest values unless the page watches the host: the host
+// page does, with watch().
 // When the socket drops, the banner shows and the feed reconnects with
 // exponential backoff and jitter; close code 4401 ends the session.
 
@@ -46,8 +51,14 @@ export function resetModel() {
   emit({ type: "reset" });
 }
 
+// IDENTITY are the host fields an event leaves out when they did not change.
+const IDENTITY = ["facts", "agent_version", "agent_tags", "tags_by_admin"];
+
 function applyEvent(ev) {
   switch (ev.type) {
+    case "batch":
+      for (const e of ev.events || []) applyEvent(e);
+      break;
     case "snapshot":
       model.hosts = new Map((ev.hosts || []).map((h) => [h.id, h]));
       model.alerts = new Map(
@@ -61,6 +72,9 @@ function applyEvent(ev) {
       const h = ev.host;
       if (!h || !h.id) return;
       const old = model.hosts.get(h.id);
+      if (!("facts" in h) && old) {
+        for (const k of IDENTITY) if (k in old) h[k] = old[k];
+      }
       model.hosts.set(h.id, h);
       emit({ type: "host", host: h, old });
       break;
@@ -96,9 +110,18 @@ export const hooks = {
   checkSession: async () => null,
 };
 
+// watch asks the core for the latest values of these hosts in their host
+// events (the host page's live tail); watch() asks for none. It holds
+// across reconnects.
+export function watch(...ids) {
+  feed.watched = ids;
+  feed.sendWatch();
+}
+
 // feed owns the WebSocket and its reconnect schedule.
 export const feed = {
   ws: null,
+  watched: [],
   wanted: false,
   attempt: 0,
   timer: 0,
@@ -149,6 +172,7 @@ export const feed = {
     let opened = false;
     ws.onopen = () => {
       opened = true;
+      if (this.watched.length) this.sendWatch();
       if (!performance.getEntriesByName("esmon:feed-open").length) performance.mark("esmon:feed-open");
     };
     ws.onmessage = (e) => {
@@ -183,6 +207,12 @@ export const feed = {
       }
       this.retryLater();
     };
+  },
+
+  sendWatch() {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return; // onopen sends it
+    ws.send(JSON.stringify({ watch: this.watched }));
   },
 
   onSnapshot() {

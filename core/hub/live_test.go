@@ -1,0 +1,578 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"esmon/core/apiv1"
+)
+
+// ---- /ws/live ----
+
+func newLive(t *testing.T, snapshot func() apiv1.Event) (*Live, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	l := NewLive(snapshot, reg, quiet)
+	return l, reg
+}
+
+func hostEvent(id string) apiv1.Event {
+	return apiv1.Event{Type: apiv1.EventHost, Host: &apiv1.Host{ID: id, Status: apiv1.StatusOK}}
+}
+
+// page is a test's /ws/live subscriber: it reads messages and decodes them
+// the way the console does.
+type page struct {
+	t   *testing.T
+	ws  *websocket.Conn
+	dec apiv1.LiveDecoder
+}
+
+func openPage(t *testing.T, srv *httptest.Server) *page {
+	t.Helper()
+	return &page{t: t, ws: dial(t, wsURL(srv))}
+}
+
+// next reads one message: its raw JSON and its events.
+func (p *page) next() ([]byte, []apiv1.Event) {
+	p.t.Helper()
+	p.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	typ, data, err := p.ws.ReadMessage()
+	if err != nil {
+		p.t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.TextMessage {
+		p.t.Fatalf("message type %d, want text", typ)
+	}
+	evs, err := p.dec.Decode(data)
+	if err != nil {
+		p.t.Fatalf("decode %s: %v", data, err)
+	}
+	return data, evs
+}
+
+// events reads messages until it has n events, and returns them with the
+// number of messages they came in.
+func (p *page) events(n int) ([]apiv1.Event, int) {
+	p.t.Helper()
+	var out []apiv1.Event
+	msgs := 0
+	for len(out) < n {
+		_, evs := p.next()
+		msgs++
+		out = append(out, evs...)
+	}
+	if len(out) != n {
+		p.t.Fatalf("got %d events, want %d", len(out), n)
+	}
+	return out, msgs
+}
+
+func (p *page) watch(ids ...string) {
+	p.t.Helper()
+	b, _ := json.Marshal(apiv1.LiveWatch{Watch: append([]string{}, ids...)})
+	if err := p.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		p.t.Fatalf("send watch: %v", err)
+	}
+}
+
+// watchers is how many pages watch host.
+func (l *Live) watchers(host string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.watched[host]
+}
+
+func TestLiveSnapshotThenEventsInOrder(t *testing.T) {
+	l, reg := newLive(t, func() apiv1.Event {
+		return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "web-01"}}}
+	})
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+
+	p := openPage(t, srv)
+	_, first := p.next()
+	if len(first) != 1 || first[0].Type != apiv1.EventSnapshot || len(first[0].Hosts) != 1 || first[0].Hosts[0].ID != "web-01" {
+		t.Fatalf("first message %+v, want the snapshot", first)
+	}
+	if n := metric(t, reg, "esmon_live_subscribers"); n != 1 {
+		t.Errorf("esmon_live_subscribers = %v, want 1", n)
+	}
+
+	const n = 200
+	name := func(i int) string { return "h" + strings.Repeat("x", i%5) + string(rune('a'+i%26)) }
+	for i := range n {
+		l.Publish(hostEvent(name(i)))
+	}
+	evs, msgs := p.events(n)
+	for i, ev := range evs {
+		if ev.Type != apiv1.EventHost || ev.Host == nil || ev.Host.ID != name(i) {
+			t.Fatalf("event %d = %+v, want host %s", i, ev, name(i))
+		}
+	}
+	t.Logf("%d events in %d messages", n, msgs)
+	waitFor(t, "every event counted as sent", func() bool { return metric(t, reg, "esmon_live_sent_events_total") == n })
+
+	p.ws.Close()
+	waitFor(t, "subscriber gone", func() bool { return metric(t, reg, "esmon_live_subscribers") == 0 })
+}
+
+// Events published while a page waits out its gap after a message reach
+// it as one batch message, in order; an event on a quiet feed goes alone,
+// as it is.
+func TestLiveBatchesWhatPilesUp(t *testing.T) {
+	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	l.minGap = 2 * time.Second // far longer than publishing takes
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+
+	p := openPage(t, srv)
+	p.next() // the snapshot; the page's gap begins
+	const n = 50
+	for i := range n {
+		l.Publish(hostEvent(fmt.Sprintf("h%02d", i)))
+	}
+	raw, evs := p.next()
+	if !bytes.HasPrefix(raw, []byte(`{"type":"batch","events":[`)) || len(evs) != n {
+		t.Fatalf("message of %d events, want one batch of %d: %.200s", len(evs), n, raw)
+	}
+	for i, ev := range evs {
+		if want := fmt.Sprintf("h%02d", i); ev.Host == nil || ev.Host.ID != want {
+			t.Fatalf("batch event %d is %+v, want host %s", i, ev, want)
+		}
+	}
+	// The counters move once the write returns, which may be after the
+	// page read it.
+	waitFor(t, "2 messages (snapshot, batch) and 50 events counted", func() bool {
+		return metric(t, reg, "esmon_live_messages_total") == 2 && metric(t, reg, "esmon_live_sent_events_total") == n
+	})
+
+	// After the gap, one event on the quiet feed is a message of its own.
+	time.Sleep(2500 * time.Millisecond)
+	l.Publish(hostEvent("alone"))
+	raw, evs = p.next()
+	if !bytes.HasPrefix(raw, []byte(`{"type":"host",`)) || len(evs) != 1 || evs[0].Host.ID != "alone" {
+		t.Fatalf("lone event sent as %.200s", raw)
+	}
+}
+
+// Pages get hosts without Latest unless they watch them, and a host's
+// identity only when it is new to the feed or changed; in-process
+// subscribers get every host whole.
+func TestLiveSlimAndWatchedHosts(t *testing.T) {
+	facts := apiv1.HostFacts{Hostname: "web-01", OS: "linux", Platform: "debian", Cores: 4}
+	snapHost := apiv1.Host{ID: "web-01", Facts: facts, AgentVersion: "1.0", Online: true, Status: apiv1.StatusOK,
+		Latest: map[string]float64{"cpu_usage_percent": 1}}
+	l, reg := newLive(t, func() apiv1.Event {
+		return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{snapHost}}
+	})
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+
+	console, stop := l.Subscribe()
+	defer stop()
+	<-console
+
+	watcher, other := openPage(t, srv), openPage(t, srv)
+	for _, p := range []*page{watcher, other} {
+		raw, evs := p.next()
+		if bytes.Contains(raw, []byte(`"latest"`)) || !bytes.Contains(raw, []byte(`"facts":{"hostname":"web-01"`)) {
+			t.Fatalf("snapshot %s: want facts and no latest values", raw)
+		}
+		if h := evs[0].Hosts[0]; h.Facts != facts || h.AgentVersion != "1.0" {
+			t.Fatalf("decoded snapshot host %+v", h)
+		}
+	}
+	watcher.watch("web-01")
+	waitFor(t, "the watch list applied", func() bool { return l.watchers("web-01") == 1 })
+
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	update := func(cpu float64, version string) apiv1.Event {
+		h := snapHost
+		h.LastSeen, h.AgentVersion = at, version
+		h.Gauges.CPU = cpu
+		h.Latest = map[string]float64{"cpu_usage_percent": cpu, `disk_used_percent{mount="/"}`: 50}
+		return apiv1.Event{Type: apiv1.EventHost, Host: &h}
+	}
+	l.Publish(update(10, "1.0")) // first event of the host: with its identity
+	l.Publish(update(20, "1.0")) // same identity: left out
+	l.Publish(update(30, "1.1")) // a new agent version: the identity again
+	other2 := apiv1.Host{ID: "db-01", Facts: apiv1.HostFacts{Hostname: "db-01"}, Latest: map[string]float64{"x": 1}}
+	l.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &other2}) // nobody watches db-01
+
+	tests := []struct {
+		name        string
+		p           *page
+		wantLatest  bool
+		wantVersion []string
+	}{
+		{"watching page", watcher, true, []string{"1.0", "1.0", "1.1"}},
+		{"overview page", other, false, []string{"1.0", "1.0", "1.1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var raws [][]byte
+			var evs []apiv1.Event
+			for len(evs) < 4 {
+				raw, got := tc.p.next()
+				evs = append(evs, got...)
+				// Split a batch back into its events' JSON.
+				var m struct {
+					Events []json.RawMessage `json:"events"`
+				}
+				if json.Unmarshal(raw, &m); m.Events != nil {
+					for _, e := range m.Events {
+						raws = append(raws, e)
+					}
+				} else {
+					raws = append(raws, raw)
+				}
+			}
+			for i, want := range tc.wantVersion {
+				raw, h := raws[i], evs[i].Host
+				if got := bytes.Contains(raw, []byte(`"latest"`)); got != tc.wantLatest {
+					t.Errorf("event %d has latest values: %v, want %v: %s", i, got, tc.wantLatest, raw)
+				}
+				carries := bytes.Contains(raw, []byte(`"facts"`))
+				if wantIdentity := i != 1; carries != wantIdentity {
+					t.Errorf("event %d carries the identity: %v, want %v: %s", i, carries, wantIdentity, raw)
+				}
+				if h.Facts != facts || h.AgentVersion != want || h.Gauges.CPU != float64(10*(i+1)) || !h.LastSeen.Equal(at) {
+					t.Errorf("decoded event %d: %+v", i, h)
+				}
+				if tc.wantLatest && h.Latest[`disk_used_percent{mount="/"}`] != 50 {
+					t.Errorf("event %d latest %v", i, h.Latest)
+				}
+			}
+			if bytes.Contains(raws[3], []byte(`"latest"`)) {
+				t.Errorf("the unwatched host came with latest values: %s", raws[3])
+			}
+		})
+	}
+
+	// The console's in-process feed has every event whole.
+	for i := range 4 {
+		ev := recvEvent(t, console)
+		if ev.Host == nil || len(ev.Host.Latest) == 0 || ev.Host.Facts.Hostname == "" {
+			t.Errorf("in-process event %d: %+v, want the whole host", i, ev.Host)
+		}
+	}
+
+	// Watching nothing again: the next event is slim for both.
+	watcher.watch()
+	waitFor(t, "the watch list cleared", func() bool { return l.watchers("web-01") == 0 })
+	l.Publish(update(40, "1.1"))
+	if raw, _ := watcher.next(); bytes.Contains(raw, []byte(`"latest"`)) {
+		t.Errorf("after unwatching: %s", raw)
+	}
+	if n := metric(t, reg, "esmon_live_bad_messages_total"); n != 0 {
+		t.Errorf("bad messages counted: %v", n)
+	}
+}
+
+// A page's message the core cannot read closes it with 1007, and is counted.
+func TestLiveBadMessage(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  string
+	}{
+		{"not JSON", "hello"},
+		{"no watch list", `{"hosts":["a"]}`},
+		{"too many hosts", `{"watch":[` + strings.Repeat(`"h",`, apiv1.MaxWatch) + `"h"]}`},
+	}
+	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := openPage(t, srv)
+			p.next()
+			p.ws.WriteMessage(websocket.TextMessage, []byte(tc.msg))
+			if code, text := closeCode(t, p.ws); code != websocket.CloseInvalidFramePayloadData || text == "" {
+				t.Errorf("closed with %d %q, want 1007 and a reason", code, text)
+			}
+			if n := metric(t, reg, "esmon_live_bad_messages_total"); n != float64(i+1) {
+				t.Errorf("bad messages = %v, want %d", n, i+1)
+			}
+		})
+	}
+}
+
+// A page that stops reading is closed with CloseTooSlow once the ring has
+// gone round past what it was sent; a page that reads and the console go
+// on, and Publish never waits.
+func TestLiveDropsSlowPage(t *testing.T) {
+	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	l.ringMask = 15
+	// Small socket buffers: a page that stops reading blocks its writer
+	// after a few events rather than after megabytes.
+	srv := httptest.NewUnstartedServer(l)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	defer srv.Close()
+	defer l.Close()
+
+	fast, stop := l.Subscribe()
+	defer stop()
+	<-fast
+	reader := openPage(t, srv)
+	reader.next()
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(8 << 10)
+		}
+		return c, err
+	}}
+	sws, _, err := d.Dial(wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sws.Close()
+	slow := &page{t: t, ws: sws}
+	slow.next()
+	slow.watch("big") // full events: the socket buffers fill quickly
+	waitFor(t, "the watch list applied", func() bool { return l.watchers("big") == 1 })
+	var sc *liveConn
+	l.mu.Lock()
+	for c := range l.conns {
+		if len(c.watch) > 0 {
+			sc = c
+		}
+	}
+	l.mu.Unlock()
+
+	big := apiv1.Host{ID: "big", Latest: map[string]float64{}}
+	for i := range 2000 {
+		big.Latest[fmt.Sprintf("series_%s_%d", strings.Repeat("x", 20), i)] = float64(i)
+	}
+	readerGot := make(chan int)
+	go func() {
+		n := 0
+		defer func() { readerGot <- n }()
+		for {
+			reader.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, data, err := reader.ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			n += bytes.Count(data, []byte(`"id":"big"`))
+			if bytes.Contains(data, []byte(`"id":"last"`)) {
+				return
+			}
+		}
+	}()
+	published := 0
+	for {
+		l.mu.Lock()
+		behind := l.head - sc.cursor
+		l.mu.Unlock()
+		if behind > l.ringMask+1 {
+			break
+		}
+		if published > 10000 {
+			t.Fatalf("the slow page is only %d events behind after %d", behind, published)
+		}
+		start := time.Now()
+		l.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &big})
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("Publish blocked for %v", d)
+		}
+		published++
+		// Keep to the pace of the fan-out (slow under -race): the
+		// console and the reading page keep up with it.
+		waitFor(t, "the event in the ring", func() bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.head == uint64(published)
+		})
+		for drained := false; !drained; {
+			select {
+			case <-fast:
+			default:
+				drained = true
+			}
+		}
+	}
+	t.Logf("the slow page fell a ring behind after %d events", published)
+	l.Publish(hostEvent("last"))
+	if n := <-readerGot; n != published {
+		t.Errorf("the reading page got %d of %d events", n, published)
+	}
+	for ev := recvEvent(t, fast); ev.Host == nil || ev.Host.ID != "last"; ev = recvEvent(t, fast) {
+	}
+	// Once the slow page reads again it gets what was already on its way
+	// and is told why it was closed, so it reconnects for a fresh snapshot.
+	if code, _ := closeCode(t, slow.ws); code != CloseTooSlow {
+		t.Errorf("close code %d, want %d", code, CloseTooSlow)
+	}
+	if got := metric(t, reg, "esmon_live_dropped_total", "what", "subscriber"); got != 1 {
+		t.Errorf("dropped subscribers = %v, want 1 (only the slow page)", got)
+	}
+}
+
+// Close tells open pages the core is going away.
+func TestLiveCloseTellsPages(t *testing.T) {
+	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	pages := []*page{openPage(t, srv), openPage(t, srv)}
+	for _, p := range pages {
+		p.next()
+	}
+	l.Publish(hostEvent("a"))
+	l.Close()
+	for i, p := range pages {
+		if code, _ := closeCode(t, p.ws); code != websocket.CloseGoingAway {
+			t.Errorf("page %d closed with %d, want 1001", i, code)
+		}
+	}
+	if n := metric(t, reg, "esmon_live_subscribers"); n != 0 {
+		t.Errorf("esmon_live_subscribers = %v after Close", n)
+	}
+	// A page that comes after Close is told the same.
+	late := dial(t, wsURL(srv))
+	if code, _ := closeCode(t, late); code != websocket.CloseGoingAway {
+		t.Errorf("a page after Close got %d, want 1001", code)
+	}
+}
+
+// A page whose credential ends is closed with CloseSignedOut.
+func TestLiveSignedOut(t *testing.T) {
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	valid := make(chan bool, 1)
+	valid <- true
+	ok := true
+	srv := httptest.NewServer(httpHandlerWithValidity(l, func() bool {
+		select {
+		case v := <-valid:
+			ok = v
+		default:
+		}
+		return ok
+	}))
+	defer srv.Close()
+	defer l.Close()
+	p := openPage(t, srv)
+	p.next()
+	valid <- false
+	if code, _ := closeCode(t, p.ws); code != CloseSignedOut {
+		t.Errorf("closed with %d, want %d", code, CloseSignedOut)
+	}
+}
+
+func TestLiveSubscribeClosedOnClose(t *testing.T) {
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	evs, stop := l.Subscribe()
+	defer stop()
+	if ev := <-evs; ev.Type != apiv1.EventSnapshot {
+		t.Fatalf("first event %q, want snapshot", ev.Type)
+	}
+	l.Publish(hostEvent("a"))
+	if ev := recvEvent(t, evs); ev.Host == nil || ev.Host.ID != "a" {
+		t.Fatalf("event %+v, want host a", ev)
+	}
+	l.Close()
+	select {
+	case _, ok := <-evs:
+		if ok {
+			t.Fatal("got an event after Close, want the channel closed")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("channel not closed after Close")
+	}
+	// Subscribing after Close gives a closed channel, not a hang.
+	late, stop2 := l.Subscribe()
+	stop2()
+	if _, ok := <-late; ok {
+		t.Fatal("Subscribe after Close returned an open channel")
+	}
+	l.Publish(hostEvent("b")) // must not block or panic
+	l.Close()                 // twice is harmless
+}
+
+func TestLiveUnsubscribeClosesChannel(t *testing.T) {
+	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	defer l.Close()
+	evs, stop := l.Subscribe()
+	<-evs
+	stop()
+	stop() // twice is harmless
+	if _, ok := recvEventOrClosed(t, evs); ok {
+		t.Fatal("channel open after the cancel func")
+	}
+	if n := metric(t, reg, "esmon_live_subscribers"); n != 0 {
+		t.Errorf("esmon_live_subscribers = %v, want 0", n)
+	}
+}
+
+// The live feed's frames are JSON text; pages parse them.
+func TestLiveFrameIsEventJSON(t *testing.T) {
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{}} })
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+	ws := dial(t, wsURL(srv))
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if typ != websocket.TextMessage || json.Unmarshal(data, &m) != nil || m["type"] != "snapshot" {
+		t.Fatalf("frame type %d %s, want a JSON text frame with type snapshot", typ, data)
+	}
+}
+
+func recvEvent(t *testing.T, ch <-chan apiv1.Event) apiv1.Event {
+	t.Helper()
+	ev, ok := recvEventOrClosed(t, ch)
+	if !ok {
+		t.Fatal("channel closed")
+	}
+	return ev
+}
+
+func recvEventOrClosed(t *testing.T, ch <-chan apiv1.Event) (apiv1.Event, bool) {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		return ev, ok
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
+	}
+	return apiv1.Event{}, false
+}
+
+// httpHandlerWithValidity serves l as core/api does: with a check of the
+// credential that opened the page.
+func httpHandlerWithValidity(l *Live, valid func() bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.ServeHTTP(w, r.WithContext(WithValidity(r.Context(), valid)))
+	})
+}
+
+// smallBuffers gives accepted connections a small send buffer.
+type smallBuffers struct{ net.Listener }
+
+func (s smallBuffers) Accept() (net.Conn, error) {
+	c, err := s.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"esmon/core/apiv1"
+)
+
+// The scan finds exactly the online host updates in what the core sends,
+// encoded as the core encodes them.
+func TestScanDelays(t *testing.T) {
+	got := time.Date(2026, 11, 28, 12, 0, 1, 0, time.UTC)
+	at := got.Add(-40 * time.Millisecond)
+	host := func(id string, online bool, seen time.Time) json.RawMessage {
+		h := apiv1.LiveHost{Host: apiv1.Host{ID: id, Online: online, LastSeen: seen, Status: "ok", Tags: []string{"a"}}}
+		if id == "new" {
+			h.Facts = &apiv1.HostFacts{Hostname: id, OS: "linux"}
+			h.AgentVersion = "1.0"
+		}
+		b, _ := json.Marshal(struct {
+			Type string          `json:"type"`
+			Host *apiv1.LiveHost `json:"host"`
+		}{"host", &h})
+		return b
+	}
+	batch := func(evs ...json.RawMessage) []byte {
+		parts := make([][]byte, len(evs))
+		for i, e := range evs {
+			parts[i] = e
+		}
+		return append(append([]byte(`{"type":"batch","events":[`), bytes.Join(parts, []byte(","))...), "]}"...)
+	}
+	alert, _ := json.Marshal(apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{To: "firing", At: at}})
+	snapshot, _ := json.Marshal(apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "x", Online: true, LastSeen: at}}})
+	tests := []struct {
+		name string
+		msg  []byte
+		want int
+	}{
+		{"one host event", host("a", true, at), 1},
+		{"a host new to the feed, with its facts", host("new", true, at), 1},
+		{"a batch", batch(host("a", true, at), alert, host("b", true, at), host("c", false, at.Add(-time.Hour))), 2},
+		{"an offline host", host("c", false, at), 0},
+		{"an alert", alert, 0},
+		{"the snapshot", snapshot, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var delays []time.Duration
+			n := scanDelays(tc.msg, got, func(d time.Duration) { delays = append(delays, d) })
+			if n != tc.want || len(delays) != tc.want {
+				t.Fatalf("found %d (%d delays), want %d in %s", n, len(delays), tc.want, tc.msg)
+			}
+			for _, d := range delays {
+				if d != 40*time.Millisecond {
+					t.Errorf("delay %v, want 40ms", d)
+				}
+			}
+		})
+	}
+}
+
+func TestReadAllReusesBuffer(t *testing.T) {
+	buf := make([]byte, 0, 4)
+	out, err := readAll(bytes.NewReader([]byte("hello, world")), buf)
+	if err != nil || string(out) != "hello, world" {
+		t.Fatalf("%q, %v", out, err)
+	}
+	again, _ := readAll(bytes.NewReader([]byte("hi")), out[:0])
+	if string(again) != "hi" || &again[0] != &out[0] {
+		t.Errorf("second read %q did not reuse the buffer", again)
+	}
+}
