@@ -75,7 +75,7 @@ deps-webui:
 
 test-go: webui jmx-bridge
 	ESMON_TEST_STRICT=1 $(GO) test -race -timeout 20m $(RACE_PKGS)
-	ESMON_TEST_STRICT=1 $(GO) test -timeout 20m ./ui/... ./app/... ./webui/... ./test/...
+	ESMON_TEST_STRICT=1 $(GO) test -timeout 20m ./ui/... ./app/... ./webui/... ./test/... ./bench/...
 
 ## fuzz: every Fuzz* test in the tree, FUZZTIME each (default 30s), found
 ## with `go test -list`; a crasher stops the run and is saved under its
