@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,7 @@ func (s *Sink) Add(metric string, value float64, labelPairs ...string) {
 		s.dropped++
 		return
 	}
+	value = Precision(metric, value)
 	var labels []wire.Label
 	if len(labelPairs) > 0 {
 		labels = make([]wire.Label, 0, len(labelPairs)/2)
@@ -75,6 +77,36 @@ func (s *Sink) Add(metric string, value float64, labelPairs ...string) {
 		}
 	}
 	s.samples = append(s.samples, Sample{Metric: metric, Labels: labels, Value: value})
+}
+
+// PercentDecimals is how many decimals of a percentage the agent sends.
+// Its percentages are ratios of counters read at one moment (CPU jiffies
+// of 10 ms, bytes of a disk or of memory): a CPU percentage over one
+// second of two cores moves in steps of 0.5, and a hundredth of a percent
+// of a 1 TB disk is 100 MB, which its byte figures give exactly anyway.
+// The digits past the second decimal are the noise of a division; the
+// store's decimal coding keeps two decimals in a few bits a sample and a
+// full-precision float in about six bytes.
+const PercentDecimals = 2
+
+var percentScale = math.Pow10(PercentDecimals)
+
+// Precision is value as the agent sends it for metric: a percentage
+// (a metric named *_percent) rounded to PercentDecimals, any other value
+// as it is. Every sample goes through it (Sink.Add), and so does a
+// recorded dataset before the store's benchmarks ingest it, so both
+// measure what the agent sends. The result is the float64 nearest to a
+// whole number of hundredths (never -0), which the store holds bit for
+// bit like any value.
+func Precision(metric string, value float64) float64 {
+	if !strings.HasSuffix(metric, "_percent") || !(math.Abs(value) < 1e15) {
+		return value // not a percentage; or NaN, infinite, or too large to have decimals
+	}
+	r := math.Round(value*percentScale) / percentScale
+	if r == 0 {
+		return 0 // not -0
+	}
+	return r
 }
 
 // labelText makes v a label value the core accepts: valid UTF-8 without

@@ -70,12 +70,21 @@ func (d *DB) checkpoint(finishAll bool) error {
 			n := min(len(ids), 1024)
 			var recs [][]byte
 			d.hmu.Lock()
+			// A series whose index entries are in Badger (every one the
+			// flush above reached: it ran after ids were taken, and
+			// Badger is synced) is loaded from the index on start,
+			// before the checkpoint; repeating it here would cost its
+			// name once per series and checkpoint, for every series
+			// the store ever saw.
 			ser := []byte{recSeries}
 			for _, id := range ids[:n] {
-				ms := d.byID[id]
-				ser = appendSeriesEntry(ser, ms.id, ms.metric, ms.labels)
+				if ms := d.byID[id]; !ms.indexed {
+					ser = appendSeriesEntry(ser, ms.id, ms.metric, ms.labels)
+				}
 			}
-			recs = append(recs, ser)
+			if len(ser) > 1 {
+				recs = append(recs, ser)
+			}
 			for _, id := range ids[:n] {
 				ms := d.byID[id]
 				if ms.lastT != minTime {

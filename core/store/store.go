@@ -205,6 +205,18 @@ type Retention struct {
 // and 1-hour rollups 3 years.
 var DefaultRetention = Retention{Raw: 14 * 24 * time.Hour, Minute: 180 * 24 * time.Hour, Hour: 3 * 365 * 24 * time.Hour}
 
+// RecommendedMemoryLimit is the soft memory limit (runtime/debug.
+// SetMemoryLimit, or GOMEMLIMIT) for a core whose store holds up to about
+// 100,000 active series. The store's live heap is about 160 MB there
+// (open chunks ~0.7 KB a series, their coders 0.3 KB, the series and
+// their index entries 0.35 KB, Badger's memtables and caches ~20 MB);
+// without a limit the Go heap grows to twice that and more before a
+// collection and returns freed pages lazily, and the process peaks at
+// ~640 MB. Under this limit it stays under 400 MB (BENCHMARKS.md, "Store").
+// Raise it with the fleet: it should stay above twice the live heap, or
+// the collector runs all the time.
+const RecommendedMemoryLimit = 300 << 20
+
 // Options tune the database. Zero values take the defaults noted.
 type Options struct {
 	Dir    string
@@ -331,14 +343,23 @@ var (
 func Open(opts Options) (*DB, error) {
 	opts.defaults()
 	log := opts.Logger
+	// Memory: the memtable is held twice while one is flushed, and its
+	// flush builds a table of its size in memory; 8 MiB is 32 of the
+	// store's finished-chunk batches (FlushBytes). The block cache
+	// holds decompressed blocks for the queries (a 24 h raw query reads
+	// ~24 chunks; dashboards re-read the newest hours). The index cache
+	// serves encrypted tables only (Badger reads an unencrypted table's
+	// index from its mmap), so it is off. With 100,000 series this and
+	// a soft memory limit of RecommendedMemoryLimit keep the core under
+	// 400 MB (BENCHMARKS.md).
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(true).
 		WithLogger(badgerLogger{log.With("component", "badger")}).
-		WithMemTableSize(16 << 20).
+		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
-		WithBlockCacheSize(32 << 20).
-		WithIndexCacheSize(16 << 20).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(0).
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
 		WithCompression(options.ZSTD).

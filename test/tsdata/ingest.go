@@ -7,14 +7,18 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"esmon/agentsvc/collect"
 	"esmon/core/store"
 	"esmon/core/store/dataset"
 )
@@ -31,6 +35,11 @@ func ingest(args []string) error {
 	hours := fs.Float64("hours", 24, "devops: hours of data")
 	memprofile := fs.String("memprofile", "", "write a heap profile after ingesting")
 	refs := fs.Bool("refs", true, "devops: append by series ref (looked up once per host, as the hub does per connection)")
+	speed := fs.Float64("speed", 0, "devops: pace the batches at this multiple of the real 10 s interval (1 = the real rate); 0 = as fast as the store takes them")
+	asSent := fs.Bool("as-sent", true, "recorded: pass every value through collect.Precision, as the agent sends it now (recordings made before it rounded)")
+	procEvery := fs.Duration("process-every", 0, "recorded: keep the process_* samples of one snapshot per this interval, as an agent with its background process scan sends them (recordings made with the scan inline in every snapshot); 0 keeps all")
+	stampEvery := fs.Duration("stamp-every", 0, "recorded, what-if: move each snapshot's time to the nearest multiple of this interval (an agent stamping its schedule's ticks instead of the clock at each collection); 0 keeps the recorded times")
+	compact := fs.Bool("compact", true, "make rollups, reopen and compact, and print the bytes on disk; false stops after the ingest (memory runs)")
 	fs.Parse(args)
 	if *dir == "" {
 		return fmt.Errorf("-dir is required")
@@ -43,13 +52,14 @@ func ingest(args []string) error {
 	if err != nil {
 		return err
 	}
+	rss := startRSSSampler()
 	start := time.Now()
 	var n int64
 	switch *kind {
 	case "devops":
-		n, err = ingestDevops(db, *hosts, *hours, *refs)
+		n, err = ingestDevops(db, *hosts, *hours, *refs, *speed, rss)
 	case "recorded":
-		n, err = ingestRecorded(db, *in)
+		n, err = ingestRecorded(db, *in, *asSent, *procEvery, *stampEvery)
 	default:
 		err = fmt.Errorf("unknown dataset %q", *kind)
 	}
@@ -59,9 +69,14 @@ func ingest(args []string) error {
 	}
 	took := time.Since(start)
 	fmt.Printf("ingested %d samples in %v: %.0f samples/s (write-ahead log on, fsync per group commit)\n", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	rss.stop()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Printf("peak RSS %s MiB, Go heap in use %d MiB\n", vmHWM(), ms.HeapInuse>>20)
+	if *kind == "devops" {
+		fmt.Printf("RSS sampled every 250 ms: peak %d MiB over the whole ingest, %d MiB after the first hour of data (every series past its first chunk window: the steady state)\n",
+			rss.peak.Load()>>20, rss.steadyPeak.Load()>>20)
+	}
 	if *memprofile != "" {
 		f, err := os.Create(*memprofile)
 		if err != nil {
@@ -72,6 +87,14 @@ func ingest(args []string) error {
 		f.Close()
 	}
 
+	if !*compact {
+		cstart := time.Now()
+		if err := db.Close(); err != nil {
+			return err
+		}
+		fmt.Printf("closed in %v (every open chunk finished and written); peak RSS including the close %s MiB\n", time.Since(cstart).Round(time.Millisecond), vmHWM())
+		return nil
+	}
 	rstart := time.Now()
 	for i := 0; i < 200; i++ {
 		if err := db.Rollup(context.Background()); err != nil {
@@ -92,18 +115,25 @@ func ingest(args []string) error {
 	if err := db.Close(); err != nil {
 		return err
 	}
-	total := dirSize(*dir)
-	fmt.Printf("on disk after compaction: %d bytes = %.3f bytes/sample (whole data directory)\n", total, float64(total)/float64(n))
+	files, total, alloc := dirSize(*dir)
+	fmt.Printf("on disk after compaction: %d bytes = %.3f bytes/sample (whole data directory, apparent size as du -b)\n", total, float64(total)/float64(n))
+	fmt.Printf("allocated blocks: %d bytes = %.3f bytes/sample (as du -B1)\n", alloc, float64(alloc)/float64(n))
+	if len(files) <= 40 {
+		for _, f := range files {
+			fmt.Printf("  %-40s %12d apparent %12d allocated\n", f.name, f.size, f.alloc)
+		}
+	}
 	fmt.Printf("by tier (Badger tables by first key): %v\n", tiers)
 	return nil
 }
 
-func ingestDevops(db *store.DB, hosts int, hours float64, byRef bool) (int64, error) {
+func ingestDevops(db *store.DB, hosts int, hours float64, byRef bool, speed float64, rss *rssSampler) (int64, error) {
 	steps := int(hours * 360)
+	const interval = 10 * time.Second
 	// The day before yesterday: recent enough for Badger's TTL, which
 	// runs on the real clock, and old enough to be rolled up.
 	day := time.Now().Add(-48 * time.Hour).Truncate(24 * time.Hour)
-	fleet := dataset.NewFleet(hosts, day, 10*time.Second, 20*time.Millisecond, 42)
+	fleet := dataset.NewFleet(hosts, day, interval, 20*time.Millisecond, 42)
 	per := dataset.SeriesPerHost()
 	work := make([]chan []store.Sample, hosts)
 	errs := make(chan error, hosts)
@@ -144,7 +174,11 @@ func ingestDevops(db *store.DB, hosts int, hours float64, byRef bool) (int64, er
 		}()
 	}
 	bufs := [2][][]store.Sample{}
+	paceStart := time.Now()
 	for s := range steps {
+		if s == 360 { // one hour of data in: every series has finished a chunk
+			rss.steady.Store(true)
+		}
 		// Double-buffered: the next step is made while this one is written.
 		cur := &bufs[s%2]
 		*cur = (*cur)[:0]
@@ -152,6 +186,9 @@ func ingestDevops(db *store.DB, hosts int, hours float64, byRef bool) (int64, er
 			*cur = append(*cur, append([]store.Sample(nil), b...))
 		}
 		step.Wait()
+		if speed > 0 { // the step's batches leave at their time, scaled
+			time.Sleep(time.Until(paceStart.Add(time.Duration(float64(s) * float64(interval) / speed))))
+		}
 		step.Add(hosts)
 		for h, b := range *cur {
 			work[h] <- b
@@ -170,39 +207,137 @@ func ingestDevops(db *store.DB, hosts int, hours float64, byRef bool) (int64, er
 	return int64(steps * hosts * per), nil
 }
 
-func ingestRecorded(db *store.DB, path string) (int64, error) {
+func ingestRecorded(db *store.DB, path string, asSent bool, procEvery, stampEvery time.Duration) (int64, error) {
 	snaps, err := readRecorded(path)
 	if err != nil {
 		return 0, err
 	}
-	var n int64
+	if len(snaps) == 0 {
+		return 0, fmt.Errorf("%s holds no snapshot", path)
+	}
+	var n, rounded, thinned int64
 	var batch []store.Sample
+	var lastProc int64
+	series := map[string]bool{}
 	for i, s := range snaps {
-		batch = append(batch, s.Samples...)
-		n += int64(len(s.Samples))
+		keepProc := procEvery <= 0 || i == 0 || s.T-lastProc >= procEvery.Milliseconds()
+		if keepProc {
+			lastProc = s.T
+		}
+		t := s.T
+		if e := stampEvery.Milliseconds(); e > 0 {
+			t = (t + e/2) / e * e
+		}
+		for _, smp := range s.Samples {
+			smp.T = t
+			if !keepProc && strings.HasPrefix(smp.Metric, "process_") {
+				thinned++
+				continue
+			}
+			if asSent {
+				if v := collect.Precision(smp.Metric, smp.V); math.Float64bits(v) != math.Float64bits(smp.V) {
+					smp.V = v
+					rounded++
+				}
+			}
+			series[store.SeriesKey(smp.Metric, smp.Labels)] = true
+			batch = append(batch, smp)
+		}
 		if i%60 == 59 || i == len(snaps)-1 {
 			if err := db.Append(context.Background(), batch); err != nil {
 				return 0, err
 			}
+			n += int64(len(batch))
 			batch = batch[:0]
 		}
 	}
-	fmt.Printf("recorded dataset: %d snapshots of %d samples each, %v\n", len(snaps), len(snaps[0].Samples),
-		time.Duration(snaps[len(snaps)-1].T-snaps[0].T)*time.Millisecond)
+	fmt.Printf("recorded dataset: %d snapshots over %v, %d series; %d samples ingested, %d values rounded by collect.Precision, %d process samples left out (-process-every %v); times moved to multiples of %v\n",
+		len(snaps), time.Duration(snaps[len(snaps)-1].T-snaps[0].T)*time.Millisecond, len(series), n, rounded, thinned, procEvery, stampEvery)
 	return n, nil
 }
 
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
+// fileSize is one file of a data directory: its apparent size (du -b)
+// and the bytes of the blocks allocated to it (du -B1; less for a sparse
+// file, more for a small one).
+type fileSize struct {
+	name        string
+	size, alloc int64
+}
+
+func dirSize(dir string) (files []fileSize, size, alloc int64) {
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
 		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		f := fileSize{size: fi.Size()}
+		f.name, _ = filepath.Rel(dir, path)
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			f.alloc = st.Blocks * 512
+		}
+		files = append(files, f)
+		size += f.size
+		alloc += f.alloc
 		return nil
 	})
-	return n
+	return files, size, alloc
+}
+
+// rssSampler reads the process's resident set every 250 ms and keeps the
+// peak, and the peak since steady was set.
+type rssSampler struct {
+	peak, steadyPeak atomic.Int64
+	steady           atomic.Bool
+	done             chan struct{}
+	wg               sync.WaitGroup
+}
+
+func startRSSSampler() *rssSampler {
+	r := &rssSampler{done: make(chan struct{})}
+	r.wg.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if b := vmRSS(); b > 0 {
+				if b > r.peak.Load() {
+					r.peak.Store(b)
+				}
+				if r.steady.Load() && b > r.steadyPeak.Load() {
+					r.steadyPeak.Store(b)
+				}
+			}
+			select {
+			case <-r.done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return r
+}
+
+func (r *rssSampler) stop() {
+	close(r.done)
+	r.wg.Wait()
+}
+
+// vmRSS is the process's resident set in bytes now, from /proc, or 0.
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			var kb int64
+			fmt.Sscan(f[1], &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // vmHWM is the process's peak resident set in MiB, from /proc.

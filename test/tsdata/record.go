@@ -49,11 +49,18 @@ func record(args []string) error {
 	defer f.Close()
 	enc := gob.NewEncoder(f)
 	set := collect.Default(collect.System{})
+	// As the agent does: the slow collectors (the process scan and the
+	// temperatures, every collect.DefaultProcessInterval) run in the
+	// background and their samples join the next snapshot; without Start
+	// they would run inline in every snapshot.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer set.Start(ctx)()
+	defer cancel()
 	host, _ := os.Hostname()
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
 	for i := 0; i < *n; i++ {
-		snap, err := set.Collect(context.Background())
+		snap, err := set.Collect(ctx)
 		if err != nil && len(snap.Samples) == 0 {
 			return fmt.Errorf("collect: %w", err)
 		}
@@ -64,7 +71,7 @@ func record(args []string) error {
 				ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
 			}
 			ls.Sort()
-			s.Samples = append(s.Samples, recordedSample{Metric: cs.Metric, Labels: ls, V: cs.Value})
+			s.Samples = append(s.Samples, recordedSample{Metric: cs.Metric, Labels: ls, V: cs.Value}) // as sent: Sink.Add applied collect.Precision
 		}
 		if err := enc.Encode(&s); err != nil {
 			return err
