@@ -36,33 +36,45 @@ func (e *Engine) Ack(id, by, comment string, now time.Time) (apiv1.Transition, e
 		return apiv1.Transition{}, &FieldError{"comment", fmt.Sprintf("must be at most %d characters", maxComment)}
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	in := e.byID(id)
 	if in == nil {
+		e.mu.Unlock()
 		return apiv1.Transition{}, ErrNoAlert
 	}
 	if in.Alert.State != apiv1.StateFiring {
+		e.mu.Unlock()
 		return apiv1.Transition{}, ErrNotFiring
 	}
 	in.Alert.Ack = &apiv1.Ack{By: by, At: now, Comment: comment}
-	return e.move(in, e.ruleOf(in), Firing, Firing, in.Alert.Value, now, ReasonAcknowledged), nil
+	t := e.move(in, e.ruleOf(in), Firing, Firing, in.Alert.Value, now, ReasonAcknowledged)
+	e.mu.Unlock()
+	// The person is told only once the acknowledgement is on disk.
+	if err := e.w.flush(); err != nil {
+		return apiv1.Transition{}, fmt.Errorf("save acknowledgement: %w", err)
+	}
+	return t, nil
 }
 
 // Unack takes an acknowledgement back: repeats and escalation resume.
 func (e *Engine) Unack(id, by string, now time.Time) (apiv1.Transition, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	in := e.byID(id)
 	if in == nil {
+		e.mu.Unlock()
 		return apiv1.Transition{}, ErrNoAlert
 	}
 	if in.Alert.Ack == nil {
+		e.mu.Unlock()
 		return apiv1.Transition{}, &FieldError{"ack", "the alert is not acknowledged"}
 	}
 	in.Alert.Ack = nil
 	// A fresh start for repeats: the next is one interval from now.
 	in.Alert.NotifiedAt = now
 	t := e.move(in, e.ruleOf(in), Firing, Firing, in.Alert.Value, now, ReasonUnacknowledged)
+	e.mu.Unlock()
+	if err := e.w.flush(); err != nil {
+		return apiv1.Transition{}, fmt.Errorf("save acknowledgement: %w", err)
+	}
 	e.log.Info("alert unacknowledged", "alert", id, "by", by)
 	return t, nil
 }
@@ -304,6 +316,7 @@ func (e *Engine) alertMatches(a *apiv1.Alert, match map[string]string) bool {
 // asks for it, escalates critical ones nobody acknowledged, and forgets
 // flap histories that have gone quiet and silences that ended a day ago. The core calls it every few seconds.
 func (e *Engine) Tick(now time.Time) []apiv1.Transition {
+	defer e.w.room()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []apiv1.Transition

@@ -86,12 +86,14 @@ const (
 type Engine struct {
 	kv  store.KV
 	log *slog.Logger
+	w   *writer // commits transitions and states; see persist.go
 
 	mu         sync.Mutex // guards every field below
 	rules      map[string]*apiv1.Rule
 	index      map[string]*metricRules // metric -> enabled rules on it
 	compiled   map[string]*indexedRule // rule id -> its index entry
 	offline    []*apiv1.Rule           // agent-offline rules, enabled or not
+	up         time.Time               // when the core started; see Up
 	active     map[uint64]*instance    // by alertKey
 	flaps      map[uint64][]time.Time  // recent starts and ends of each alert
 	seen       map[uint64]*seenSeries  // series of no_data: alert rules
@@ -292,6 +294,7 @@ func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
 		log.Warn("skipped unreadable alert record", "err", err)
 	}
 	e.reindex()
+	e.w = newWriter(kv, log)
 	return e, nil
 }
 
@@ -396,6 +399,7 @@ func DefaultRules() []apiv1.Rule {
 // agent-offline alerts. Each sample is checked only against the rules on
 // its metric that can match its host.
 func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
+	defer e.w.room() // after the unlock: a full queue slows the caller, not the engine
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []apiv1.Transition
@@ -547,8 +551,9 @@ func (e *Engine) flip(key uint64, r *apiv1.Rule, at time.Time) {
 	}
 }
 
-// move applies one transition, persists it, records it in the history and
-// returns it. The caller holds the lock.
+// move applies one transition, queues it for the history and the alert's
+// new state for the store (persist.go) and returns it. The caller holds the
+// lock.
 func (e *Engine) move(in *instance, r *apiv1.Rule, from, to State, v float64, at time.Time, reason string) apiv1.Transition {
 	a := &in.Alert
 	a.State = to.String()
@@ -586,9 +591,7 @@ func (e *Engine) move(in *instance, r *apiv1.Rule, from, to State, v float64, at
 	}
 	if to == Resolved || to == Inactive {
 		e.removeActive(in)
-		if err := e.kv.Delete(append([]byte{store.PrefixAlertState}, a.ID...)); err != nil {
-			e.log.Error("delete alert state", "alert", a.ID, "err", err)
-		}
+		e.w.state(append([]byte{store.PrefixAlertState}, a.ID...), nil)
 	} else {
 		e.saveInstance(in)
 	}
@@ -622,24 +625,29 @@ func routed(t apiv1.Transition) bool {
 		t.Reason != ReasonAcknowledged && t.Reason != ReasonUnacknowledged
 }
 
+// saveInstance queues the alert's state as of now. The caller holds the
+// lock.
 func (e *Engine) saveInstance(in *instance) {
 	b, err := json.Marshal(in)
-	if err == nil {
-		err = e.kv.Put(append([]byte{store.PrefixAlertState}, in.Alert.ID...), b)
-	}
 	if err != nil {
-		e.log.Error("save alert state", "alert", in.Alert.ID, "err", err)
+		e.log.Error("encode alert state", "alert", in.Alert.ID, "err", err)
+		return
 	}
+	e.w.state(append([]byte{store.PrefixAlertState}, in.Alert.ID...), b)
 }
 
-// record appends t to the history. The caller holds the lock.
+// record queues t for the history, with its own copy of what the caller
+// may still change. The caller holds the lock.
 func (e *Engine) record(t apiv1.Transition) {
 	e.histSeq++
-	if b, err := json.Marshal(t); err != nil {
-		e.log.Error("encode alert history", "err", err)
-	} else if err := e.kv.Put(timeKey(store.PrefixAlertHistory, t.At, e.histSeq), b); err != nil {
-		e.log.Error("save alert history", "alert", t.Alert.ID, "err", err)
+	t.Alert.Labels = maps.Clone(t.Alert.Labels)
+	t.Alert.Channels = slices.Clone(t.Alert.Channels)
+	t.EscalateTo = slices.Clone(t.EscalateTo)
+	if t.Alert.Ack != nil {
+		ack := *t.Alert.Ack
+		t.Alert.Ack = &ack
 	}
+	e.w.history(timeKey(store.PrefixAlertHistory, t.At, e.histSeq), t)
 }
 
 func timeKey(prefix byte, at time.Time, seq uint64) []byte {
@@ -650,9 +658,21 @@ func timeKey(prefix byte, at time.Time, seq uint64) []byte {
 	return k
 }
 
+// Up tells the engine when the core started serving. A host's silence is
+// counted from then at the earliest: while the core was down no host could
+// report, and after a restart each needs the time to reconnect. An alert
+// that was firing before the restart stays firing.
+func (e *Engine) Up(at time.Time) {
+	e.mu.Lock()
+	e.up = at
+	e.mu.Unlock()
+}
+
 // EvalOffline fires agent-offline alerts for hosts silent longer than a
-// rule's For, as of now.
+// rule's For, as of now, counted from the core's start at the earliest
+// (see Up).
 func (e *Engine) EvalOffline(hosts []apiv1.Host, now time.Time) []apiv1.Transition {
+	defer e.w.room()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []apiv1.Transition
@@ -666,7 +686,7 @@ func (e *Engine) EvalOffline(hosts []apiv1.Host, now time.Time) []apiv1.Transiti
 			}
 			silent := now.Sub(h.LastSeen)
 			key := stringAlertKey(r.ID, h.ID)
-			if silent < time.Duration(r.For) || e.active[key] != nil {
+			if now.Sub(later(h.LastSeen, e.up)) < time.Duration(r.For) || e.active[key] != nil {
 				continue
 			}
 			in := &instance{key: key, Alert: apiv1.Alert{
@@ -679,6 +699,13 @@ func (e *Engine) EvalOffline(hosts []apiv1.Host, now time.Time) []apiv1.Transiti
 		}
 	}
 	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // resolveOffline resolves the agent-offline alerts of host. The caller holds
@@ -761,8 +788,12 @@ func (e *Engine) Worst() map[string]string {
 	return w
 }
 
-// History returns up to limit transitions, newest first.
+// History returns up to limit transitions, newest first, including every
+// transition made before the call (it waits for their commit).
 func (e *Engine) History(limit int) ([]apiv1.Transition, error) {
+	if err := e.w.flush(); err != nil {
+		e.log.Warn("alert history may miss transitions", "err", err)
+	}
 	var all []apiv1.Transition
 	err := e.kv.Scan([]byte{store.PrefixAlertHistory}, func(_, v []byte) bool {
 		var t apiv1.Transition

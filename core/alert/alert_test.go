@@ -22,6 +22,7 @@ func openEngine(t testing.TB) (*Engine, *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { e.Close() }) // before the store's: cleanups run last first
 	return e, db
 }
 
@@ -95,6 +96,9 @@ func TestRuleChangeResolvesAndHistoryPersists(t *testing.T) {
 		t.Fatal("alert still active")
 	}
 	// A new engine on the same database sees the rule and the history.
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
 	e2, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

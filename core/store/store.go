@@ -575,6 +575,30 @@ func (d *DB) Delete(key []byte) error {
 	return d.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) })
 }
 
+// PutBatch writes KV records in one Badger write batch: one commit and one
+// sync for a batch that fits one transaction (a larger one is split, each
+// part synced). A nil value deletes its key. The alert engine's writer
+// commits a round of transitions this way.
+func (d *DB) PutBatch(keys, values [][]byte) error {
+	if len(keys) != len(values) {
+		return fmt.Errorf("put batch: %d keys, %d values", len(keys), len(values))
+	}
+	wb := d.db.NewWriteBatch()
+	defer wb.Cancel()
+	for i, k := range keys {
+		var err error
+		if values[i] == nil {
+			err = wb.Delete(k)
+		} else {
+			err = wb.Set(k, values[i])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
 // Scan walks KV records with a prefix in key order.
 func (d *DB) Scan(prefix []byte, fn func(key, value []byte) bool) error {
 	return d.db.View(func(txn *badger.Txn) error {
