@@ -23,6 +23,11 @@ import (
 // simLoad reports load averages from a simSource on every OS.
 type simLoad struct{ src *simSource }
 
+// simEpoch is the day the simulated machines count their boot time from:
+// a simulator restarted with the same seed (and --enrolments) reports the
+// same facts, as real agents do after a core restart.
+var simEpoch = time.Now().UTC().Truncate(24 * time.Hour)
+
 func (*simLoad) Name() string { return "load" }
 
 func (l *simLoad) Collect(ctx context.Context, s *collect.Sink) error {
@@ -78,7 +83,7 @@ func newSimSource(seed uint64, i int) *simSource {
 		platform: simPlatforms[rng.IntN(len(simPlatforms))],
 		cores:    []int{2, 4, 4, 8, 8, 16, 32}[rng.IntN(7)],
 		memTotal: uint64([]int{4, 8, 16, 16, 32, 64, 128}[rng.IntN(7)]) << 30,
-		boot:     time.Now().Add(-time.Duration(rng.IntN(90*24)) * time.Hour),
+		boot:     simEpoch.Add(-time.Duration(rng.IntN(90*24)) * time.Hour),
 		cpuLevel: 0.05 + 0.5*rng.Float64()*rng.Float64(),
 		memUsed:  0.3 + 0.5*rng.Float64(),
 		swapUsed: 0.05 * rng.Float64(),

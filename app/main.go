@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -52,6 +55,10 @@ const usage = `esmon — the eSolutions Monitoring Platform console.
 Usage:
   esmon [flags]          start the console (window and tray) with its core
   esmon serve [flags]    run the core headless: API, web page, agents
+                         (--pprof 127.0.0.1:6060 adds Go's profiler on a
+                         listener of its own: go tool pprof
+                         http://127.0.0.1:6060/debug/pprof/heap or
+                         .../profile?seconds=30 for CPU)
   esmon --connect URL    start the console attached to a core on a server
                          (with --token-file, and --pin or --ca)
   esmon [flags] --open esmon://alert/ID
@@ -102,6 +109,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		caFile   = fs.String("ca", "", "with --connect: PEM file of the CAs that sign the core's certificate")
 		insecure = fs.Bool("insecure-http", false, "serve plain HTTP instead of HTTPS (logs a warning; trusted test networks only); env ESMON_INSECURE_HTTP=1")
 		open     = fs.String("open", "", "console only: open this esmon://alert/ID link in the running console, or start the console on it; must come last")
+		pprofAt  = fs.String("pprof", "", "serve Go's profiler (net/http/pprof, /debug/pprof/) on this address, on a listener of its own; a bare port (6060 or :6060) listens on 127.0.0.1 only; off by default")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -184,10 +192,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Desktop = console.Notify
 	}
+	governMemory(ctx, log)
 	c, err := core.New(cfg.Options)
 	if err != nil {
 		log.Error("start core", "err", err)
 		return 1
+	}
+	if *pprofAt != "" {
+		stopProfiler, err := serveProfiler(*pprofAt, log)
+		if err != nil {
+			c.Stop()
+			log.Error("start profiler", "err", err)
+			return 1
+		}
+		defer stopProfiler()
 	}
 	if serve {
 		fmt.Fprintf(stdout, "esmon core is running. Web dashboard: %s\nSign in with the token in %s\nCertificate pin (SPKI SHA-256): %s\nAdd agents with a join code: Agents page, or POST /api/v1/join-codes\n",
@@ -249,4 +267,38 @@ func firstOf(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// serveProfiler serves net/http/pprof on addr, on a listener of its own so
+// that the core's API never exposes it. An address without a host (6060 or
+// :6060) listens on 127.0.0.1 only; any other host must be given
+// explicitly, and is warned about: a profile shows the core's memory.
+func serveProfiler(addr string, log *slog.Logger) (stop func(), err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if strings.Contains(addr, ":") {
+			return nil, fmt.Errorf("--pprof %q: want a port or host:port", addr)
+		}
+		host, port = "", addr
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		log.Warn("the profiler listens beyond loopback: whoever reaches it can read the core's memory", "addr", ln.Addr().String())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("profiler listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { srv.Close() }, nil
 }

@@ -303,15 +303,23 @@ func TestAlertLatency(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]time.Time{}
 	go func() {
+		var dec apiv1.LiveDecoder // the feed batches events that pile up
 		for {
-			var ev apiv1.Event
-			if err := ws.ReadJSON(&ev); err != nil {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
 				return
 			}
-			if ev.Type == apiv1.EventAlert && ev.Transition.To == apiv1.StateFiring && ev.Transition.Alert.RuleName == "latency" {
-				mu.Lock()
-				seen[ev.Transition.Alert.Host] = time.Now()
-				mu.Unlock()
+			evs, err := dec.Decode(msg)
+			if err != nil {
+				t.Errorf("live message: %v", err)
+				return
+			}
+			for _, ev := range evs {
+				if ev.Type == apiv1.EventAlert && ev.Transition.To == apiv1.StateFiring && ev.Transition.Alert.RuleName == "latency" {
+					mu.Lock()
+					seen[ev.Transition.Alert.Host] = time.Now()
+					mu.Unlock()
+				}
 			}
 		}
 	}()

@@ -214,11 +214,21 @@ func (c *Core) configureAlerts(rs []notify.Route) error {
 	return nil
 }
 
+// notifyQueue and notifyBatch size the channels' queues and messages for
+// an estate of 10,000 hosts: when all go offline at once (a network cut),
+// every alert is kept and a channel gets 20 messages, not 10,000.
+const (
+	notifyQueue = 50_000
+	notifyBatch = 500
+)
+
 // notifyOptions make delivery durable: the outbox in the store, retries
 // until the channel comes back, and a short wait that groups alerts firing
-// together into one message per channel.
+// together into one message per channel (a burst: one per notifyBatch).
 func (c *Core) notifyOptions() notify.Options {
 	return notify.Options{
+		QueueSize:        notifyQueue,
+		BatchSize:        notifyBatch,
 		Logger:           c.log.With("component", "notify"),
 		Outbox:           c.db,
 		MaxAttempts:      -1,

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +116,11 @@ type Core struct {
 	// evalSeconds times the alert evaluation of each ingested batch.
 	evalSeconds prometheus.Histogram
 
+	// started is when Run began serving: no host could report before.
+	started time.Time
+	// out hands transitions to the router off the ingest path.
+	out *outbound
+
 	stopOnce sync.Once
 }
 
@@ -174,6 +180,8 @@ func New(opts Options) (c *Core, err error) {
 	if c.alerts, err = alert.Open(c.db, log.With("component", "alert")); err != nil {
 		return nil, err
 	}
+	alerts := c.alerts
+	closers = append(closers, alerts.Close)
 	if c.enrol, err = enrol.Open(c.db, reg, log.With("component", "enrol")); err != nil {
 		return nil, err
 	}
@@ -199,6 +207,9 @@ func New(opts Options) (c *Core, err error) {
 	// they run on an error return.
 	router := c.router
 	closers = append(closers, func() error { return router.Stop(context.Background()) })
+	c.out = newOutbound(c.router, c.alerts.Flush, log)
+	out := c.out
+	closers = append(closers, func() error { out.close(); return nil })
 	if err := c.configureAlerts(routes); err != nil {
 		return nil, err
 	}
@@ -250,6 +261,10 @@ func (c *Core) schedule() (gocron.Scheduler, error) {
 		gocron.WithName("alert-tick"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
 		return nil, fmt.Errorf("schedule alert tick: %w", err)
 	}
+	if _, err := s.NewJob(gocron.DurationJob(saveSeenEvery), gocron.NewTask(c.saveSeen, false),
+		gocron.WithName("save-seen"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
+		return nil, fmt.Errorf("schedule last-seen save: %w", err)
+	}
 	if _, err := s.NewJob(gocron.DurationJob(10*time.Minute), gocron.NewTask(c.db.RunValueLogGC),
 		gocron.WithName("vlog-gc"), gocron.WithSingletonMode(gocron.LimitModeReschedule)); err != nil {
 		return nil, fmt.Errorf("schedule value-log GC: %w", err)
@@ -262,6 +277,8 @@ func (c *Core) schedule() (gocron.Scheduler, error) {
 
 // Run serves until ctx is done or Stop is called, then shuts down cleanly.
 func (c *Core) Run(ctx context.Context) error {
+	c.started = time.Now()
+	c.alerts.Up(c.started)
 	c.sched.Start()
 	c.log.Info("core listening", "addr", c.ln.Addr().String(), "web", c.WebURL(), "data", c.opts.DataDir,
 		"admin_token_file", c.AdminTokenPath(), "tls_pin", c.Pin())
@@ -295,6 +312,11 @@ func (c *Core) shutdown() error {
 		if err := c.sched.Shutdown(); err != nil {
 			errs = append(errs, err)
 		}
+		c.out.close() // every transition reaches the router (and its outbox)
+		if err := c.alerts.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		c.saveSeen(true)
 		if err := c.router.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -359,6 +381,13 @@ func (c *Core) Ingest(ctx context.Context, host string, samples []store.Sample) 
 // transitions publishes alert transitions, updates host status and routes
 // them to the channels.
 func (c *Core) transitions(ts []apiv1.Transition) {
+	c.publish(ts)
+	c.out.send(ts)
+}
+
+// publish puts alert transitions on the live feed and updates the status
+// of their hosts.
+func (c *Core) publish(ts []apiv1.Transition) {
 	if len(ts) == 0 {
 		return
 	}
@@ -375,16 +404,145 @@ func (c *Core) transitions(ts []apiv1.Transition) {
 			c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
 		}
 	}
-	c.router.Send(ts...)
 }
 
+// offlineChunk is how many hosts one agent-offline evaluation takes: it
+// holds the alert engine's lock, so thousands of hosts going silent at
+// once are evaluated in steps, and the ingest of the hosts still
+// reporting (whose evaluation needs the same lock) goes on between them.
+const offlineChunk = 100
+
 // checkSilent marks silent hosts offline and fires agent-offline alerts.
+// Until one OfflineAfter has passed since the start, no host is declared
+// offline: every host was silent while the core was down, and none has
+// had the time to come back yet. The alerts of one pass reach the live
+// feed chunk by chunk, and the channels together once the pass is done,
+// so that a burst is grouped into few messages.
 func (c *Core) checkSilent() {
 	now := time.Now()
+	if now.Sub(c.started) < c.opts.OfflineAfter {
+		return
+	}
 	for _, h := range c.hosts.Silent(now.Add(-c.opts.OfflineAfter)) {
 		c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
 	}
-	c.transitions(c.alerts.EvalOffline(c.hosts.List(), now))
+	list := c.hosts.List()
+	var all []apiv1.Transition
+	for len(list) > 0 {
+		n := min(len(list), offlineChunk)
+		ts := c.alerts.EvalOffline(list[:n], now)
+		c.publish(ts)
+		all = append(all, ts...)
+		list = list[n:]
+	}
+	c.out.send(all)
+}
+
+// saveSeenEvery is how often the hosts' last seen times and the agents'
+// last contacts, which hellos and batches keep in memory only, are
+// written.
+const saveSeenEvery = 5 * time.Minute
+
+// saveSeen writes the last seen times and last contacts that are behind;
+// all writes every one that is (at shutdown).
+func (c *Core) saveSeen(all bool) {
+	began := time.Now()
+	hosts := c.hosts.SaveSeen()
+	agents := c.enrol.FlushContacts(all)
+	if hosts+agents > 0 {
+		c.log.Debug("saved last seen times", "hosts", hosts, "agents", agents, "took", time.Since(began))
+	}
+}
+
+// outbound hands transitions to the router from a goroutine of its own, in
+// the order they came: the router writes each notification to its outbox
+// before it queues it, and neither an agent's batch nor a hello waits on
+// that. Before each hand-over it waits until the alert engine committed
+// the transitions (flush), so that no notification goes out for a
+// transition a crash then takes out of the history. A burst (thousands of
+// hosts offline at once) goes out in chunks.
+type outbound struct {
+	router *notify.Router
+	flush  func() error
+	log    *slog.Logger
+
+	mu      sync.Mutex // guards pending and closed
+	pending []apiv1.Transition
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+// outboundChunk bounds the transitions of one Router.Send.
+const outboundChunk = 256
+
+func newOutbound(r *notify.Router, flush func() error, log *slog.Logger) *outbound {
+	o := &outbound{router: r, flush: flush, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go o.run()
+	return o
+}
+
+// send queues ts for the router and returns at once. After close, it
+// sends them itself.
+func (o *outbound) send(ts []apiv1.Transition) {
+	if len(ts) == 0 {
+		return
+	}
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		o.hand(ts)
+		return
+	}
+	o.pending = append(o.pending, ts...)
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outbound) run() {
+	defer close(o.done)
+	for {
+		o.mu.Lock()
+		n := min(len(o.pending), outboundChunk)
+		chunk := slices.Clone(o.pending[:n])
+		o.pending = slices.Delete(o.pending, 0, n)
+		closed := o.closed
+		o.mu.Unlock()
+		if n > 0 {
+			o.hand(chunk)
+			continue
+		}
+		if closed {
+			return
+		}
+		<-o.wake
+	}
+}
+
+// hand gives ts to the router once the alert engine committed them. A
+// failed commit is logged; the notifications still go: a late notice of
+// an alert beats none.
+func (o *outbound) hand(ts []apiv1.Transition) {
+	if err := o.flush(); err != nil {
+		o.log.Error("alert history not committed before notifying", "err", err)
+	}
+	o.router.Send(ts...)
+}
+
+// close hands what is pending to the router and waits until it has.
+// Close may be called more than once.
+func (o *outbound) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	<-o.done
 }
 
 func (c *Core) snapshot() apiv1.Event {

@@ -83,7 +83,8 @@ type agentRec struct {
 
 // contactSaveEvery is how stale the stored last contact may get. A hello
 // that changes nothing else updates it in memory only, so that thousands of
-// agents reconnecting after a restart do not wait on a disk write each.
+// agents reconnecting after a restart do not wait on a disk write each;
+// FlushContacts writes it later, off the hello's path.
 const contactSaveEvery = 10 * time.Minute
 
 // codeRec is a join code as stored.
@@ -402,8 +403,8 @@ func (r *Registry) Authenticate(h *wire.Hello, remote string) error {
 	next := *a
 	next.Hostname, next.OS, next.Version = h.Host.Hostname, h.Host.OS, h.AgentVersion
 	next.LastContact, next.RemoteAddr = r.now().UTC(), remote
-	if next.LastContact.Sub(a.saved) < contactSaveEvery &&
-		next.Hostname == a.Hostname && next.OS == a.OS && next.Version == a.Version {
+	if next.Hostname == a.Hostname && next.OS == a.OS && next.Version == a.Version {
+		// Only the contact changed: FlushContacts writes it.
 		a.LastContact, a.RemoteAddr = next.LastContact, next.RemoteAddr
 		return nil
 	}
@@ -420,6 +421,45 @@ func (r *Registry) Authenticate(h *wire.Hello, remote string) error {
 		r.log.Warn("record agent contact", "agent_id", next.ID, "err", err)
 	}
 	return nil
+}
+
+// FlushContacts writes the last contact of the agents whose stored one is
+// more than contactSaveEvery old, or of every agent whose stored one is
+// behind with all (at shutdown). Hellos only note the contact in memory
+// (see Authenticate); the core calls this periodically, off their path.
+// The writes run outside the lock, several at once so that they share the
+// store's group commits. It returns how many records it wrote.
+func (r *Registry) FlushContacts(all bool) int {
+	r.mu.Lock()
+	var recs []agentRec
+	for _, a := range r.agents {
+		if a.Revoked || !a.LastContact.After(a.saved) {
+			continue
+		}
+		if all || a.LastContact.Sub(a.saved) >= contactSaveEvery {
+			a.saved = a.LastContact
+			recs = append(recs, *a)
+		}
+	}
+	r.mu.Unlock()
+	const writers = 16
+	next := make(chan *agentRec)
+	var wg sync.WaitGroup
+	for range min(writers, len(recs)) {
+		wg.Go(func() {
+			for a := range next {
+				if err := r.put(agentKey, a.ID, a); err != nil {
+					r.log.Warn("record agent contact", "agent_id", a.ID, "err", err)
+				}
+			}
+		})
+	}
+	for i := range recs {
+		next <- &recs[i]
+	}
+	close(next)
+	wg.Wait()
+	return len(recs)
 }
 
 // Revoked reports whether the agent id was revoked.

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,5 +297,77 @@ func TestMSIName(t *testing.T) {
 	}
 	if got := Install("esmon1_x", MSIName("0.1.0")).WindowsMSI; got != "msiexec /i esmon-agent_0.1.0_x64.msi /qn JOIN_CODE=esmon1_x" {
 		t.Errorf("msiexec command %q", got)
+	}
+}
+
+// countingKV is the real store, with its writes counted.
+type countingKV struct {
+	store.KV
+	puts atomic.Int64
+}
+
+func (c *countingKV) Put(k, v []byte) error {
+	c.puts.Add(1)
+	return c.KV.Put(k, v)
+}
+
+// TestHelloAfterRestartWritesNothing: an agent that comes back after a
+// restart, unchanged, costs its hello no disk write however old its stored
+// contact; FlushContacts writes the contact later, and a restart shows it.
+func TestHelloAfterRestartWritesNothing(t *testing.T) {
+	db := openStore(t, filepath.Join(t.TempDir(), "db"))
+	r, err := Open(db, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.CreateJoinCode(apiv1.NewJoinCode{Uses: 1}, "https://core.example:8470", testPin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := wire.ParseJoinCode(c.Code)
+	resp, err := r.Enrol(wire.EnrolRequest{Secret: j.Secret, Host: wire.HostFacts{Hostname: "web-01"}}, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &wire.Hello{AgentID: resp.AgentID, Token: resp.Credential, Host: wire.HostFacts{Hostname: "web-01"}, AgentVersion: "1.0"}
+	if err := r.Authenticate(h, "192.0.2.1:1"); err != nil {
+		t.Fatal(err)
+	}
+
+	kv := &countingKV{KV: db}
+	r2, err := Open(kv, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	r2.now = func() time.Time { return later }
+	if err := r2.Authenticate(h, "192.0.2.1:2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := kv.puts.Load(); n != 0 {
+		t.Fatalf("an unchanged agent's hello after a restart wrote %d records, want none", n)
+	}
+	if n := r2.FlushContacts(false); n != 1 {
+		t.Fatalf("FlushContacts wrote %d records, want the hour-old contact", n)
+	}
+	if n := r2.FlushContacts(true); n != 0 {
+		t.Fatalf("a second FlushContacts wrote %d records, want none", n)
+	}
+	r3, err := Open(db, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range r3.Agents() {
+		if a.ID == resp.AgentID && !a.LastContact.Equal(later.UTC()) {
+			t.Fatalf("contact after a reopen %v, want %v", a.LastContact, later.UTC())
+		}
+	}
+	// A new agent version is written with the hello.
+	h.AgentVersion = "1.1"
+	if err := r2.Authenticate(h, "192.0.2.1:3"); err != nil {
+		t.Fatal(err)
+	}
+	if n := kv.puts.Load(); n != 2 {
+		t.Fatalf("writes after an upgrade's hello %d, want 2", n)
 	}
 }

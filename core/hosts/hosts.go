@@ -5,6 +5,7 @@
 package hosts
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -28,8 +29,24 @@ type Registry struct {
 }
 
 type entry struct {
-	host  apiv1.Host
+	host  apiv1.Host // host.Latest stays nil: the latest values are in vals
 	worst string
+	// vals holds the latest value of each series, in the order first seen.
+	// byKey indexes it by series key (metric and labels without host);
+	// byRef by the store's series reference the hub sets on each sample,
+	// so that an update looks a value up by a pointer instead of building
+	// its key again for every sample.
+	vals  []latest
+	byKey map[string]int
+	byRef map[store.SeriesRef]int
+	// saved is the host as last written to the KV (without latest values):
+	// a hello that changes nothing in it writes nothing.
+	saved apiv1.Host
+}
+
+type latest struct {
+	key string
+	v   float64
 }
 
 // Open loads the known hosts from kv; all start offline.
@@ -43,7 +60,10 @@ func Open(kv store.KV, log *slog.Logger) (*Registry, error) {
 		}
 		h.Online = false
 		h.Status = apiv1.StatusOffline
-		r.hosts[h.ID] = &entry{host: h}
+		h.Latest = nil
+		e := &entry{host: h}
+		e.saved = e.record()
+		r.hosts[h.ID] = e
 		return true
 	})
 	if err != nil {
@@ -52,8 +72,16 @@ func Open(kv store.KV, log *slog.Logger) (*Registry, error) {
 	return r, nil
 }
 
+// bootJitter is how far a reported boot time may move and still be the
+// same boot.
+const bootJitter = 5 * time.Second
+
 // Connected records an agent connection for host id with its facts, and
-// returns the host as it now is.
+// returns the host as it now is. A new host, or one whose facts or agent
+// version changed, is written to the KV before Connected returns; a host
+// that reconnects unchanged is not, so that thousands of agents coming back
+// after a restart wait on no disk write. Its last seen time is written when
+// it goes silent (Silent) and by SaveSeen.
 func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion string, now time.Time) apiv1.Host {
 	r.mu.Lock()
 	e, ok := r.hosts[id]
@@ -61,6 +89,7 @@ func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion strin
 		e = &entry{host: apiv1.Host{ID: id}}
 		r.hosts[id] = e
 	}
+	before := e.host.Facts
 	e.host.Facts = apiv1.HostFacts{
 		Hostname: facts.Hostname, OS: facts.OS, Platform: facts.Platform,
 		PlatformVersion: facts.PlatformVersion, KernelVersion: facts.KernelVersion,
@@ -68,15 +97,25 @@ func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion strin
 		MemoryBytes: facts.MemoryBytes,
 	}
 	if facts.BootTime > 0 {
-		e.host.Facts.BootTime = time.Unix(facts.BootTime, 0).UTC()
+		boot := time.Unix(facts.BootTime, 0).UTC()
+		// A boot time worked out from the uptime (Windows) moves by a
+		// second from one hello to the next: that is no new fact.
+		if d := boot.Sub(before.BootTime); d < -bootJitter || d > bootJitter {
+			e.host.Facts.BootTime = boot
+		} else {
+			e.host.Facts.BootTime = before.BootTime
+		}
 	}
 	e.host.AgentVersion = agentVersion
 	e.host.Online = true
 	e.host.LastSeen = now
 	e.refreshStatus()
 	h := e.snapshot()
+	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
-	r.save(h)
+	if dirty {
+		r.save(rec)
+	}
 	return h
 }
 
@@ -89,15 +128,12 @@ func (r *Registry) Update(id string, samples []store.Sample, now time.Time) (api
 	if !ok {
 		return apiv1.Host{}, false
 	}
-	if e.host.Latest == nil {
-		e.host.Latest = make(map[string]float64)
-	}
 	disk := -1.0
 	for _, s := range samples {
 		if !wire.Finite(s.V) {
 			continue
 		}
-		e.host.Latest[store.SeriesKey(s.Metric, withoutHost(s.Labels))] = s.V
+		e.setLatest(s)
 		switch s.Metric {
 		case wire.CPUUsagePercent:
 			e.host.Gauges.CPU = s.V
@@ -133,19 +169,62 @@ func (r *Registry) SetWorst(id, severity string) (apiv1.Host, bool) {
 
 // Silent marks offline every online host that reported nothing since cutoff,
 // and returns those hosts. A dropped connection alone does not make a host
-// offline: a quick reconnect is not an outage.
+// offline: a quick reconnect is not an outage. The last seen time of each
+// is written to the KV, after the lock is released.
 func (r *Registry) Silent(cutoff time.Time) []apiv1.Host {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []apiv1.Host
+	var out, recs []apiv1.Host
 	for _, e := range r.hosts {
 		if e.host.Online && e.host.LastSeen.Before(cutoff) {
 			e.host.Online = false
 			e.refreshStatus()
 			out = append(out, e.snapshot())
+			if rec, dirty := e.dirty(true); dirty {
+				recs = append(recs, rec)
+			}
 		}
 	}
+	r.mu.Unlock()
+	r.saveAll(recs)
 	return out
+}
+
+// SaveSeen writes the last seen time of every host whose record on disk is
+// older than its last report, so that a host is listed with the right
+// "last seen" after a restart. The writes run outside the lock, several at
+// once so that they share the store's group commits. It returns how many
+// records it wrote.
+func (r *Registry) SaveSeen() int {
+	r.mu.Lock()
+	var recs []apiv1.Host
+	for _, e := range r.hosts {
+		if rec, dirty := e.dirty(true); dirty {
+			recs = append(recs, rec)
+		}
+	}
+	r.mu.Unlock()
+	r.saveAll(recs)
+	return len(recs)
+}
+
+// saveAll writes recs, several at once so that they share the store's
+// group commits.
+func (r *Registry) saveAll(recs []apiv1.Host) {
+	const writers = 16
+	var wg sync.WaitGroup
+	next := make(chan apiv1.Host)
+	for range min(writers, len(recs)) {
+		wg.Go(func() {
+			for h := range next {
+				r.save(h)
+			}
+		})
+	}
+	for _, h := range recs {
+		next <- h
+	}
+	close(next)
+	wg.Wait()
 }
 
 // List returns every host sorted by host name.
@@ -188,17 +267,75 @@ func (e *entry) refreshStatus() {
 	}
 }
 
+// setLatest records the value of one sample. The caller holds the lock.
+func (e *entry) setLatest(s store.Sample) {
+	var none store.SeriesRef
+	if s.Ref != none {
+		if i, ok := e.byRef[s.Ref]; ok {
+			e.vals[i].v = s.V
+			return
+		}
+	}
+	if e.byKey == nil {
+		e.byKey, e.byRef = make(map[string]int), make(map[store.SeriesRef]int)
+	}
+	key := store.SeriesKey(s.Metric, withoutHost(s.Labels))
+	i, ok := e.byKey[key]
+	if ok {
+		e.vals[i].v = s.V
+	} else {
+		i = len(e.vals)
+		e.vals = append(e.vals, latest{key: key, v: s.V})
+		e.byKey[key] = i
+	}
+	if s.Ref != none {
+		// References of series the store dropped are never seen again;
+		// start the index over rather than let them pile up.
+		if len(e.byRef) >= 2*len(e.vals)+64 {
+			clear(e.byRef)
+		}
+		e.byRef[s.Ref] = i
+	}
+}
+
 // snapshot copies the host so callers never share the latest-values map.
 func (e *entry) snapshot() apiv1.Host {
 	h := e.host
 	h.Tags, h.AgentTags = slices.Clone(h.Tags), slices.Clone(h.AgentTags)
-	if e.host.Latest != nil {
-		h.Latest = make(map[string]float64, len(e.host.Latest))
-		for k, v := range e.host.Latest {
-			h.Latest[k] = v
+	if len(e.vals) > 0 {
+		h.Latest = make(map[string]float64, len(e.vals))
+		for _, l := range e.vals {
+			h.Latest[l.key] = l.v
 		}
 	}
 	return h
+}
+
+// record is the host as written to the KV: the latest values, the online
+// flag and the status are not kept. The caller holds the lock.
+func (e *entry) record() apiv1.Host {
+	h := e.host
+	h.Tags, h.AgentTags = slices.Clone(h.Tags), slices.Clone(h.AgentTags)
+	h.Latest, h.Online, h.Status = nil, false, ""
+	return h
+}
+
+// dirty returns the record to write and whether it differs from the one
+// last written, and counts it as written. A last seen time that moved on
+// alone makes it dirty only with seen. The records are compared as
+// written, so that a nil and an empty list of tags are one. The caller
+// holds the lock.
+func (e *entry) dirty(seen bool) (apiv1.Host, bool) {
+	rec := e.record()
+	cmp := rec
+	cmp.LastSeen = e.saved.LastSeen
+	a, errA := json.Marshal(cmp)
+	b, errB := json.Marshal(e.saved)
+	if errA == nil && errB == nil && bytes.Equal(a, b) && (!seen || rec.LastSeen.Equal(e.saved.LastSeen)) {
+		return rec, false
+	}
+	e.saved = rec
+	return rec, true
 }
 
 // save persists a host's facts so it is listed (offline) after a restart.

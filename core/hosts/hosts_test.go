@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"math"
 	"reflect"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,5 +321,121 @@ func TestListSortedByHostname(t *testing.T) {
 	}
 	if want := []string{"a1", "a2", "b", "c"}; !reflect.DeepEqual(ids, want) {
 		t.Errorf("order %v, want %v", ids, want)
+	}
+}
+
+// countingKV is the real store, with its writes counted.
+type countingKV struct {
+	store.KV
+	mu   sync.Mutex
+	puts int
+}
+
+func (c *countingKV) Put(k, v []byte) error {
+	c.mu.Lock()
+	c.puts++
+	c.mu.Unlock()
+	return c.KV.Put(k, v)
+}
+
+func (c *countingKV) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.puts
+}
+
+// TestReconnectWritesNothing: an agent that says hello again with the same
+// facts, version and tags costs no disk write, so that thousands coming
+// back after a restart are not held up; a new host, or changed facts, are
+// written at once; last seen times are written by SaveSeen and when a host
+// goes silent, and a restart lists them.
+func TestReconnectWritesNothing(t *testing.T) {
+	db := openDB(t)
+	kv := &countingKV{KV: db}
+	r := open(t, kv)
+	facts := wire.HostFacts{Hostname: "web-01", OS: "linux", Cores: 4}
+	r.Connected("web-01", facts, "1.0", t0)
+	r.SetAgentTags("web-01", []string{"prod"})
+	if n := kv.count(); n < 1 {
+		t.Fatalf("a new host wrote %d records, want it on disk", n)
+	}
+	if got := open(t, db).List(); len(got) != 1 || got[0].ID != "web-01" || !slices.Equal(got[0].Tags, []string{"prod"}) {
+		t.Fatalf("after a reopen: %+v, want web-01 tagged prod", got)
+	}
+
+	// A restart: the agent comes back unchanged.
+	kv2 := &countingKV{KV: db}
+	r2 := open(t, kv2)
+	r2.Connected("web-01", facts, "1.0", t0.Add(time.Hour))
+	r2.SetAgentTags("web-01", []string{"prod"})
+	r2.Connected("web-01", facts, "1.0", t0.Add(2*time.Hour))
+	r2.SetAgentTags("web-01", []string{"prod"})
+	if n := kv2.count(); n != 0 {
+		t.Fatalf("unchanged reconnects wrote %d records, want none", n)
+	}
+	// No tags at all is no change either.
+	r2.Connected("db-01", wire.HostFacts{Hostname: "db-01"}, "1.0", t0)
+	r2.SetAgentTags("db-01", nil)
+	before := kv2.count()
+	r3 := open(t, kv2)
+	r3.Connected("db-01", wire.HostFacts{Hostname: "db-01"}, "1.0", t0.Add(time.Minute))
+	r3.SetAgentTags("db-01", []string{})
+	if n := kv2.count() - before; n != 0 {
+		t.Fatalf("an untagged host's reconnect wrote %d records, want none", n)
+	}
+
+	// A new agent version is written at once.
+	r2.Connected("web-01", facts, "1.1", t0.Add(3*time.Hour))
+	if n := kv2.count() - before; n != 1 {
+		t.Fatalf("an agent upgrade wrote %d records, want 1", n)
+	}
+	// Last seen: written by SaveSeen, once.
+	r2.Update("web-01", []store.Sample{sample("web-01", wire.CPUUsagePercent, 5)}, t0.Add(4*time.Hour))
+	if n := r2.SaveSeen(); n < 1 {
+		t.Fatalf("SaveSeen wrote %d records, want web-01's", n)
+	}
+	if n := r2.SaveSeen(); n != 0 {
+		t.Fatalf("a second SaveSeen wrote %d records, want none", n)
+	}
+	if h := mustGet(t, open(t, db), "web-01"); !h.LastSeen.Equal(t0.Add(4*time.Hour)) || h.AgentVersion != "1.1" {
+		t.Fatalf("after a reopen: last seen %v, agent %q; want %v and 1.1", h.LastSeen, h.AgentVersion, t0.Add(4*time.Hour))
+	}
+	// And when the host goes silent.
+	r2.Update("web-01", nil, t0.Add(5*time.Hour))
+	r2.Silent(t0.Add(6 * time.Hour))
+	if h := mustGet(t, open(t, db), "web-01"); !h.LastSeen.Equal(t0.Add(5 * time.Hour)) {
+		t.Fatalf("after silence and a reopen: last seen %v, want %v", h.LastSeen, t0.Add(5*time.Hour))
+	}
+}
+
+// TestUpdateBySeriesRef: samples that carry the store's series reference
+// (as the hub sends them) update the latest values by name like the rest,
+// also when a reference changes under a name.
+func TestUpdateBySeriesRef(t *testing.T) {
+	db := openDB(t)
+	r := open(t, db)
+	r.Connected("web", wire.HostFacts{Hostname: "web"}, "1", t0)
+	withRef := func(s store.Sample) store.Sample {
+		ref, err := db.Ref(s.Metric, s.Labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Ref = ref
+		return s
+	}
+	root := withRef(sample("web", wire.DiskUsedPercent, 10, "mount", "/"))
+	srv := withRef(sample("web", wire.DiskUsedPercent, 20, "mount", "/srv"))
+	for i := range 3 {
+		root.V, srv.V = float64(10+i), float64(20+i)
+		r.Update("web", []store.Sample{root, srv}, t0)
+	}
+	plain := sample("web", wire.DiskUsedPercent, 7, "mount", "/") // no reference
+	h, _ := r.Update("web", []store.Sample{plain}, t0)
+	want := map[string]float64{`disk_used_percent{mount="/"}`: 7, `disk_used_percent{mount="/srv"}`: 22}
+	if !reflect.DeepEqual(h.Latest, want) {
+		t.Fatalf("latest %v, want %v", h.Latest, want)
+	}
+	if h.Gauges.Disk != 7 {
+		t.Errorf("disk gauge %v, want 7 (the fullest mount of the last batch)", h.Gauges.Disk)
 	}
 }

@@ -79,7 +79,8 @@ func (r *Registry) ClearTags(id string) (apiv1.Host, error) {
 }
 
 // changeTags applies fn to host id, derives the tags in force and saves
-// the host.
+// the host if that changed it: an agent that says hello with the tags it
+// had costs no disk write.
 func (r *Registry) changeTags(id string, fn func(*apiv1.Host)) (apiv1.Host, bool) {
 	r.mu.Lock()
 	e, ok := r.hosts[id]
@@ -92,7 +93,10 @@ func (r *Registry) changeTags(id string, fn func(*apiv1.Host)) (apiv1.Host, bool
 		e.host.Tags = slices.Clone(e.host.AgentTags)
 	}
 	h := e.snapshot()
+	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
-	r.save(h)
+	if dirty {
+		r.save(rec)
+	}
 	return h, true
 }

@@ -570,7 +570,9 @@ type sender struct {
 	// only read afterwards.
 	outcome map[string]prometheus.Counter
 
-	mu sync.Mutex // guards queue and closed, and orders outbox writes with them
+	mu sync.Mutex // guards queue, inflight, firstBatch, closed and unknown
+	// writeMu orders enqueues: their outbox writes run outside mu.
+	writeMu sync.Mutex
 	// queue holds notifications not yet handed to the channel, oldest first;
 	// its first inflight items are being delivered.
 	queue    []item
@@ -607,28 +609,91 @@ func (s *sender) forget(items []item) {
 	}
 }
 
+// outboxChunk bounds the records one enqueue writes before it queues them,
+// and outboxWriters the writes in flight at once, which share the store's
+// group commits: a burst of thousands of notifications is written in
+// bounded steps, and the channel's sender is never shut out for long.
+const (
+	outboxChunk   = 256
+	outboxWriters = 16
+)
+
 func (s *sender) enqueue(items []item) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if s.isClosed() {
 		s.count(OutcomeDropped, len(items))
 		s.r.log.Warn("notification dropped: router stopped", "channel", s.name, "transitions", len(items))
 		return
 	}
-	if ob := s.r.opts.Outbox; ob != nil {
-		for i := range items {
-			b, err := json.Marshal(items[i].t)
-			if err == nil {
-				k := outboxKey(s.name, s.r.nextSeq())
-				if err = ob.Put(k, b); err == nil {
-					items[i].key = k
+	// writeMu keeps the queue in the order of the outbox's sequence
+	// numbers; s.mu is not held across the writes, so the sender and
+	// Channels never wait on them.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	for len(items) > 0 {
+		n := min(len(items), outboxChunk)
+		s.queueChunk(items[:n])
+		items = items[n:]
+	}
+}
+
+func (s *sender) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// writeOutbox gives each item an outbox record; the caller holds writeMu.
+func (s *sender) writeOutbox(items []item) {
+	ob := s.r.opts.Outbox
+	if ob == nil {
+		return
+	}
+	vals := make([][]byte, len(items))
+	for i := range items {
+		b, err := json.Marshal(items[i].t)
+		if err != nil {
+			s.r.log.Error("notify outbox: encode", "channel", s.name, "err", err)
+			continue
+		}
+		vals[i] = b
+		items[i].key = outboxKey(s.name, s.r.nextSeq())
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(outboxWriters, len(items)) {
+		wg.Go(func() {
+			for i := range next {
+				if err := ob.Put(items[i].key, vals[i]); err != nil {
+					// Still sent, just not durably: better late than never.
+					items[i].key = nil
+					s.r.log.Error("notify outbox: write", "channel", s.name, "err", err)
 				}
 			}
-			if err != nil {
-				// Still sent, just not durably: better late than never.
-				s.r.log.Error("notify outbox: write", "channel", s.name, "err", err)
-			}
+		})
+	}
+	for i := range items {
+		if items[i].key != nil {
+			next <- i
 		}
+	}
+	close(next)
+	wg.Wait()
+}
+
+// queueChunk writes items to the outbox and queues them; the caller holds
+// writeMu.
+func (s *sender) queueChunk(items []item) {
+	s.writeOutbox(items)
+	s.mu.Lock()
+	if s.closed {
+		// Stopped while writing: the records wait in the outbox for the
+		// next start, like the rest of the queue.
+		s.mu.Unlock()
+		if s.r.opts.Outbox == nil {
+			s.count(OutcomeDropped, len(items))
+			s.r.log.Warn("notification dropped: router stopped", "channel", s.name, "transitions", len(items))
+		}
+		return
 	}
 	s.queue = append(s.queue, items...)
 	var dropped []item
