@@ -216,16 +216,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := r.CreateJoinCode(apiv1.NewJoinCode{Uses: 1}, "https://core.example:8470", testPin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	j, _ := wire.ParseJoinCode(c.Code)
-	resp, err := r.Enrol(wire.EnrolRequest{Secret: j.Secret, Host: wire.HostFacts{Hostname: "web-01"}}, "x")
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := &wire.Hello{AgentID: resp.AgentID, Token: resp.Credential, Host: wire.HostFacts{Hostname: "web-01"}}
+	h := enrolWeb01(b, r)
 	for b.Loop() {
 		if err := r.Authenticate(h, "192.0.2.1:1"); err != nil {
 			b.Fatal(err)
@@ -243,29 +234,20 @@ func TestRevocationOutlivesStaleContact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := r.CreateJoinCode(apiv1.NewJoinCode{Uses: 1}, "https://core.example:8470", testPin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _ := wire.ParseJoinCode(c.Code)
-	resp, err := r.Enrol(wire.EnrolRequest{Secret: j.Secret, Host: wire.HostFacts{Hostname: "web-01"}}, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &wire.Hello{AgentID: resp.AgentID, Token: resp.Credential, Host: wire.HostFacts{Hostname: "web-01"}, AgentVersion: "1.0"}
+	h := enrolWeb01(t, r)
 	if err := r.Authenticate(h, "192.0.2.1:1"); err != nil {
 		t.Fatal(err)
 	}
 	// The record as the hello wrote it, before the revoke.
-	stale, err := db.Get(metaKey(agentKey, resp.AgentID))
+	stale, err := db.Get(metaKey(agentKey, h.AgentID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := r.Revoke(resp.AgentID); !ok || err != nil {
+	if ok, err := r.Revoke(h.AgentID); !ok || err != nil {
 		t.Fatalf("Revoke: %v %v", ok, err)
 	}
 	// The hello's write lands last.
-	if err := db.Put(metaKey(agentKey, resp.AgentID), stale); err != nil {
+	if err := db.Put(metaKey(agentKey, h.AgentID), stale); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Authenticate(h, "192.0.2.1:1"); !errors.Is(err, ErrRevoked) {
@@ -275,7 +257,7 @@ func TestRevocationOutlivesStaleContact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r2.Revoked(resp.AgentID) {
+	if !r2.Revoked(h.AgentID) {
 		t.Fatal("after a reopen the revoked agent is back")
 	}
 	if err := r2.Authenticate(h, "192.0.2.1:1"); !errors.Is(err, ErrRevoked) {
@@ -320,16 +302,7 @@ func TestHelloAfterRestartWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := r.CreateJoinCode(apiv1.NewJoinCode{Uses: 1}, "https://core.example:8470", testPin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, _ := wire.ParseJoinCode(c.Code)
-	resp, err := r.Enrol(wire.EnrolRequest{Secret: j.Secret, Host: wire.HostFacts{Hostname: "web-01"}}, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &wire.Hello{AgentID: resp.AgentID, Token: resp.Credential, Host: wire.HostFacts{Hostname: "web-01"}, AgentVersion: "1.0"}
+	h := enrolWeb01(t, r)
 	if err := r.Authenticate(h, "192.0.2.1:1"); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +331,7 @@ func TestHelloAfterRestartWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range r3.Agents() {
-		if a.ID == resp.AgentID && !a.LastContact.Equal(later.UTC()) {
+		if a.ID == h.AgentID && !a.LastContact.Equal(later.UTC()) {
 			t.Fatalf("contact after a reopen %v, want %v", a.LastContact, later.UTC())
 		}
 	}
@@ -370,4 +343,20 @@ func TestHelloAfterRestartWritesNothing(t *testing.T) {
 	if n := kv.puts.Load(); n != 2 {
 		t.Fatalf("writes after an upgrade's hello %d, want 2", n)
 	}
+}
+
+// enrolWeb01 enrols agent web-01 with a one-use join code and returns the
+// hello its agent then sends.
+func enrolWeb01(tb testing.TB, r *Registry) *wire.Hello {
+	tb.Helper()
+	c, err := r.CreateJoinCode(apiv1.NewJoinCode{Uses: 1}, "https://core.example:8470", testPin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	j, _ := wire.ParseJoinCode(c.Code)
+	resp, err := r.Enrol(wire.EnrolRequest{Secret: j.Secret, Host: wire.HostFacts{Hostname: "web-01"}}, "x")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &wire.Hello{AgentID: resp.AgentID, Token: resp.Credential, Host: wire.HostFacts{Hostname: "web-01"}, AgentVersion: "1.0"}
 }
