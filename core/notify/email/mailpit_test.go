@@ -27,6 +27,7 @@ import (
 
 	"esmon/core/apiv1"
 	"esmon/core/notify"
+	"esmon/core/notify/notifytest"
 	"esmon/internal/mailpit"
 	"esmon/internal/testenv"
 )
@@ -172,32 +173,11 @@ func TestMailpitRouter(t *testing.T) {
 			if strings.Contains(logs.String(), "s3cret") {
 				t.Errorf("router log shows the password:\n%s", logs.String())
 			}
-			if got := sent(t, reg); got != 2 {
+			if got := notifytest.Notifications(t, reg, "", notify.OutcomeSent); got != 2 {
 				t.Errorf("sent = %v, want 2", got)
 			}
 		})
 	}
-}
-
-func sent(t *testing.T, reg *prometheus.Registry) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "esmon_notify_notifications_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "outcome" && lp.GetValue() == notify.OutcomeSent {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return -1
 }
 
 // TestMailpitFailures checks which failures against a real server are worth
@@ -323,7 +303,7 @@ func TestMailpitSMTPCodes(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Subject != "[FIRING very_critical] High CPU on host-a" {
 		t.Errorf("want exactly the one FIRING mail, got %d: %+v", len(msgs), msgs)
 	}
-	if got := sent(t, reg); got != 1 {
+	if got := notifytest.Notifications(t, reg, "", notify.OutcomeSent); got != 1 {
 		t.Errorf("sent = %v, want 1", got)
 	}
 }

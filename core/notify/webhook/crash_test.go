@@ -18,6 +18,7 @@ import (
 
 	"esmon/core/apiv1"
 	"esmon/core/notify"
+	"esmon/core/notify/notifytest"
 	"esmon/core/store"
 	"esmon/internal/testenv"
 )
@@ -185,7 +186,7 @@ func TestKilledInSendWindow(t *testing.T) {
 				if len(unknown) != 1 || unknown[0].NotificationID != first.id || unknown[0].Alert.ID != "crash-1" {
 					t.Errorf("Unknown lists %+v, want crash-1 with notification id %s", unknown, first.id)
 				}
-				if got := outcome(t, reg, notify.OutcomeUnknown); got != 1 {
+				if got := notifytest.Notifications(t, reg, "hook", notify.OutcomeUnknown); got != 1 {
 					t.Errorf("unknown outcome counted %v, want 1", got)
 				}
 				if !strings.Contains(logs.String(), `level=WARN msg="notify outbox: delivery unknown`) || !strings.Contains(logs.String(), first.id) {
@@ -203,33 +204,9 @@ func TestKilledInSendWindow(t *testing.T) {
 			if len(unknown) != 0 {
 				t.Errorf("Unknown lists %d with redeliver_unknown, want none", len(unknown))
 			}
-			if got := outcome(t, reg, notify.OutcomeRedelivered); got != 1 {
+			if got := notifytest.Notifications(t, reg, "hook", notify.OutcomeRedelivered); got != 1 {
 				t.Errorf("redelivered outcome counted %v, want 1", got)
 			}
 		})
 	}
-}
-
-// outcome reads esmon_notify_notifications_total of the hook channel.
-func outcome(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "esmon_notify_notifications_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			ls := map[string]string{}
-			for _, l := range m.GetLabel() {
-				ls[l.GetName()] = l.GetValue()
-			}
-			if ls["channel"] == "hook" && ls["outcome"] == outcome {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }
