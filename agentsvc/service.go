@@ -127,7 +127,7 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 			"Administrators on Windows).",
 		"uninstall": "esmon-agent uninstall\n\nRemoves the service (stop it first).",
 		"start":     "esmon-agent start\n\nStarts the installed service.",
-		"stop":      "esmon-agent stop\n\nStops the service.",
+		"stop":      "esmon-agent stop\n\nStops the service and waits until its process has exited.",
 		"status":    "esmon-agent status\n\nPrints running, stopped or not installed (exit code 0, 3 or 4).",
 	}[cmd]
 	fs := newFlagSet(cmd, stderr, about)
@@ -211,7 +211,11 @@ func control(cmd string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "unknown")
 		return exitFailed
 	}
-	if err := service.Control(s, cmd); err != nil {
+	ctl := func() error { return service.Control(s, cmd) }
+	if cmd == "stop" {
+		ctl = func() error { return stopService(s) }
+	}
+	if err := ctl(); err != nil {
 		fmt.Fprintf(stderr, "esmon-agent %s: %v\n", cmd, err)
 		return exitFailed
 	}

@@ -20,3 +20,6 @@ func runAsService(prg *program) error {
 
 // afterInstall has nothing to add outside Windows.
 func afterInstall() []string { return nil }
+
+// stopService stops the service; systemd returns once its process is gone.
+func stopService(s service.Service) error { return s.Stop() }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/kardianos/service"
+	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
 )
@@ -71,4 +74,66 @@ func afterInstall() (warnings []string) {
 		warnings = append(warnings, fmt.Sprintf("the service manager refused restart on failure (%v)", err))
 	}
 	return warnings
+}
+
+// stopService stops the service and returns once its process has exited,
+// not only once it reported itself stopped: the installer removes or
+// replaces esmon-agent.exe right after, and Windows refuses to delete the
+// image of a process still winding down (the file would then wait for a
+// reboot). The process is opened before the stop is sent, so its handle
+// cannot name a reused process id. A service already stopped is not an
+// error.
+func stopService(service.Service) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return err
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	st, err := s.Query()
+	if err != nil {
+		return err
+	}
+	if st.State == svc.Stopped {
+		return nil
+	}
+	var proc windows.Handle
+	if st.ProcessId != 0 {
+		// Without the handle the stop still happens; only the wait for
+		// the process is lost.
+		proc, _ = windows.OpenProcess(windows.SYNCHRONIZE, false, st.ProcessId)
+	}
+	if proc != 0 {
+		defer windows.CloseHandle(proc)
+	}
+	if st.State != svc.StopPending {
+		if st, err = s.Control(svc.Stop); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(stopTimeout + 10*time.Second)
+	for st.State != svc.Stopped {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the service did not stop within %s (state %d)", stopTimeout+10*time.Second, st.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if st, err = s.Query(); err != nil {
+			return err
+		}
+	}
+	if proc == 0 {
+		return nil
+	}
+	wait := uint32(time.Until(deadline).Milliseconds())
+	switch ev, err := windows.WaitForSingleObject(proc, wait); {
+	case err != nil:
+		return err
+	case ev == uint32(windows.WAIT_TIMEOUT):
+		return errors.New("the service stopped but its process did not exit")
+	}
+	return nil
 }

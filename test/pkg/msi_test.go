@@ -89,6 +89,9 @@ func TestAgentMSI(t *testing.T) {
 			// 18 exe from an installed file, 0x400 deferred, 0x800 as SYSTEM, 0x2000 target kept out of the log.
 			{"setup writes the config from JOIN_CODE and CORE_URL", "CustomAction", "AgentSetup", map[string]string{"Type": "11282", "Source": "AgentExeFile",
 				"Target": "setup --config " + config + ` --join-code "[JOIN_CODE]" --core "[CORE_URL]" --start=[START_SERVICE]`}},
+			// 18 exe from an installed file, 0x40 its exit code ignored, 0x400 deferred, 0x800 as SYSTEM.
+			{"stop waits for the service's process to exit", "CustomAction", "AgentStop", map[string]string{"Type": "3154", "Source": "AgentExeFile", "Target": "stop"}},
+			{"stop runs when the product is there: uninstall, and the old version's in an upgrade", "InstallExecuteSequence", "AgentStop", map[string]string{"Condition": "Installed"}},
 			{"setup runs on install and upgrade, not on uninstall", "InstallExecuteSequence", "AgentSetup", map[string]string{"Condition": `NOT REMOVE~="ALL"`}},
 			{"the service starts by default", "Property", "START_SERVICE", map[string]string{"Value": "1"}},
 			{"the join code stays out of the log", "Property", "MsiHiddenProperties", map[string]string{"Value": "JOIN_CODE"}},
@@ -133,6 +136,8 @@ func TestAgentMSI(t *testing.T) {
 			{"InstallServices", "AgentSetup", "setup finds the service registered"},
 			{"AgentSetup", "StartServices", "the config exists before anything starts the service"},
 			{"StopServices", "DeleteServices", "the service is stopped before it is removed"},
+			{"AgentStop", "StopServices", "the service's process has exited before its exe is removed (StopServices waits only for the stopped state)"},
+			{"StopServices", "RemoveFiles", "nothing runs the exe when it is removed"},
 		}
 		for _, o := range order {
 			b, errB := strconv.Atoi(seq[o.before]["Sequence"])
@@ -459,7 +464,14 @@ func testMSIUnderWine(t *testing.T, msi1, msi2 string) {
 		t.Errorf("the event log source is still registered after uninstall:\n%s", ev)
 	}
 	if _, err := os.Stat(exe); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the agent is still under Program Files after uninstall: %v", err)
+		log, _ := os.ReadFile(w.path(`C:\msi.log`))
+		var lines []string
+		for _, l := range strings.Split(string(log), "\n") {
+			if strings.Contains(l, "esmon-agent.exe") || strings.Contains(l, "AgentStop") {
+				lines = append(lines, l)
+			}
+		}
+		t.Errorf("the agent is still under Program Files after uninstall: %v; the installer's log says:\n%s", err, strings.Join(lines, "\n"))
 	}
 	if b, _ := os.ReadFile(config); !bytes.Equal(b, mine) {
 		t.Errorf("uninstall removed or changed the config: %q", b)
