@@ -47,6 +47,15 @@ const (
 	// calls, TLS records, wake-ups of the reader) when thousands of
 	// hosts report.
 	liveMinGap = 50 * time.Millisecond
+	// liveGapPages and liveMaxGap widen the gap as pages grow in number:
+	// beyond liveGapPages pages it grows in proportion to them, up to
+	// liveMaxGap. Each message costs the core a system call and a TLS
+	// record, and the page a wake-up, whatever it carries; with
+	// thousands of hosts reporting, a thousand pages at 50 ms would be
+	// 20,000 writes a second. At 1,000 pages the gap is 150 ms: an
+	// update is still on every page well inside a quarter of a second.
+	liveGapPages = 250
+	liveMaxGap   = 150 * time.Millisecond
 	// liveSnapshotReuse is how long a snapshot's encoding serves new
 	// pages, which then get the events since it from the queue: a
 	// thousand pages connecting at once cost one snapshot, not a thousand.
@@ -733,7 +742,7 @@ func (l *Live) write(c *liveConn) {
 			l.mu.Unlock()
 			continue // Close is about to give it a close frame to send
 		}
-		c.state, c.due = connResting, time.Now().Add(l.minGap)
+		c.state, c.due = connResting, time.Now().Add(l.gapLocked())
 		l.resting = append(l.resting, c)
 		if len(l.resting) == 1 {
 			select {
@@ -744,6 +753,16 @@ func (l *Live) write(c *liveConn) {
 		l.mu.Unlock()
 		return
 	}
+}
+
+// gapLocked is the gap after a message to a page now: minGap, widened
+// when there are more than liveGapPages pages. The caller holds l.mu.
+func (l *Live) gapLocked() time.Duration {
+	g := l.minGap
+	if n := len(l.conns); n > liveGapPages {
+		g = max(g, min(liveMaxGap, g*time.Duration(n)/liveGapPages))
+	}
+	return g
 }
 
 // writeBatch sends one event as it is, and more as one batch message.

@@ -576,3 +576,27 @@ func (s smallBuffers) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// The gap after a message to a page is the minimum while pages are few,
+// and widens with their number, up to liveMaxGap: a thousand pages get
+// fewer, fuller messages.
+func TestLiveGapWidensWithPages(t *testing.T) {
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	defer l.Close()
+	for _, c := range []struct {
+		pages int
+		want  time.Duration
+	}{{0, liveMinGap}, {liveGapPages, liveMinGap}, {2 * liveGapPages, 2 * liveMinGap}, {4 * liveGapPages, liveMaxGap}, {40 * liveGapPages, liveMaxGap}} {
+		l.mu.Lock()
+		l.conns = map[*liveConn]struct{}{}
+		for range c.pages {
+			l.conns[&liveConn{}] = struct{}{}
+		}
+		got := l.gapLocked()
+		l.conns = map[*liveConn]struct{}{}
+		l.mu.Unlock()
+		if got != c.want {
+			t.Errorf("%d pages: gap %v, want %v", c.pages, got, c.want)
+		}
+	}
+}
