@@ -51,6 +51,10 @@ const (
 	// helloQueueWait is the longest a hello waits for one of the
 	// maxHellos slots before the agent is told to come back later.
 	helloQueueWait = 4 * time.Second
+	// maxBatchWork bounds the batches decoded and ingested at once (see
+	// handOff): enough for the store's group commit to gather many
+	// writers per sync, few enough that their stacks stay a few MB.
+	maxBatchWork = 1024
 )
 
 // Ingester is what the agent endpoint hands data to. The core wires it to
@@ -139,6 +143,8 @@ type Agents struct {
 	wg     sync.WaitGroup
 	// hellos holds a token per hello being handled; see maxHellos.
 	hellos chan struct{}
+	// work holds a token per batch being handled; see maxBatchWork.
+	work chan struct{}
 }
 
 // NewAgents returns the agent endpoint.
@@ -156,6 +162,7 @@ func NewAgents(in Ingester, m *AgentMetrics, coreVersion string, log *slog.Logge
 		},
 		conns:  make(map[*websocket.Conn]struct{}),
 		hellos: make(chan struct{}, maxHellos),
+		work:   make(chan struct{}, maxBatchWork),
 	}
 }
 
@@ -214,6 +221,7 @@ type agentConn struct {
 	lim     *limiter
 	send    chan []byte   // frames for the writer; never closed, see done
 	done    chan struct{} // closed when the reader ends
+	result  chan error    // the outcome of the frame handOff handles
 }
 
 // seriesRef is what a connection knows of one series it defined.
@@ -354,22 +362,44 @@ func (c *agentConn) reader() error {
 		}
 	}
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	c.result = make(chan error, 1)
 	for {
-		msg, err := c.readMessage()
+		data, err := c.readFrame()
 		if err != nil {
 			return err
 		}
 		c.last.Store(time.Now().UnixNano())
 		c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		b, ok := msg.(*wire.Batch)
-		if !ok {
-			c.m.InvalidFrames.WithLabelValues("protocol").Inc()
-			return &refusal{CloseProtocol, fmt.Sprintf("unexpected %T after hello", msg)}
-		}
-		if err := c.batch(b); err != nil {
+		if err := c.handOff(data); err != nil {
 			return err
 		}
 	}
+}
+
+// handOff decodes and ingests a frame read after the hello on a goroutine
+// of its own, and waits for it. The reader, one per agent connection and
+// idle in a read most of its life, so keeps the small stack a read needs;
+// the deep one of decoding and ingest lives only while a batch is handled
+// (a stack grown once stays until a garbage collection shrinks it, and
+// with 10,000 agents that was 12 KB a connection). At most maxBatchWork
+// batches are handled at once; the others' readers wait.
+func (c *agentConn) handOff(data []byte) error {
+	c.work <- struct{}{}
+	go func() {
+		defer func() { <-c.work }()
+		msg, err := c.decode(data)
+		if err == nil {
+			b, ok := msg.(*wire.Batch)
+			if !ok {
+				c.m.InvalidFrames.WithLabelValues("protocol").Inc()
+				err = &refusal{CloseProtocol, fmt.Sprintf("unexpected %T after hello", msg)}
+			} else {
+				err = c.batch(b)
+			}
+		}
+		c.result <- err
+	}()
+	return <-c.result
 }
 
 // helloSlot waits up to helloQueueWait for room to handle a hello; the
@@ -396,6 +426,15 @@ func (c *agentConn) helloSlot() error {
 // readMessage reads and decodes one frame, turning decode errors into
 // refusals that name the problem.
 func (c *agentConn) readMessage() (any, error) {
+	data, err := c.readFrame()
+	if err != nil {
+		return nil, err
+	}
+	return c.decode(data)
+}
+
+// readFrame reads one frame, which must be binary.
+func (c *agentConn) readFrame() ([]byte, error) {
 	typ, data, err := c.ws.ReadMessage()
 	if err != nil {
 		return nil, err
@@ -404,6 +443,12 @@ func (c *agentConn) readMessage() (any, error) {
 		c.m.InvalidFrames.WithLabelValues("malformed").Inc()
 		return nil, &refusal{CloseMalformed, "frames must be binary"}
 	}
+	return data, nil
+}
+
+// decode decodes a frame, turning errors into refusals that name the
+// problem.
+func (c *agentConn) decode(data []byte) (any, error) {
 	msg, err := wire.Decode(data)
 	switch {
 	case errors.Is(err, wire.ErrUnknownType):
