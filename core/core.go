@@ -371,7 +371,11 @@ func (c *Core) Ingest(ctx context.Context, host string, samples []store.Sample) 
 	began := time.Now()
 	ts := c.alerts.Eval(host, samples)
 	c.evalSeconds.Observe(time.Since(began).Seconds())
-	if h, ok := c.hosts.Update(host, samples, time.Now()); ok {
+	update := c.hosts.UpdateBrief
+	if c.live.WantsLatest(host) {
+		update = c.hosts.Update
+	}
+	if h, ok := update(host, samples, time.Now()); ok {
 		c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
 	}
 	c.transitions(ts)
@@ -426,7 +430,7 @@ func (c *Core) checkSilent() {
 	for _, h := range c.hosts.Silent(now.Add(-c.opts.OfflineAfter)) {
 		c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
 	}
-	list := c.hosts.List()
+	list := c.hosts.ListBrief()
 	var all []apiv1.Transition
 	for len(list) > 0 {
 		n := min(len(list), offlineChunk)
@@ -558,7 +562,7 @@ func (c *Core) registerStoreMetrics(reg prometheus.Registerer) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_vlog_bytes", Help: "Bytes of Badger's value log."},
 			func() float64 { return float64(c.db.Stats().VlogByte) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_hosts", Help: "Known hosts."},
-			func() float64 { return float64(len(c.hosts.List())) }),
+			func() float64 { return float64(c.hosts.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_alerts_active", Help: "Pending and firing alerts."},
 			func() float64 { return float64(len(c.alerts.Active())) }),
 	)

@@ -110,7 +110,7 @@ func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion strin
 	e.host.Online = true
 	e.host.LastSeen = now
 	e.refreshStatus()
-	h := e.snapshot()
+	h := e.snapshot(true)
 	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
 	if dirty {
@@ -122,6 +122,17 @@ func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion strin
 // Update stores the latest values of host id from samples taken at now and
 // returns the host as it now is.
 func (r *Registry) Update(id string, samples []store.Sample, now time.Time) (apiv1.Host, bool) {
+	return r.update(id, samples, now, true)
+}
+
+// UpdateBrief is Update returning the host without its Latest values: the
+// ingest of a batch no one shows them for (no page watches the host) then
+// copies none.
+func (r *Registry) UpdateBrief(id string, samples []store.Sample, now time.Time) (apiv1.Host, bool) {
+	return r.update(id, samples, now, false)
+}
+
+func (r *Registry) update(id string, samples []store.Sample, now time.Time, latest bool) (apiv1.Host, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.hosts[id]
@@ -149,7 +160,7 @@ func (r *Registry) Update(id string, samples []store.Sample, now time.Time) (api
 	e.host.Online = true
 	e.host.LastSeen = now
 	e.refreshStatus()
-	return e.snapshot(), true
+	return e.snapshot(latest), true
 }
 
 // SetWorst records the worst firing severity on host id ("" for none) and
@@ -164,7 +175,7 @@ func (r *Registry) SetWorst(id, severity string) (apiv1.Host, bool) {
 	e.worst = severity
 	before := e.host.Status
 	e.refreshStatus()
-	return e.snapshot(), before != e.host.Status
+	return e.snapshot(true), before != e.host.Status
 }
 
 // Silent marks offline every online host that reported nothing since cutoff,
@@ -178,7 +189,7 @@ func (r *Registry) Silent(cutoff time.Time) []apiv1.Host {
 		if e.host.Online && e.host.LastSeen.Before(cutoff) {
 			e.host.Online = false
 			e.refreshStatus()
-			out = append(out, e.snapshot())
+			out = append(out, e.snapshot(true))
 			if rec, dirty := e.dirty(true); dirty {
 				recs = append(recs, rec)
 			}
@@ -228,11 +239,23 @@ func (r *Registry) saveAll(recs []apiv1.Host) {
 }
 
 // List returns every host sorted by host name.
-func (r *Registry) List() []apiv1.Host {
+func (r *Registry) List() []apiv1.Host { return r.list(true) }
+
+// ListBrief is List without the hosts' Latest values.
+func (r *Registry) ListBrief() []apiv1.Host { return r.list(false) }
+
+// Len is the number of hosts.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.hosts)
+}
+
+func (r *Registry) list(latest bool) []apiv1.Host {
 	r.mu.Lock()
 	out := make([]apiv1.Host, 0, len(r.hosts))
 	for _, e := range r.hosts {
-		out = append(out, e.snapshot())
+		out = append(out, e.snapshot(latest))
 	}
 	r.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -252,7 +275,7 @@ func (r *Registry) Get(id string) (apiv1.Host, bool) {
 	if !ok {
 		return apiv1.Host{}, false
 	}
-	return e.snapshot(), true
+	return e.snapshot(true), true
 }
 
 // refreshStatus derives Status; the caller holds the lock.
@@ -298,11 +321,12 @@ func (e *entry) setLatest(s store.Sample) {
 	}
 }
 
-// snapshot copies the host so callers never share the latest-values map.
-func (e *entry) snapshot() apiv1.Host {
+// snapshot copies the host so callers never share the latest-values map;
+// the copy has the Latest values only when latest is set.
+func (e *entry) snapshot(latest bool) apiv1.Host {
 	h := e.host
 	h.Tags, h.AgentTags = slices.Clone(h.Tags), slices.Clone(h.AgentTags)
-	if len(e.vals) > 0 {
+	if latest && len(e.vals) > 0 {
 		h.Latest = make(map[string]float64, len(e.vals))
 		for _, l := range e.vals {
 			h.Latest[l.key] = l.v

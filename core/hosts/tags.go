@@ -92,7 +92,7 @@ func (r *Registry) changeTags(id string, fn func(*apiv1.Host)) (apiv1.Host, bool
 	if !e.host.TagsByAdmin {
 		e.host.Tags = slices.Clone(e.host.AgentTags)
 	}
-	h := e.snapshot()
+	h := e.snapshot(true)
 	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
 	if dirty {

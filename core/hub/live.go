@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -110,6 +111,8 @@ type Live struct {
 	seed  maphash.Seed
 
 	snapMu sync.Mutex // one snapshot is built at a time
+
+	inProcess atomic.Int32 // in-process subscribers; see WantsLatest
 
 	mu       sync.Mutex // guards the fields below and every liveConn's mutable fields
 	ring     []liveEntry
@@ -235,6 +238,20 @@ func (l *Live) Publish(ev apiv1.Event) {
 	}
 }
 
+// WantsLatest reports whether a host event for host should carry the
+// host's Latest values: when a page watches the host, or an in-process
+// subscriber (the console) takes every event as it is. Pages that do not
+// watch a host never get them, so the ingest of its batches need not copy
+// them.
+func (l *Live) WantsLatest(host string) bool {
+	if l.inProcess.Load() > 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.watched[host] > 0
+}
+
 // Subscribe returns a channel of events, starting with a snapshot, and a
 // function that ends the subscription. The channel is closed when the
 // subscription ends, also when the subscriber fell too far behind; a consumer
@@ -297,6 +314,7 @@ func (l *Live) run() {
 		delete(subs, s)
 		close(s.events)
 		l.subscribers.Dec()
+		l.inProcess.Add(-1)
 	}
 	defer func() {
 		for s := range subs {
@@ -310,6 +328,7 @@ func (l *Live) run() {
 		case s := <-l.register:
 			subs[s] = struct{}{}
 			l.subscribers.Inc()
+			l.inProcess.Add(1)
 			l.deliver(s, l.snapshot(), drop)
 		case s := <-l.unregister:
 			drop(s)
