@@ -36,12 +36,15 @@ const (
 
 // Timeouts of agent connections.
 const (
-	helloWait   = 10 * time.Second
-	writeWait   = 10 * time.Second
-	pongWait    = 90 * time.Second
-	pingPeriod  = 30 * time.Second
-	sendQueue   = 64
-	ingestLimit = 30 * time.Second
+	helloWait  = 10 * time.Second
+	writeWait  = 10 * time.Second
+	pongWait   = 90 * time.Second
+	pingPeriod = 30 * time.Second
+	// pingWriteWait bounds each ping's write: one goroutine pings every
+	// agent in turn, and a connection that cannot take a ping for that
+	// long is closed.
+	pingWriteWait = 2 * time.Second
+	ingestLimit   = 30 * time.Second
 	// maxHellos bounds the hellos handled at once: each writes the agent's
 	// contact and host records to the store, and thousands of agents
 	// coming back after a restart would otherwise queue thousands of
@@ -145,6 +148,9 @@ type Agents struct {
 	hellos chan struct{}
 	// work holds a token per batch being handled; see maxBatchWork.
 	work chan struct{}
+	// pinging starts pinger with the first connection; stop ends it.
+	pinging sync.Once
+	stop    chan struct{}
 }
 
 // NewAgents returns the agent endpoint.
@@ -163,6 +169,7 @@ func NewAgents(in Ingester, m *AgentMetrics, coreVersion string, log *slog.Logge
 		conns:  make(map[*websocket.Conn]struct{}),
 		hellos: make(chan struct{}, maxHellos),
 		work:   make(chan struct{}, maxBatchWork),
+		stop:   make(chan struct{}),
 	}
 }
 
@@ -181,6 +188,7 @@ func (a *Agents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.conns[ws] = struct{}{}
 	a.wg.Add(1)
 	a.mu.Unlock()
+	a.pinging.Do(func() { go a.pinger() })
 	a.m.Connections.Inc()
 	defer func() {
 		a.m.Connections.Dec()
@@ -189,7 +197,7 @@ func (a *Agents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.mu.Unlock()
 		a.wg.Done()
 	}()
-	c := &agentConn{Agents: a, ws: ws, remote: r.RemoteAddr, since: time.Now(), send: make(chan []byte, sendQueue), done: make(chan struct{}), lim: a.limiter()}
+	c := &agentConn{Agents: a, ws: ws, remote: r.RemoteAddr, since: time.Now(), lim: a.limiter()}
 	c.last.Store(c.since.UnixNano())
 	c.run()
 }
@@ -199,7 +207,10 @@ func (a *Agents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *Agents) Close() {
 	a.limiter().close()
 	a.mu.Lock()
-	a.closed = true
+	if !a.closed {
+		a.closed = true
+		close(a.stop)
+	}
 	for ws := range a.conns {
 		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseShuttingDown, "core shutting down"), time.Now().Add(time.Second))
 		ws.Close()
@@ -219,9 +230,7 @@ type agentConn struct {
 	host    string
 	series  seriesTable
 	lim     *limiter
-	send    chan []byte   // frames for the writer; never closed, see done
-	done    chan struct{} // closed when the reader ends
-	result  chan error    // the outcome of the frame handOff handles
+	result  chan error // the outcome of the frame handOff handles
 }
 
 // seriesRef is what a connection knows of one series it defined.
@@ -286,13 +295,12 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.reason }
 
+// run serves the connection until it ends. The connection has no writer
+// goroutine: the welcome and the acks are written in turn by the one
+// goroutine handling the agent's frames, and pings by the endpoint's
+// pinger for every connection (WriteControl may run beside them).
 func (c *agentConn) run() {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); c.writer() }()
 	err := c.reader()
-	close(c.done)
-	wg.Wait() // the writer has sent what was queued: acks of stored batches
 	var ref *refusal
 	switch {
 	case errors.As(err, &ref):
@@ -350,13 +358,13 @@ func (c *agentConn) reader() error {
 	}
 	defer unregister()
 	c.log.Info("agent connected", "remote", c.remote, "host", host, "agent_version", hello.AgentVersion)
-	if err := c.queue(&wire.Welcome{Version: wire.Version, CoreVersion: c.version, HostID: host}); err != nil {
+	if err := c.write(&wire.Welcome{Version: wire.Version, CoreVersion: c.version, HostID: host}); err != nil {
 		return err
 	}
 	if ac, ok := c.in.(AgentConfigs); ok {
 		if cfg := ac.AgentConfig(host); cfg != nil && cfg.Version != hello.ConfigVersion {
 			c.log.Info("pushing config to agent", "host", host, "version", cfg.Version, "agent_runs", hello.ConfigVersion)
-			if err := c.queue(cfg); err != nil {
+			if err := c.write(cfg); err != nil {
 				return err
 			}
 		}
@@ -531,58 +539,50 @@ func (c *agentConn) batch(b *wire.Batch) error {
 	}
 	c.m.Batches.Inc()
 	c.m.Samples.Add(float64(len(samples)))
-	if err := c.queue(ack); err != nil {
+	if err := c.write(ack); err != nil {
 		return err
 	}
 	c.m.AckSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
 
-// queue hands a message to the writer. A full queue means the agent does not
-// read its acks; it is dropped rather than waited on.
-func (c *agentConn) queue(msg any) error {
+// write sends a message to the agent. An agent that does not read what it
+// is sent (its acks) stalls the write until writeWait, which ends the
+// connection.
+func (c *agentConn) write(msg any) error {
 	f, err := wire.Encode(msg)
 	if err != nil {
 		return err
 	}
-	select {
-	case c.send <- f:
-		return nil
-	default:
-		return &refusal{websocket.ClosePolicyViolation, "agent does not read acknowledgements"}
-	}
+	c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return c.ws.WriteMessage(websocket.BinaryMessage, f)
 }
 
-func (c *agentConn) writer() {
-	ping := time.NewTicker(pingPeriod)
-	defer ping.Stop()
+// pinger pings every connection each pingPeriod, so that a dead peer is
+// found (its pong never comes and the read deadline ends the reader) and
+// idle middleboxes keep the connection. One goroutine for all agents.
+func (a *Agents) pinger() {
+	t := time.NewTicker(pingPeriod)
+	defer t.Stop()
+	var conns []*websocket.Conn
 	for {
 		select {
-		case f := <-c.send:
-			c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(websocket.BinaryMessage, f); err != nil {
-				c.ws.Close() // unblocks the reader
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.ws.Close()
-				return
-			}
-		case <-c.done:
-			// Flush what is queued (the last acks) before the reader closes.
-			for {
-				select {
-				case f := <-c.send:
-					c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-					if c.ws.WriteMessage(websocket.BinaryMessage, f) != nil {
-						return
-					}
-				default:
-					return
-				}
+		case <-t.C:
+		case <-a.stop:
+			return
+		}
+		a.mu.Lock()
+		for ws := range a.conns {
+			conns = append(conns, ws)
+		}
+		a.mu.Unlock()
+		for _, ws := range conns {
+			if ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(pingWriteWait)) != nil {
+				ws.Close() // the reader sees it and ends the connection
 			}
 		}
+		clear(conns)
+		conns = conns[:0]
 	}
 }
 
