@@ -29,6 +29,12 @@ const MaxRecord = 16 << 20
 const (
 	DefaultSegmentSize = 64 << 20
 	DefaultMaxPending  = 32 << 20
+	// DefaultSyncGap is the least time between the starts of two
+	// fsyncs. Each costs the kernel a journal commit (about a quarter of
+	// a millisecond of CPU here) however little it carries; back to
+	// back, 2,000 agents at 5 s got 1.45 batches a sync. Records
+	// appended in the gap wait for the next sync, together.
+	DefaultSyncGap = 5 * time.Millisecond
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -50,6 +56,11 @@ type Options struct {
 	ObserveSync func(time.Duration)
 	// NoSync skips fsync (benchmarks that measure encoding alone).
 	NoSync bool
+	// SyncGap is the least time between the starts of two writes and
+	// fsyncs: the group commit's window. 0 means DefaultSyncGap; negative,
+	// none (sync as soon as the last sync ends). A write starts at once
+	// when MaxPending/2 bytes wait, or on Cut and Close.
+	SyncGap time.Duration
 }
 
 // Log is an open write-ahead log, appended to by many goroutines.
@@ -81,6 +92,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.SyncGap == 0 {
+		opts.SyncGap = DefaultSyncGap
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create wal directory: %w", err)
@@ -289,6 +303,7 @@ func (l *Log) Close() error {
 // at once, and wakes their waiters.
 func (l *Log) run() {
 	defer close(l.done)
+	var last time.Time // when the last write began
 	for {
 		l.mu.Lock()
 		for len(l.buf) == 0 && !l.cutReq && !l.closed {
@@ -298,6 +313,13 @@ func (l *Log) run() {
 			l.mu.Unlock()
 			return
 		}
+		if wait := time.Until(last.Add(l.opts.SyncGap)); wait > 0 && !l.cutReq && !l.closed && len(l.buf) < l.opts.MaxPending/2 {
+			// Let more writers join this sync; they append meanwhile.
+			l.mu.Unlock()
+			time.Sleep(wait)
+			l.mu.Lock()
+		}
+		last = time.Now()
 		buf := l.buf
 		l.buf = l.spare[:0]
 		end := l.written
