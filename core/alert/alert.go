@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -108,9 +109,43 @@ type Engine struct {
 	// escalation is the default chain of rules without their own.
 	escalation []apiv1.EscalationStep
 	// tags are each host's tags in force, for the "tag" matcher.
-	tags     map[string][]string
+	tags map[string][]string
+	// matched caches, per host, which rules each of its series matches
+	// (see hostMatches); matchGen counts rebuilds of the rule index, and a
+	// host's cache made before the last one is cleared before use.
+	matched  map[string]*hostMatches
+	matchGen uint64
+	matchBuf []ruleMatch // scratch of matchesOf
 	histSeq  uint64
 	auditSeq uint64
+}
+
+// hostMatches is the match cache of one host's series, by the series'
+// store.SeriesRef: the rules on the series' metric whose matchers (labels
+// and the host's tags) it satisfies, found on its first sample. A series'
+// labels never change, so the answer holds until the rules change (gen,
+// see reindex) or the host's tags do (SetHostTags clears it). A series
+// that matches no rule, most of them, costs its map entry and nothing
+// more. The cache trusts a sample's Ref to name the series of its Metric
+// and Labels, as store.Sample requires. It keeps a host's entries while
+// the engine runs, as the store keeps its series.
+type hostMatches struct {
+	gen    uint64
+	series map[store.SeriesRef]*seriesMatch // nil: no rule matches
+}
+
+// seriesMatch is the rules one series matches, in the order Eval steps
+// them uncached (exact host matcher first, then the rest, each in rule id
+// order).
+type seriesMatch struct {
+	rules []ruleMatch
+}
+
+// ruleMatch is a rule a series matches and the key of the rule's alert on
+// the series (seriesAlertKey), computed once.
+type ruleMatch struct {
+	ir  *indexedRule
+	key uint64
 }
 
 // metricRules are the enabled rules on one metric, split so that a sample
@@ -160,7 +195,7 @@ func (ir *indexedRule) matches(ls store.Labels, tags []string) bool {
 		}
 		v := ls.Get(m.name)
 		if m.glob {
-			if !matchValue(m.value, v) {
+			if ok, _ := path.Match(m.value, v); !ok { // matchValue without its isGlob: m.glob says
 				return false
 			}
 		} else if v != m.value {
@@ -196,7 +231,7 @@ func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
 	e := &Engine{kv: kv, log: log, rules: map[string]*apiv1.Rule{}, active: map[uint64]*instance{},
 		flaps: map[uint64][]time.Time{}, seen: map[uint64]*seenSeries{}, silences: map[string]apiv1.Silence{},
 		maint: map[string]*maintenance{}, flapCount: DefaultFlapCount, flapWindow: DefaultFlapWindow,
-		tags: map[string][]string{}}
+		tags: map[string][]string{}, matched: map[string]*hostMatches{}}
 	var errs []error
 	load := func(prefix byte, what string, fn func(v []byte) error) error {
 		err := kv.Scan([]byte{prefix}, func(k, v []byte) bool {
@@ -331,6 +366,9 @@ func (e *Engine) SetDefaultEscalation(steps []apiv1.EscalationStep) error {
 func (e *Engine) SetHostTags(host string, tags []string) []apiv1.Transition {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if hm := e.matched[host]; hm != nil && !slices.Equal(e.tags[host], tags) {
+		clear(hm.series)
+	}
 	if len(tags) == 0 {
 		delete(e.tags, host)
 	} else {
@@ -397,7 +435,8 @@ func DefaultRules() []apiv1.Rule {
 // Eval evaluates the rules against samples from host and returns the
 // transitions they cause. Any sample from a host also resolves its
 // agent-offline alerts. Each sample is checked only against the rules on
-// its metric that can match its host.
+// its metric that can match its host; a sample with a Ref only against
+// the rules its series matched on its first sample (see hostMatches).
 func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
 	defer e.w.room() // after the unlock: a full queue slows the caller, not the engine
 	e.mu.Lock()
@@ -407,37 +446,119 @@ func (e *Engine) Eval(host string, samples []store.Sample) []apiv1.Transition {
 		out = e.resolveOffline(host, time.UnixMilli(samples[len(samples)-1].T))
 	}
 	tags := e.tags[host]
+	var hm *hostMatches
 	for i := range samples {
 		s := &samples[i]
-		mr := e.index[s.Metric]
-		if mr == nil || !wire.Finite(s.V) {
+		if s.Ref == (store.SeriesRef{}) {
+			out = e.evalUncached(out, s, tags)
 			continue
 		}
-		if len(mr.byHost) > 0 {
-			for _, ir := range mr.byHost[s.Labels.Get("host")] {
-				out = e.step(out, ir, s, tags)
-			}
+		if hm == nil {
+			hm = e.hostMatches(host)
 		}
-		for _, ir := range mr.any {
-			out = e.step(out, ir, s, tags)
+		sm, ok := hm.series[s.Ref]
+		if !ok {
+			sm = e.matchesOf(s, tags)
+			hm.series[s.Ref] = sm
+		}
+		if sm == nil || !wire.Finite(s.V) {
+			continue
+		}
+		for _, m := range sm.rules {
+			lvl, thr := level(m.ir.r, s.V)
+			if !m.ir.quiet(lvl) {
+				out = e.step(out, m.ir, s, m.key, lvl, thr)
+			}
 		}
 	}
 	return out
 }
 
-// step moves the alert of rule ir on sample s's series, appending any
-// transition to out. The caller holds the lock.
-func (e *Engine) step(out []apiv1.Transition, ir *indexedRule, s *store.Sample, tags []string) []apiv1.Transition {
-	if !ir.matches(s.Labels, tags) {
+// evalUncached evaluates sample s, which names no series by Ref, against
+// the rules on its metric, matching each. The caller holds the lock.
+func (e *Engine) evalUncached(out []apiv1.Transition, s *store.Sample, tags []string) []apiv1.Transition {
+	mr := e.index[s.Metric]
+	if mr == nil || !wire.Finite(s.V) {
 		return out
 	}
+	try := func(ir *indexedRule) {
+		if !ir.matches(s.Labels, tags) {
+			return
+		}
+		lvl, thr := level(ir.r, s.V)
+		if !ir.quiet(lvl) {
+			out = e.step(out, ir, s, seriesAlertKey(ir.r.ID, s.Metric, s.Labels), lvl, thr)
+		}
+	}
+	if len(mr.byHost) > 0 {
+		for _, ir := range mr.byHost[s.Labels.Get("host")] {
+			try(ir)
+		}
+	}
+	for _, ir := range mr.any {
+		try(ir)
+	}
+	return out
+}
+
+// hostMatches returns host's match cache, cleared if the rules changed
+// since it was filled. The caller holds the lock.
+func (e *Engine) hostMatches(host string) *hostMatches {
+	hm := e.matched[host]
+	switch {
+	case hm == nil:
+		hm = &hostMatches{gen: e.matchGen, series: map[store.SeriesRef]*seriesMatch{}}
+		e.matched[host] = hm
+	case hm.gen != e.matchGen:
+		clear(hm.series)
+		hm.gen = e.matchGen
+	}
+	return hm
+}
+
+// matchesOf finds the rules that sample s's series matches, with the
+// host's tags: nil when none does. The caller holds the lock.
+func (e *Engine) matchesOf(s *store.Sample, tags []string) *seriesMatch {
+	mr := e.index[s.Metric]
+	if mr == nil {
+		return nil
+	}
+	buf := e.matchBuf[:0]
+	add := func(ir *indexedRule) {
+		if ir.matches(s.Labels, tags) {
+			buf = append(buf, ruleMatch{ir: ir, key: seriesAlertKey(ir.r.ID, s.Metric, s.Labels)})
+		}
+	}
+	if len(mr.byHost) > 0 {
+		for _, ir := range mr.byHost[s.Labels.Get("host")] {
+			add(ir)
+		}
+	}
+	for _, ir := range mr.any {
+		add(ir)
+	}
+	e.matchBuf = buf[:0]
+	if len(buf) == 0 {
+		return nil
+	}
+	return &seriesMatch{rules: slices.Clone(buf)}
+}
+
+// quiet reports whether a sample of a series that ir matches, meeting ir
+// at level lvl, can be passed over: it meets no threshold, ir has no
+// active alert to move, and ir does not watch for the series going
+// silent.
+func (ir *indexedRule) quiet(lvl string) bool {
+	return lvl == "" && ir.active == 0 && ir.r.NoData != NoDataAlert
+}
+
+// step moves the alert of rule ir on sample s's series, whose matchers s
+// satisfies, appending any transition to out. key is the alert's key
+// (seriesAlertKey), lvl and thr what level(ir.r, s.V) says. The caller
+// holds the lock.
+func (e *Engine) step(out []apiv1.Transition, ir *indexedRule, s *store.Sample, key uint64, lvl string, thr float64) []apiv1.Transition {
 	r := ir.r
-	lvl, thr := level(r, s.V)
-	if lvl == "" && ir.active == 0 && r.NoData != NoDataAlert {
-		return out
-	}
 	at := time.UnixMilli(s.T)
-	key := seriesAlertKey(r.ID, s.Metric, s.Labels)
 	if r.NoData == NoDataAlert {
 		if ss := e.seen[key]; ss != nil {
 			ss.last = at

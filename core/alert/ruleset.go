@@ -359,9 +359,11 @@ func (e *Engine) saveRule(r apiv1.Rule) error {
 	return e.kv.Put(append([]byte{store.PrefixRules}, r.ID...), b)
 }
 
-// reindex rebuilds the metric index and the list of agent-offline rules;
-// the caller holds the lock (or owns e).
+// reindex rebuilds the metric index and the list of agent-offline rules,
+// and so outdates every host's match cache (hostMatches); the caller holds
+// the lock (or owns e).
 func (e *Engine) reindex() {
+	e.matchGen++
 	e.index = make(map[string]*metricRules)
 	e.compiled = make(map[string]*indexedRule)
 	e.offline = e.offline[:0]
