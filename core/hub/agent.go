@@ -158,10 +158,13 @@ func NewAgents(in Ingester, m *AgentMetrics, coreVersion string, log *slog.Logge
 	return &Agents{
 		in: in, log: log, m: m, version: coreVersion,
 		up: websocket.Upgrader{
-			// Zero sizes make gorilla reuse the 4 KiB read and write
-			// buffers net/http already gave the connection, instead of
-			// 20 KiB more per agent; a batch frame larger than the read
-			// buffer is read through it all the same.
+			// A zero read size makes gorilla reuse the 4 KiB read buffer
+			// net/http already gave the connection, instead of more per
+			// agent; a batch frame larger than it is read through it all
+			// the same. Writes (a welcome, then small acks) take a buffer
+			// from a pool only while they run, so an idle agent holds
+			// none.
+			WriteBufferSize: 4 << 10, WriteBufferPool: &sync.Pool{},
 			// Agents are programs, not pages: they send no Origin, and a
 			// token, not a cookie, authenticates them.
 			CheckOrigin: func(*http.Request) bool { return true },
@@ -190,16 +193,22 @@ func (a *Agents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	a.pinging.Do(func() { go a.pinger() })
 	a.m.Connections.Inc()
-	defer func() {
-		a.m.Connections.Dec()
-		a.mu.Lock()
-		delete(a.conns, ws)
-		a.mu.Unlock()
-		a.wg.Done()
-	}()
 	c := &agentConn{Agents: a, ws: ws, remote: r.RemoteAddr, since: time.Now(), lim: a.limiter()}
 	c.last.Store(c.since.UnixNano())
-	c.run()
+	// The connection runs on a goroutine of its own and ServeHTTP
+	// returns: net/http's goroutine would otherwise hold its request
+	// state and 4 KiB write buffer, which a hijacked connection never
+	// uses, for the connection's whole life.
+	go func() {
+		defer func() {
+			a.m.Connections.Dec()
+			a.mu.Lock()
+			delete(a.conns, ws)
+			a.mu.Unlock()
+			a.wg.Done()
+		}()
+		c.run()
+	}()
 }
 
 // Close tells every agent the core is going away and waits for their
