@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -79,6 +80,7 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.enrolments, "enrolments", "", "keep the virtual agents' credentials in `FILE` and reuse them on the next run")
 	fs.IntVar(&o.queue, "queue", 10_000, "most unacknowledged `snapshots` each agent keeps; past it the oldest are dropped and counted")
 	logLevel := fs.String("log-level", "warn", "log `level` of the virtual agents' links")
+	cpuProfile := fs.String("cpuprofile", "", "write the simulator's own CPU profile to `FILE` (go tool pprof), from the start to the end of the run")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -175,6 +177,18 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(pf)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "esmon-agent simulate: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer pf.Close()
+		defer pprof.StopCPUProfile()
+	}
 	ids, err := simIdentities(collectCtx, o, code, tok, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)

@@ -52,7 +52,7 @@ func BenchmarkQueryRollup1Year(b *testing.B) {
 	if err := db.Append(ctx, []Sample{{Metric: "m", Labels: hostLabels("a"), T: now, V: 1}}); err != nil {
 		b.Fatal(err)
 	}
-	id := db.byKey[string(appendSeriesKey(nil, "m", hostLabels("a")))].id
+	id := db.findLocked("m", hostLabels("a")).id
 	rng := rand.New(rand.NewPCG(2, 2))
 	wb := db.db.NewWriteBatch()
 	for day := from; day < now; day += dayMS {

@@ -46,8 +46,13 @@ func (d *DB) checkpoint(finishAll bool) error {
 	// that went quiet: finish them so their samples leave memory.
 	d.hmu.Lock()
 	for _, ms := range d.byID {
-		if ms.head != nil && (finishAll || ms.window+2*chunkWindow <= d.maxT) {
+		if ms.head.Len() > 0 && (finishAll || ms.window+2*chunkWindow <= d.maxT) {
 			d.finish(ms)
+		}
+	}
+	for host, ht := range d.times {
+		if finishAll || ht.window+2*chunkWindow <= d.maxT {
+			delete(d.times, host) // no open chunk holds them now
 		}
 	}
 	ids := make([]uint64, 0, len(d.byID))
@@ -93,7 +98,7 @@ func (d *DB) checkpoint(finishAll bool) error {
 				for _, c := range ms.pending {
 					recs = append(recs, appendChunkRecord(nil, ms.id, true, c.window, c.data))
 				}
-				if ms.head != nil {
+				if ms.head.Len() > 0 {
 					buf = ms.head.AppendBytes(buf[:0])
 					recs = append(recs, appendChunkRecord(nil, ms.id, false, ms.window, buf))
 				}
@@ -202,17 +207,16 @@ func (d *DB) applyRecord(rec []byte) error {
 			return err
 		}
 		for _, s := range srs {
-			key := string(appendSeriesKey(nil, s.metric, s.labels))
 			if ms, ok := d.byID[s.id]; ok {
-				if ms.key != key {
-					return fmt.Errorf("series %d is %q in the log but %q in the index", s.id, key, ms.key)
+				if !ms.is(s.metric, s.labels) {
+					return fmt.Errorf("series %d is %q in the log but %q in the index", s.id, appendSeriesKey(nil, s.metric, s.labels), ms.key())
 				}
 				continue
 			}
-			if _, ok := d.byKey[key]; ok {
-				return fmt.Errorf("series %q has two ids", key)
+			if d.find(s.metric, s.labels) != nil {
+				return fmt.Errorf("series %q has two ids", d.keyBuf)
 			}
-			d.unindexed = append(d.unindexed, d.addSeries(s.id, s.metric, s.labels, key))
+			d.unindexed = append(d.unindexed, d.addSeries(s.id, s.metric, s.labels))
 		}
 	case recSamples:
 		var bad uint64
@@ -269,7 +273,7 @@ func (d *DB) applyRecord(rec []byte) error {
 			ms.pending = append(ms.pending, &chunkRef{window: window, firstT: firstT, data: data})
 			d.pendingBytes += int64(len(data))
 		} else {
-			ms.head, ms.window, ms.firstT = c, window, firstT
+			ms.head, ms.window, ms.firstT = *c, window, firstT
 		}
 		if lastT > ms.lastT {
 			ms.lastT, ms.lastV = lastT, lastV

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -32,7 +35,10 @@ func windowOffset(host string) int64 {
 }
 
 // windowOf is the start of the window of ms that holds t.
-func (ms *memSeries) windowOf(t int64) int64 { return floorTo(t-ms.off, chunkWindow) + ms.off }
+func (ms *memSeries) windowOf(t int64) int64 {
+	off := int64(ms.off)
+	return floorTo(t-off, chunkWindow) + off
+}
 
 // ErrClosed is returned by appends to a closed store.
 var ErrClosed = errors.New("store closed")
@@ -47,53 +53,125 @@ type chunkRef struct {
 
 // memSeries is one series in memory: its identity, its open chunk, its
 // finished chunks waiting for the flusher, and its newest sample (the
-// latest-value table). All fields except db, id, metric, labels, host, key
-// and off are guarded by DB.hmu.
+// latest-value table). All fields except store, id, metric, labels and off
+// are guarded by DB.hmu.
+//
+// It is kept small because the head holds one per active series: the
+// open chunk is a value, not a pointer to a second object; the names are
+// interned (DB.intern), so the strings are shared by every series that
+// uses them; the host is read from the labels and the series key is built
+// when needed, not kept. The fields with pointers come first: the
+// collector scans the struct only up to the last of them (the open
+// chunk's buffers).
 type memSeries struct {
-	db     *DB // the store the series belongs to, for SeriesRef checks
-	id     uint64
-	metric string
-	labels Labels
-	host   string
-	key    string // encodeSeries form
-	off    int64  // windowOffset(host)
-
-	head    *chunkenc.Chunk // open chunk, nil when none
-	window  int64           // window of head
-	firstT  int64           // first timestamp of head
-	lastT   int64           // newest sample, math.MinInt64 when none
-	lastV   float64
+	metric  string
+	labels  Labels
 	pending []*chunkRef
-	indexed bool  // the series' index entries are in Badger
-	dirtyH  int64 // last hour marked dirty for the minute rollups
+	head    chunkenc.Chunk // open chunk; empty (Len 0) when none
+	id      uint64
+	window  int64 // window of head
+	firstT  int64 // first timestamp of head
+	lastT   int64 // newest sample, math.MinInt64 when none
+	lastV   float64
+	off     int32  // windowOffset(host): under an hour of ms
+	store   uint32 // DB.seq of the store the series belongs to, for SeriesRef checks
+	dirtyH  int32  // last hour (of the epoch) marked dirty for the minute rollups
+	indexed bool   // the series' index entries are in Badger
 }
+
+// host is the series' host label.
+func (ms *memSeries) host() string { return ms.labels.Get("host") }
+
+// key is the series' identity in the encodeSeries form, the value of its
+// index entry.
+func (ms *memSeries) key() string { return string(appendSeriesKey(nil, ms.metric, ms.labels)) }
+
+// is reports whether ms is the series of metric and ls.
+func (ms *memSeries) is(metric string, ls Labels) bool {
+	return ms.metric == metric && slices.Equal(ms.labels, ls)
+}
+
+// noHour is the dirtyH of a series not marked dirty (or marked for an
+// hour that int32 does not hold).
+const noHour = math.MinInt32
+
+// storeSeq numbers the stores opened by this process, so that a series
+// can tell its store by a number rather than a pointer.
+var storeSeq atomic.Uint32
 
 // floorTo rounds t down to a multiple of step, also for negative t.
 func floorTo(t, step int64) int64 { return t - mod(t, step) }
+
+// find returns the series of metric and ls, or nil. It fills keyBuf
+// with the series' key. Caller holds hmu.
+//
+// Series are filed by a 64-bit hash of their key, so that the map holds
+// no copy of the key: the key's text is already in the series' names.
+// The series found is compared by name; a series whose hash another
+// series took is filed by its whole key in collide.
+func (d *DB) find(metric string, ls Labels) *memSeries {
+	d.keyBuf = appendSeriesKey(d.keyBuf[:0], metric, ls)
+	if ms := d.byHash[d.keyHash(d.keyBuf)]; ms != nil && ms.is(metric, ls) {
+		return ms
+	}
+	if len(d.collide) > 0 {
+		return d.collide[string(d.keyBuf)]
+	}
+	return nil
+}
+
+// keyHash hashes a series key for byHash.
+func (d *DB) keyHash(key []byte) uint64 { return maphash.Bytes(d.hashSeed, key) & d.hashMask }
 
 // lookup finds or creates the series of metric and ls. New series are
 // added to the pending series record, which the next append writes to the
 // log ahead of its samples. Caller holds hmu.
 func (d *DB) lookup(metric string, ls Labels) *memSeries {
-	d.keyBuf = appendSeriesKey(d.keyBuf[:0], metric, ls)
-	if ms, ok := d.byKey[string(d.keyBuf)]; ok {
+	if ms := d.find(metric, ls); ms != nil {
 		return ms
 	}
-	ms := d.addSeries(d.nextID, metric, slices.Clone(ls), string(d.keyBuf))
+	ms := d.addSeries(d.nextID, metric, ls)
 	d.seriesRec = appendSeriesEntry(d.seriesRec, ms.id, metric, ls)
 	d.unindexed = append(d.unindexed, ms)
 	return ms
 }
 
-// addSeries files a series under its key, id and postings. Caller holds
-// hmu (or is Open).
-func (d *DB) addSeries(id uint64, metric string, ls Labels, key string) *memSeries {
-	host := ls.Get("host")
-	ms := &memSeries{db: d, id: id, metric: metric, labels: ls, host: host, key: key, off: windowOffset(host), lastT: math.MinInt64, dirtyH: math.MinInt64}
-	d.byKey[key] = ms
+// intern returns the store's copy of s, making one if s is new: the
+// head keeps one copy of each name and value however many series use it
+// (a host name is in all of its host's series, a metric name in one
+// series per host), and none of the caller's strings. Caller holds hmu
+// (or is Open).
+func (d *DB) intern(s string) string {
+	if c, ok := d.strs[s]; ok {
+		return c
+	}
+	s = strings.Clone(s)
+	d.strs[s] = s
+	return s
+}
+
+// addSeries files a series under its key hash, id and postings, with
+// interned copies of its names (the caller's ls is not kept). A series
+// of the same names filed before (under another id) is found as this
+// one from then on. Caller holds hmu (or is Open).
+func (d *DB) addSeries(id uint64, metric string, ls Labels) *memSeries {
+	own := make(Labels, len(ls))
+	for i, l := range ls {
+		own[i] = Label{Name: d.intern(l.Name), Value: d.intern(l.Value)}
+	}
+	host := own.Get("host")
+	ms := &memSeries{store: d.seq, id: id, metric: d.intern(metric), labels: own, off: int32(windowOffset(host)), lastT: math.MinInt64, dirtyH: noHour}
+	key := appendSeriesKey(d.keyBuf[:0], metric, ls)
+	h := d.keyHash(key)
+	if old := d.byHash[h]; old == nil || old.is(metric, ls) {
+		d.byHash[h] = ms
+	} else {
+		d.collide[string(key)] = ms
+	}
+	d.keyBuf = key
 	d.byID[id] = ms
-	d.byHost[ms.host] = append(d.byHost[ms.host], ms)
-	d.byMetric[metric] = append(d.byMetric[metric], ms)
+	d.byHost[host] = append(d.byHost[host], ms)
+	d.byMetric[ms.metric] = append(d.byMetric[ms.metric], ms)
 	if id >= d.nextID {
 		d.nextID = id + 1
 	}
@@ -105,12 +183,12 @@ func (d *DB) addSeries(id uint64, metric string, ls Labels, key string) *memSeri
 // caller has checked t > ms.lastT and holds hmu.
 func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 	w := ms.windowOf(t)
-	if ms.head != nil && (w != ms.window || !ms.head.Append(t, v)) {
+	if ms.head.Len() > 0 && (w != ms.window || !ms.head.Append(t, v)) {
 		d.finish(ms)
 	}
-	if ms.head == nil {
-		ms.head = &chunkenc.Chunk{}
+	if ms.head.Len() == 0 {
 		ms.window, ms.firstT = w, t
+		ms.head.ShareTimes(d.hostTimes(ms.host(), w))
 		ms.head.Append(t, v)
 	}
 	ms.lastT, ms.lastV = t, v
@@ -118,14 +196,43 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 	d.minT = min(d.minT, t)
 	d.lowW, d.highW = min(d.lowW, w), max(d.highW, w)
 	if t < max(d.minuteWM, d.hourWM) {
-		if h := floorTo(t, hourMS); h != ms.dirtyH {
-			ms.dirtyH = h
+		h := floorTo(t, hourMS)
+		if hr := h / hourMS; hr != int64(ms.dirtyH) || hr == noHour {
+			ms.dirtyH = noHour // an hour out of int32's range is marked every time
+			if hr > noHour && hr <= math.MaxInt32 {
+				ms.dirtyH = int32(hr)
+			}
 			if d.dirty[h] == nil {
 				d.dirty[h] = map[uint64]struct{}{}
 			}
 			d.dirty[h][ms.id] = struct{}{}
 		}
 	}
+}
+
+// hostTimes returns the timestamps that the open chunks of host's series
+// in window w share, nil for a window before the host's newest (late
+// samples get timestamps of their own). Every series of a host is
+// sampled at the host's snapshot times, so its chunks' timestamps are
+// the same and one copy serves all: an open chunk then holds only its
+// values (chunkenc.Times). Caller holds hmu.
+func (d *DB) hostTimes(host string, w int64) *chunkenc.Times {
+	ht, ok := d.times[host]
+	switch {
+	case ok && ht.window == w:
+	case ok && ht.window > w:
+		return nil
+	default:
+		ht = hostTimes{window: w, ts: chunkenc.NewTimes()}
+		d.times[host] = ht
+	}
+	return ht.ts
+}
+
+// hostTimes are the shared timestamps of a host's newest window.
+type hostTimes struct {
+	window int64
+	ts     *chunkenc.Times
 }
 
 // finish moves a series' open chunk to its pending list. Caller holds hmu.
@@ -136,7 +243,7 @@ func (d *DB) finish(ms *memSeries) {
 	}
 	ms.pending = append(ms.pending, &chunkRef{window: ms.window, firstT: ms.firstT, data: data})
 	d.pendingBytes += int64(len(data))
-	ms.head = nil
+	ms.head = chunkenc.Chunk{} // its buffers go: the next chunk grows its own
 	if d.pendingBytes > d.opts.FlushBytes {
 		d.kickFlush()
 	}
@@ -198,7 +305,7 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 	for i := range samples {
 		s := &samples[i]
 		ms := s.Ref.ms // a ref of another store counts as none
-		if ms != nil && ms.db != d {
+		if ms != nil && ms.store != d.seq {
 			ms = nil
 		}
 		if math.IsNaN(s.V) || math.IsInf(s.V, 0) || (ms == nil && s.Metric == "") {
@@ -234,6 +341,10 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 	}
 	if err == nil {
 		d.seriesRec = d.seriesRec[:1] // logged (or no log)
+		if cap(d.seriesRec) > 64<<10 {
+			// a burst of new series (a fleet connecting) is not kept
+			d.seriesRec = []byte{recSeries}
+		}
 	}
 	d.hmu.Unlock()
 	d.m.appended.Add(float64(appended))

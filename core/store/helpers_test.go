@@ -32,3 +32,10 @@ func cpuTime() time.Duration {
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
+
+// findLocked is find under the head's lock, for tests.
+func (d *DB) findLocked(metric string, ls Labels) *memSeries {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	return d.find(metric, ls)
+}

@@ -60,8 +60,8 @@ func keyTime(b []byte) int64 { return int64(binary.BigEndian.Uint64(b) ^ signBit
 // indexEntries are the Badger records that file a series.
 func indexEntries(ms *memSeries) [][2][]byte {
 	return [][2][]byte{
-		{seriesIDKey(ms.id), []byte(ms.key)},
-		{postingKey('h', ms.host, ms.id), nil},
+		{seriesIDKey(ms.id), appendSeriesKey(nil, ms.metric, ms.labels)},
+		{postingKey('h', ms.host(), ms.id), nil},
 		{postingKey('m', ms.metric, ms.id), nil},
 	}
 }
@@ -83,8 +83,7 @@ func (d *DB) loadIndex() error {
 				if err != nil {
 					return err
 				}
-				ms := d.addSeries(id, metric, ls, string(v))
-				ms.indexed = true
+				d.addSeries(id, metric, ls).indexed = true
 				return nil
 			})
 			if err != nil {

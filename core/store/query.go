@@ -167,7 +167,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 			mem = append(mem, memChunk{c.window, c.firstT, c.data})
 		}
 	}
-	if ms.head != nil && overlaps(ms.window) {
+	if ms.head.Len() > 0 && overlaps(ms.window) {
 		mem = append(mem, memChunk{ms.window, ms.firstT, ms.head.Bytes()})
 	}
 	r.d.hmu.Unlock()
@@ -194,7 +194,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 		}
 		return nil
 	}
-	offsets := []int64{ms.off}
+	offsets := []int64{int64(ms.off)}
 	if aligned && ms.off != 0 {
 		offsets = append(offsets, 0) // chunks written before windows had offsets
 	}

@@ -50,10 +50,10 @@ func FuzzApplyRecord(f *testing.F) {
 	f.Add(appendLatestRecord(nil, 0, 1, 2))
 	f.Add(appendChunkRecord(nil, 0, true, 0, []byte{1, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		db := &DB{byKey: map[string]*memSeries{}, byID: map[uint64]*memSeries{}, byHost: map[string][]*memSeries{},
-			byMetric: map[string][]*memSeries{}, minuteWM: unset, hourWM: unset, dirty: map[int64]map[uint64]struct{}{}}
+		db := &DB{}
+		db.initHead()
 		db.opts.defaults()
-		db.addSeries(0, "m", Labels{{"host", "a"}}, string(appendSeriesKey(nil, "m", Labels{{"host", "a"}})))
+		db.addSeries(0, "m", Labels{{"host", "a"}})
 		db.applyRecord(rec)
 	})
 }

@@ -197,7 +197,7 @@ func TestTiersAgreeWithRaw(t *testing.T) {
 	if len(sel.Series) != 1 || len(sel.Series[0].Points) != 1 {
 		t.Fatalf("late series: %+v", sel.Series)
 	}
-	if got, err := db.Get(rollupKey(tierHourCode, db.byKey[string(appendSeriesKey(nil, "cpu_usage_percent", hostLabels("b")))].id, day)); err != nil || len(got) == 0 {
+	if got, err := db.Get(rollupKey(tierHourCode, db.findLocked("cpu_usage_percent", hostLabels("b")).id, day)); err != nil || len(got) == 0 {
 		t.Fatalf("late series has no stored hour rollup: %v", err)
 	}
 }
@@ -454,12 +454,37 @@ func TestBackpressureWaitsForFlusher(t *testing.T) {
 	db := open(t, Options{Dir: t.TempDir(), MaxPendingBytes: 1, FlushBytes: 1})
 	defer db.Close()
 	start := time.Now().UnixMilli() - 50*hourMS
-	for i := range int64(50) { // every sample finishes a chunk
-		if err := db.Append(context.Background(), []Sample{{Metric: "m", Labels: hostLabels("a"), T: start + i*hourMS, V: 1}}); err != nil {
+	appendAt := func(i int64) error { // every sample finishes the chunk before it
+		return db.Append(context.Background(), []Sample{{Metric: "m", Labels: hostLabels("a"), T: start + i*hourMS, V: 1}})
+	}
+	// The flusher is held, as if Badger were slow: the second sample's
+	// finished chunk waits, over MaxPendingBytes.
+	db.flushMu.Lock()
+	for i := range int64(2) {
+		if err := appendAt(i); err != nil {
+			db.flushMu.Unlock()
 			t.Fatal(err)
 		}
 	}
-	if counterValue(db.m.backpressure) == 0 {
-		t.Fatal("no backpressure wait counted")
+	done := make(chan error, 1)
+	go func() { done <- appendAt(2) }()
+	// The next append must wait for the flusher, and count the wait.
+	for counterValue(db.m.backpressure) == 0 {
+		select {
+		case err := <-done:
+			db.flushMu.Unlock()
+			t.Fatalf("append returned (%v) while finished chunks over MaxPendingBytes waited for the flusher", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	select {
+	case err := <-done:
+		db.flushMu.Unlock()
+		t.Fatalf("append returned (%v) before the flusher wrote the waiting chunks", err)
+	default:
+	}
+	db.flushMu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

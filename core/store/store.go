@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"path/filepath"
@@ -207,10 +208,11 @@ var DefaultRetention = Retention{Raw: 14 * 24 * time.Hour, Minute: 180 * 24 * ti
 
 // RecommendedMemoryLimit is the soft memory limit (runtime/debug.
 // SetMemoryLimit, or GOMEMLIMIT) for a core whose store holds up to about
-// 100,000 active series. The store's live heap is about 160 MB there
-// (open chunks ~0.7 KB a series, their coders 0.3 KB, the series and
-// their index entries 0.35 KB, Badger's memtables and caches ~20 MB);
-// without a limit the Go heap grows to twice that and more before a
+// 100,000 active series. The store's live heap was about 160 MB there;
+// with the head's timestamps shared per host, names interned and the
+// open chunk kept in the series it is under 120 MB at 10 s samples
+// (BenchmarkHeadMemory: ~0.96 KB a series with every open chunk a full
+// hour, Badger's memtables and caches ~20 MB); without a limit the Go heap grows to twice that and more before a
 // collection and returns freed pages lazily, and the process peaks at
 // ~640 MB. Under this limit it stays under 400 MB (BENCHMARKS.md, "Store").
 // Raise it with the fleet: it should stay above twice the live heap, or
@@ -296,7 +298,13 @@ type DB struct {
 	// hmu guards the head: the maps and postings, every memSeries' mutable
 	// fields, and the fields up to flushed.
 	hmu          sync.Mutex
-	byKey        map[string]*memSeries
+	byHash       map[uint64]*memSeries // by keyHash of the series key
+	collide      map[string]*memSeries // by key, series whose hash another took
+	hashSeed     maphash.Seed
+	hashMask     uint64               // ^0; tests clear bits to make hashes collide
+	strs         map[string]string    // interned names and values (see intern)
+	times        map[string]hostTimes // by host: the timestamps its open chunks share
+	seq          uint32               // this store's number (storeSeq)
 	byID         map[uint64]*memSeries
 	byHost       map[string][]*memSeries
 	byMetric     map[string][]*memSeries
@@ -374,9 +382,8 @@ func Open(opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
 	d := &DB{db: bdb, log: log, opts: opts, m: newMetrics(),
-		byKey: map[string]*memSeries{}, byID: map[uint64]*memSeries{}, byHost: map[string][]*memSeries{}, byMetric: map[string][]*memSeries{},
-		seriesRec: []byte{recSeries}, minT: math.MaxInt64, maxT: math.MinInt64, lowW: math.MaxInt64, highW: math.MinInt64, minuteWM: unset, hourWM: unset, dirty: map[int64]map[uint64]struct{}{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckTime: time.Now()}
+	d.initHead()
 	d.flushed = sync.NewCond(&d.hmu)
 	if err := d.open(); err != nil {
 		if d.wal != nil {
@@ -387,6 +394,16 @@ func Open(opts Options) (*DB, error) {
 	}
 	go d.run()
 	return d, nil
+}
+
+// initHead makes the empty head: the series maps and the head's state.
+func (d *DB) initHead() {
+	d.byHash, d.collide, d.strs, d.times = map[uint64]*memSeries{}, map[string]*memSeries{}, map[string]string{}, map[string]hostTimes{}
+	d.hashSeed, d.hashMask, d.seq = maphash.MakeSeed(), ^uint64(0), storeSeq.Add(1)
+	d.byID, d.byHost, d.byMetric = map[uint64]*memSeries{}, map[string][]*memSeries{}, map[string][]*memSeries{}
+	d.seriesRec = []byte{recSeries}
+	d.minT, d.maxT, d.lowW, d.highW = math.MaxInt64, math.MinInt64, math.MaxInt64, math.MinInt64
+	d.minuteWM, d.hourWM, d.dirty = unset, unset, map[int64]map[uint64]struct{}{}
 }
 
 func (d *DB) open() error {

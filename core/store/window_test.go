@@ -43,10 +43,10 @@ func TestChunkWindowsAreStaggeredByHost(t *testing.T) {
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
 			ms := db.byID[binary.BigEndian.Uint64(k[9:17])]
-			if windows[ms.host] == nil {
-				windows[ms.host] = map[int64]bool{}
+			if windows[ms.host()] == nil {
+				windows[ms.host()] = map[int64]bool{}
 			}
-			windows[ms.host][keyTime(k[1:9])] = true
+			windows[ms.host()][keyTime(k[1:9])] = true
 		}
 		return nil
 	})
@@ -110,7 +110,7 @@ func TestClockHourChunksAreRead(t *testing.T) {
 	if err := db.Append(ctx, []Sample{{Metric: "m", Labels: hostLabels("a"), T: base - 2*hourMS, V: -1}}); err != nil {
 		t.Fatal(err)
 	}
-	ms := db.byKey[string(appendSeriesKey(nil, "m", hostLabels("a")))]
+	ms := db.findLocked("m", hostLabels("a"))
 	if ms.off == 0 {
 		t.Skip("host a has no offset")
 	}

@@ -51,22 +51,19 @@ const (
 // seq is the state of one adaptive sequence, the same in the encoder and
 // the decoder.
 type seq struct {
-	i    int       // values coded
 	x    int64     // last value
 	d    int64     // last delta
 	avg  int64     // running mean of the deltas
-	cost [3]uint32 // recent residual bit lengths of each predictor, ×128
+	pred int64     // the prediction for the next value, worked out once after each value
 	a    uint64    // recent residual sum, of n or statsWarm residuals (Rice statistics)
-	n    uint32    // residuals in a, up to statsWarm
+	cost [3]uint32 // recent residual bit lengths of each predictor, ×128
+	i    int32     // values coded (a chunk holds at most MaxSamples); from the third on each is a residual
+	n    uint8     // residuals in a, up to statsWarm
 	// shift is the trailing zero bits left out of residuals: the fewest
 	// any nonzero delta had (minTZ), once shiftAfter are in.
 	shift, minTZ uint8
-	coded        int // residuals coded
-	// pred and k are the prediction and the Rice parameter for the next
-	// value, worked out once after each value.
-	pred int64
-	k    uint8
-	best uint8 // the predictor of least cost
+	k            uint8 // the Rice parameter for the next value
+	best         uint8 // the predictor of least cost
 }
 
 // shiftAfter residuals are seen before trailing zeros are left out.
@@ -104,8 +101,7 @@ func (s *seq) update(v, r int64) {
 	if d != 0 {
 		s.minTZ = min(s.minTZ, uint8(bits.TrailingZeros64(uint64(d))))
 	}
-	s.coded++
-	if s.coded >= shiftAfter {
+	if s.i-1 >= shiftAfter { // s.i-1 residuals coded, this one included
 		s.shift = s.minTZ
 	}
 	zz := min(zigzag(r), statsCap)
@@ -329,8 +325,7 @@ func (s *seq) warmN(rd *bitReader, dst []int64) int {
 	s.x, s.d, s.avg, s.pred, s.a = x, d, avg, pred, a
 	s.cost = [3]uint32{c0, c1, c2}
 	s.shift, s.minTZ, s.k, s.best = shift, minTZ, k, best
-	s.i += i
-	s.coded += i
+	s.i += int32(i)
 	return i
 }
 

@@ -100,60 +100,179 @@ const maxExactInt = 1 << 53
 var ErrCorrupt = errors.New("corrupt chunk")
 
 // Chunk is a chunk being appended to. Its zero value is an empty chunk.
-// A Chunk is not safe for concurrent use.
+// A Chunk is not safe for concurrent use, nor are the chunks that share
+// one Times.
 type Chunk struct {
-	enc    Encoding
-	scale  uint8 // decimals of EncDecimalAdaptive
-	n      int
-	ts, vs bitWriter
-	tq, vq seq
-	t      int64
-	v      float64
+	// The fields with pointers come first: the collector scans a Chunk
+	// (and a struct that holds one) only up to its last pointer.
+	times *Times // the chunk's timestamps are the first Len of these
+	vs    bitWriter
+	vq    seq // vq.i is the number of samples, vq.x codes the last value
+	enc   Encoding
+	scale uint8 // decimals of EncDecimalAdaptive
+}
+
+// Times is a timestamp section being appended to: an adaptive sequence of
+// timestamps. The chunks of series sampled together (every series of one
+// host gets each of the host's snapshots at the same time) can share one
+// (Chunk.ShareTimes), so that an open chunk holds only its values: each
+// chunk's timestamps are the first Len of the Times it points to. The
+// first chunk to append a timestamp adds it to the Times; the others
+// find it there. A chunk whose timestamps part from the shared ones (a
+// sample missed or at another time) takes a copy of its own, so sharing
+// never changes what a chunk holds or how it is serialised.
+type Times struct {
+	w bitWriter
+	q seq // q.i is the number of timestamps, q.x the last
 	// t0 and interval are the first timestamp and the first interval;
-	// regular says every interval so far was the first.
+	// irr is the index of the first timestamp after another interval, 0
+	// while there is none (the first irr timestamps are regular).
 	t0, interval int64
-	regular      bool
+	irr          int32
+}
+
+// NewTimes returns an empty Times to share.
+func NewTimes() *Times { return &Times{} }
+
+// Len is the number of timestamps.
+func (ts *Times) Len() int { return int(ts.q.i) }
+
+// add appends t.
+func (ts *Times) add(t int64) {
+	switch n := ts.q.i; {
+	case n == 0:
+		ts.t0 = t
+	case n == 1:
+		ts.interval = t - ts.q.x
+	case ts.irr == 0 && t-ts.q.x != ts.interval:
+		ts.irr = n
+	}
+	ts.q.put(&ts.w, t)
+}
+
+// regular reports whether the first n timestamps are n >= 2 at a fixed
+// interval.
+func (ts *Times) regular(n int) bool { return n >= 2 && (ts.irr == 0 || int(ts.irr) >= n) }
+
+// decode returns the first n timestamps.
+func (ts *Times) decode(n int) []int64 {
+	out := make([]int64, n)
+	if n == 0 {
+		return out
+	}
+	var q seq
+	rd := newBitReader(ts.w.appendTo(nil))
+	q.getN(&rd, out) // written here: always complete
+	return out
+}
+
+// prefix returns a Times of the first n timestamps: ts itself when n is
+// all of them, else a copy coded anew (the coding is deterministic, so
+// its bits are the first bits of ts).
+func (ts *Times) prefix(n int) *Times {
+	if n == ts.Len() {
+		return ts
+	}
+	p := &Times{}
+	for _, t := range ts.decode(n) {
+		p.add(t)
+	}
+	return p
 }
 
 // Len is the number of samples.
-func (c *Chunk) Len() int { return c.n }
+func (c *Chunk) Len() int { return int(c.vq.i) }
 
 // Encoding is the current value encoding.
 func (c *Chunk) Encoding() Encoding { return c.enc }
 
-// Size is the size of the serialised chunk in bytes, give or take the
-// length field.
-func (c *Chunk) Size() int { return headerSize + 2 + c.ts.size() + c.vs.size() }
+// ShareTimes makes the empty chunk c take its timestamps from ts for as
+// long as they agree (see Times). It does nothing to a chunk with samples.
+func (c *Chunk) ShareTimes(ts *Times) {
+	if c.Len() == 0 {
+		c.times = ts
+	}
+}
 
-// Last is the last sample appended; ok is false for an empty chunk.
+// ownTimes returns c's timestamps as a Times of exactly c.Len() of them
+// (a shared one while c is at its end, else a copy).
+func (c *Chunk) ownTimes() *Times {
+	if c.times == nil {
+		return &Times{}
+	}
+	return c.times.prefix(c.Len())
+}
+
+// Size is the size of the serialised chunk in bytes, give or take the
+// length field (and, for a chunk behind the Times it shares, the
+// timestamps it does not hold).
+func (c *Chunk) Size() int {
+	n := headerSize + 2 + c.vs.size()
+	if c.times != nil {
+		n += c.times.w.size()
+	}
+	return n
+}
+
+// Last is the last sample appended; ok is false for an empty chunk. The
+// value is the one appended bit for bit: every encoding codes it exactly.
 func (c *Chunk) Last() (t int64, v float64, ok bool) {
-	return c.t, c.v, c.n > 0
+	n := c.Len()
+	if n == 0 {
+		return 0, 0, false
+	}
+	if n == c.times.Len() {
+		t = c.times.q.x
+	} else {
+		t = c.times.decode(n)[n-1]
+	}
+	return t, c.lastValue(), true
+}
+
+// lastValue is the value vq.x codes.
+func (c *Chunk) lastValue() float64 {
+	switch c.enc {
+	case EncIntAdaptive:
+		return float64(c.vq.x)
+	case EncDecimalAdaptive:
+		return float64(c.vq.x) / pow10[c.scale]
+	}
+	return unordered(c.vq.x)
+}
+
+// addTime appends t as the timestamp of sample n.
+func (c *Chunk) addTime(t int64, n int) {
+	switch {
+	case c.times == nil:
+		c.times = &Times{}
+	case c.times.Len() == n: // at the end of the Times: add t for all
+	case c.times.Len() == n+1 && c.times.q.x == t: // another chunk added t
+		return
+	default: // parted from the shared timestamps (which hold more than n): a copy of its own
+		c.times = c.times.prefix(n)
+	}
+	c.times.add(t)
 }
 
 // Append adds a sample. The caller keeps timestamps strictly increasing.
 // It returns false, adding nothing, when the chunk is full.
 func (c *Chunk) Append(t int64, v float64) bool {
-	if c.n >= MaxSamples {
+	n := c.Len()
+	if n >= MaxSamples {
 		return false
 	}
-	switch c.n {
-	case 0:
+	if n == 0 {
 		c.start(v)
-		c.t0 = t
-	case 1:
-		c.interval, c.regular = t-c.t, true
-	default:
-		c.regular = c.regular && t-c.t == c.interval
 	}
-	c.tq.put(&c.ts, t)
+	c.addTime(t, n)
 	switch c.enc {
 	case EncIntAdaptive:
 		if !isInt(v) {
-			c.recode(v)
+			c.recode(v, n)
 		}
 	case EncDecimalAdaptive:
 		if _, ok := toDecimal(v, c.scale); !ok {
-			c.recode(v)
+			c.recode(v, n)
 		}
 	}
 	switch c.enc {
@@ -165,8 +284,6 @@ func (c *Chunk) Append(t int64, v float64) bool {
 	default:
 		c.vq.put(&c.vs, ordered(v))
 	}
-	c.t, c.v = t, v
-	c.n++
 	return true
 }
 
@@ -187,16 +304,17 @@ func (c *Chunk) start(v float64) {
 
 // recode re-codes the values so far when v does not fit the chunk's
 // encoding: as decimals with more decimals if v and they all fit, else
-// as floats.
-func (c *Chunk) recode(v float64) {
+// as floats. n is the number of values so far (the timestamp of v is
+// already coded).
+func (c *Chunk) recode(v float64, n int) {
 	var it Iterator
-	it.enc, it.scale, it.n = c.enc, c.scale, c.n
-	it.ts = newBitReader(c.ts.appendTo(nil)) // times are not recoded; the reader needs them
+	it.enc, it.scale, it.n = c.enc, c.scale, n
+	it.ts = newBitReader(c.times.w.appendTo(nil)) // times are not recoded; the reader needs its first n
 	it.vs = newBitReader(c.vs.appendTo(nil))
 	if c.enc == EncDecimalAdaptive {
 		it.vs.readBits(8)
 	}
-	vals := make([]float64, 0, c.n+1)
+	vals := make([]float64, 0, n+1)
 	for it.Next() { // written by this chunk: always complete
 		_, x := it.At()
 		vals = append(vals, x)
@@ -288,19 +406,20 @@ func (c *Chunk) Bytes() []byte {
 
 // AppendBytes appends the serialised chunk to dst.
 func (c *Chunk) AppendBytes(dst []byte) []byte {
-	if c.regular {
+	tm := c.ownTimes()
+	if tm.regular(c.Len()) {
 		dst = append(dst, byte(c.enc)|regularTimes)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(c.n))
-		n := uint64(8 + len(binary.AppendUvarint(nil, uint64(c.interval))))
+		dst = binary.BigEndian.AppendUint16(dst, uint16(c.Len()))
+		n := uint64(8 + len(binary.AppendUvarint(nil, uint64(tm.interval))))
 		dst = binary.AppendUvarint(dst, n)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(c.t0))
-		dst = binary.AppendUvarint(dst, uint64(c.interval))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(tm.t0))
+		dst = binary.AppendUvarint(dst, uint64(tm.interval))
 		return c.vs.appendTo(dst)
 	}
 	dst = append(dst, byte(c.enc))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(c.n))
-	dst = binary.AppendUvarint(dst, uint64(c.ts.size()))
-	dst = c.ts.appendTo(dst)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(c.Len()))
+	dst = binary.AppendUvarint(dst, uint64(tm.w.size()))
+	dst = tm.w.appendTo(dst)
 	return c.vs.appendTo(dst)
 }
 
@@ -310,20 +429,22 @@ func (c *Chunk) AppendBytes(dst []byte) []byte {
 // costs about what reading them back does, so it is for the one time a
 // chunk is written for good, not for every copy of an open chunk.
 func (c *Chunk) SealedBytes() []byte {
-	if c.regular || c.n < 3 {
+	n := c.Len()
+	tm := c.ownTimes()
+	if tm.regular(n) || n < 3 {
 		return c.Bytes()
 	}
-	ts := make([]int64, c.n)
+	ts := make([]int64, n)
 	var q seq
-	rd := newBitReader(c.ts.appendTo(nil))
-	if q.getN(&rd, ts) != c.n { // written by this chunk: always complete
+	rd := newBitReader(tm.w.appendTo(nil))
+	if q.getN(&rd, ts) != n { // written by this chunk: always complete
 		return c.Bytes()
 	}
-	t0, span := ts[0], uint64(ts[c.n-1])-uint64(ts[0])
+	t0, span := ts[0], uint64(ts[n-1])-uint64(ts[0])
 	if span >= 1<<62 { // far apart: no grid, and no overflow below
 		return c.Bytes()
 	}
-	steps := int64(c.n - 1)
+	steps := int64(n - 1)
 	iv := (int64(span) + steps/2) / steps
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for i, t := range ts {
@@ -334,13 +455,13 @@ func (c *Chunk) SealedBytes() []byte {
 	head := binary.AppendUvarint(binary.BigEndian.AppendUint64(nil, uint64(t0)), uint64(iv))
 	head = binary.AppendUvarint(head, zigzag(lo))
 	head = append(head, byte(width))
-	size := len(head) + (c.n*width+7)/8
-	if size >= c.ts.size() {
+	size := len(head) + (n*width+7)/8
+	if size >= tm.w.size() {
 		return c.Bytes()
 	}
 	dst := make([]byte, 0, headerSize+binary.MaxVarintLen32+size+c.vs.size())
 	dst = append(dst, byte(c.enc)|gridTimes)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(c.n))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(n))
 	dst = binary.AppendUvarint(dst, uint64(size))
 	dst = append(dst, head...)
 	var w bitWriter
