@@ -75,8 +75,14 @@ type limiter struct {
 	throttled     prometheus.Counter
 	rateRefused   prometheus.Counter
 
-	mu    sync.Mutex // guards hosts and every budget in it
+	mu    sync.Mutex // guards hosts, every budget in it, and strs
 	hosts map[string]*budget
+	// strs holds one copy of each name and value in an admitted series:
+	// a series is described by the strings decoded from its agent's
+	// frame, one allocation each, and most are the same across hosts
+	// (metric and label names, mounts, interfaces). Admitted series are
+	// never forgotten, nor are their strings.
+	strs map[string]string
 }
 
 // budget is one host's share: the series it defined and its rate bucket.
@@ -97,7 +103,7 @@ type hostSeries struct {
 
 func newLimiter(l Limits) *limiter {
 	return &limiter{
-		lim: l.withDefaults(), seed: maphash.MakeSeed(), stop: make(chan struct{}), hosts: map[string]*budget{},
+		lim: l.withDefaults(), seed: maphash.MakeSeed(), stop: make(chan struct{}), hosts: map[string]*budget{}, strs: map[string]string{},
 		seriesRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_agent_series_refused_total",
 			Help: "Series definitions refused because their host reached max_series_per_host."}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_agent_throttled_seconds_total",
@@ -150,7 +156,8 @@ func (l *limiter) budget(host string) *budget {
 
 // admit reports whether host may define the series metric{ls}: one it
 // defined before, or a new one while it is under its series limit. It
-// returns the series' description shared by the host's connections.
+// returns the series' description shared by the host's connections; a new
+// one keeps ls, with its strings replaced by the limiter's copies.
 func (l *limiter) admit(host, metric string, ls store.Labels) (*hostSeries, bool) {
 	var h maphash.Hash
 	h.SetSeed(l.seed)
@@ -177,9 +184,21 @@ func (l *limiter) admit(host, metric string, ls store.Labels) (*hostSeries, bool
 		l.seriesRefused.Inc()
 		return nil, false
 	}
-	hs := &hostSeries{metric: metric, labels: ls}
+	for i := range ls {
+		ls[i] = store.Label{Name: l.intern(ls[i].Name), Value: l.intern(ls[i].Value)}
+	}
+	hs := &hostSeries{metric: l.intern(metric), labels: ls}
 	b.series[key] = hs
 	return hs, true
+}
+
+// intern returns the limiter's copy of s. The caller holds l.mu.
+func (l *limiter) intern(s string) string {
+	if c, ok := l.strs[s]; ok {
+		return c
+	}
+	l.strs[s] = s
+	return s
 }
 
 // throttle waits until host may hand n more samples to the store. It
