@@ -2,8 +2,6 @@ package alert
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"runtime"
 	"strconv"
 	"testing"
@@ -133,15 +131,7 @@ func scaleEngine(b *testing.B) (*Engine, [][]store.Sample) {
 	b.Helper()
 	// The store's flusher would index the 600,000 new series in the
 	// background, during the timed loop: it waits an hour.
-	db, err := store.Open(store.Options{InMemory: true, FlushEvery: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	e, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, db := openBenchEngine(b, store.Options{FlushEvery: time.Hour})
 	b.Cleanup(func() { e.Close() })
 	doc, err := yaml.Marshal(scaleRuleSet())
 	if err != nil {

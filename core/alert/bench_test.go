@@ -25,9 +25,12 @@ const (
 	benchSeries  = 5
 )
 
-func benchEngine(b *testing.B) (*Engine, [][]store.Sample) {
+// openBenchEngine opens an engine on a store in memory with opts, both
+// closed when b ends.
+func openBenchEngine(b *testing.B, opts store.Options) (*Engine, *store.DB) {
 	b.Helper()
-	db, err := store.Open(store.Options{InMemory: true})
+	opts.InMemory = true
+	db, err := store.Open(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,6 +39,12 @@ func benchEngine(b *testing.B) (*Engine, [][]store.Sample) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return e, db
+}
+
+func benchEngine(b *testing.B) (*Engine, [][]store.Sample) {
+	b.Helper()
+	e, _ := openBenchEngine(b, store.Options{})
 	metric := func(m int) string { return fmt.Sprintf("bench_metric_%d_percent", m) }
 	var doc strings.Builder
 	doc.WriteString("rules:\n")
