@@ -1,7 +1,9 @@
 // Package hosts keeps the registry of monitored hosts: their facts, whether
-// their agent is connected, when it last reported, their latest values and
-// their worst active alert. The overview of the web page and the console is
-// read from here in one lock, never from the time-series store.
+// their agent is connected, when it last reported, their gauges and their
+// worst active alert. The overview of the web page and the console is read
+// from here in one lock. A host's latest value of every series is the
+// store's (its latest-value table, a lookup per series), read only when a
+// caller asks for a host with them.
 package hosts
 
 import (
@@ -21,37 +23,34 @@ import (
 
 // Registry is safe for concurrent use.
 type Registry struct {
-	kv  store.KV
-	log *slog.Logger
+	kv     store.KV
+	latest LatestValues // nil: hosts come without Latest values
+	log    *slog.Logger
 
 	mu    sync.Mutex // guards hosts
 	hosts map[string]*entry
 }
 
 type entry struct {
-	host  apiv1.Host // host.Latest stays nil: the latest values are in vals
+	host  apiv1.Host // host.Latest stays nil: the latest values are the store's
 	worst string
-	// vals holds the latest value of each series, in the order first seen.
-	// byKey indexes it by series key (metric and labels without host);
-	// byRef by the store's series reference the hub sets on each sample,
-	// so that an update looks a value up by a pointer instead of building
-	// its key again for every sample.
-	vals  []latest
-	byKey map[string]int
-	byRef map[store.SeriesRef]int
 	// saved is the host as last written to the KV (without latest values):
 	// a hello that changes nothing in it writes nothing.
 	saved apiv1.Host
 }
 
-type latest struct {
-	key string
-	v   float64
+// LatestValues is where the registry reads a host's latest values: the
+// store (*store.DB) is one.
+type LatestValues interface {
+	Latest(host string, metrics ...string) []store.Latest
 }
 
-// Open loads the known hosts from kv; all start offline.
+// Open loads the known hosts from kv; all start offline. When kv is also
+// LatestValues (the store is), hosts are given with their latest values
+// from it.
 func Open(kv store.KV, log *slog.Logger) (*Registry, error) {
 	r := &Registry{kv: kv, log: log, hosts: make(map[string]*entry)}
+	r.latest, _ = kv.(LatestValues)
 	err := kv.Scan([]byte{store.PrefixHosts}, func(k, v []byte) bool {
 		var h apiv1.Host
 		if err := json.Unmarshal(v, &h); err != nil {
@@ -110,17 +109,18 @@ func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion strin
 	e.host.Online = true
 	e.host.LastSeen = now
 	e.refreshStatus()
-	h := e.snapshot(true)
+	h := e.snapshot()
 	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
 	if dirty {
 		r.save(rec)
 	}
-	return h
+	return r.withLatest(h)
 }
 
-// Update stores the latest values of host id from samples taken at now and
-// returns the host as it now is.
+// Update records that host id reported samples at now (its gauges, online,
+// last seen) and returns the host as it now is, with its latest values:
+// the caller has stored the samples already.
 func (r *Registry) Update(id string, samples []store.Sample, now time.Time) (apiv1.Host, bool) {
 	return r.update(id, samples, now, true)
 }
@@ -134,9 +134,9 @@ func (r *Registry) UpdateBrief(id string, samples []store.Sample, now time.Time)
 
 func (r *Registry) update(id string, samples []store.Sample, now time.Time, latest bool) (apiv1.Host, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e, ok := r.hosts[id]
 	if !ok {
+		r.mu.Unlock()
 		return apiv1.Host{}, false
 	}
 	disk := -1.0
@@ -144,7 +144,6 @@ func (r *Registry) update(id string, samples []store.Sample, now time.Time, late
 		if !wire.Finite(s.V) {
 			continue
 		}
-		e.setLatest(s)
 		switch s.Metric {
 		case wire.CPUUsagePercent:
 			e.host.Gauges.CPU = s.V
@@ -160,22 +159,29 @@ func (r *Registry) update(id string, samples []store.Sample, now time.Time, late
 	e.host.Online = true
 	e.host.LastSeen = now
 	e.refreshStatus()
-	return e.snapshot(latest), true
+	h := e.snapshot()
+	r.mu.Unlock()
+	if latest {
+		h = r.withLatest(h)
+	}
+	return h, true
 }
 
 // SetWorst records the worst firing severity on host id ("" for none) and
 // returns the host if its status changed.
 func (r *Registry) SetWorst(id, severity string) (apiv1.Host, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e, ok := r.hosts[id]
 	if !ok || e.worst == severity {
+		r.mu.Unlock()
 		return apiv1.Host{}, false
 	}
 	e.worst = severity
 	before := e.host.Status
 	e.refreshStatus()
-	return e.snapshot(true), before != e.host.Status
+	h, changed := e.snapshot(), before != e.host.Status
+	r.mu.Unlock()
+	return r.withLatest(h), changed
 }
 
 // Silent marks offline every online host that reported nothing since cutoff,
@@ -189,7 +195,7 @@ func (r *Registry) Silent(cutoff time.Time) []apiv1.Host {
 		if e.host.Online && e.host.LastSeen.Before(cutoff) {
 			e.host.Online = false
 			e.refreshStatus()
-			out = append(out, e.snapshot(true))
+			out = append(out, e.snapshot())
 			if rec, dirty := e.dirty(true); dirty {
 				recs = append(recs, rec)
 			}
@@ -197,6 +203,9 @@ func (r *Registry) Silent(cutoff time.Time) []apiv1.Host {
 	}
 	r.mu.Unlock()
 	r.saveAll(recs)
+	for i := range out {
+		out[i] = r.withLatest(out[i])
+	}
 	return out
 }
 
@@ -255,9 +264,14 @@ func (r *Registry) list(latest bool) []apiv1.Host {
 	r.mu.Lock()
 	out := make([]apiv1.Host, 0, len(r.hosts))
 	for _, e := range r.hosts {
-		out = append(out, e.snapshot(latest))
+		out = append(out, e.snapshot())
 	}
 	r.mu.Unlock()
+	if latest {
+		for i := range out {
+			out[i] = r.withLatest(out[i])
+		}
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Facts.Hostname != out[j].Facts.Hostname {
 			return out[i].Facts.Hostname < out[j].Facts.Hostname
@@ -270,12 +284,14 @@ func (r *Registry) list(latest bool) []apiv1.Host {
 // Get returns one host.
 func (r *Registry) Get(id string) (apiv1.Host, bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	e, ok := r.hosts[id]
 	if !ok {
+		r.mu.Unlock()
 		return apiv1.Host{}, false
 	}
-	return e.snapshot(true), true
+	h := e.snapshot()
+	r.mu.Unlock()
+	return r.withLatest(h), true
 }
 
 // refreshStatus derives Status; the caller holds the lock.
@@ -290,47 +306,28 @@ func (e *entry) refreshStatus() {
 	}
 }
 
-// setLatest records the value of one sample. The caller holds the lock.
-func (e *entry) setLatest(s store.Sample) {
-	var none store.SeriesRef
-	if s.Ref != none {
-		if i, ok := e.byRef[s.Ref]; ok {
-			e.vals[i].v = s.V
-			return
-		}
-	}
-	if e.byKey == nil {
-		e.byKey, e.byRef = make(map[string]int), make(map[store.SeriesRef]int)
-	}
-	key := store.SeriesKey(s.Metric, withoutHost(s.Labels))
-	i, ok := e.byKey[key]
-	if ok {
-		e.vals[i].v = s.V
-	} else {
-		i = len(e.vals)
-		e.vals = append(e.vals, latest{key: key, v: s.V})
-		e.byKey[key] = i
-	}
-	if s.Ref != none {
-		// References of series the store dropped are never seen again;
-		// start the index over rather than let them pile up.
-		if len(e.byRef) >= 2*len(e.vals)+64 {
-			clear(e.byRef)
-		}
-		e.byRef[s.Ref] = i
-	}
-}
-
-// snapshot copies the host so callers never share the latest-values map;
-// the copy has the Latest values only when latest is set.
-func (e *entry) snapshot(latest bool) apiv1.Host {
+// snapshot copies the host, without Latest values; the caller holds the
+// lock.
+func (e *entry) snapshot() apiv1.Host {
 	h := e.host
 	h.Tags, h.AgentTags = slices.Clone(h.Tags), slices.Clone(h.AgentTags)
-	if latest && len(e.vals) > 0 {
-		h.Latest = make(map[string]float64, len(e.vals))
-		for _, l := range e.vals {
-			h.Latest[l.key] = l.v
-		}
+	return h
+}
+
+// withLatest sets h.Latest, a map of its own, from the store's latest
+// value of each of the host's series, keyed by series key without the
+// host. Call it without the lock: it takes the store's.
+func (r *Registry) withLatest(h apiv1.Host) apiv1.Host {
+	if r.latest == nil {
+		return h
+	}
+	ls := r.latest.Latest(h.ID)
+	if len(ls) == 0 {
+		return h
+	}
+	h.Latest = make(map[string]float64, len(ls))
+	for _, l := range ls {
+		h.Latest[store.SeriesKey(l.Metric, withoutHost(l.Labels))] = l.V
 	}
 	return h
 }

@@ -1,6 +1,7 @@
 package hosts_test
 
 import (
+	"context"
 	"log/slog"
 	"math"
 	"reflect"
@@ -47,6 +48,23 @@ func sample(h, metric string, v float64, kv ...string) store.Sample {
 	}
 	ls.Sort()
 	return store.Sample{Metric: metric, Labels: ls, T: t0.UnixMilli(), V: v}
+}
+
+// ingest stores batch at now, as the core does before it calls Update
+// (non-finite values are refused before, by the hub), then calls Update.
+func ingest(t *testing.T, db *store.DB, r *hosts.Registry, id string, batch []store.Sample, now time.Time) (apiv1.Host, bool) {
+	t.Helper()
+	var keep []store.Sample
+	for _, s := range batch {
+		if wire.Finite(s.V) {
+			s.T = now.UnixMilli()
+			keep = append(keep, s)
+		}
+	}
+	if err := db.Append(context.Background(), keep); err != nil {
+		t.Fatal(err)
+	}
+	return r.Update(id, batch, now)
 }
 
 func TestUpdate(t *testing.T) {
@@ -117,12 +135,13 @@ func TestUpdate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := open(t, openDB(t))
+			db := openDB(t)
+			r := open(t, db)
 			r.Connected("web", wire.HostFacts{Hostname: "web"}, "1.0", t0)
 			var h apiv1.Host
 			for i, b := range tt.batches {
 				var ok bool
-				if h, ok = r.Update("web", b, t0.Add(time.Duration(i+1)*time.Second)); !ok {
+				if h, ok = ingest(t, db, r, "web", b, t0.Add(time.Duration(i+1)*time.Second)); !ok {
 					t.Fatal("Update of a connected host returned false")
 				}
 			}
@@ -153,9 +172,10 @@ func TestUpdateUnknownHost(t *testing.T) {
 }
 
 func TestCallersDoNotShareLatest(t *testing.T) {
-	r := open(t, openDB(t))
+	db := openDB(t)
+	r := open(t, db)
 	r.Connected("web", wire.HostFacts{Hostname: "web"}, "", t0)
-	h, _ := r.Update("web", []store.Sample{sample("web", wire.CPUUsagePercent, 1)}, t0)
+	h, _ := ingest(t, db, r, "web", []store.Sample{sample("web", wire.CPUUsagePercent, 1)}, t0)
 	h.Latest["cpu_usage_percent"] = 999
 	for _, got := range []apiv1.Host{mustGet(t, r, "web"), r.List()[0]} {
 		if got.Latest["cpu_usage_percent"] != 1 {
@@ -408,13 +428,15 @@ func TestReconnectWritesNothing(t *testing.T) {
 	}
 }
 
-// TestUpdateBySeriesRef: samples that carry the store's series reference
-// (as the hub sends them) update the latest values by name like the rest,
-// also when a reference changes under a name.
-func TestUpdateBySeriesRef(t *testing.T) {
+// TestLatestFromStore: a host's latest values are the store's latest value
+// of each of its series, stored by reference (as the hub does) or by name,
+// keyed without the host; with UpdateBrief, none are copied; after a
+// reopen, the store's values are there before the host reports again.
+func TestLatestFromStore(t *testing.T) {
 	db := openDB(t)
 	r := open(t, db)
 	r.Connected("web", wire.HostFacts{Hostname: "web"}, "1", t0)
+	r.Connected("db", wire.HostFacts{Hostname: "db"}, "1", t0)
 	withRef := func(s store.Sample) store.Sample {
 		ref, err := db.Ref(s.Metric, s.Labels)
 		if err != nil {
@@ -427,15 +449,22 @@ func TestUpdateBySeriesRef(t *testing.T) {
 	srv := withRef(sample("web", wire.DiskUsedPercent, 20, "mount", "/srv"))
 	for i := range 3 {
 		root.V, srv.V = float64(10+i), float64(20+i)
-		r.Update("web", []store.Sample{root, srv}, t0)
+		ingest(t, db, r, "web", []store.Sample{root, srv}, t0.Add(time.Duration(i)*time.Second))
 	}
+	ingest(t, db, r, "db", []store.Sample{sample("db", wire.CPUUsagePercent, 99)}, t0)
 	plain := sample("web", wire.DiskUsedPercent, 7, "mount", "/") // no reference
-	h, _ := r.Update("web", []store.Sample{plain}, t0)
+	h, _ := ingest(t, db, r, "web", []store.Sample{plain}, t0.Add(time.Minute))
 	want := map[string]float64{`disk_used_percent{mount="/"}`: 7, `disk_used_percent{mount="/srv"}`: 22}
 	if !reflect.DeepEqual(h.Latest, want) {
-		t.Fatalf("latest %v, want %v", h.Latest, want)
+		t.Fatalf("latest %v, want %v (the other host's values must not show)", h.Latest, want)
 	}
 	if h.Gauges.Disk != 7 {
 		t.Errorf("disk gauge %v, want 7 (the fullest mount of the last batch)", h.Gauges.Disk)
+	}
+	if b, _ := r.UpdateBrief("web", nil, t0.Add(2*time.Minute)); b.Latest != nil {
+		t.Errorf("UpdateBrief gave latest values %v", b.Latest)
+	}
+	if got := mustGet(t, open(t, db), "web"); !reflect.DeepEqual(got.Latest, want) {
+		t.Errorf("after a reopen: latest %v, want %v", got.Latest, want)
 	}
 }

@@ -92,11 +92,11 @@ func (r *Registry) changeTags(id string, fn func(*apiv1.Host)) (apiv1.Host, bool
 	if !e.host.TagsByAdmin {
 		e.host.Tags = slices.Clone(e.host.AgentTags)
 	}
-	h := e.snapshot(true)
+	h := e.snapshot()
 	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
 	if dirty {
 		r.save(rec)
 	}
-	return h, true
+	return r.withLatest(h), true
 }
