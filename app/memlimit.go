@@ -4,9 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"time"
 
 	"esmon/core/store"
 )
@@ -20,13 +20,10 @@ import (
 // memoryHeadroom times the live heap above that, which lets the heap grow
 // by half between collections (GOGC=50) once the floor is passed, and
 // makes the runtime return what it freed.
-//
-// The limit is set again after every collection, from the live heap that
-// collection found. Set on a timer instead (every 5 s, before), a heap
-// growing fast (thousands of agents connecting, each with new series)
-// outgrew its limit between two readings, and the collector then ran back
-// to back, with half of the core's CPU, until the next one.
-const memoryHeadroom = 1.5
+const (
+	memoryHeadroom = 1.5
+	memoryEvery    = 5 * time.Second
+)
 
 // limitFor is the soft memory limit for a live heap of live bytes.
 func limitFor(live uint64) int64 {
@@ -53,26 +50,16 @@ func governMemory(ctx context.Context, log *slog.Logger) {
 		return limit
 	}
 	log.Debug("memory limit", "limit_bytes", set())
-	afterEachGC(func() bool {
-		if ctx.Err() != nil {
-			return false
+	go func() {
+		t := time.NewTicker(memoryEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				set()
+			}
 		}
-		set()
-		return true
-	})
-}
-
-// gcSentinel is garbage as soon as it is made; its cleanup runs after the
-// collection that found it so. It holds a pointer so that it is not a tiny
-// allocation, whose cleanups may wait for neighbours.
-type gcSentinel struct{ _ *int }
-
-// afterEachGC calls f after every garbage collection until f returns
-// false. f runs on the runtime's cleanup goroutine: it must be quick.
-func afterEachGC(f func() bool) {
-	runtime.AddCleanup(&gcSentinel{}, func(f func() bool) {
-		if f() {
-			afterEachGC(f)
-		}
-	}, f)
+	}()
 }
