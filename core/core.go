@@ -549,8 +549,15 @@ func (o *outbound) close() {
 	<-o.done
 }
 
-func (c *Core) snapshot() apiv1.Event {
-	return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: c.hosts.List(), Alerts: c.alerts.Active()}
+// snapshot is the live feed's first event: the hosts, with their Latest
+// values when latest is set (in-process subscribers; pages get none), and
+// the active alerts.
+func (c *Core) snapshot(latest bool) apiv1.Event {
+	list := c.hosts.ListBrief
+	if latest {
+		list = c.hosts.List
+	}
+	return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: list(), Alerts: c.alerts.Active()}
 }
 
 func (c *Core) registerStoreMetrics(reg prometheus.Registerer) {

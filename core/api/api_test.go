@@ -131,7 +131,7 @@ func newServerOn(t testing.TB, so store.Options) *fixture {
 	alerts := &fakeAlerts{rules: map[string]apiv1.Rule{
 		"cpu": {ID: "cpu", Name: "CPU", Kind: apiv1.RuleThreshold, Metric: "cpu_usage_percent", Op: ">", Threshold: 90, Severity: "warning", Enabled: true},
 	}}
-	live := hub.NewLive(func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} }, nil, quiet)
+	live := hub.NewLive(func(bool) apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} }, nil, quiet)
 	h := api.New(api.Deps{
 		Hosts:    fakeHosts{{ID: "web-01", Status: apiv1.StatusOK, Facts: apiv1.HostFacts{Hostname: "web-01"}}},
 		Alerts:   alerts,

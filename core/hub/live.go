@@ -91,7 +91,7 @@ func WithValidity(ctx context.Context, valid func() bool) context.Context {
 // queued as one message and ends. A page that falls a ring behind is
 // dropped, never waited on.
 type Live struct {
-	snapshot func() apiv1.Event
+	snapshot func(latest bool) apiv1.Event
 	log      *slog.Logger
 	up       websocket.Upgrader
 	minGap   time.Duration // tests change it before the first page
@@ -184,9 +184,10 @@ type liveConn struct {
 type liveMsgPart = []byte
 
 // NewLive starts the fan-out. snapshot builds the first event every new
-// subscriber gets: in-process subscribers get it as it is; pages get its
-// hosts without their Latest values.
-func NewLive(snapshot func() apiv1.Event, reg prometheus.Registerer, log *slog.Logger) *Live {
+// subscriber gets: in-process subscribers get it as it is, asked with the
+// hosts' Latest values (latest true); pages get its hosts without them,
+// and it is asked without (latest false).
+func NewLive(snapshot func(latest bool) apiv1.Event, reg prometheus.Registerer, log *slog.Logger) *Live {
 	l := &Live{
 		snapshot: snapshot, log: log,
 		up: websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: liveWriteBuffer,
@@ -329,7 +330,7 @@ func (l *Live) run() {
 			subs[s] = struct{}{}
 			l.subscribers.Inc()
 			l.inProcess.Add(1)
-			l.deliver(s, l.snapshot(), drop)
+			l.deliver(s, l.snapshot(true), drop)
 		case s := <-l.unregister:
 			drop(s)
 		case ev := <-l.events:
@@ -548,7 +549,7 @@ func (l *Live) snapshotFor() ([]byte, uint64, error) {
 	}
 	// Every event before seq is in what snapshot returns now; events from
 	// seq on follow it from the ring (some of them twice, harmlessly).
-	ev := l.snapshot()
+	ev := l.snapshot(false)
 	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Hosts: liveHosts(ev.Hosts), Alerts: ev.Alerts})
 	if err != nil {
 		return nil, 0, err

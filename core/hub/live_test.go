@@ -22,7 +22,7 @@ import (
 func newLive(t *testing.T, snapshot func() apiv1.Event) (*Live, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	l := NewLive(snapshot, reg, quiet)
+	l := NewLive(func(bool) apiv1.Event { return snapshot() }, reg, quiet)
 	return l, reg
 }
 

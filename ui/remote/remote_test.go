@@ -236,7 +236,7 @@ func TestLiveFeed(t *testing.T) {
 func TestLiveFeedFromCore(t *testing.T) {
 	verifyNoLeaks(t)
 	facts := apiv1.HostFacts{Hostname: "web-01", OS: "linux", Cores: 4}
-	live := hub.NewLive(func() apiv1.Event {
+	live := hub.NewLive(func(bool) apiv1.Event {
 		return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "web-01", Facts: facts, AgentVersion: "1.0"}}}
 	}, nil, quiet())
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
