@@ -13,7 +13,14 @@ import (
 
 func openEngine(t testing.TB) (*Engine, *store.DB) {
 	t.Helper()
-	db, err := store.Open(store.Options{InMemory: true})
+	return openEngineOn(t, store.Options{InMemory: true})
+}
+
+// openEngineOn opens an engine on a store opened with opts; both are
+// closed when the test ends.
+func openEngineOn(t testing.TB, opts store.Options) (*Engine, *store.DB) {
+	t.Helper()
+	db, err := store.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,8 +131,7 @@ func scaleEngine(b *testing.B) (*Engine, [][]store.Sample) {
 	b.Helper()
 	// The store's flusher would index the 600,000 new series in the
 	// background, during the timed loop: it waits an hour.
-	e, db := openBenchEngine(b, store.Options{FlushEvery: time.Hour})
-	b.Cleanup(func() { e.Close() })
+	e, db := openEngineOn(b, store.Options{InMemory: true, FlushEvery: time.Hour})
 	doc, err := yaml.Marshal(scaleRuleSet())
 	if err != nil {
 		b.Fatal(err)

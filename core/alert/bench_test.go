@@ -25,26 +25,9 @@ const (
 	benchSeries  = 5
 )
 
-// openBenchEngine opens an engine on a store in memory with opts, both
-// closed when b ends.
-func openBenchEngine(b *testing.B, opts store.Options) (*Engine, *store.DB) {
-	b.Helper()
-	opts.InMemory = true
-	db, err := store.Open(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	e, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return e, db
-}
-
 func benchEngine(b *testing.B) (*Engine, [][]store.Sample) {
 	b.Helper()
-	e, _ := openBenchEngine(b, store.Options{})
+	e, _ := openEngine(b)
 	metric := func(m int) string { return fmt.Sprintf("bench_metric_%d_percent", m) }
 	var doc strings.Builder
 	doc.WriteString("rules:\n")

@@ -77,6 +77,33 @@ func (g *gateKV) hold() (release func()) {
 	}
 }
 
+// openGated opens an engine on db through a gateKV, whose writes the test
+// can hold and fail.
+func openGated(t testing.TB, db *store.DB) (*Engine, *gateKV) {
+	t.Helper()
+	g := &gateKV{db: db}
+	e, err := Open(g, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, g
+}
+
+// historyByState returns e's whole history and how many of its
+// transitions went to each state.
+func historyByState(t testing.TB, e *Engine) ([]apiv1.Transition, map[string]int) {
+	t.Helper()
+	h, err := e.History(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, tr := range h {
+		count[tr.To]++
+	}
+	return h, count
+}
+
 func openDisk(t testing.TB, dir string) *store.DB {
 	t.Helper()
 	db, err := store.Open(store.Options{Dir: dir})
@@ -113,11 +140,7 @@ func stormBatch(host string, sec int, v float64) []store.Sample {
 func TestAlertPersistenceOffTheEvalPath(t *testing.T) {
 	dir := t.TempDir()
 	db := openDisk(t, dir)
-	g := &gateKV{db: db}
-	e, err := Open(g, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, g := openGated(t, db)
 	const rules, hosts = 20, 50
 	storm(t, e, rules)
 	release := g.hold()
@@ -172,21 +195,8 @@ func TestAlertPersistenceOffTheEvalPath(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db = openDisk(t, dir)
-	defer db.Close()
-	e2, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
-	h, err := e2.History(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]int{}
-	for _, tr := range h {
-		count[tr.To]++
-	}
+	e2, _ := openEngineOn(t, store.Options{Dir: dir})
+	h, count := historyByState(t, e2)
 	if count[apiv1.StateFiring] != rules*hosts || count[apiv1.StateResolved] != rules*hosts {
 		t.Fatalf("history after restart: %v, want %d firing and %d resolved", count, rules*hosts, rules*hosts)
 	}
@@ -205,11 +215,7 @@ func TestAlertPersistenceOffTheEvalPath(t *testing.T) {
 func TestAlertFullQueueSlowsTheCallerNotTheEngine(t *testing.T) {
 	db := openDisk(t, t.TempDir())
 	defer db.Close()
-	g := &gateKV{db: db}
-	e, err := Open(g, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, g := openGated(t, db)
 	defer e.Close()
 	e.w.max = 5
 	storm(t, e, 20)
@@ -287,11 +293,7 @@ func TestAlertAckIsOnDiskWhenAckReturns(t *testing.T) {
 func TestAlertLostRoundIsRedone(t *testing.T) {
 	dir := t.TempDir()
 	db := openDisk(t, dir)
-	g := &gateKV{db: db}
-	e, err := Open(g, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, g := openGated(t, db)
 	storm(t, e, 1)
 	disk := errors.New("disk on fire")
 	g.mu.Lock()
@@ -309,13 +311,7 @@ func TestAlertLostRoundIsRedone(t *testing.T) {
 	e.Close()
 	db.Close()
 
-	db = openDisk(t, dir)
-	defer db.Close()
-	e2, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
+	e2, _ := openEngineOn(t, store.Options{Dir: dir})
 	if h, _ := e2.History(0); len(h) != 0 || len(e2.Active()) != 0 {
 		t.Fatalf("after the lost round: history %v, active %v", h, e2.Active())
 	}
@@ -357,21 +353,8 @@ func TestAlertBatchPathSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kv = openDisk(t, dir)
-	defer kv.Close()
-	e2, err := Open(kv, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
-	h, err := e2.History(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]int{}
-	for _, tr := range h {
-		count[tr.To]++
-	}
+	e2, _ := openEngineOn(t, store.Options{Dir: dir})
+	_, count := historyByState(t, e2)
 	if count[apiv1.StateFiring] != 100*rules || count[apiv1.StateResolved] != 50*rules {
 		t.Fatalf("history after restart: %v", count)
 	}
