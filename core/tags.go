@@ -20,7 +20,7 @@ func (c *Core) tagHost(id string, agentTags []string) apiv1.Host {
 // whose host lost the tag before the core stopped; that end is recorded
 // in the history, and the page and the console show the alert gone.
 func (c *Core) loadHostTags() {
-	for _, h := range c.hosts.List() {
+	for _, h := range c.hosts.ListBrief() {
 		c.alerts.SetHostTags(h.ID, h.Tags)
 	}
 }

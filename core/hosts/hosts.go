@@ -76,8 +76,10 @@ func Open(kv store.KV, log *slog.Logger) (*Registry, error) {
 const bootJitter = 5 * time.Second
 
 // Connected records an agent connection for host id with its facts, and
-// returns the host as it now is. A new host, or one whose facts or agent
-// version changed, is written to the KV before Connected returns; a host
+// returns the host as it now is, without its Latest values (a hello needs
+// none: thousands come at once after a restart). A new host, or one whose
+// facts or agent version changed, is written to the KV before Connected
+// returns; a host
 // that reconnects unchanged is not, so that thousands of agents coming back
 // after a restart wait on no disk write. Its last seen time is written when
 // it goes silent (Silent) and by SaveSeen.
@@ -115,7 +117,7 @@ func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion strin
 	if dirty {
 		r.save(rec)
 	}
-	return r.withLatest(h)
+	return h
 }
 
 // Update records that host id reported samples at now (its gauges, online,
