@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,7 +65,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...strin
 
 func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.URL, "http") }
 
-func dial(t *testing.T, url string) *websocket.Conn {
+func dial(t testing.TB, url string) *websocket.Conn {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
@@ -132,7 +133,8 @@ func (f *fakeIngester) Ingest(_ context.Context, _ string, samples []store.Sampl
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.batches = append(f.batches, samples)
+	// The hub reuses samples once Ingest returns (see Ingester).
+	f.batches = append(f.batches, slices.Clone(samples))
 	return nil
 }
 
@@ -142,7 +144,7 @@ func (f *fakeIngester) got() [][]store.Sample {
 	return append([][]store.Sample(nil), f.batches...)
 }
 
-func newAgents(t *testing.T, in Ingester) (*Agents, *prometheus.Registry, string) {
+func newAgents(t testing.TB, in Ingester) (*Agents, *prometheus.Registry, string) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	a := NewAgents(in, NewAgentMetrics(reg), "9.9.9", quiet)
@@ -154,7 +156,7 @@ func newAgents(t *testing.T, in Ingester) (*Agents, *prometheus.Registry, string
 	return a, reg, wsURL(srv)
 }
 
-func send(t *testing.T, ws *websocket.Conn, msg any) {
+func send(t testing.TB, ws *websocket.Conn, msg any) {
 	t.Helper()
 	f, err := wire.Encode(msg)
 	if err != nil {
@@ -165,7 +167,7 @@ func send(t *testing.T, ws *websocket.Conn, msg any) {
 	}
 }
 
-func recv[T any](t *testing.T, ws *websocket.Conn) *T {
+func recv[T any](t testing.TB, ws *websocket.Conn) *T {
 	t.Helper()
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	typ, data, err := ws.ReadMessage()
@@ -186,7 +188,7 @@ func recv[T any](t *testing.T, ws *websocket.Conn) *T {
 	return m
 }
 
-func mustEncode(t *testing.T, msg any) []byte {
+func mustEncode(t testing.TB, msg any) []byte {
 	t.Helper()
 	f, err := wire.Encode(msg)
 	if err != nil {

@@ -256,6 +256,36 @@ func Encode(msg any) ([]byte, error) {
 // error wrapping ErrEmpty, ErrUnknownType or ErrMalformed. It checks the shape
 // of the message (see Validate) but not its meaning on a connection.
 func Decode(frame []byte) (any, error) {
+	return decode(frame, nil)
+}
+
+// DecodeInto is Decode, except that a batch is decoded into b, whose
+// slices it reuses where they are large enough (a connection's batches
+// have much the same shape, so after the first one a batch allocates
+// nothing); b's earlier content is overwritten. Other messages are
+// allocated as Decode does. For a batch the result is b.
+func DecodeInto(frame []byte, b *Batch) (any, error) {
+	if b != nil {
+		b.reset()
+	}
+	return decode(frame, b)
+}
+
+// reset empties b for decoding into it again, keeping the memory of its
+// snapshots' slices. The decoder sets only the fields a message has, so
+// every field a message may omit is cleared here, in every snapshot the
+// decoder may reuse.
+func (b *Batch) reset() {
+	b.Seq = 0
+	b.Defs = nil // sent once per series, not worth keeping
+	all := b.Snapshots[:cap(b.Snapshots)]
+	for i := range all {
+		all[i] = Snapshot{IDs: all[i].IDs[:0], Values: all[i].Values[:0]}
+	}
+	b.Snapshots = b.Snapshots[:0]
+}
+
+func decode(frame []byte, into *Batch) (any, error) {
 	if len(frame) == 0 {
 		return nil, ErrEmpty
 	}
@@ -266,7 +296,11 @@ func Decode(frame []byte) (any, error) {
 	case TypeWelcome:
 		msg = new(Welcome)
 	case TypeBatch:
-		msg = new(Batch)
+		if into != nil {
+			msg = into
+		} else {
+			msg = new(Batch)
+		}
 	case TypeAck:
 		msg = new(Ack)
 	case TypeConfig:

@@ -3,11 +3,15 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // validMessages is one of every message type, filled in the way the agent
@@ -330,4 +334,83 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("message changed on the second round trip\nfirst  %x\nsecond %x\n%#v\n%#v", again, third, msg, msg2)
 		}
 	})
+}
+
+// TestDecodeIntoReuses decodes a run of batches of changing shapes into one
+// Batch, as the core does on a connection, and checks each against a fresh
+// Decode: nothing of an earlier batch may show through (a snapshot with
+// fewer samples, a field a frame leaves out, definitions sent only once).
+func TestDecodeIntoReuses(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	var into Batch
+	frames := [][]byte{}
+	for range 300 {
+		b := &Batch{Seq: r.Uint64N(1 << 40)}
+		if r.IntN(4) == 0 {
+			b.Defs = []SeriesDef{{ID: uint32(r.IntN(100)), Metric: "cpu_usage_percent", Labels: []Label{{Name: "core", Value: "0"}}}}
+		}
+		for range r.IntN(6) + 1 {
+			s := Snapshot{TimeMS: r.Int64N(1 << 41)}
+			for i := range r.IntN(40) {
+				s.IDs = append(s.IDs, uint32(i))
+				s.Values = append(s.Values, r.NormFloat64())
+			}
+			b.Snapshots = append(b.Snapshots, s)
+		}
+		frames = append(frames, mustEncode(t, b))
+	}
+	// A snapshot that leaves out its ids and values (a map with the time
+	// only), after batches whose snapshots had many.
+	bare, err := cbor.Marshal(map[int]any{1: uint64(9), 3: []map[int]any{{1: int64(1234)}, {1: int64(1235)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames = append(frames, append([]byte{byte(TypeBatch)}, bare...))
+	for i, f := range frames {
+		want, err := Decode(f)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		got, err := DecodeInto(f, &into)
+		if err != nil {
+			t.Fatalf("frame %d: DecodeInto: %v", i, err)
+		}
+		if got != any(&into) {
+			t.Fatalf("frame %d: DecodeInto returned %p, not the batch it was given", i, got)
+		}
+		if d := batchDiff(want.(*Batch), &into); d != "" {
+			t.Fatalf("frame %d: DecodeInto differs from Decode: %s", i, d)
+		}
+	}
+	// Other messages are decoded as Decode does.
+	got, err := DecodeInto(mustEncode(t, &Ack{Seq: 5}), &into)
+	if a, ok := got.(*Ack); err != nil || !ok || a.Seq != 5 {
+		t.Fatalf("DecodeInto(ack) = %#v, %v", got, err)
+	}
+}
+
+// batchDiff compares two batches, taking a nil slice and an empty one as
+// equal (a reused batch keeps empty slices where a fresh one has none).
+func batchDiff(a, b *Batch) string {
+	if a.Seq != b.Seq {
+		return fmt.Sprintf("seq %d vs %d", a.Seq, b.Seq)
+	}
+	if len(a.Defs) != len(b.Defs) || (len(a.Defs) > 0 && !reflect.DeepEqual(a.Defs, b.Defs)) {
+		return fmt.Sprintf("defs %v vs %v", a.Defs, b.Defs)
+	}
+	if len(a.Snapshots) != len(b.Snapshots) {
+		return fmt.Sprintf("%d vs %d snapshots", len(a.Snapshots), len(b.Snapshots))
+	}
+	for i := range a.Snapshots {
+		x, y := a.Snapshots[i], b.Snapshots[i]
+		if x.TimeMS != y.TimeMS || !slices.Equal(x.IDs, y.IDs) || len(x.Values) != len(y.Values) {
+			return fmt.Sprintf("snapshot %d: %+v vs %+v", i, x, y)
+		}
+		for j := range x.Values {
+			if math.Float64bits(x.Values[j]) != math.Float64bits(y.Values[j]) {
+				return fmt.Sprintf("snapshot %d value %d: %v vs %v", i, j, x.Values[j], y.Values[j])
+			}
+		}
+	}
+	return ""
 }
