@@ -31,6 +31,7 @@ import (
 // directory.
 type coreProc struct {
 	bin, data, addr string
+	extra           []string // flags beyond --data and --listen
 	logPath         string
 	cmd             *exec.Cmd
 	exited          chan struct{}
@@ -53,7 +54,7 @@ func freeAddr() (string, error) {
 // it answers /healthz over TLS checked by the pin of the certificate it
 // made. The log goes to logPath (appended, so a restart keeps the first
 // run's lines).
-func startCore(bin, data, addr, logPath string) (*coreProc, error) {
+func startCore(bin, data, addr, logPath string, extra ...string) (*coreProc, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, err
 	}
@@ -61,8 +62,8 @@ func startCore(bin, data, addr, logPath string) (*coreProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &coreProc{bin: bin, data: data, addr: addr, logPath: logPath, exited: make(chan struct{})}
-	c.cmd = exec.Command(bin, "serve", "--data", data, "--listen", addr)
+	c := &coreProc{bin: bin, data: data, addr: addr, logPath: logPath, extra: extra, exited: make(chan struct{})}
+	c.cmd = exec.Command(bin, append([]string{"serve", "--data", data, "--listen", addr}, extra...)...)
 	c.cmd.Stdout, c.cmd.Stderr = lf, lf
 	c.cmd.SysProcAttr = childAttr()
 	if err := c.cmd.Start(); err != nil {

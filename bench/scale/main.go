@@ -58,6 +58,16 @@ type config struct {
 	series     int // series per agent (simulate --series)
 	keepData   bool
 	connect    time.Duration // 0: 90 s + 20 ms per agent
+	pprof      string        // the core's --pprof address, "" for none
+}
+
+// coreArgs are the flags every core of the run gets beyond its data
+// directory and address.
+func (c *config) coreArgs() []string {
+	if c.pprof == "" {
+		return nil
+	}
+	return []string{"--pprof", c.pprof}
 }
 
 // connectLimit is how long a step waits for n agents to connect (it stops
@@ -88,6 +98,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.series, "series", 60, "`series` per agent (simulate --series pads each machine's own, about 56, up to it; 0 keeps them)")
 	fs.BoolVar(&c.keepData, "keep-data", false, "keep each step's core data directory")
 	fs.DurationVar(&c.connect, "connect-timeout", 0, "how `long` to wait for a step's agents to connect (default 90 s + 20 ms per agent; a step also stops waiting when the count stalls for a minute, and is then measured with the agents it has)")
+	fs.StringVar(&c.pprof, "pprof", "", "serve the core's Go profiles on this loopback `address` (esmon serve --pprof), to profile a step while it runs")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

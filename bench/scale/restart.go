@@ -25,7 +25,7 @@ func restartUnderLoad(ctx context.Context, cfg *config, core *coreProc, sim *too
 	rs.Killed = time.Now().UTC()
 	logf("restart: SIGKILL core pid %d", core.pid())
 	core.kill()
-	nc, err := startCore(core.bin, core.data, core.addr, core.logPath)
+	nc, err := startCore(core.bin, core.data, core.addr, core.logPath, core.extra...)
 	if err != nil {
 		rs.Error = fmt.Sprintf("start the core again: %v", err)
 		// The caller's deferred stop must not touch a dead process twice;

@@ -47,7 +47,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 	if err != nil {
 		return fail(err)
 	}
-	core, err := startCore(bins["esmon-serve"], data, addr, filepath.Join(dir, "core.log"))
+	core, err := startCore(bins["esmon-serve"], data, addr, filepath.Join(dir, "core.log"), cfg.coreArgs()...)
 	if err != nil {
 		return fail(err)
 	}

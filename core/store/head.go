@@ -150,6 +150,16 @@ func (d *DB) intern(s string) string {
 	return s
 }
 
+// internBytes is intern for the bytes of a string.
+func (d *DB) internBytes(b []byte) string {
+	if c, ok := d.strs[string(b)]; ok {
+		return c
+	}
+	s := string(b)
+	d.strs[s] = s
+	return s
+}
+
 // addSeries files a series under its key hash, id and postings, with
 // interned copies of its names (the caller's ls is not kept). A series
 // of the same names filed before (under another id) is found as this

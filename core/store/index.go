@@ -70,8 +70,11 @@ func indexEntries(ms *memSeries) [][2][]byte {
 // rebuilt in memory from the same entries.
 func (d *DB) loadIndex() error {
 	return d.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSeriesByID}, PrefetchValues: true})
+		// Values are read in place (they are inline in the tables), not
+		// prefetched into copies.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSeriesByID}})
 		defer it.Close()
+		var ls Labels
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
 			if len(item.Key()) != 9 {
@@ -79,10 +82,11 @@ func (d *DB) loadIndex() error {
 			}
 			id := binary.BigEndian.Uint64(item.Key()[1:])
 			err := item.Value(func(v []byte) error {
-				metric, ls, err := decodeSeries(v)
+				metric, got, err := d.decodeSeries(v, ls)
 				if err != nil {
 					return err
 				}
+				ls = got
 				d.addSeries(id, metric, ls).indexed = true
 				return nil
 			})

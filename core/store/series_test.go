@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -486,5 +487,30 @@ func TestBackpressureWaitsForFlusher(t *testing.T) {
 	db.flushMu.Unlock()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSeriesEntryRoundTrip reads back index entries as encodeSeries writes
+// them, and refuses damaged ones with an error instead of a wrong series.
+func TestSeriesEntryRoundTrip(t *testing.T) {
+	d := &DB{strs: map[string]string{}}
+	for _, c := range []struct {
+		metric string
+		ls     Labels
+	}{
+		{"cpu_usage_percent", Labels{{Name: "host", Value: "web-01"}}},
+		{"disk_used_bytes", Labels{{Name: "host", Value: "web-01"}, {Name: "mount", Value: "/var"}}},
+		{"up", nil},
+		{"x", Labels{{Name: "empty", Value: ""}}},
+	} {
+		metric, ls, err := d.decodeSeries(encodeSeries(c.metric, c.ls), nil)
+		if err != nil || metric != c.metric || !slices.Equal(ls, c.ls) {
+			t.Errorf("decode(encode(%s %v)) = %s %v, %v", c.metric, c.ls, metric, ls, err)
+		}
+	}
+	for _, bad := range []string{"", "cpu", "cpu\x00host", "cpu\x00host\x00", "cpu\x00host\x00web"} {
+		if m, ls, err := d.decodeSeries([]byte(bad), nil); err == nil {
+			t.Errorf("decode(%q) = %s %v, want an error", bad, m, ls)
+		}
 	}
 }

@@ -14,6 +14,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -552,17 +553,34 @@ func encodeSeries(metric string, ls Labels) []byte {
 	return b
 }
 
-func decodeSeries(b []byte) (string, Labels, error) {
-	parts := strings.Split(string(b), "\x00")
-	if len(parts) < 2 || len(parts)%2 != 0 || parts[len(parts)-1] != "" {
+// decodeSeries reads what encodeSeries wrote, interning every name (the
+// strings of a series are shared by thousands: loading the index of a
+// million series builds a few thousand strings, not millions). The labels
+// are appended to ls[:0].
+func (d *DB) decodeSeries(b []byte, ls Labels) (string, Labels, error) {
+	ls = ls[:0]
+	rest := b
+	next := func() (string, bool) {
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			return "", false
+		}
+		s := d.internBytes(rest[:i])
+		rest = rest[i+1:]
+		return s, true
+	}
+	metric, ok := next()
+	for ok && len(rest) > 0 {
+		var name, value string
+		if name, ok = next(); ok {
+			value, ok = next()
+		}
+		ls = append(ls, Label{Name: name, Value: value})
+	}
+	if !ok {
 		return "", nil, fmt.Errorf("corrupt series entry %q", b)
 	}
-	parts = parts[:len(parts)-1]
-	var ls Labels
-	for i := 1; i+1 < len(parts); i += 2 {
-		ls = append(ls, Label{Name: parts[i], Value: parts[i+1]})
-	}
-	return parts[0], ls, nil
+	return metric, ls, nil
 }
 
 // Get returns a KV record.
