@@ -193,19 +193,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.Desktop = console.Notify
 	}
 	governMemory(ctx, log)
-	c, err := core.New(cfg.Options)
-	if err != nil {
-		log.Error("start core", "err", err)
-		return 1
-	}
 	if *pprofAt != "" {
+		// Before the core, so that its start (the store's index and log
+		// replay, after a crash) can be profiled too.
 		stopProfiler, err := serveProfiler(*pprofAt, log)
 		if err != nil {
-			c.Stop()
 			log.Error("start profiler", "err", err)
 			return 1
 		}
 		defer stopProfiler()
+	}
+	c, err := core.New(cfg.Options)
+	if err != nil {
+		log.Error("start core", "err", err)
+		return 1
 	}
 	if serve {
 		fmt.Fprintf(stdout, "esmon core is running. Web dashboard: %s\nSign in with the token in %s\nCertificate pin (SPKI SHA-256): %s\nAdd agents with a join code: Agents page, or POST /api/v1/join-codes\n",

@@ -91,13 +91,14 @@ type Engine struct {
 
 	mu         sync.Mutex // guards every field below
 	rules      map[string]*apiv1.Rule
-	index      map[string]*metricRules // metric -> enabled rules on it
-	compiled   map[string]*indexedRule // rule id -> its index entry
-	offline    []*apiv1.Rule           // agent-offline rules, enabled or not
-	up         time.Time               // when the core started; see Up
-	active     map[uint64]*instance    // by alertKey
-	flaps      map[uint64][]time.Time  // recent starts and ends of each alert
-	seen       map[uint64]*seenSeries  // series of no_data: alert rules
+	index      map[string]*metricRules         // metric -> enabled rules on it
+	compiled   map[string]*indexedRule         // rule id -> its index entry
+	offline    []*apiv1.Rule                   // agent-offline rules, enabled or not
+	up         time.Time                       // when the core started; see Up
+	active     map[uint64]*instance            // by alertKey
+	activeOn   map[string]map[uint64]*instance // active by host, then alertKey
+	flaps      map[uint64][]time.Time          // recent starts and ends of each alert
+	seen       map[uint64]*seenSeries          // series of no_data: alert rules
 	silences   map[string]apiv1.Silence
 	maint      map[string]*maintenance
 	channels   []string // known channel names; nil accepts any
@@ -228,7 +229,7 @@ type seenSeries struct {
 // Open loads rules, active alerts, silences and maintenance windows from kv,
 // seeding the default rules when there are none yet.
 func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
-	e := &Engine{kv: kv, log: log, rules: map[string]*apiv1.Rule{}, active: map[uint64]*instance{},
+	e := &Engine{kv: kv, log: log, rules: map[string]*apiv1.Rule{}, active: map[uint64]*instance{}, activeOn: map[string]map[uint64]*instance{},
 		flaps: map[uint64][]time.Time{}, seen: map[uint64]*seenSeries{}, silences: map[string]apiv1.Silence{},
 		maint: map[string]*maintenance{}, flapCount: DefaultFlapCount, flapWindow: DefaultFlapWindow,
 		tags: map[string][]string{}, matched: map[string]*hostMatches{}}
@@ -281,6 +282,7 @@ func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
 			in.Alert.EscalationStep = 1 // stored before chains: its one step is taken
 		}
 		e.active[k] = &in
+		e.indexActive(&in)
 		return nil
 	}); err != nil {
 		return nil, err
@@ -376,7 +378,10 @@ func (e *Engine) SetHostTags(host string, tags []string) []apiv1.Transition {
 	}
 	var out []apiv1.Transition
 	now := time.Now()
-	for _, key := range slices.Sorted(maps.Keys(e.active)) {
+	// Only the host's own alerts: an agent's hello comes here, and with
+	// thousands of hosts reconnecting (or loading their tags at start)
+	// a pass over every active alert each time was quadratic.
+	for _, key := range slices.Sorted(maps.Keys(e.activeOn[host])) {
 		in := e.active[key]
 		r, ok := e.rules[in.Alert.RuleID]
 		if !ok || in.Alert.Host != host || matchesTag(tags, r.Match) {
@@ -725,6 +730,7 @@ func (e *Engine) move(in *instance, r *apiv1.Rule, from, to State, v float64, at
 // rule. The caller holds the lock.
 func (e *Engine) addActive(in *instance) {
 	e.active[in.key] = in
+	e.indexActive(in)
 	if ir := e.compiled[in.Alert.RuleID]; ir != nil {
 		ir.active++
 	}
@@ -735,9 +741,26 @@ func (e *Engine) removeActive(in *instance) {
 		return
 	}
 	delete(e.active, in.key)
+	if on := e.activeOn[in.Alert.Host]; on != nil {
+		delete(on, in.key)
+		if len(on) == 0 {
+			delete(e.activeOn, in.Alert.Host)
+		}
+	}
 	if ir := e.compiled[in.Alert.RuleID]; ir != nil && ir.active > 0 {
 		ir.active--
 	}
+}
+
+// indexActive files an active alert under its host. The caller holds the
+// lock.
+func (e *Engine) indexActive(in *instance) {
+	on := e.activeOn[in.Alert.Host]
+	if on == nil {
+		on = map[uint64]*instance{}
+		e.activeOn[in.Alert.Host] = on
+	}
+	on[in.key] = in
 }
 
 // routed mirrors notify.Routed: which transitions are news for channels.

@@ -2,6 +2,8 @@ package alert
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -344,5 +346,67 @@ func TestMatchCacheConcurrentRuleChanges(t *testing.T) {
 	}
 	if got := fired(ts, "web-1"); !slices.Equal(got, []string{"flipped", "flipped", "flipped", "flipped", "flipped"}) {
 		t.Fatalf("after the changes, the next samples fire %q, want \"flipped\" on each of 5 series", got)
+	}
+}
+
+// TestHostTagsEndOnlyThatHostsAlerts: a host that loses the tag a rule
+// matches ends its own alerts of that rule and no other host's, before
+// and after a restart (the alerts by host are rebuilt from the stored
+// ones).
+func TestHostTagsEndOnlyThatHostsAlerts(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*Engine, *store.DB) {
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		db, err := store.Open(store.Options{Dir: dir, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := Open(db, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e, db
+	}
+	ended := func(ts []apiv1.Transition) []string {
+		var out []string
+		for _, tr := range ts {
+			if tr.To == apiv1.StateResolved {
+				out = append(out, tr.Alert.Host)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	e, db := open()
+	if _, _, err := e.PutRule(latencyRule("prod latency", map[string]string{"tag": "prod"}), true); err != nil {
+		t.Fatal(err)
+	}
+	hosts := []string{"web-1", "web-2", "web-3"}
+	for _, h := range hosts {
+		e.SetHostTags(h, []string{"prod"})
+		if got := fired(e.Eval(h, []store.Sample{refSample(t, db, h, 10, 500)}), h); len(got) != 1 {
+			t.Fatalf("%s: fired %q, want the prod rule", h, got)
+		}
+	}
+	if got := ended(e.SetHostTags("web-1", []string{"prod", "eu"})); len(got) != 0 {
+		t.Fatalf("web-1 kept its prod tag, yet alerts ended on %q", got)
+	}
+	if got := ended(e.SetHostTags("web-1", nil)); !slices.Equal(got, []string{"web-1"}) {
+		t.Fatalf("web-1 lost its prod tag: alerts ended on %q, want web-1 only", got)
+	}
+	e.Close()
+	db.Close()
+
+	e, db = open()
+	defer db.Close()
+	defer e.Close()
+	if got := ended(e.SetHostTags("web-2", []string{"prod"})); len(got) != 0 {
+		t.Fatalf("after a restart, web-2 kept its tag, yet alerts ended on %q", got)
+	}
+	if got := ended(e.SetHostTags("web-3", nil)); !slices.Equal(got, []string{"web-3"}) {
+		t.Fatalf("after a restart, web-3 lost its prod tag: alerts ended on %q, want web-3 only", got)
+	}
+	if got := ended(e.SetHostTags("web-1", nil)); len(got) != 0 {
+		t.Fatalf("web-1's alert had ended before the restart, yet alerts ended on %q", got)
 	}
 }
