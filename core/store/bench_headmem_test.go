@@ -281,7 +281,7 @@ func benchHeadMemory(b *testing.B, hosts int) {
 	b.ReportMetric(float64(series*samples)/b.Elapsed().Seconds(), "samples/s")
 	db.hmu.Lock()
 	n := 0
-	for _, ms := range db.byID {
+	for ms := range db.byID.all() {
 		if ms.head.Len() == samples {
 			n++
 		}

@@ -46,7 +46,7 @@ func BenchmarkOpen(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if got := len(d.byID); got != n/100*100 {
+		if got := d.byID.len(); got != n/100*100 {
 			b.Fatalf("opened %d series, want %d", got, n/100*100)
 		}
 		b.StopTimer()

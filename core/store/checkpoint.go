@@ -45,7 +45,7 @@ func (d *DB) checkpoint(finishAll bool) error {
 	// Open chunks two windows behind the newest sample belong to series
 	// that went quiet: finish them so their samples leave memory.
 	d.hmu.Lock()
-	for _, ms := range d.byID {
+	for ms := range d.byID.all() {
 		if ms.head.Len() > 0 && (finishAll || ms.window+2*chunkWindow <= d.maxT) {
 			d.finish(ms)
 		}
@@ -55,9 +55,9 @@ func (d *DB) checkpoint(finishAll bool) error {
 			delete(d.times, host) // no open chunk holds them now
 		}
 	}
-	ids := make([]uint64, 0, len(d.byID))
-	for id := range d.byID {
-		ids = append(ids, id)
+	ids := make([]uint64, 0, d.byID.len())
+	for ms := range d.byID.all() {
+		ids = append(ids, ms.id) // in order
 	}
 	d.hmu.Unlock()
 	if err := d.flush(); err != nil {
@@ -66,7 +66,6 @@ func (d *DB) checkpoint(finishAll bool) error {
 	if err := d.db.Sync(); err != nil {
 		return fmt.Errorf("checkpoint: sync badger: %w", err)
 	}
-	slices.Sort(ids)
 	nSeries := len(ids)
 	dst := filepath.Join(d.walDir, fmt.Sprintf("%s%08d", checkpointPrefix, seg))
 	var buf []byte
@@ -83,7 +82,7 @@ func (d *DB) checkpoint(finishAll bool) error {
 			// the store ever saw.
 			ser := []byte{recSeries}
 			for _, id := range ids[:n] {
-				if ms := d.byID[id]; !ms.indexed {
+				if ms := d.byID.get(id); !ms.indexed {
 					ser = appendSeriesEntry(ser, ms.id, ms.metric, ms.labels)
 				}
 			}
@@ -91,7 +90,7 @@ func (d *DB) checkpoint(finishAll bool) error {
 				recs = append(recs, ser)
 			}
 			for _, id := range ids[:n] {
-				ms := d.byID[id]
+				ms := d.byID.get(id)
 				if ms.lastT != minTime {
 					recs = append(recs, appendLatestRecord(nil, ms.id, ms.lastT, ms.lastV))
 				}
@@ -191,7 +190,7 @@ func (d *DB) replay() error {
 		d.m.corruptLog.Inc()
 		d.log.Error("write-ahead log was damaged; cut at the damage as asked (storage.repair_wal)", "err", st.Repaired)
 	}
-	d.log.Info("write-ahead log replayed", "segments", st.Segments, "records", st.Records, "series", len(d.byID))
+	d.log.Info("write-ahead log replayed", "segments", st.Segments, "records", st.Records, "series", d.byID.len())
 	return nil
 }
 
@@ -207,7 +206,7 @@ func (d *DB) applyRecord(rec []byte) error {
 			return err
 		}
 		for _, s := range srs {
-			if ms, ok := d.byID[s.id]; ok {
+			if ms := d.byID.get(s.id); ms != nil {
 				if !ms.is(s.metric, s.labels) {
 					return fmt.Errorf("series %d is %q in the log but %q in the index", s.id, appendSeriesKey(nil, s.metric, s.labels), ms.key())
 				}
@@ -221,7 +220,7 @@ func (d *DB) applyRecord(rec []byte) error {
 	case recSamples:
 		var bad uint64
 		err := decodeSamples(rec, func(id uint64, t int64, v float64) {
-			ms := d.byID[id]
+			ms := d.byID.get(id)
 			if ms == nil {
 				bad = id
 				return
@@ -242,7 +241,7 @@ func (d *DB) applyRecord(rec []byte) error {
 		if r.err != nil {
 			return fmt.Errorf("latest record: %w", r.err)
 		}
-		if ms := d.byID[id]; ms != nil && t > ms.lastT {
+		if ms := d.byID.get(id); ms != nil && t > ms.lastT {
 			ms.lastT, ms.lastV = t, v
 		}
 	case recChunk:
@@ -251,7 +250,7 @@ func (d *DB) applyRecord(rec []byte) error {
 		if r.err != nil {
 			return fmt.Errorf("chunk record: %w", r.err)
 		}
-		ms := d.byID[id]
+		ms := d.byID.get(id)
 		if ms == nil {
 			return fmt.Errorf("chunk of unknown series %d", id)
 		}

@@ -179,7 +179,7 @@ func (d *DB) addSeries(id uint64, metric string, ls Labels) *memSeries {
 		d.collide[string(key)] = ms
 	}
 	d.keyBuf = key
-	d.byID[id] = ms
+	d.byID.set(id, ms)
 	d.byHost[host] = append(d.byHost[host], ms)
 	d.byMetric[ms.metric] = append(d.byMetric[ms.metric], ms)
 	if id >= d.nextID {

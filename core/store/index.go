@@ -109,10 +109,7 @@ func (d *DB) candidates(metric string, match map[string]string) []*memSeries {
 	case metric != "":
 		base = d.byMetric[metric]
 	default:
-		base = make([]*memSeries, 0, len(d.byID))
-		for _, ms := range d.byID {
-			base = append(base, ms)
-		}
+		base = slices.AppendSeq(make([]*memSeries, 0, d.byID.len()), d.byID.all())
 	}
 	out := make([]*memSeries, 0, len(base))
 	for _, ms := range base {
@@ -174,9 +171,7 @@ func (d *DB) Latest(host string, metrics ...string) []Latest {
 	if host != "" {
 		base = d.byHost[host]
 	} else {
-		for _, ms := range d.byID {
-			base = append(base, ms)
-		}
+		base = slices.AppendSeq(make([]*memSeries, 0, d.byID.len()), d.byID.all())
 	}
 	out := make([]Latest, 0, len(base))
 	for _, ms := range base {

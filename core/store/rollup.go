@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -116,10 +117,7 @@ func (d *DB) Rollup(ctx context.Context) error {
 	}
 	dirty := d.dirty
 	d.dirty = map[int64]map[uint64]struct{}{}
-	all := make([]*memSeries, 0, len(d.byID))
-	for _, ms := range d.byID {
-		all = append(all, ms)
-	}
+	all := slices.AppendSeq(make([]*memSeries, 0, d.byID.len()), d.byID.all())
 	d.hmu.Unlock()
 	if mwm == unset {
 		return nil
@@ -160,7 +158,7 @@ func (d *DB) Rollup(ctx context.Context) error {
 		var ss []*memSeries
 		d.hmu.Lock()
 		for id := range ids {
-			ss = append(ss, d.byID[id])
+			ss = append(ss, d.byID.get(id))
 		}
 		d.hmu.Unlock()
 		if err := d.rollupHour(ctx, ss, h); err != nil {

@@ -514,3 +514,51 @@ func TestSeriesEntryRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestSeriesIDs files series by id as the index, the log and new series
+// do (in order, with holes), and as only damage could (an id far past the
+// rest): every one is found, counted once and listed in id order, and a
+// far id does not grow the table to its size.
+func TestSeriesIDs(t *testing.T) {
+	var s seriesIDs
+	want := map[uint64]*memSeries{}
+	put := func(id uint64) {
+		ms := &memSeries{id: id}
+		s.set(id, ms)
+		want[id] = ms
+	}
+	for id := uint64(1); id <= 1000; id++ {
+		if id%7 != 0 {
+			put(id)
+		}
+	}
+	put(1 << 40)               // far past the end: the map
+	put(1000 + denseGap + 500) // past the gap: the map, until the slice reaches it
+	put(500)                   // again: replaced, not counted twice
+	for id := uint64(1001); id <= 1000+denseGap+10; id += 100 {
+		put(id) // grows the slice past the second far id
+	}
+	if len(s.dense) > 2*denseGap+2000 {
+		t.Fatalf("the table grew to %d slots for %d series", len(s.dense), len(want))
+	}
+	if s.len() != len(want) {
+		t.Fatalf("len %d, want %d", s.len(), len(want))
+	}
+	for id, ms := range want {
+		if s.get(id) != ms {
+			t.Fatalf("get(%d) = %v, want the series filed", id, s.get(id))
+		}
+	}
+	for _, id := range []uint64{0, 7, 14, 994, 1 << 39, 1<<40 + 1} {
+		if s.get(id) != nil {
+			t.Fatalf("get(%d) found a series never filed", id)
+		}
+	}
+	var ids []uint64
+	for ms := range s.all() {
+		ids = append(ids, ms.id)
+	}
+	if len(ids) != len(want) || !slices.IsSorted(ids) {
+		t.Fatalf("all listed %d series (sorted %v), want %d in id order", len(ids), slices.IsSorted(ids), len(want))
+	}
+}

@@ -306,7 +306,7 @@ type DB struct {
 	strs         map[string]string    // interned names and values (see intern)
 	times        map[string]hostTimes // by host: the timestamps its open chunks share
 	seq          uint32               // this store's number (storeSeq)
-	byID         map[uint64]*memSeries
+	byID         seriesIDs
 	byHost       map[string][]*memSeries
 	byMetric     map[string][]*memSeries
 	nextID       uint64
@@ -401,7 +401,7 @@ func Open(opts Options) (*DB, error) {
 func (d *DB) initHead() {
 	d.byHash, d.collide, d.strs, d.times = map[uint64]*memSeries{}, map[string]*memSeries{}, map[string]string{}, map[string]hostTimes{}
 	d.hashSeed, d.hashMask, d.seq = maphash.MakeSeed(), ^uint64(0), storeSeq.Add(1)
-	d.byID, d.byHost, d.byMetric = map[uint64]*memSeries{}, map[string][]*memSeries{}, map[string][]*memSeries{}
+	d.byID, d.byHost, d.byMetric = seriesIDs{}, map[string][]*memSeries{}, map[string][]*memSeries{}
 	d.seriesRec = []byte{recSeries}
 	d.minT, d.maxT, d.lowW, d.highW = math.MaxInt64, math.MinInt64, math.MaxInt64, math.MinInt64
 	d.minuteWM, d.hourWM, d.dirty = unset, unset, map[int64]map[uint64]struct{}{}
@@ -663,7 +663,7 @@ type Stats struct {
 // Stats returns current figures.
 func (d *DB) Stats() Stats {
 	d.hmu.Lock()
-	n := len(d.byID)
+	n := d.byID.len()
 	d.hmu.Unlock()
 	lsm, vlog := d.db.Size()
 	return Stats{Series: n, LSMBytes: lsm, VlogByte: vlog}

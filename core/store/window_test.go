@@ -42,7 +42,7 @@ func TestChunkWindowsAreStaggeredByHost(t *testing.T) {
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			k := it.Item().Key()
-			ms := db.byID[binary.BigEndian.Uint64(k[9:17])]
+			ms := db.byID.get(binary.BigEndian.Uint64(k[9:17]))
 			if windows[ms.host()] == nil {
 				windows[ms.host()] = map[int64]bool{}
 			}
