@@ -296,6 +296,7 @@ func (f *fleet) work(ctx context.Context, w, workers int) {
 	iv := f.o.interval
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var buf []collect.Sample // the room of each collection's samples, used again
 	for round := int64(0); ; round++ {
 		for i := w; i < n; i += workers {
 			due := f.start.Add(time.Duration(round)*iv + time.Duration(int64(iv)*int64(i)/int64(n)))
@@ -309,7 +310,7 @@ func (f *fleet) work(ctx context.Context, w, workers int) {
 			} else if ctx.Err() != nil {
 				return
 			}
-			f.agents[i].collect(ctx, iv)
+			buf = f.agents[i].collect(ctx, iv, buf)
 		}
 		if behind := time.Since(f.start) - time.Duration(round+1)*iv; behind > iv {
 			round += int64(behind / iv)
@@ -317,15 +318,18 @@ func (f *fleet) work(ctx context.Context, w, workers int) {
 	}
 }
 
-func (a *simAgent) collect(ctx context.Context, interval time.Duration) {
+// collect takes and queues a snapshot of a's machine, with its samples in
+// buf's room (Enqueue copies them), and returns that room for the next.
+func (a *simAgent) collect(ctx context.Context, interval time.Duration, buf []collect.Sample) []collect.Sample {
 	a.src.step(interval)
-	snap, _ := a.set.Collect(ctx)
+	snap, _ := a.set.CollectInto(ctx, buf)
 	if len(snap.Samples) == 0 {
-		return
+		return snap.Samples
 	}
 	a.firstMS.CompareAndSwap(0, snap.Time.UnixMilli())
 	a.link.Enqueue(snap)
 	a.snaps.Add(1)
+	return snap.Samples
 }
 
 func (f *fleet) connected() int {
@@ -384,16 +388,20 @@ func (e *simEvery) Collect(ctx context.Context, s *collect.Sink) error {
 
 // simGauges pads a machine with synthetic gauges, sim_gauge{n="0001"} …,
 // each a random walk, for throughput tests.
+// The labels of every gauge are made once and shared by its samples
+// (Sink.AddLabels), as a collector of fixed series may.
 type simGauges struct {
 	rng    *rand.Rand
-	labels []string
+	labels [][]wire.Label
 	values []float64
 }
 
 func newSimGauges(r *rand.Rand, n int) *simGauges {
-	g := &simGauges{rng: rand.New(rand.NewPCG(r.Uint64(), r.Uint64())), labels: make([]string, n), values: make([]float64, n)}
+	g := &simGauges{rng: rand.New(rand.NewPCG(r.Uint64(), r.Uint64())), labels: make([][]wire.Label, n), values: make([]float64, n)}
+	all := make([]wire.Label, n)
 	for i := range n {
-		g.labels[i] = fmt.Sprintf("%04d", i+1)
+		all[i] = wire.Label{Name: "n", Value: fmt.Sprintf("%04d", i+1)}
+		g.labels[i] = all[i : i+1 : i+1]
 		g.values[i] = 100 * g.rng.Float64()
 	}
 	return g
@@ -404,7 +412,7 @@ func (*simGauges) Name() string { return "sim_gauges" }
 func (g *simGauges) Collect(_ context.Context, s *collect.Sink) error {
 	for i := range g.values {
 		g.values[i] = max(0, g.values[i]+g.rng.NormFloat64())
-		s.Add("sim_gauge", g.values[i], "n", g.labels[i])
+		s.AddLabels("sim_gauge", g.values[i], g.labels[i])
 	}
 	return nil
 }

@@ -63,6 +63,14 @@ type simSource struct {
 	io       map[string]disk.IOCountersStat
 	net      map[string]net.IOCountersStat
 	procs    []collect.ProcessInfo
+
+	// The readings' room, kept from one collection to the next: each
+	// reading is valid until the next of its kind, which is as long as
+	// the collectors look at it.
+	timesOut []cpu.TimesStat
+	ioOut    map[string]disk.IOCountersStat
+	netOut   []net.IOCountersStat
+	procsOut []collect.ProcessInfo
 }
 
 type simDisk struct {
@@ -190,7 +198,8 @@ func clamp(v, lo, hi float64) float64 { return math.Min(hi, math.Max(lo, v)) }
 func (s *simSource) CPUTimes(context.Context) ([]cpu.TimesStat, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]cpu.TimesStat(nil), s.times...), nil
+	s.timesOut = append(s.timesOut[:0], s.times...)
+	return s.timesOut, nil
 }
 
 // VirtualMemory implements collect.Source.
@@ -214,7 +223,7 @@ func (s *simSource) SwapMemory(context.Context) (*mem.SwapMemoryStat, error) {
 func (s *simSource) Partitions(context.Context) ([]disk.PartitionStat, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []disk.PartitionStat
+	var out []disk.PartitionStat // DiskUsage keeps it for a minute
 	for _, d := range s.disks {
 		fs := "ext4"
 		if d.mount[len(d.mount)-1] == ':' {
@@ -242,23 +251,27 @@ func (s *simSource) DiskUsage(_ context.Context, mount string) (*disk.UsageStat,
 func (s *simSource) DiskIO(context.Context) (map[string]disk.IOCountersStat, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]disk.IOCountersStat, len(s.io))
-	for k, v := range s.io {
-		out[k] = v
+	if s.ioOut == nil {
+		s.ioOut = make(map[string]disk.IOCountersStat, len(s.io))
 	}
-	return out, nil
+	clear(s.ioOut)
+	for k, v := range s.io {
+		s.ioOut[k] = v
+	}
+	return s.ioOut, nil
 }
 
 // NetIO implements collect.Source.
 func (s *simSource) NetIO(context.Context) ([]net.IOCountersStat, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []net.IOCountersStat
+	out := s.netOut[:0]
 	for _, n := range s.nics {
 		c := s.net[n]
 		c.Name = n
 		out = append(out, c)
 	}
+	s.netOut = out
 	return out, nil
 }
 
@@ -296,7 +309,8 @@ func (s *simSource) CPUCount(context.Context) (int, error) { return s.cores, nil
 func (s *simSource) Processes(context.Context) ([]collect.ProcessInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]collect.ProcessInfo(nil), s.procs...), nil
+	s.procsOut = append(s.procsOut[:0], s.procs...)
+	return s.procsOut, nil
 }
 
 var (

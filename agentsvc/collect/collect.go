@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -37,7 +38,12 @@ func (s Sample) Key() string {
 	if len(s.Labels) == 0 {
 		return s.Metric
 	}
+	n := len(s.Metric)
+	for _, l := range s.Labels {
+		n += 2 + len(l.Name) + len(l.Value)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString(s.Metric)
 	for _, l := range s.Labels {
 		b.WriteByte(0xff)
@@ -74,6 +80,29 @@ func (s *Sink) Add(metric string, value float64, labelPairs ...string) {
 		labels = make([]wire.Label, 0, len(labelPairs)/2)
 		for i := 0; i+1 < len(labelPairs); i += 2 {
 			labels = append(labels, wire.Label{Name: labelPairs[i], Value: labelText(labelPairs[i+1])})
+		}
+	}
+	s.samples = append(s.samples, Sample{Metric: metric, Labels: labels, Value: value})
+}
+
+// AddLabels is Add with the labels made already, for a collector that
+// sends the same series every time and makes their labels once. The
+// samples share labels, so the caller must not change them afterwards.
+// A label value the core would refuse is replaced as Add replaces it, in
+// a copy.
+func (s *Sink) AddLabels(metric string, value float64, labels []wire.Label) {
+	if !wire.Finite(value) {
+		s.dropped++
+		return
+	}
+	value = Precision(metric, value)
+	for i, l := range labels {
+		if v := labelText(l.Value); v != l.Value {
+			labels = slices.Clone(labels)
+			for j := i; j < len(labels); j++ {
+				labels[j].Value = labelText(labels[j].Value)
+			}
+			break
 		}
 	}
 	s.samples = append(s.samples, Sample{Metric: metric, Labels: labels, Value: value})
@@ -143,6 +172,9 @@ type Set struct {
 	collectors []Collector
 	now        func() time.Time
 	changed    chan struct{} // capacity 1: a Notifier saw a change
+	// most is the most samples a collection gave so far: the next one's
+	// room, so the samples are not copied again and again as they grow.
+	most atomic.Int64
 }
 
 // NewSet returns a Set of the given collectors.
@@ -252,10 +284,18 @@ func New(src Source, o Options) *Set {
 // others: the snapshot holds what could be read, and the error joins the
 // failures, each prefixed with the collector's name.
 func (s *Set) Collect(ctx context.Context) (Snapshot, error) {
+	return s.CollectInto(ctx, make([]Sample, 0, s.most.Load()))
+}
+
+// CollectInto is Collect with the snapshot's samples in buf's room (from
+// its start), for a caller that is done with the samples of one snapshot
+// before it takes the next, such as one that queues them
+// (link.Client.Enqueue copies them) and passes the same buf again.
+func (s *Set) CollectInto(ctx context.Context, buf []Sample) (Snapshot, error) {
 	// The snapshot's time is when the collection started, so snapshots
 	// are as regular as the ticker that starts them.
 	at := s.now()
-	var sink Sink
+	sink := Sink{samples: buf[:0]}
 	var errs []error
 	for _, c := range s.collectors {
 		if err := ctx.Err(); err != nil {
@@ -264,6 +304,9 @@ func (s *Set) Collect(ctx context.Context) (Snapshot, error) {
 		if err := c.Collect(ctx, &sink); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.Name(), err))
 		}
+	}
+	if n := int64(len(sink.samples)); n > s.most.Load() {
+		s.most.Store(n)
 	}
 	if sink.dropped > 0 {
 		errs = append(errs, fmt.Errorf("dropped %d values that are NaN or infinite", sink.dropped))

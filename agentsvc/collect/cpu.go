@@ -98,7 +98,12 @@ func (c *CPU) Collect(ctx context.Context, s *Sink) error {
 			s.Add(wire.CPUCoreUsagePercent, percent(busy, all), wire.LabelCore, name)
 		}
 	}
-	c.prev = byName(now)
+	// The map is refilled rather than made again: a collection a
+	// second on a 32-core machine would otherwise make one every time.
+	clear(c.prev)
+	for _, t := range now {
+		c.prev[t.CPU] = t
+	}
 	if sumAll <= 0 {
 		return errors.New("no CPU time passed between readings")
 	}

@@ -45,6 +45,17 @@ type Processes struct {
 	now      func() time.Time
 	prev     map[procKey]float64 // CPU seconds at the previous scan
 	prevTime time.Time
+	// spare, busy and byMem are room kept from the previous scan, so a
+	// scan does not allocate them again.
+	spare map[procKey]float64
+	busy  []procUse
+	byMem []ProcessInfo
+}
+
+// procUse is a process and its CPU use since the previous scan.
+type procUse struct {
+	p   ProcessInfo
+	cpu float64
 }
 
 // procKey names a process across scans; with the name, a reused pid is not
@@ -88,26 +99,27 @@ func (c *Processes) scan(ctx context.Context, s *Sink) error {
 	if top <= 0 {
 		top = DefaultTopProcesses
 	}
-	type used struct {
-		p   ProcessInfo
-		cpu float64
-	}
-	var busy []used
+	busy := c.busy[:0]
 	wall := now.Sub(c.prevTime).Seconds()
-	cur := make(map[procKey]float64, len(ps))
+	cur := c.spare
+	if cur == nil {
+		cur = make(map[procKey]float64, len(ps))
+	}
+	clear(cur)
 	for _, p := range ps {
 		k := procKey{p.PID, p.Name}
 		cur[k] = p.CPUSeconds
 		if before, ok := c.prev[k]; ok && wall > 0 && p.CPUSeconds >= before {
-			busy = append(busy, used{p, (p.CPUSeconds - before) / wall * 100})
+			busy = append(busy, procUse{p, (p.CPUSeconds - before) / wall * 100})
 		}
 	}
-	c.prev, c.prevTime = cur, now
+	c.prev, c.spare, c.prevTime = cur, c.prev, now
+	c.busy = busy
 	if s == nil {
 		return nil
 	}
 	s.Add(wire.ProcessCount, float64(len(ps)))
-	slices.SortFunc(busy, func(a, b used) int {
+	slices.SortFunc(busy, func(a, b procUse) int {
 		if a.cpu != b.cpu {
 			if a.cpu > b.cpu {
 				return -1
@@ -119,7 +131,8 @@ func (c *Processes) scan(ctx context.Context, s *Sink) error {
 	for _, u := range busy[:min(top, len(busy))] {
 		s.Add(wire.ProcessCPUPercent, u.cpu, wire.LabelProcess, u.p.Name, wire.LabelPID, strconv.Itoa(int(u.p.PID)))
 	}
-	byMem := slices.Clone(ps)
+	byMem := append(c.byMem[:0], ps...)
+	c.byMem = byMem
 	slices.SortFunc(byMem, func(a, b ProcessInfo) int {
 		if a.RSSBytes != b.RSSBytes {
 			if a.RSSBytes > b.RSSBytes {

@@ -192,6 +192,15 @@ type Client struct {
 	sent   []sentBatch // batches written on this connection and not yet acked, oldest first; only with OnAck
 }
 
+// writeBufferSize is the room a connection writes a message through: a
+// batch of a few snapshots goes out as one frame and one write rather
+// than in pieces of gorilla's default 4 KB. The room comes from
+// writeBuffers only while a message is being written, so thousands of
+// clients in one process (the simulator) share a few.
+const writeBufferSize = 64 << 10
+
+var writeBuffers sync.Pool
+
 // sentBatch is a batch waiting for its ack, for OnAck.
 type sentBatch struct {
 	Batch
@@ -245,6 +254,8 @@ func New(o Options) (*Client, error) {
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: o.HandshakeTimeout,
 			TLSClientConfig:  o.TLSConfig,
+			WriteBufferSize:  writeBufferSize,
+			WriteBufferPool:  &writeBuffers,
 		},
 		wake: make(chan struct{}, 1),
 		q:    o.Queue,
@@ -303,6 +314,8 @@ func redactURL(raw string) string {
 func (c *Client) SetInterval(d time.Duration) { c.interval.Store(int64(d)) }
 
 // Enqueue queues a snapshot for sending. It never blocks on the network.
+// The queue keeps the samples' names and values, not s.Samples itself,
+// which the caller may reuse once Enqueue returns.
 func (c *Client) Enqueue(s collect.Snapshot) {
 	dropped, err := c.q.Append(s)
 	now := time.Now()

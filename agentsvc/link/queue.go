@@ -50,6 +50,11 @@ func cut(es []spool.Entry, maxSamples int) []spool.Entry {
 // batch.
 type encoder struct {
 	ids map[*spool.Series]uint32
+	// last and lastIDs are the series of the last snapshot encoded and
+	// their numbers: a snapshot mostly names the series of the one before
+	// in the same order, and comparing pointers is cheaper than the map.
+	last    []*spool.Series
+	lastIDs []uint32
 }
 
 func newEncoder() *encoder { return &encoder{ids: map[*spool.Series]uint32{}} }
@@ -73,10 +78,21 @@ func (e *encoder) encode(es []spool.Entry) ([]byte, error) {
 		for _, ser := range added {
 			delete(e.ids, ser)
 		}
+		e.last, e.lastIDs = nil, nil
 	}
+	n := 0
+	for _, s := range es {
+		n += len(s.Series)
+	}
+	all := make([]uint32, n) // the ids of every snapshot, in one allocation
 	for i, s := range es {
-		ids := make([]uint32, len(s.Series))
+		ids := all[:len(s.Series):len(s.Series)]
+		all = all[len(s.Series):]
 		for j, ser := range s.Series {
+			if j < len(e.last) && e.last[j] == ser {
+				ids[j] = e.lastIDs[j]
+				continue
+			}
 			id, ok := e.ids[ser]
 			if !ok {
 				if len(e.ids) >= wire.MaxSeriesPerConn {
@@ -91,6 +107,7 @@ func (e *encoder) encode(es []spool.Entry) ([]byte, error) {
 			ids[j] = id
 		}
 		wb.Snapshots[i] = wire.Snapshot{TimeMS: s.TimeMS, IDs: ids, Values: s.Values}
+		e.last, e.lastIDs = s.Series, ids
 	}
 	frame, err := wire.Encode(&wb)
 	if err == nil && len(frame) > wire.MaxFrameBytes {
