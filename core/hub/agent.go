@@ -415,10 +415,12 @@ var batchWorks = sync.Pool{New: func() any { return new(batchWork) }}
 
 // Sizes above which a batchWork's buffers are dropped rather than pooled:
 // an agent replaying its spool sends frames up to wire.MaxFrameBytes,
-// which the steady flow of small batches would never use again.
+// which the steady flow of small batches (one snapshot, 60 to 500
+// samples, a few KB) would never use again, and a thousand batches in
+// flight at the end of such a replay would keep hundreds of MB pooled.
 const (
-	maxPooledFrame   = 256 << 10
-	maxPooledSamples = 16 << 10
+	maxPooledFrame   = 64 << 10
+	maxPooledSamples = 4 << 10
 )
 
 func (w *batchWork) release() {
