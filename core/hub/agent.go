@@ -1,7 +1,10 @@
 // Package hub holds the core's WebSocket endpoints: /ws/agent, where agents
 // deliver batches, and /ws/live, where dashboards and the console receive
-// events. Every connection has one reader and one writer goroutine, a read
-// limit, ping/pong with deadlines and a bounded send queue.
+// events. Every connection has a read limit and ping/pong with deadlines.
+// An agent connection has one goroutine, which reads a batch, hands its
+// decode and ingest to a short-lived one and writes the ack (one pinger
+// serves every agent); a page has a reader and, while it has something to
+// send, a writer fed from the shared event ring (live.go).
 package hub
 
 import (
