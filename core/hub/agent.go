@@ -8,10 +8,10 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -409,7 +409,7 @@ func (c *agentConn) reader() error {
 // almost nothing (the garbage collector had half of the core's CPU at
 // 500,000 samples/s), and an idle connection holds none of it.
 type batchWork struct {
-	frame   []byte
+	frame   bytes.Buffer
 	batch   wire.Batch
 	samples []store.Sample
 }
@@ -430,7 +430,7 @@ func (w *batchWork) release() {
 	clear(w.samples) // the series names and labels they point to
 	w.samples = w.samples[:0]
 	w.batch.Defs = nil
-	if cap(w.frame) > maxPooledFrame || cap(w.samples) > maxPooledSamples {
+	if w.frame.Cap() > maxPooledFrame || cap(w.samples) > maxPooledSamples {
 		return
 	}
 	batchWorks.Put(w)
@@ -447,23 +447,12 @@ func (c *agentConn) readWork() (*batchWork, error) {
 		return nil, &refusal{CloseMalformed, "frames must be binary"}
 	}
 	w := batchWorks.Get().(*batchWork)
-	buf := w.frame[:0]
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			w.frame = buf
-			return w, nil
-		}
-		if err != nil {
-			w.frame = buf
-			w.release()
-			return nil, err
-		}
+	w.frame.Reset()
+	if _, err := w.frame.ReadFrom(r); err != nil {
+		w.release()
+		return nil, err
 	}
+	return w, nil
 }
 
 // handOff decodes and ingests a frame read after the hello on a goroutine
@@ -477,7 +466,7 @@ func (c *agentConn) handOff(w *batchWork) error {
 	c.work <- struct{}{}
 	go func() {
 		defer func() { <-c.work }()
-		msg, err := c.decodeInto(w.frame, &w.batch)
+		msg, err := c.decodeInto(w.frame.Bytes(), &w.batch)
 		if err == nil {
 			b, ok := msg.(*wire.Batch)
 			if !ok {
@@ -521,7 +510,7 @@ func (c *agentConn) readMessage() (any, error) {
 		return nil, err
 	}
 	defer w.release() // a decoded message holds no part of its frame
-	return c.decode(w.frame)
+	return c.decode(w.frame.Bytes())
 }
 
 // decode decodes a frame, turning errors into refusals that name the
