@@ -384,7 +384,7 @@ func (e *Engine) SetHostTags(host string, tags []string) []apiv1.Transition {
 	for _, key := range slices.Sorted(maps.Keys(e.activeOn[host])) {
 		in := e.active[key]
 		r, ok := e.rules[in.Alert.RuleID]
-		if !ok || in.Alert.Host != host || matchesTag(tags, r.Match) {
+		if !ok || matchesTag(tags, r.Match) {
 			continue
 		}
 		from := stateOf(in.Alert.State)

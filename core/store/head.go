@@ -150,14 +150,13 @@ func (d *DB) intern(s string) string {
 	return s
 }
 
-// internBytes is intern for the bytes of a string.
+// internBytes is intern for the bytes of a string; a name seen before
+// costs no allocation.
 func (d *DB) internBytes(b []byte) string {
 	if c, ok := d.strs[string(b)]; ok {
 		return c
 	}
-	s := string(b)
-	d.strs[s] = s
-	return s
+	return d.intern(string(b))
 }
 
 // addSeries files a series under its key hash, id and postings, with

@@ -109,7 +109,7 @@ func (d *DB) candidates(metric string, match map[string]string) []*memSeries {
 	case metric != "":
 		base = d.byMetric[metric]
 	default:
-		base = slices.AppendSeq(make([]*memSeries, 0, d.byID.len()), d.byID.all())
+		base = d.byID.list()
 	}
 	out := make([]*memSeries, 0, len(base))
 	for _, ms := range base {
@@ -171,7 +171,7 @@ func (d *DB) Latest(host string, metrics ...string) []Latest {
 	if host != "" {
 		base = d.byHost[host]
 	} else {
-		base = slices.AppendSeq(make([]*memSeries, 0, d.byID.len()), d.byID.all())
+		base = d.byID.list()
 	}
 	out := make([]Latest, 0, len(base))
 	for _, ms := range base {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -117,7 +116,7 @@ func (d *DB) Rollup(ctx context.Context) error {
 	}
 	dirty := d.dirty
 	d.dirty = map[int64]map[uint64]struct{}{}
-	all := slices.AppendSeq(make([]*memSeries, 0, d.byID.len()), d.byID.all())
+	all := d.byID.list()
 	d.hmu.Unlock()
 	if mwm == unset {
 		return nil

@@ -61,6 +61,12 @@ func (s *seriesIDs) set(id uint64, ms *memSeries) {
 // len is the number of series.
 func (s *seriesIDs) len() int { return s.n }
 
+// list returns every series in the order of their ids, in a slice of
+// its own.
+func (s *seriesIDs) list() []*memSeries {
+	return slices.AppendSeq(make([]*memSeries, 0, s.n), s.all())
+}
+
 // all yields every series in the order of their ids.
 func (s *seriesIDs) all() iter.Seq[*memSeries] {
 	return func(yield func(*memSeries) bool) {
