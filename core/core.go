@@ -395,7 +395,6 @@ func (c *Core) publish(ts []apiv1.Transition) {
 	if len(ts) == 0 {
 		return
 	}
-	worst := c.alerts.Worst()
 	seen := map[string]bool{}
 	for i := range ts {
 		t := ts[i]
@@ -404,7 +403,7 @@ func (c *Core) publish(ts []apiv1.Transition) {
 			continue
 		}
 		seen[t.Alert.Host] = true
-		if h, changed := c.hosts.SetWorst(t.Alert.Host, worst[t.Alert.Host]); changed {
+		if h, changed := c.hosts.SetWorst(t.Alert.Host, c.alerts.WorstOn(t.Alert.Host)); changed {
 			c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
 		}
 	}

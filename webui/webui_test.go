@@ -126,6 +126,24 @@ func TestDashboard(t *testing.T) {
 		t.Fatal("the page reloaded")
 	}
 
+	// So does the short form the core sends for nearly every host event
+	// (apiv1.HostBrief), which keeps what it leaves out: the host's name
+	// and platform, and its tags.
+	web.Gauges.CPU, web.Gauges.Memory = 55.2, 31.5
+	web.LastSeen = time.Now()
+	core.setHost(web)
+	brief, err := apiv1.HostBrief(&web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.sendRaw(t, brief)
+	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "55")
+	b.WaitText(`[data-host="h-web"] [data-gauge="memory"] .value`, "32")
+	b.WaitText(`[data-host="h-web"] .host-name`, "web-01")
+	if got := b.EvalString(`document.querySelector('[data-host="h-web"] .host-os').textContent`); !strings.Contains(got, "ubuntu 24.04") {
+		t.Errorf("after a short host event the card's platform is %q", got)
+	}
+
 	// A firing transition adds the alert row and counts it.
 	cpu := apiv1.Alert{
 		ID: "a-cpu", RuleID: "r-cpu", RuleName: "High CPU", Host: "h-web",
@@ -452,6 +470,15 @@ func (l *liveConn) send(t *testing.T, ev apiv1.Event) {
 	t.Helper()
 	if err := l.write(ev); err != nil {
 		t.Fatalf("send %s: %v", ev.Type, err)
+	}
+}
+
+// sendRaw sends a message as the core encoded it.
+func (l *liveConn) sendRaw(t *testing.T, msg []byte) {
+	t.Helper()
+	l.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := l.c.WriteMessage(websocket.TextMessage, msg); err != nil {
+		t.Fatalf("send %.40s: %v", msg, err)
 	}
 }
 

@@ -918,15 +918,18 @@ func (e *Engine) byID(id string) *instance {
 	return e.active[k]
 }
 
-// Worst returns, per host, the worst severity among its firing alerts.
-func (e *Engine) Worst() map[string]string {
+// WorstOn returns the worst severity among host's firing alerts, "" when
+// none fires. It looks at that host's alerts only (the by-host index), so
+// the ingest of a batch with transitions costs the same whatever the
+// number of alerts active elsewhere.
+func (e *Engine) WorstOn(host string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := make(map[string]string)
-	for _, in := range e.active {
+	w := ""
+	for _, in := range e.activeOn[host] {
 		a := in.Alert
-		if a.State == apiv1.StateFiring && apiv1.SeverityRank(a.Severity) > apiv1.SeverityRank(w[a.Host]) {
-			w[a.Host] = a.Severity
+		if a.State == apiv1.StateFiring && apiv1.SeverityRank(a.Severity) > apiv1.SeverityRank(w) {
+			w = a.Severity
 		}
 	}
 	return w

@@ -88,7 +88,7 @@ func TestRuleChangeResolvesAndHistoryPersists(t *testing.T) {
 	if ts := e.Eval("a", []store.Sample{cpu("a", 0, 50)}); len(ts) != 1 || ts[0].To != "firing" {
 		t.Fatalf("want firing, got %+v", ts)
 	}
-	if w := e.Worst()["a"]; w != "very_critical" {
+	if w := e.WorstOn("a"); w != "very_critical" {
 		t.Fatalf("worst = %q", w)
 	}
 	r.Threshold = 99
@@ -166,5 +166,35 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %v, want error on %s", err, tc.field)
 			}
 		})
+	}
+}
+
+// A host's worst severity is the worst among its own firing alerts: a
+// pending alert, another host's alerts and a resolved one do not count.
+func TestWorstOnIsPerHost(t *testing.T) {
+	e, _ := openEngine(t)
+	put := func(name string, thr float64, sev string, forSec int) {
+		t.Helper()
+		r := apiv1.Rule{Name: name, Metric: "cpu_usage_percent", Threshold: thr, Severity: sev, Enabled: true}
+		if forSec > 0 {
+			r.For = apiv1.Duration(time.Duration(forSec) * time.Second)
+		}
+		if _, _, err := e.PutRule(r, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("warm", 10, "warning", 0)
+	put("hot", 50, "critical", 0)
+	put("slow", 30, "very_critical", 600) // pending for ten minutes first
+	e.Eval("a", []store.Sample{cpu("a", 0, 60)})
+	e.Eval("b", []store.Sample{cpu("b", 0, 20)})
+	for host, want := range map[string]string{"a": "critical", "b": "warning", "c": ""} {
+		if got := e.WorstOn(host); got != want {
+			t.Errorf("WorstOn(%s) = %q, want %q", host, got, want)
+		}
+	}
+	e.Eval("a", []store.Sample{cpu("a", 10, 20)}) // hot resolves, warm and slow stay
+	if got := e.WorstOn("a"); got != "warning" {
+		t.Errorf("after hot resolved: WorstOn(a) = %q, want warning", got)
 	}
 }

@@ -271,6 +271,11 @@ const (
 	EventHost     = "host"     // Host: one host changed (new values, online state)
 	EventAlert    = "alert"    // Transition: an alert changed state
 	EventBatch    = "batch"    // Events: host and alert events, in order (/ws/live only)
+	// EventHostBrief is a host event in its short form, on /ws/live only:
+	// {"type":"h","h":[id, online, last_seen, status, cpu, memory, disk]}
+	// with online 1 or 0 and last_seen in Unix milliseconds (0: never).
+	// LiveDecoder turns it into an EventHost.
+	EventHostBrief = "h"
 )
 
 // Event is one live event: what Live.Subscribe hands an in-process
@@ -287,11 +292,17 @@ const (
 //     write, not one per event, and a quiet feed still delivers at once.
 //   - A host event carries a LiveHost: id, online, last_seen, status,
 //     gauges and tags always; the host's identity (facts, agent_version,
-//     agent_tags, tags_by_admin) only when it is new to the feed or changed
-//     since the host's last event (the key "facts" is then present); its
-//     Latest values only to a subscriber that watches the host. A reader
-//     keeps the identity it has when "facts" is absent (LiveDecoder does
-//     that for Go readers).
+//     agent_tags, tags_by_admin, and the tags in force) only when it is new
+//     to the feed or changed since the host's last event (the key "facts"
+//     is then present); its Latest values only to a subscriber that watches
+//     the host. A reader keeps the identity it has when "facts" is absent
+//     (LiveDecoder does that for Go readers).
+//   - A host event whose identity did not change, sent to a subscriber
+//     that does not watch the host, comes in the short form
+//     EventHostBrief: id, online, last_seen, status and gauges in an
+//     array, about a third of the bytes (a thousand pages each get every
+//     host's update: the bytes are most of the core's cost of the feed).
+//     A reader keeps the identity and tags it has.
 //   - A subscriber says which hosts it watches with a text message
 //     LiveWatch, e.g. {"watch":["web-01"]}; each one replaces the last, and
 //     {"watch":[]} watches none. At most MaxWatch hosts; anything else is
@@ -335,8 +346,56 @@ type liveMessage struct {
 	Hosts      []LiveHost    `json:"hosts,omitempty"`
 	Alerts     []Alert       `json:"alerts,omitempty"`
 	Host       *LiveHost     `json:"host,omitempty"`
+	Brief      *liveBrief    `json:"h,omitempty"`
 	Transition *Transition   `json:"transition,omitempty"`
 	Events     []liveMessage `json:"events,omitempty"`
+}
+
+// HostBrief encodes h as an EventHostBrief message, as the core sends it.
+func HostBrief(h *Host) ([]byte, error) {
+	online, seen := 0, int64(0)
+	if h.Online {
+		online = 1
+	}
+	if !h.LastSeen.IsZero() {
+		seen = h.LastSeen.UnixMilli()
+	}
+	b, err := json.Marshal([7]any{h.ID, online, seen, h.Status, h.Gauges.CPU, h.Gauges.Memory, h.Gauges.Disk})
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(`{"type":"h","h":`), b...), '}'), nil
+}
+
+// liveBrief is the array of an EventHostBrief.
+type liveBrief struct {
+	host Host
+}
+
+func (b *liveBrief) UnmarshalJSON(data []byte) error {
+	var a []json.RawMessage
+	if err := json.Unmarshal(data, &a); err != nil {
+		return err
+	}
+	var online, seen int64
+	h := &b.host
+	dsts := []any{&h.ID, &online, &seen, &h.Status, &h.Gauges.CPU, &h.Gauges.Memory, &h.Gauges.Disk}
+	if len(a) != len(dsts) {
+		return fmt.Errorf("short host event: %d fields, want %d", len(a), len(dsts))
+	}
+	for i, dst := range dsts {
+		if string(a[i]) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(a[i], dst); err != nil {
+			return fmt.Errorf("short host event, field %d: %w", i, err)
+		}
+	}
+	h.Online = online == 1
+	if seen != 0 {
+		h.LastSeen = time.UnixMilli(seen).UTC()
+	}
+	return nil
 }
 
 // hostIdentity is what a host event may leave out.
@@ -345,6 +404,7 @@ type hostIdentity struct {
 	agentVersion string
 	agentTags    []string
 	tagsByAdmin  bool
+	tags         []string
 }
 
 // LiveDecoder turns /ws/live messages into Events as Live.Subscribe gives
@@ -387,6 +447,13 @@ func (d *LiveDecoder) event(m *liveMessage) Event {
 		h := d.host(m.Host)
 		ev.Host = &h
 	}
+	if m.Type == EventHostBrief && m.Brief != nil {
+		h := m.Brief.host
+		if id, ok := d.hosts[h.ID]; ok {
+			h.Facts, h.AgentVersion, h.AgentTags, h.TagsByAdmin, h.Tags = id.facts, id.agentVersion, id.agentTags, id.tagsByAdmin, id.tags
+		}
+		ev.Type, ev.Host = EventHost, &h
+	}
 	return ev
 }
 
@@ -395,11 +462,13 @@ func (d *LiveDecoder) host(lh *LiveHost) Host {
 	h := lh.Host
 	if lh.Facts != nil {
 		h.Facts = *lh.Facts
-		d.hosts[h.ID] = hostIdentity{facts: h.Facts, agentVersion: h.AgentVersion, agentTags: h.AgentTags, tagsByAdmin: h.TagsByAdmin}
+		d.hosts[h.ID] = hostIdentity{facts: h.Facts, agentVersion: h.AgentVersion, agentTags: h.AgentTags, tagsByAdmin: h.TagsByAdmin, tags: h.Tags}
 		return h
 	}
 	if id, ok := d.hosts[h.ID]; ok {
 		h.Facts, h.AgentVersion, h.AgentTags, h.TagsByAdmin = id.facts, id.agentVersion, id.agentTags, id.tagsByAdmin
+		id.tags = h.Tags
+		d.hosts[h.ID] = id
 	}
 	return h
 }

@@ -434,7 +434,10 @@ type liveEventJSON struct {
 
 // encode encodes ev once for every page: a host event without the host's
 // Latest values, with them too when the host is watched, and with its
-// identity only when the feed has not sent that identity last.
+// identity only when the feed has not sent that identity last. Without
+// its identity and Latest values a host event goes in the short form
+// (apiv1.EventHostBrief): that is nearly every event of a busy feed, and
+// each is written to every page.
 func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 	if ev.Type != apiv1.EventHost || ev.Host == nil {
 		b, err := json.Marshal(liveEventJSON{Type: ev.Type, Transition: ev.Transition,
@@ -443,18 +446,21 @@ func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 	}
 	h := ev.Host
 	sum := l.identityHash(h)
+	e := liveEntry{host: h.ID}
 	lh := apiv1.LiveHost{Host: *h}
 	lh.Latest = nil
+	var err error
 	if old, ok := l.known[h.ID]; ok && old == sum {
+		if e.slim, err = apiv1.HostBrief(h); err != nil {
+			return e, err
+		}
 		lh.AgentVersion, lh.AgentTags, lh.TagsByAdmin = "", nil, false
 	} else {
 		l.known[h.ID] = sum
 		lh.Facts = &h.Facts
-	}
-	e := liveEntry{host: h.ID}
-	var err error
-	if e.slim, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh}); err != nil {
-		return e, err
+		if e.slim, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh}); err != nil {
+			return e, err
+		}
 	}
 	if watched && len(h.Latest) > 0 {
 		lh.Latest = h.Latest
@@ -495,6 +501,11 @@ func (l *Live) identityHash(h *apiv1.Host) uint64 {
 	}
 	m.Write(n[:])
 	for _, t := range h.AgentTags {
+		m.WriteString(t)
+		m.WriteByte(0)
+	}
+	m.WriteByte(1) // the tags in force: a short host event leaves them out too
+	for _, t := range h.Tags {
 		m.WriteString(t)
 		m.WriteByte(0)
 	}

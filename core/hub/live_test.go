@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,7 @@ func TestLiveBatchesWhatPilesUp(t *testing.T) {
 func TestLiveSlimAndWatchedHosts(t *testing.T) {
 	facts := apiv1.HostFacts{Hostname: "web-01", OS: "linux", Platform: "debian", Cores: 4}
 	snapHost := apiv1.Host{ID: "web-01", Facts: facts, AgentVersion: "1.0", Online: true, Status: apiv1.StatusOK,
-		Latest: map[string]float64{"cpu_usage_percent": 1}}
+		Latest: map[string]float64{"cpu_usage_percent": 1}, Tags: []string{"prod"}}
 	l, reg := newLive(t, func() apiv1.Event {
 		return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{snapHost}}
 	})
@@ -250,7 +251,12 @@ func TestLiveSlimAndWatchedHosts(t *testing.T) {
 				if wantIdentity := i != 1; carries != wantIdentity {
 					t.Errorf("event %d carries the identity: %v, want %v: %s", i, carries, wantIdentity, raw)
 				}
-				if h.Facts != facts || h.AgentVersion != want || h.Gauges.CPU != float64(10*(i+1)) || !h.LastSeen.Equal(at) {
+				// Without identity or latest values: the short form.
+				if brief := bytes.HasPrefix(raw, []byte(`{"type":"h","h":["web-01",1,`)); brief != (i == 1 && !tc.wantLatest) {
+					t.Errorf("event %d in the short form: %v: %s", i, brief, raw)
+				}
+				if h.Facts != facts || h.AgentVersion != want || h.Gauges.CPU != float64(10*(i+1)) || !h.LastSeen.Equal(at) ||
+					!h.Online || h.Status != apiv1.StatusOK || !slices.Equal(h.Tags, []string{"prod"}) {
 					t.Errorf("decoded event %d: %+v", i, h)
 				}
 				if tc.wantLatest && h.Latest[`disk_used_percent{mount="/"}`] != 50 {
@@ -364,15 +370,26 @@ func TestLiveDropsSlowPage(t *testing.T) {
 	go func() {
 		n := 0
 		defer func() { readerGot <- n }()
+		var dec apiv1.LiveDecoder
 		for {
 			reader.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 			_, data, err := reader.ws.ReadMessage()
 			if err != nil {
 				return
 			}
-			n += bytes.Count(data, []byte(`"id":"big"`))
-			if bytes.Contains(data, []byte(`"id":"last"`)) {
+			evs, err := dec.Decode(data)
+			if err != nil {
+				t.Errorf("reading page: %v", err)
 				return
+			}
+			for _, ev := range evs {
+				switch {
+				case ev.Host == nil:
+				case ev.Host.ID == "big":
+					n++
+				case ev.Host.ID == "last":
+					return
+				}
 			}
 		}
 	}()

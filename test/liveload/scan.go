@@ -8,41 +8,70 @@ import (
 
 // How a subscriber reads a message cheaply enough for a thousand of them on
 // the machine that also runs the core: it does not decode the JSON. The
-// core writes every host event's fields in one order (see
-// apiv1.LiveHost), so in a host event or a batch each online host's
-// update holds the bytes `"online":true,"last_seen":"` followed by the
-// core's RFC 3339 time. scanDelays finds each with bytes.Index and parses
-// only that time. Snapshots and alert events are skipped by their first
-// bytes; offline hosts (whose last_seen is old) are skipped by the match.
+// core writes every host event's fields in one order (see apiv1.LiveHost
+// and apiv1.HostBrief), so in a host event or a batch each online host's
+// update holds either the bytes `"online":true,"last_seen":"` followed by
+// the core's RFC 3339 time (an event with the host's identity or latest
+// values), or `{"type":"h","h":[` followed by the host's id, 1 (online) and
+// the time in Unix milliseconds (the short form, nearly every event).
+// scanDelays finds each with bytes.Index and parses only the time.
+// Snapshots and alert events are skipped by their first bytes; offline
+// hosts (whose last_seen is old) are skipped by the match.
 var (
 	hostPrefix  = []byte(`{"type":"host",`)
+	briefPrefix = []byte(`{"type":"h",`)
 	batchPrefix = []byte(`{"type":"batch",`)
 	seenMark    = []byte(`"online":true,"last_seen":"`)
+	briefMark   = []byte(`{"type":"h","h":["`)
+	briefOnline = []byte(`",1,`)
 )
 
 // scanDelays calls add with got minus the last_seen of every online host
 // update in msg, and returns how many it found.
 func scanDelays(msg []byte, got time.Time, add func(time.Duration)) int {
-	if !bytes.HasPrefix(msg, hostPrefix) && !bytes.HasPrefix(msg, batchPrefix) {
+	if !bytes.HasPrefix(msg, hostPrefix) && !bytes.HasPrefix(msg, briefPrefix) && !bytes.HasPrefix(msg, batchPrefix) {
 		return 0
 	}
 	n := 0
-	for {
-		i := bytes.Index(msg, seenMark)
+	for rest := msg; ; {
+		i := bytes.Index(rest, seenMark)
 		if i < 0 {
-			return n
+			break
 		}
-		msg = msg[i+len(seenMark):]
-		end := bytes.IndexByte(msg, '"')
+		rest = rest[i+len(seenMark):]
+		end := bytes.IndexByte(rest, '"')
 		if end < 0 {
-			return n
+			break
 		}
-		if at, err := time.Parse(time.RFC3339Nano, string(msg[:end])); err == nil {
+		if at, err := time.Parse(time.RFC3339Nano, string(rest[:end])); err == nil {
 			add(got.Sub(at))
 			n++
 		}
-		msg = msg[end:]
+		rest = rest[end:]
 	}
+	for rest := msg; ; {
+		i := bytes.Index(rest, briefMark)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(briefMark):]
+		// The id (a host id has no quote in it), then online.
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 || !bytes.HasPrefix(rest[end:], briefOnline) {
+			continue
+		}
+		rest = rest[end+len(briefOnline):]
+		ms, ok := int64(0), false
+		for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
+			ms, ok = ms*10+int64(rest[0]-'0'), true
+			rest = rest[1:]
+		}
+		if ok && ms > 0 {
+			add(got.Sub(time.UnixMilli(ms)))
+			n++
+		}
+	}
+	return n
 }
 
 // readAll reads r into buf's spare room, growing it as needed, so that a

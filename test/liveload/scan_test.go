@@ -33,6 +33,14 @@ func TestScanDelays(t *testing.T) {
 		}
 		return append(append([]byte(`{"type":"batch","events":[`), bytes.Join(parts, []byte(","))...), "]}"...)
 	}
+	brief := func(id string, online bool, seen time.Time) json.RawMessage {
+		b, err := apiv1.HostBrief(&apiv1.Host{ID: id, Online: online, LastSeen: seen, Status: "ok",
+			Gauges: apiv1.Gauges{CPU: 12.5, Memory: 1, Disk: 99.99}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	alert, _ := json.Marshal(apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{To: "firing", At: at}})
 	snapshot, _ := json.Marshal(apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "x", Online: true, LastSeen: at}}})
 	tests := []struct {
@@ -44,6 +52,9 @@ func TestScanDelays(t *testing.T) {
 		{"a host new to the feed, with its facts", host("new", true, at), 1},
 		{"a batch", batch(host("a", true, at), alert, host("b", true, at), host("c", false, at.Add(-time.Hour))), 2},
 		{"an offline host", host("c", false, at), 0},
+		{"a short host event", brief("a", true, at), 1},
+		{"a short offline host event", brief("c", false, at), 0},
+		{"a batch of both forms", batch(brief("a", true, at), host("new", true, at), alert, brief("b", true, at), brief("c", false, at)), 3},
 		{"an alert", alert, 0},
 		{"the snapshot", snapshot, 0},
 	}

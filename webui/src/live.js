@@ -5,7 +5,8 @@
 // (the protocol is in core/apiv1's Event). A host event leaves out the
 // host's identity (facts, agent version, agent tags) when it did not
 // change, and its latest values unless the page watches the host: the host
-// page does, with watch().
+// page does, with watch(). Without either it comes in the short form "h":
+// [id, online, last_seen in Unix ms, status, cpu, memory, disk].
 // When the socket drops, the banner shows and the feed reconnects with
 // exponential backoff and jitter; close code 4401 ends the session.
 
@@ -54,6 +55,17 @@ export function resetModel() {
 // IDENTITY are the host fields an event leaves out when they did not change.
 const IDENTITY = ["facts", "agent_version", "agent_tags", "tags_by_admin"];
 
+// setHost puts a host event's host in the model, keeping the identity
+// fields (and the tags, for a short event) it does not carry.
+function setHost(h, keep) {
+  const old = model.hosts.get(h.id);
+  if (!("facts" in h) && old) {
+    for (const k of keep) if (k in old && !(k in h)) h[k] = old[k];
+  }
+  model.hosts.set(h.id, h);
+  emit({ type: "host", host: h, old });
+}
+
 function applyEvent(ev) {
   switch (ev.type) {
     case "batch":
@@ -68,15 +80,15 @@ function applyEvent(ev) {
       feed.onSnapshot();
       emit(ev);
       break;
-    case "host": {
-      const h = ev.host;
-      if (!h || !h.id) return;
-      const old = model.hosts.get(h.id);
-      if (!("facts" in h) && old) {
-        for (const k of IDENTITY) if (k in old) h[k] = old[k];
-      }
-      model.hosts.set(h.id, h);
-      emit({ type: "host", host: h, old });
+    case "host":
+      if (ev.host && ev.host.id) setHost(ev.host, IDENTITY);
+      break;
+    case "h": {
+      const [id, online, seen, status, cpu, memory, disk] = ev.h || [];
+      if (!id) return;
+      const h = { id, online: online === 1, status, gauges: { cpu, memory, disk } };
+      if (seen) h.last_seen = new Date(seen).toISOString();
+      setHost(h, [...IDENTITY, "tags"]);
       break;
     }
     case "alert": {
