@@ -187,7 +187,7 @@ func TestDashboard(t *testing.T) {
 	conn = core.next(t)
 	b.Do(chromedp.WaitNotVisible(chromedp.ID("banner")))
 	b.WaitText("#conn", "live")
-	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "87")
+	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "55")
 
 	// Close code 4401 sends the page back to sign-in.
 	core.dropSessions()
