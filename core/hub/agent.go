@@ -388,56 +388,68 @@ func (c *agentConn) reader() error {
 	c.ws.SetReadDeadline(time.Now().Add(pongWait))
 	c.result = make(chan error, 1)
 	for {
-		w, err := c.readWork()
+		f, err := c.readFrame()
 		if err != nil {
 			return err
 		}
 		c.last.Store(time.Now().UnixNano())
 		c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		err = c.handOff(w)
-		w.release()
+		err = c.handOff(f.Bytes())
+		releaseFrame(f)
 		if err != nil {
 			return err
 		}
 	}
 }
 
-// batchWork is the memory one batch is handled in: the frame as read, the
-// batch decoded from it and the samples made of that. It comes from a pool
-// once a frame has begun to arrive and goes back when the batch is acked,
-// so the decode and ingest of thousands of batches a second allocate
-// almost nothing (the garbage collector had half of the core's CPU at
-// 500,000 samples/s), and an idle connection holds none of it.
+// A batch is handled in pooled memory, so the decode and ingest of
+// thousands of batches a second allocate almost nothing (the garbage
+// collector had half of the core's CPU at 500,000 samples/s), and an idle
+// connection holds none of it: its frame, taken once a frame begins to
+// arrive and given back when the batch is acked, and its batchWork (the
+// batch decoded from the frame and the samples made of that), taken only
+// once the batch holds one of the maxBatchWork hand-off tokens. So
+// however many readers wait for a token with a frame read, at most
+// maxBatchWork batchWorks are in use (with 10,000 agents replaying their
+// queues, taking both at the read kept 700 MB of them).
 type batchWork struct {
-	frame   bytes.Buffer
 	batch   wire.Batch
 	samples []store.Sample
 }
 
-var batchWorks = sync.Pool{New: func() any { return new(batchWork) }}
+var (
+	batchWorks = sync.Pool{New: func() any { return new(batchWork) }}
+	frames     = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+)
 
-// Sizes above which a batchWork's buffers are dropped rather than pooled:
-// an agent replaying its spool sends frames up to wire.MaxFrameBytes,
-// which the steady flow of small batches (one snapshot, 60 to 500
-// samples, a few KB) would never use again, and a thousand batches in
-// flight at the end of such a replay would keep hundreds of MB pooled.
+// Sizes above which a batch's memory is dropped rather than pooled: an
+// agent replaying its spool sends frames up to wire.MaxFrameBytes, which
+// the steady flow of small batches (one snapshot, 60 to 500 samples, a
+// few KB) would never use again.
 const (
-	maxPooledFrame   = 64 << 10
-	maxPooledSamples = 4 << 10
+	maxPooledFrame     = 64 << 10
+	maxPooledSamples   = 1 << 10
+	maxPooledSnapshots = 16
 )
 
 func (w *batchWork) release() {
 	clear(w.samples) // the series names and labels they point to
 	w.samples = w.samples[:0]
 	w.batch.Defs = nil
-	if w.frame.Cap() > maxPooledFrame || cap(w.samples) > maxPooledSamples {
+	if cap(w.samples) > maxPooledSamples || cap(w.batch.Snapshots) > maxPooledSnapshots {
 		return
 	}
 	batchWorks.Put(w)
 }
 
-// readWork reads one frame, which must be binary, into a pooled batchWork.
-func (c *agentConn) readWork() (*batchWork, error) {
+func releaseFrame(f *bytes.Buffer) {
+	if f.Cap() <= maxPooledFrame {
+		frames.Put(f)
+	}
+}
+
+// readFrame reads one frame, which must be binary, into a pooled buffer.
+func (c *agentConn) readFrame() (*bytes.Buffer, error) {
 	typ, r, err := c.ws.NextReader()
 	if err != nil {
 		return nil, err
@@ -446,13 +458,13 @@ func (c *agentConn) readWork() (*batchWork, error) {
 		c.m.InvalidFrames.WithLabelValues("malformed").Inc()
 		return nil, &refusal{CloseMalformed, "frames must be binary"}
 	}
-	w := batchWorks.Get().(*batchWork)
-	w.frame.Reset()
-	if _, err := w.frame.ReadFrom(r); err != nil {
-		w.release()
+	f := frames.Get().(*bytes.Buffer)
+	f.Reset()
+	if _, err := f.ReadFrom(r); err != nil {
+		releaseFrame(f)
 		return nil, err
 	}
-	return w, nil
+	return f, nil
 }
 
 // handOff decodes and ingests a frame read after the hello on a goroutine
@@ -462,11 +474,15 @@ func (c *agentConn) readWork() (*batchWork, error) {
 // (a stack grown once stays until a garbage collection shrinks it, and
 // with 10,000 agents that was 12 KB a connection). At most maxBatchWork
 // batches are handled at once; the others' readers wait.
-func (c *agentConn) handOff(w *batchWork) error {
+func (c *agentConn) handOff(frame []byte) error {
 	c.work <- struct{}{}
 	go func() {
-		defer func() { <-c.work }()
-		msg, err := c.decodeInto(w.frame.Bytes(), &w.batch)
+		w := batchWorks.Get().(*batchWork)
+		defer func() {
+			w.release()
+			<-c.work
+		}()
+		msg, err := c.decodeInto(frame, &w.batch)
 		if err == nil {
 			b, ok := msg.(*wire.Batch)
 			if !ok {
@@ -505,12 +521,12 @@ func (c *agentConn) helloSlot() error {
 // readMessage reads and decodes one frame, turning decode errors into
 // refusals that name the problem.
 func (c *agentConn) readMessage() (any, error) {
-	w, err := c.readWork()
+	f, err := c.readFrame()
 	if err != nil {
 		return nil, err
 	}
-	defer w.release() // a decoded message holds no part of its frame
-	return c.decode(w.frame.Bytes())
+	defer releaseFrame(f) // a decoded message holds no part of its frame
+	return c.decode(f.Bytes())
 }
 
 // decode decodes a frame, turning errors into refusals that name the
