@@ -29,6 +29,8 @@ type Registry struct {
 
 	mu    sync.Mutex // guards hosts
 	hosts map[string]*entry
+
+	saver saver
 }
 
 type entry struct {
@@ -78,11 +80,10 @@ const bootJitter = 5 * time.Second
 // Connected records an agent connection for host id with its facts, and
 // returns the host as it now is, without its Latest values (a hello needs
 // none: thousands come at once after a restart). A new host, or one whose
-// facts or agent version changed, is written to the KV before Connected
-// returns; a host
-// that reconnects unchanged is not, so that thousands of agents coming back
-// after a restart wait on no disk write. Its last seen time is written when
-// it goes silent (Silent) and by SaveSeen.
+// facts or agent version changed, is queued to be written (saveLater: the
+// hello does not wait for the disk); a host that reconnects unchanged is
+// not written at all. Its last seen time is written when it goes silent
+// (Silent) and by SaveSeen.
 func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion string, now time.Time) apiv1.Host {
 	r.mu.Lock()
 	e, ok := r.hosts[id]
@@ -115,7 +116,7 @@ func (r *Registry) Connected(id string, facts wire.HostFacts, agentVersion strin
 	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
 	if dirty {
-		r.save(rec)
+		r.saveLater(rec)
 	}
 	return h
 }
@@ -204,7 +205,7 @@ func (r *Registry) Silent(cutoff time.Time) []apiv1.Host {
 		}
 	}
 	r.mu.Unlock()
-	r.saveAll(recs)
+	r.save(recs...)
 	for i := range out {
 		out[i] = r.withLatest(out[i])
 	}
@@ -213,9 +214,9 @@ func (r *Registry) Silent(cutoff time.Time) []apiv1.Host {
 
 // SaveSeen writes the last seen time of every host whose record on disk is
 // older than its last report, so that a host is listed with the right
-// "last seen" after a restart. The writes run outside the lock, several at
-// once so that they share the store's group commits. It returns how many
-// records it wrote.
+// "last seen" after a restart. The writes run outside the lock, in one
+// batch, and SaveSeen returns once they and every record queued before
+// them are written (Flush). It returns how many records it wrote.
 func (r *Registry) SaveSeen() int {
 	r.mu.Lock()
 	var recs []apiv1.Host
@@ -225,28 +226,8 @@ func (r *Registry) SaveSeen() int {
 		}
 	}
 	r.mu.Unlock()
-	r.saveAll(recs)
+	r.flush(r.saveLater(recs...))
 	return len(recs)
-}
-
-// saveAll writes recs, several at once so that they share the store's
-// group commits.
-func (r *Registry) saveAll(recs []apiv1.Host) {
-	const writers = 16
-	var wg sync.WaitGroup
-	next := make(chan apiv1.Host)
-	for range min(writers, len(recs)) {
-		wg.Go(func() {
-			for h := range next {
-				r.save(h)
-			}
-		})
-	}
-	for _, h := range recs {
-		next <- h
-	}
-	close(next)
-	wg.Wait()
 }
 
 // List returns every host sorted by host name.
@@ -362,17 +343,6 @@ func (e *entry) dirty(seen bool) (apiv1.Host, bool) {
 }
 
 // save persists a host's facts so it is listed (offline) after a restart.
-func (r *Registry) save(h apiv1.Host) {
-	h.Latest = nil
-	b, err := json.Marshal(h)
-	if err == nil {
-		err = r.kv.Put(append([]byte{store.PrefixHosts}, h.ID...), b)
-	}
-	if err != nil {
-		r.log.Error("save host", "host", h.ID, "err", err)
-	}
-}
-
 func withoutHost(ls store.Labels) store.Labels {
 	out := make(store.Labels, 0, len(ls))
 	for _, l := range ls {

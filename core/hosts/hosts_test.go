@@ -2,6 +2,7 @@ package hosts_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"reflect"
@@ -301,6 +302,7 @@ func TestReopenListsHostsOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	r.Flush() // the hellos' records, written behind them
 	again := open(t, db)
 	got := again.List()
 	if len(got) != 2 || got[0].ID != "db-01" || got[1].ID != "web-01" {
@@ -367,7 +369,7 @@ func (c *countingKV) count() int {
 // TestReconnectWritesNothing: an agent that says hello again with the same
 // facts, version and tags costs no disk write, so that thousands coming
 // back after a restart are not held up; a new host, or changed facts, are
-// written at once; last seen times are written by SaveSeen and when a host
+// written (behind the hello); last seen times are written by SaveSeen and when a host
 // goes silent, and a restart lists them.
 func TestReconnectWritesNothing(t *testing.T) {
 	db := openDB(t)
@@ -396,6 +398,7 @@ func TestReconnectWritesNothing(t *testing.T) {
 	// No tags at all is no change either.
 	r2.Connected("db-01", wire.HostFacts{Hostname: "db-01"}, "1.0", t0)
 	r2.SetAgentTags("db-01", nil)
+	r2.Flush()
 	before := kv2.count()
 	r3 := open(t, kv2)
 	r3.Connected("db-01", wire.HostFacts{Hostname: "db-01"}, "1.0", t0.Add(time.Minute))
@@ -404,8 +407,9 @@ func TestReconnectWritesNothing(t *testing.T) {
 		t.Fatalf("an untagged host's reconnect wrote %d records, want none", n)
 	}
 
-	// A new agent version is written at once.
+	// A new agent version is written, behind the hello: Flush waits for it.
 	r2.Connected("web-01", facts, "1.1", t0.Add(3*time.Hour))
+	r2.Flush()
 	if n := kv2.count() - before; n != 1 {
 		t.Fatalf("an agent upgrade wrote %d records, want 1", n)
 	}
@@ -464,7 +468,61 @@ func TestLatestFromStore(t *testing.T) {
 	if b, _ := r.UpdateBrief("web", nil, t0.Add(2*time.Minute)); b.Latest != nil {
 		t.Errorf("UpdateBrief gave latest values %v", b.Latest)
 	}
+	r.Flush()
 	if got := mustGet(t, open(t, db), "web"); !reflect.DeepEqual(got.Latest, want) {
 		t.Errorf("after a reopen: latest %v, want %v", got.Latest, want)
+	}
+}
+
+// gatedKV holds every write until the gate opens.
+type gatedKV struct {
+	store.KV
+	gate chan struct{}
+}
+
+func (g *gatedKV) Put(k, v []byte) error {
+	<-g.gate
+	return g.KV.Put(k, v)
+}
+
+// A hello does not wait for the disk: with the store's writes held up,
+// Connected returns (new hosts, changed facts); the records reach the store
+// once it takes writes again, in order, the newest record of a host last,
+// and Flush waits for them.
+func TestHelloDoesNotWaitForTheDisk(t *testing.T) {
+	db := openDB(t)
+	kv := &gatedKV{KV: db, gate: make(chan struct{})}
+	r := open(t, kv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			id := fmt.Sprintf("h%02d", i)
+			r.Connected(id, wire.HostFacts{Hostname: id}, "1.0", t0)
+			r.Connected(id, wire.HostFacts{Hostname: id}, "1.1", t0.Add(time.Second))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Connected waited for a held-up store")
+	}
+	flushed := make(chan struct{})
+	go func() { r.Flush(); close(flushed) }()
+	select {
+	case <-flushed:
+		t.Fatal("Flush returned before the store took the writes")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(kv.gate)
+	<-flushed
+	got := open(t, db).List()
+	if len(got) != 50 {
+		t.Fatalf("after Flush and a reopen: %d hosts, want 50", len(got))
+	}
+	for _, h := range got {
+		if h.AgentVersion != "1.1" {
+			t.Errorf("%s: agent %q, want the newest record (1.1)", h.ID, h.AgentVersion)
+		}
 	}
 }
