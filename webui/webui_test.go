@@ -143,6 +143,15 @@ func TestDashboard(t *testing.T) {
 	if got := b.EvalString(`document.querySelector('[data-host="h-web"] .host-os').textContent`); !strings.Contains(got, "ubuntu 24.04") {
 		t.Errorf("after a short host event the card's platform is %q", got)
 	}
+	// In a batch the short form is the array alone.
+	web.Gauges.CPU = 33.3
+	core.setHost(web)
+	if brief, err = apiv1.HostBrief(&web); err != nil {
+		t.Fatal(err)
+	}
+	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(brief[len(`{"type":"h","h":`):len(brief)-1])+`]}`))
+	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "33")
+	b.WaitText(`[data-host="h-web"] .host-name`, "web-01")
 
 	// A firing transition adds the alert row and counts it.
 	cpu := apiv1.Alert{
@@ -187,7 +196,7 @@ func TestDashboard(t *testing.T) {
 	conn = core.next(t)
 	b.Do(chromedp.WaitNotVisible(chromedp.ID("banner")))
 	b.WaitText("#conn", "live")
-	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "55")
+	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "33")
 
 	// Close code 4401 sends the page back to sign-in.
 	core.dropSessions()

@@ -302,7 +302,9 @@ const (
 //     EventHostBrief: id, online, last_seen, status and gauges in an
 //     array, about a third of the bytes (a thousand pages each get every
 //     host's update: the bytes are most of the core's cost of the feed).
-//     A reader keeps the identity and tags it has.
+//     In a batch it is the array alone: an element of Events that is an
+//     array is a short host event. A reader keeps the identity and tags it
+//     has.
 //   - A subscriber says which hosts it watches with a text message
 //     LiveWatch, e.g. {"watch":["web-01"]}; each one replaces the last, and
 //     {"watch":[]} watches none. At most MaxWatch hosts; anything else is
@@ -365,6 +367,17 @@ func HostBrief(h *Host) ([]byte, error) {
 		return nil, err
 	}
 	return append(append([]byte(`{"type":"h","h":`), b...), '}'), nil
+}
+
+// UnmarshalJSON reads a live message, or an element of a batch's events,
+// which is either an object or the array of a short host event.
+func (m *liveMessage) UnmarshalJSON(data []byte) error {
+	if len(data) > 0 && data[0] == '[' {
+		*m = liveMessage{Type: EventHostBrief, Brief: new(liveBrief)}
+		return m.Brief.UnmarshalJSON(data)
+	}
+	type plain liveMessage // without this method
+	return json.Unmarshal(data, (*plain)(m))
 }
 
 // liveBrief is the array of an EventHostBrief.

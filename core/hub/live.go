@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -810,6 +811,10 @@ func writeBatch(ws *websocket.Conn, parts []liveMsgPart) error {
 		if i > 0 {
 			w.Write(comma)
 		}
+		// In a batch a short host event is its array alone.
+		if bytes.HasPrefix(p, briefOpen) {
+			p = p[len(briefOpen) : len(p)-1]
+		}
 		w.Write(p)
 	}
 	w.Write(batchClose)
@@ -818,6 +823,7 @@ func writeBatch(ws *websocket.Conn, parts []liveMsgPart) error {
 
 var (
 	batchOpen  = []byte(`{"type":"batch","events":[`)
+	briefOpen  = []byte(`{"type":"h","h":`)
 	comma      = []byte(`,`)
 	batchClose = []byte(`]}`)
 )

@@ -12,8 +12,9 @@ import (
 // and apiv1.HostBrief), so in a host event or a batch each online host's
 // update holds either the bytes `"online":true,"last_seen":"` followed by
 // the core's RFC 3339 time (an event with the host's identity or latest
-// values), or `{"type":"h","h":[` followed by the host's id, 1 (online) and
-// the time in Unix milliseconds (the short form, nearly every event).
+// values), or `["` followed by the host's id, 1 (online) and the time in
+// Unix milliseconds (the short form, nearly every event: alone as
+// {"type":"h","h":[...]}, in a batch as the array alone).
 // scanDelays finds each with bytes.Index and parses only the time.
 // Snapshots and alert events are skipped by their first bytes; offline
 // hosts (whose last_seen is old) are skipped by the match.
@@ -22,7 +23,7 @@ var (
 	briefPrefix = []byte(`{"type":"h",`)
 	batchPrefix = []byte(`{"type":"batch",`)
 	seenMark    = []byte(`"online":true,"last_seen":"`)
-	briefMark   = []byte(`{"type":"h","h":["`)
+	briefMark   = []byte(`["`)
 	briefOnline = []byte(`",1,`)
 )
 
@@ -55,7 +56,8 @@ func scanDelays(msg []byte, got time.Time, add func(time.Duration)) int {
 			break
 		}
 		rest = rest[i+len(briefMark):]
-		// The id (a host id has no quote in it), then online.
+		// The id (a host id has no quote in it), then online, then the
+		// time and the status; any other array (tags) stops at one of them.
 		end := bytes.IndexByte(rest, '"')
 		if end < 0 || !bytes.HasPrefix(rest[end:], briefOnline) {
 			continue
@@ -66,7 +68,7 @@ func scanDelays(msg []byte, got time.Time, add func(time.Duration)) int {
 			ms, ok = ms*10+int64(rest[0]-'0'), true
 			rest = rest[1:]
 		}
-		if ok && ms > 0 {
+		if ok && ms > 0 && bytes.HasPrefix(rest, []byte(`,"`)) {
 			add(got.Sub(time.UnixMilli(ms)))
 			n++
 		}

@@ -6,7 +6,8 @@
 // host's identity (facts, agent version, agent tags) when it did not
 // change, and its latest values unless the page watches the host: the host
 // page does, with watch(). Without either it comes in the short form "h":
-// [id, online, last_seen in Unix ms, status, cpu, memory, disk].
+// [id, online, last_seen in Unix ms, status, cpu, memory, disk], which in a
+// batch is the array alone.
 // When the socket drops, the banner shows and the feed reconnects with
 // exponential backoff and jitter; close code 4401 ends the session.
 
@@ -69,7 +70,8 @@ function setHost(h, keep) {
 function applyEvent(ev) {
   switch (ev.type) {
     case "batch":
-      for (const e of ev.events || []) applyEvent(e);
+      // An array in a batch is a short host event.
+      for (const e of ev.events || []) applyEvent(Array.isArray(e) ? { type: "h", h: e } : e);
       break;
     case "snapshot":
       model.hosts = new Map((ev.hosts || []).map((h) => [h.id, h]));
