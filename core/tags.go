@@ -11,6 +11,13 @@ import (
 func (c *Core) tagHost(id string, agentTags []string) apiv1.Host {
 	h, _ := c.hosts.SetAgentTags(id, agentTags)
 	c.transitions(c.alerts.SetHostTags(id, h.Tags))
+	if c.live.WantsLatest(id) {
+		// The console, or a page on this host: the event carries the
+		// latest values, as an ingested batch's does.
+		if full, ok := c.hosts.Get(id); ok {
+			return full
+		}
+	}
 	return h
 }
 

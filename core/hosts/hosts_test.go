@@ -378,6 +378,7 @@ func TestReconnectWritesNothing(t *testing.T) {
 	facts := wire.HostFacts{Hostname: "web-01", OS: "linux", Cores: 4}
 	r.Connected("web-01", facts, "1.0", t0)
 	r.SetAgentTags("web-01", []string{"prod"})
+	r.Flush() // written behind the hello
 	if n := kv.count(); n < 1 {
 		t.Fatalf("a new host wrote %d records, want it on disk", n)
 	}
@@ -486,7 +487,7 @@ func (g *gatedKV) Put(k, v []byte) error {
 }
 
 // A hello does not wait for the disk: with the store's writes held up,
-// Connected returns (new hosts, changed facts); the records reach the store
+// Connected and SetAgentTags return (new hosts, changed facts and tags); the records reach the store
 // once it takes writes again, in order, the newest record of a host last,
 // and Flush waits for them.
 func TestHelloDoesNotWaitForTheDisk(t *testing.T) {
@@ -500,6 +501,9 @@ func TestHelloDoesNotWaitForTheDisk(t *testing.T) {
 			id := fmt.Sprintf("h%02d", i)
 			r.Connected(id, wire.HostFacts{Hostname: id}, "1.0", t0)
 			r.Connected(id, wire.HostFacts{Hostname: id}, "1.1", t0.Add(time.Second))
+			if h, _ := r.SetAgentTags(id, []string{"prod"}); h.Latest != nil {
+				t.Errorf("%s: the hello's tags came with latest values", id)
+			}
 		}
 	}()
 	select {
@@ -521,8 +525,8 @@ func TestHelloDoesNotWaitForTheDisk(t *testing.T) {
 		t.Fatalf("after Flush and a reopen: %d hosts, want 50", len(got))
 	}
 	for _, h := range got {
-		if h.AgentVersion != "1.1" {
-			t.Errorf("%s: agent %q, want the newest record (1.1)", h.ID, h.AgentVersion)
+		if h.AgentVersion != "1.1" || !slices.Equal(h.Tags, []string{"prod"}) {
+			t.Errorf("%s: agent %q, tags %v; want the newest record (1.1, prod)", h.ID, h.AgentVersion, h.Tags)
 		}
 	}
 }

@@ -35,14 +35,17 @@ func normalTags(tags []string) ([]string, error) {
 // SetAgentTags records the tags host id's agent sends in its hello. They
 // are in force unless an admin set the host's tags. Tags the wire decoder
 // let through are valid; any that are not are dropped, not fatal to the
-// connection. It returns the host as it now is.
+// connection. It returns the host as it now is, without its Latest values
+// (a hello needs none, and reading them takes the store's head lock, which
+// a fleet reconnecting after a restart keeps busy: every hello slot was
+// held up there), and writes a change behind the hello, as Connected does.
 func (r *Registry) SetAgentTags(id string, tags []string) (apiv1.Host, bool) {
 	norm, err := normalTags(tags)
 	if err != nil {
 		r.log.Warn("ignoring the agent's tags", "host", id, "err", err)
 		norm = nil
 	}
-	return r.changeTags(id, func(h *apiv1.Host) {
+	return r.changeTags(id, true, func(h *apiv1.Host) {
 		h.AgentTags = norm
 	})
 }
@@ -58,7 +61,7 @@ func (r *Registry) SetTags(id string, tags []string) (apiv1.Host, error) {
 	if norm == nil {
 		norm = []string{}
 	}
-	h, ok := r.changeTags(id, func(h *apiv1.Host) {
+	h, ok := r.changeTags(id, false, func(h *apiv1.Host) {
 		h.Tags, h.TagsByAdmin = norm, true
 	})
 	if !ok {
@@ -69,7 +72,7 @@ func (r *Registry) SetTags(id string, tags []string) (apiv1.Host, error) {
 
 // ClearTags drops an admin's set of tags: the agent's are in force again.
 func (r *Registry) ClearTags(id string) (apiv1.Host, error) {
-	h, ok := r.changeTags(id, func(h *apiv1.Host) {
+	h, ok := r.changeTags(id, false, func(h *apiv1.Host) {
 		h.TagsByAdmin = false
 	})
 	if !ok {
@@ -80,8 +83,10 @@ func (r *Registry) ClearTags(id string) (apiv1.Host, error) {
 
 // changeTags applies fn to host id, derives the tags in force and saves
 // the host if that changed it: an agent that says hello with the tags it
-// had costs no disk write.
-func (r *Registry) changeTags(id string, fn func(*apiv1.Host)) (apiv1.Host, bool) {
+// had costs no disk write. For the agent's tags (agent true) the host comes
+// without its Latest values and the write is not waited for; an admin's
+// change gets both.
+func (r *Registry) changeTags(id string, agent bool, fn func(*apiv1.Host)) (apiv1.Host, bool) {
 	r.mu.Lock()
 	e, ok := r.hosts[id]
 	if !ok {
@@ -95,6 +100,12 @@ func (r *Registry) changeTags(id string, fn func(*apiv1.Host)) (apiv1.Host, bool
 	h := e.snapshot()
 	rec, dirty := e.dirty(false)
 	r.mu.Unlock()
+	if agent {
+		if dirty {
+			r.saveLater(rec)
+		}
+		return h, true
+	}
 	if dirty {
 		r.save(rec)
 	}
