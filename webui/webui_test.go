@@ -149,7 +149,8 @@ func TestDashboard(t *testing.T) {
 	if brief, err = apiv1.HostBrief(&web); err != nil {
 		t.Fatal(err)
 	}
-	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(brief[len(`{"type":"h","h":`):len(brief)-1])+`]}`))
+	row, _ := apiv1.HostBriefRow(brief)
+	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(row)+`]}`))
 	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "33")
 	b.WaitText(`[data-host="h-web"] .host-name`, "web-01")
 

@@ -366,7 +366,19 @@ func HostBrief(h *Host) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]byte(`{"type":"h","h":`), b...), '}'), nil
+	return append(append([]byte(hostBriefOpen), b...), '}'), nil
+}
+
+// hostBriefOpen is how an EventHostBrief message begins.
+const hostBriefOpen = `{"type":"h","h":`
+
+// HostBriefRow returns the array of a short host event message (what
+// HostBrief makes), as a batch carries it, and whether msg is one.
+func HostBriefRow(msg []byte) ([]byte, bool) {
+	if len(msg) <= len(hostBriefOpen) || string(msg[:len(hostBriefOpen)]) != hostBriefOpen {
+		return msg, false
+	}
+	return msg[len(hostBriefOpen) : len(msg)-1], true
 }
 
 // UnmarshalJSON reads a live message, or an element of a batch's events,

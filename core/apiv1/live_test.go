@@ -28,8 +28,13 @@ func TestLiveDecoderShortHostEvents(t *testing.T) {
 	offline := h
 	offline.Online, offline.LastSeen, offline.Status = false, time.Time{}, StatusOffline
 	off, _ := HostBrief(&offline)
-	batch := []byte(`{"type":"batch","events":[` + string(brief[len(`{"type":"h","h":`):len(brief)-1]) +
-		`,{"type":"alert","transition":{"to":"firing"}},` + string(off[len(`{"type":"h","h":`):len(off)-1]) + `]}`)
+	row, _ := HostBriefRow(brief)
+	offRow, _ := HostBriefRow(off)
+	if string(row) != `["web-01",1,1795867200123,"warning",12.5,50.25,99]` {
+		t.Fatalf("HostBriefRow = %s", row)
+	}
+	batch := []byte(`{"type":"batch","events":[` + string(row) +
+		`,{"type":"alert","transition":{"to":"firing"}},` + string(offRow) + `]}`)
 
 	for _, tc := range []struct {
 		name string

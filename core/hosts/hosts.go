@@ -342,7 +342,6 @@ func (e *entry) dirty(seen bool) (apiv1.Host, bool) {
 	return rec, true
 }
 
-// save persists a host's facts so it is listed (offline) after a restart.
 func withoutHost(ls store.Labels) store.Labels {
 	out := make(store.Labels, 0, len(ls))
 	for _, l := range ls {

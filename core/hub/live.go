@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -812,9 +811,7 @@ func writeBatch(ws *websocket.Conn, parts []liveMsgPart) error {
 			w.Write(comma)
 		}
 		// In a batch a short host event is its array alone.
-		if bytes.HasPrefix(p, briefOpen) {
-			p = p[len(briefOpen) : len(p)-1]
-		}
+		p, _ = apiv1.HostBriefRow(p)
 		w.Write(p)
 	}
 	w.Write(batchClose)
@@ -823,7 +820,6 @@ func writeBatch(ws *websocket.Conn, parts []liveMsgPart) error {
 
 var (
 	batchOpen  = []byte(`{"type":"batch","events":[`)
-	briefOpen  = []byte(`{"type":"h","h":`)
 	comma      = []byte(`,`)
 	batchClose = []byte(`]}`)
 )

@@ -30,10 +30,7 @@ func TestScanDelays(t *testing.T) {
 	batch := func(evs ...json.RawMessage) []byte {
 		parts := make([][]byte, len(evs))
 		for i, e := range evs {
-			parts[i] = e
-			if rest, ok := bytes.CutPrefix(e, []byte(`{"type":"h","h":`)); ok {
-				parts[i] = rest[:len(rest)-1]
-			}
+			parts[i], _ = apiv1.HostBriefRow(e)
 		}
 		return append(append([]byte(`{"type":"batch","events":[`), bytes.Join(parts, []byte(","))...), "]}"...)
 	}
