@@ -63,6 +63,11 @@ type simSource struct {
 	io       map[string]disk.IOCountersStat
 	net      map[string]net.IOCountersStat
 	procs    []collect.ProcessInfo
+	// procShare is each process's share of the machine's busy time, for
+	// good: a real machine's CPU goes mostly to the same few processes
+	// (its java, its database), so its top processes change at the edge
+	// of the list, not at every scan. They average 1.
+	procShare []float64
 
 	// The readings' room, kept from one collection to the next: each
 	// reading is valid until the next of its kind, which is as long as
@@ -121,12 +126,19 @@ func newSimSource(seed uint64, i int) *simSource {
 	for c := range s.cores {
 		s.times = append(s.times, cpu.TimesStat{CPU: "cpu" + strconv.Itoa(c), Idle: 1000})
 	}
+	var shares float64
 	for p := range 40 + rng.IntN(160) {
 		s.procs = append(s.procs, collect.ProcessInfo{
 			PID:      int32(100 + 4*p),
 			Name:     simProcesses[rng.IntN(len(simProcesses))],
 			RSSBytes: uint64(rng.ExpFloat64() * float64(s.memTotal) / 200),
 		})
+		// Log-normal: a few processes take most of the time.
+		s.procShare = append(s.procShare, math.Exp(2*rng.NormFloat64()))
+		shares += s.procShare[p]
+	}
+	for p := range s.procShare {
+		s.procShare[p] *= float64(len(s.procShare)) / shares
 	}
 	return s
 }
@@ -187,7 +199,9 @@ func (s *simSource) step(d time.Duration) {
 	}
 	for i := range s.procs {
 		p := &s.procs[i]
-		p.CPUSeconds += r.ExpFloat64() * s.busy * sec * float64(s.cores) / float64(len(s.procs)) * 3
+		// Each scan's figure wanders about the process's share (±30 %).
+		noise := math.Exp(0.3*r.NormFloat64() - 0.045)
+		p.CPUSeconds += s.procShare[i] * noise * s.busy * sec * float64(s.cores) / float64(len(s.procs)) * 3
 		p.RSSBytes = uint64(clamp(float64(p.RSSBytes)*(1+0.01*r.NormFloat64()), 1<<20, float64(s.memTotal)/4))
 	}
 }
