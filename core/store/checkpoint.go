@@ -83,7 +83,7 @@ func (d *DB) checkpoint(finishAll bool) error {
 			ser := []byte{recSeries}
 			for _, id := range ids[:n] {
 				if ms := d.byID.get(id); !ms.indexed {
-					ser = appendSeriesEntry(ser, ms.id, ms.metric, ms.labels)
+					ser = appendSeriesEntry(ser, ms.id, ms.name)
 				}
 			}
 			if len(ser) > 1 {
@@ -206,16 +206,17 @@ func (d *DB) applyRecord(rec []byte) error {
 			return err
 		}
 		for _, s := range srs {
+			found := d.find(s.metric, s.labels) // and its name in keyBuf
 			if ms := d.byID.get(s.id); ms != nil {
-				if !ms.is(s.metric, s.labels) {
-					return fmt.Errorf("series %d is %q in the log but %q in the index", s.id, appendSeriesKey(nil, s.metric, s.labels), ms.key())
+				if ms.name != string(d.keyBuf) {
+					return fmt.Errorf("series %d is %q in the log but %q in the index", s.id, d.keyBuf, ms.name)
 				}
 				continue
 			}
-			if d.find(s.metric, s.labels) != nil {
+			if found != nil {
 				return fmt.Errorf("series %q has two ids", d.keyBuf)
 			}
-			d.unindexed = append(d.unindexed, d.addSeries(s.id, s.metric, s.labels))
+			d.unindexed = append(d.unindexed, d.addSeries(s.id, d.keyBuf))
 		}
 	case recSamples:
 		var bad uint64

@@ -2,14 +2,12 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"hash/maphash"
 	"math"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -53,19 +51,18 @@ type chunkRef struct {
 
 // memSeries is one series in memory: its identity, its open chunk, its
 // finished chunks waiting for the flusher, and its newest sample (the
-// latest-value table). All fields except store, id, metric, labels and off
-// are guarded by DB.hmu.
+// latest-value table). All fields except store, id, name and off are
+// guarded by DB.hmu.
 //
-// It is kept small because the head holds one per active series: the
-// open chunk is a value, not a pointer to a second object; the names are
-// interned (DB.intern), so the strings are shared by every series that
-// uses them; the host is read from the labels and the series key is built
-// when needed, not kept. The fields with pointers come first: the
+// It is kept small, in bytes and in pointers, because the head holds one
+// per active series and the collector follows every pointer of every one
+// at each cycle: the open chunk is a value, not a pointer to a second
+// object; the metric and labels are one string, the series' name (see
+// seriesname.go), read in place. The fields with pointers come first: the
 // collector scans the struct only up to the last of them (the open
 // chunk's buffers).
 type memSeries struct {
-	metric  string
-	labels  Labels
+	name    string // metric and labels: appendSeriesKey's form
 	pending []*chunkRef
 	head    chunkenc.Chunk // open chunk; empty (Len 0) when none
 	id      uint64
@@ -80,16 +77,13 @@ type memSeries struct {
 }
 
 // host is the series' host label.
-func (ms *memSeries) host() string { return ms.labels.Get("host") }
+func (ms *memSeries) host() string { return keyLabel(ms.name, "host") }
 
-// key is the series' identity in the encodeSeries form, the value of its
-// index entry.
-func (ms *memSeries) key() string { return string(appendSeriesKey(nil, ms.metric, ms.labels)) }
+// metric is the series' metric.
+func (ms *memSeries) metric() string { return keyMetric(ms.name) }
 
-// is reports whether ms is the series of metric and ls.
-func (ms *memSeries) is(metric string, ls Labels) bool {
-	return ms.metric == metric && slices.Equal(ms.labels, ls)
-}
+// labels are the series' labels, in a slice of the caller's.
+func (ms *memSeries) labels() Labels { return keyLabels(ms.name) }
 
 // noHour is the dirtyH of a series not marked dirty (or marked for an
 // hour that int32 does not hold).
@@ -111,7 +105,7 @@ func floorTo(t, step int64) int64 { return t - mod(t, step) }
 // series took is filed by its whole key in collide.
 func (d *DB) find(metric string, ls Labels) *memSeries {
 	d.keyBuf = appendSeriesKey(d.keyBuf[:0], metric, ls)
-	if ms := d.byHash[d.keyHash(d.keyBuf)]; ms != nil && ms.is(metric, ls) {
+	if ms := d.byHash[d.keyHash(d.keyBuf)]; ms != nil && ms.name == string(d.keyBuf) {
 		return ms
 	}
 	if len(d.collide) > 0 {
@@ -130,57 +124,30 @@ func (d *DB) lookup(metric string, ls Labels) *memSeries {
 	if ms := d.find(metric, ls); ms != nil {
 		return ms
 	}
-	ms := d.addSeries(d.nextID, metric, ls)
-	d.seriesRec = appendSeriesEntry(d.seriesRec, ms.id, metric, ls)
+	ms := d.addSeries(d.nextID, d.keyBuf) // find left the name there
+	d.seriesRec = appendSeriesEntry(d.seriesRec, ms.id, ms.name)
 	d.unindexed = append(d.unindexed, ms)
 	return ms
 }
 
-// intern returns the store's copy of s, making one if s is new: the
-// head keeps one copy of each name and value however many series use it
-// (a host name is in all of its host's series, a metric name in one
-// series per host), and none of the caller's strings. Caller holds hmu
-// (or is Open).
-func (d *DB) intern(s string) string {
-	if c, ok := d.strs[s]; ok {
-		return c
-	}
-	s = strings.Clone(s)
-	d.strs[s] = s
-	return s
-}
-
-// internBytes is intern for the bytes of a string; a name seen before
-// costs no allocation.
-func (d *DB) internBytes(b []byte) string {
-	if c, ok := d.strs[string(b)]; ok {
-		return c
-	}
-	return d.intern(string(b))
-}
-
-// addSeries files a series under its key hash, id and postings, with
-// interned copies of its names (the caller's ls is not kept). A series
-// of the same names filed before (under another id) is found as this
-// one from then on. Caller holds hmu (or is Open).
-func (d *DB) addSeries(id uint64, metric string, ls Labels) *memSeries {
-	own := make(Labels, len(ls))
-	for i, l := range ls {
-		own[i] = Label{Name: d.intern(l.Name), Value: d.intern(l.Value)}
-	}
-	host := own.Get("host")
-	ms := &memSeries{store: d.seq, id: id, metric: d.intern(metric), labels: own, off: int32(windowOffset(host)), lastT: math.MinInt64, dirtyH: noHour}
-	key := appendSeriesKey(d.keyBuf[:0], metric, ls)
-	h := d.keyHash(key)
-	if old := d.byHash[h]; old == nil || old.is(metric, ls) {
+// addSeries files the series of name k (appendSeriesKey's form) under its
+// key hash, id and postings, with a copy of k (the caller's is not kept).
+// A series of the same name filed before (under another id) is found as
+// this one from then on. Caller holds hmu (or is Open).
+func (d *DB) addSeries(id uint64, k []byte) *memSeries {
+	ms := &memSeries{store: d.seq, id: id, name: string(k), lastT: math.MinInt64, dirtyH: noHour}
+	host := ms.host()
+	ms.off = int32(windowOffset(host))
+	h := d.keyHash(k)
+	if old := d.byHash[h]; old == nil || old.name == ms.name {
 		d.byHash[h] = ms
 	} else {
-		d.collide[string(key)] = ms
+		d.collide[ms.name] = ms
 	}
-	d.keyBuf = key
 	d.byID.set(id, ms)
 	d.byHost[host] = append(d.byHost[host], ms)
-	d.byMetric[ms.metric] = append(d.byMetric[ms.metric], ms)
+	metric := ms.metric()
+	d.byMetric[metric] = append(d.byMetric[metric], ms)
 	if id >= d.nextID {
 		d.nextID = id + 1
 	}
@@ -481,27 +448,4 @@ func (d *DB) run() {
 			}
 		}
 	}
-}
-
-// appendSeriesKey writes the identity of a series: metric, then each label
-// name and value, each ended by a zero byte (the wire refuses zero bytes
-// in names and values).
-func appendSeriesKey(b []byte, metric string, ls Labels) []byte {
-	b = append(append(b, metric...), 0)
-	for _, l := range ls {
-		b = append(append(b, l.Name...), 0)
-		b = append(append(b, l.Value...), 0)
-	}
-	return b
-}
-
-func appendSeriesEntry(b []byte, id uint64, metric string, ls Labels) []byte {
-	b = binary.AppendUvarint(b, id)
-	b = appendString(b, metric)
-	b = binary.AppendUvarint(b, uint64(len(ls)))
-	for _, l := range ls {
-		b = appendString(b, l.Name)
-		b = appendString(b, l.Value)
-	}
-	return b
 }

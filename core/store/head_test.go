@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -96,32 +97,31 @@ func TestSeriesWithOneHashStayApart(t *testing.T) {
 	check(db, "after restart")
 }
 
-// TestHeadKeepsNoCallerStrings checks that the head interns names: a
-// series keeps the store's copy of each name and value, one per distinct
-// string, however the caller built its labels.
+// TestHeadKeepsNoCallerStrings checks that a series keeps its own copy
+// of its names: the caller (the hub) reuses the memory of a batch's names
+// for the next batch, and the series must not change with it. The copy is
+// one string, the series' name, that metric and labels are read from.
 func TestHeadKeepsNoCallerStrings(t *testing.T) {
 	db := open(t, Options{InMemory: true})
 	defer db.Close()
-	fresh := func(s string) string { return string([]byte(s)) }
-	var in []Sample
-	for _, mount := range []string{"/", "/var"} {
-		ls := Labels{{fresh("host"), fresh("web-1")}, {fresh("mount"), fresh(mount)}}
-		in = append(in, Sample{Metric: fresh("disk_used_percent"), Labels: ls, T: 1, V: 1})
-	}
-	if err := db.Append(context.Background(), in); err != nil {
+	buf := []byte("disk_used_percenthostweb-1mount/var")
+	str := func(i, j int) string { return unsafe.String(&buf[i], j-i) }
+	ls := Labels{{str(17, 21), str(21, 26)}, {str(26, 31), str(31, 35)}}
+	if err := db.Append(context.Background(), []Sample{{Metric: str(0, 17), Labels: ls, T: 1, V: 1}}); err != nil {
 		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = 'x' // the caller's next batch
 	}
 	db.hmu.Lock()
 	defer db.hmu.Unlock()
-	a, b := db.find("disk_used_percent", hostLabels("web-1", Label{"mount", "/"})), db.find("disk_used_percent", hostLabels("web-1", Label{"mount", "/var"}))
-	if a == nil || b == nil || a == b {
-		t.Fatalf("series not found apart: %p %p", a, b)
+	want := hostLabels("web-1", Label{"mount", "/var"})
+	ms := db.find("disk_used_percent", want)
+	if ms == nil {
+		t.Fatal("series not found after its caller's memory changed")
 	}
-	same := func(x, y string) bool { return len(x) == len(y) && unsafe.StringData(x) == unsafe.StringData(y) }
-	if !same(a.metric, b.metric) || !same(a.labels[0].Value, b.labels[0].Value) || !same(a.labels[0].Name, b.labels[0].Name) {
-		t.Fatal("two series of one host and metric keep two copies of its names")
-	}
-	if same(a.labels[0].Value, in[0].Labels[0].Value) {
-		t.Fatal("the head keeps the caller's string")
+	if ms.name != "disk_used_percent\x00host\x00web-1\x00mount\x00/var\x00" || ms.metric() != "disk_used_percent" ||
+		!slices.Equal(ms.labels(), want) || ms.host() != "web-1" {
+		t.Fatalf("series is %q: metric %q, labels %v, host %q", ms.name, ms.metric(), ms.labels(), ms.host())
 	}
 }

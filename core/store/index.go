@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -60,9 +59,9 @@ func keyTime(b []byte) int64 { return int64(binary.BigEndian.Uint64(b) ^ signBit
 // indexEntries are the Badger records that file a series.
 func indexEntries(ms *memSeries) [][2][]byte {
 	return [][2][]byte{
-		{seriesIDKey(ms.id), appendSeriesKey(nil, ms.metric, ms.labels)},
+		{seriesIDKey(ms.id), []byte(ms.name)},
 		{postingKey('h', ms.host(), ms.id), nil},
-		{postingKey('m', ms.metric, ms.id), nil},
+		{postingKey('m', ms.metric(), ms.id), nil},
 	}
 }
 
@@ -74,7 +73,6 @@ func (d *DB) loadIndex() error {
 		// prefetched into copies.
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSeriesByID}})
 		defer it.Close()
-		var ls Labels
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
 			if len(item.Key()) != 9 {
@@ -82,12 +80,10 @@ func (d *DB) loadIndex() error {
 			}
 			id := binary.BigEndian.Uint64(item.Key()[1:])
 			err := item.Value(func(v []byte) error {
-				metric, got, err := d.decodeSeries(v, ls)
-				if err != nil {
+				if err := checkSeriesKey(v); err != nil {
 					return err
 				}
-				ls = got
-				d.addSeries(id, metric, ls).indexed = true
+				d.addSeries(id, v).indexed = true
 				return nil
 			})
 			if err != nil {
@@ -113,29 +109,14 @@ func (d *DB) candidates(metric string, match map[string]string) []*memSeries {
 	}
 	out := make([]*memSeries, 0, len(base))
 	for _, ms := range base {
-		if (metric == "" || ms.metric == metric) && matches(ms.labels, match) {
+		if (metric == "" || ms.metric() == metric) && keyMatches(ms.name, match) {
 			out = append(out, ms)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].metric != out[j].metric {
-			return out[i].metric < out[j].metric
-		}
-		return labelsLess(out[i].labels, out[j].labels)
-	})
+	// By metric, then labels: zero bytes end the parts of a name, so
+	// names sort as their parts do.
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
-}
-
-func labelsLess(a, b Labels) bool {
-	for i := range min(len(a), len(b)) {
-		if c := strings.Compare(a[i].Name, b[i].Name); c != 0 {
-			return c < 0
-		}
-		if c := strings.Compare(a[i].Value, b[i].Value); c != 0 {
-			return c < 0
-		}
-	}
-	return len(a) < len(b)
 }
 
 // List names the series of metric (all metrics if "") whose labels include
@@ -149,7 +130,7 @@ func (d *DB) List(ctx context.Context, metric string, match map[string]string) (
 	cs := d.candidates(metric, match)
 	out := make([]SeriesInfo, len(cs))
 	for i, ms := range cs {
-		out[i] = SeriesInfo{Metric: ms.metric, Labels: slices.Clone(ms.labels)}
+		out[i] = SeriesInfo{Metric: ms.metric(), Labels: ms.labels()}
 	}
 	return out, nil
 }
@@ -174,11 +155,17 @@ func (d *DB) Latest(host string, metrics ...string) []Latest {
 		base = d.byID.list()
 	}
 	out := make([]Latest, 0, len(base))
+	var all Labels // every series' labels, in one array (or a few)
 	for _, ms := range base {
-		if ms.lastT == minTime || (len(metrics) > 0 && !slices.Contains(metrics, ms.metric)) {
+		if ms.lastT == minTime || (len(metrics) > 0 && !slices.Contains(metrics, ms.metric())) {
 			continue
 		}
-		out = append(out, Latest{SeriesInfo: SeriesInfo{Metric: ms.metric, Labels: ms.labels}, T: ms.lastT, V: ms.lastV})
+		if cap(all)-len(all) < 8 { // two labels a series is the usual
+			all = make(Labels, 0, max(8, 2*(len(base)-len(out))))
+		}
+		n := len(all)
+		all = appendKeyLabels(all, ms.name)
+		out = append(out, Latest{SeriesInfo: SeriesInfo{Metric: ms.metric(), Labels: all[n:len(all):len(all)]}, T: ms.lastT, V: ms.lastV})
 	}
 	return out
 }

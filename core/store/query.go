@@ -116,7 +116,7 @@ func (d *DB) Select(ctx context.Context, q Query) (Selection, error) {
 				}
 				pts = aggregate(rows, q.Step, agg)
 			}
-			sel.Series = append(sel.Series, Result{SeriesInfo: SeriesInfo{Metric: ms.metric, Labels: slices.Clone(ms.labels)}, Points: pts})
+			sel.Series = append(sel.Series, Result{SeriesInfo: SeriesInfo{Metric: ms.metric(), Labels: ms.labels()}, Points: pts})
 		}
 		return nil
 	})

@@ -46,14 +46,14 @@ func FuzzApplyRecord(f *testing.F) {
 	e.reset()
 	e.add(0, 5, 1)
 	f.Add(e.record())
-	f.Add(appendSeriesEntry([]byte{recSeries}, 0, "m", Labels{{"host", "a"}}))
+	f.Add(appendSeriesEntry([]byte{recSeries}, 0, "m\x00host\x00a\x00"))
 	f.Add(appendLatestRecord(nil, 0, 1, 2))
 	f.Add(appendChunkRecord(nil, 0, true, 0, []byte{1, 0, 1, 8, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		db := &DB{}
 		db.initHead()
 		db.opts.defaults()
-		db.addSeries(0, "m", Labels{{"host", "a"}})
+		db.addSeries(0, []byte("m\x00host\x00a\x00"))
 		db.applyRecord(rec)
 	})
 }

@@ -493,24 +493,37 @@ func TestBackpressureWaitsForFlusher(t *testing.T) {
 // TestSeriesEntryRoundTrip reads back index entries as encodeSeries writes
 // them, and refuses damaged ones with an error instead of a wrong series.
 func TestSeriesEntryRoundTrip(t *testing.T) {
-	d := &DB{strs: map[string]string{}}
 	for _, c := range []struct {
 		metric string
 		ls     Labels
 	}{
 		{"cpu_usage_percent", Labels{{Name: "host", Value: "web-01"}}},
 		{"disk_used_bytes", Labels{{Name: "host", Value: "web-01"}, {Name: "mount", Value: "/var"}}},
-		{"up", nil},
+		{"up", Labels{}},
 		{"x", Labels{{Name: "empty", Value: ""}}},
 	} {
-		metric, ls, err := d.decodeSeries(encodeSeries(c.metric, c.ls), nil)
-		if err != nil || metric != c.metric || !slices.Equal(ls, c.ls) {
-			t.Errorf("decode(encode(%s %v)) = %s %v, %v", c.metric, c.ls, metric, ls, err)
+		b := encodeSeries(c.metric, c.ls)
+		k := string(b)
+		if err := checkSeriesKey(b); err != nil || keyMetric(k) != c.metric || !slices.Equal(keyLabels(k), c.ls) {
+			t.Errorf("encode(%s %v) = %q: %v, read back as %s %v", c.metric, c.ls, k, err, keyMetric(k), keyLabels(k))
+		}
+		for _, l := range c.ls {
+			if keyLabel(k, l.Name) != l.Value || !keyMatches(k, map[string]string{l.Name: l.Value}) {
+				t.Errorf("%q: label %s is %q", k, l.Name, keyLabel(k, l.Name))
+			}
+		}
+		if keyLabel(k, "nope") != "" || keyMatches(k, map[string]string{"nope": "1"}) {
+			t.Errorf("%q has a label it has not", k)
+		}
+		r, err := decodeSeriesRecord(appendSeriesEntry([]byte{recSeries}, 9, k))
+		if err != nil || len(r) != 1 || r[0].id != 9 || r[0].metric != c.metric || len(r[0].labels) != len(c.ls) ||
+			len(c.ls) > 0 && !slices.Equal(r[0].labels, c.ls) {
+			t.Errorf("series record of %q read back as %+v, %v", k, r, err)
 		}
 	}
 	for _, bad := range []string{"", "cpu", "cpu\x00host", "cpu\x00host\x00", "cpu\x00host\x00web"} {
-		if m, ls, err := d.decodeSeries([]byte(bad), nil); err == nil {
-			t.Errorf("decode(%q) = %s %v, want an error", bad, m, ls)
+		if err := checkSeriesKey([]byte(bad)); err == nil {
+			t.Errorf("check(%q) passed, want an error", bad)
 		}
 	}
 }

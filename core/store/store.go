@@ -14,7 +14,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -303,7 +302,6 @@ type DB struct {
 	collide      map[string]*memSeries // by key, series whose hash another took
 	hashSeed     maphash.Seed
 	hashMask     uint64               // ^0; tests clear bits to make hashes collide
-	strs         map[string]string    // interned names and values (see intern)
 	times        map[string]hostTimes // by host: the timestamps its open chunks share
 	seq          uint32               // this store's number (storeSeq)
 	byID         seriesIDs
@@ -399,7 +397,7 @@ func Open(opts Options) (*DB, error) {
 
 // initHead makes the empty head: the series maps and the head's state.
 func (d *DB) initHead() {
-	d.byHash, d.collide, d.strs, d.times = map[uint64]*memSeries{}, map[string]*memSeries{}, map[string]string{}, map[string]hostTimes{}
+	d.byHash, d.collide, d.times = map[uint64]*memSeries{}, map[string]*memSeries{}, map[string]hostTimes{}
 	d.hashSeed, d.hashMask, d.seq = maphash.MakeSeed(), ^uint64(0), storeSeq.Add(1)
 	d.byID, d.byHost, d.byMetric = seriesIDs{}, map[string][]*memSeries{}, map[string][]*memSeries{}
 	d.seriesRec = []byte{recSeries}
@@ -524,64 +522,8 @@ func mod(a, b int64) int64 {
 	return m
 }
 
-func matches(ls Labels, match map[string]string) bool {
-	for k, v := range match {
-		if ls.Get(k) != v {
-			return false
-		}
-	}
-	return true
-}
-
 // signBit makes signed timestamps sort correctly as big-endian bytes.
 const signBit = 1 << 63
-
-// encodeSeries writes metric, then name and value of each label, each ended
-// by a zero byte (names and values never contain one: the wire validates
-// names, and values with a zero byte are refused there too).
-func encodeSeries(metric string, ls Labels) []byte {
-	n := len(metric) + 1
-	for _, l := range ls {
-		n += len(l.Name) + len(l.Value) + 2
-	}
-	b := make([]byte, 0, n)
-	b = append(append(b, metric...), 0)
-	for _, l := range ls {
-		b = append(append(b, l.Name...), 0)
-		b = append(append(b, l.Value...), 0)
-	}
-	return b
-}
-
-// decodeSeries reads what encodeSeries wrote, interning every name (the
-// strings of a series are shared by thousands: loading the index of a
-// million series builds a few thousand strings, not millions). The labels
-// are appended to ls[:0].
-func (d *DB) decodeSeries(b []byte, ls Labels) (string, Labels, error) {
-	ls = ls[:0]
-	rest := b
-	next := func() (string, bool) {
-		i := bytes.IndexByte(rest, 0)
-		if i < 0 {
-			return "", false
-		}
-		s := d.internBytes(rest[:i])
-		rest = rest[i+1:]
-		return s, true
-	}
-	metric, ok := next()
-	for ok && len(rest) > 0 {
-		var name, value string
-		if name, ok = next(); ok {
-			value, ok = next()
-		}
-		ls = append(ls, Label{Name: name, Value: value})
-	}
-	if !ok {
-		return "", nil, fmt.Errorf("corrupt series entry %q", b)
-	}
-	return metric, ls, nil
-}
 
 // Get returns a KV record.
 func (d *DB) Get(key []byte) ([]byte, error) {

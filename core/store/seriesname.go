@@ -1,0 +1,119 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+)
+
+// A series' name is its metric and labels in one string: the metric, then
+// each label's name and value, each ended by a zero byte (the wire refuses
+// zero bytes in names and values). It is the series' key in the head, the
+// value of its index entry in Badger, and what a memSeries keeps of its
+// identity: one string, one pointer for the collector to follow per series,
+// where a metric and a slice of labels were a slice and 2n+1 strings. The
+// accessors below read it in place; the strings they return share its
+// bytes.
+
+// appendSeriesKey appends the name of metric{ls}.
+func appendSeriesKey(b []byte, metric string, ls Labels) []byte {
+	b = append(append(b, metric...), 0)
+	for _, l := range ls {
+		b = append(append(b, l.Name...), 0)
+		b = append(append(b, l.Value...), 0)
+	}
+	return b
+}
+
+// encodeSeries returns the name of metric{ls} in a buffer of its own.
+func encodeSeries(metric string, ls Labels) []byte {
+	n := len(metric) + 1
+	for _, l := range ls {
+		n += len(l.Name) + len(l.Value) + 2
+	}
+	return appendSeriesKey(make([]byte, 0, n), metric, ls)
+}
+
+// checkSeriesKey reports whether b is a well-formed series name: a
+// metric and whole name/value pairs, each ended by a zero byte.
+func checkSeriesKey(b []byte) error {
+	parts := bytes.Count(b, []byte{0})
+	if parts == 0 || parts%2 == 0 || b[len(b)-1] != 0 {
+		return fmt.Errorf("corrupt series entry %q", b)
+	}
+	return nil
+}
+
+// nextPart splits the first zero-ended part off a series name.
+func nextPart(k string) (part, rest string) {
+	i := strings.IndexByte(k, 0)
+	if i < 0 {
+		return k, ""
+	}
+	return k[:i], k[i+1:]
+}
+
+// keyMetric is the metric of a series name.
+func keyMetric(k string) string {
+	m, _ := nextPart(k)
+	return m
+}
+
+// keyLabel is the value of label name in a series name, "" without one.
+func keyLabel(k, name string) string {
+	_, rest := nextPart(k)
+	for rest != "" {
+		var n, v string
+		n, rest = nextPart(rest)
+		v, rest = nextPart(rest)
+		if n == name {
+			return v
+		}
+	}
+	return ""
+}
+
+// keyLabels are the labels of a series name.
+func keyLabels(k string) Labels {
+	_, rest := nextPart(k)
+	return appendKeyLabels(make(Labels, 0, strings.Count(rest, "\x00")/2), k)
+}
+
+// appendKeyLabels appends the labels of a series name to ls: a reader of
+// many series (Latest) takes them all from one array.
+func appendKeyLabels(ls Labels, k string) Labels {
+	_, rest := nextPart(k)
+	for rest != "" {
+		var l Label
+		l.Name, rest = nextPart(rest)
+		l.Value, rest = nextPart(rest)
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// keyMatches reports whether a series name has every label of match.
+func keyMatches(k string, match map[string]string) bool {
+	for n, v := range match {
+		if keyLabel(k, n) != v {
+			return false
+		}
+	}
+	return true
+}
+
+// appendSeriesEntry appends a series record's entry for the series id of
+// name k.
+func appendSeriesEntry(b []byte, id uint64, k string) []byte {
+	b = binary.AppendUvarint(b, id)
+	m, rest := nextPart(k)
+	b = appendString(b, m)
+	b = binary.AppendUvarint(b, uint64(strings.Count(rest, "\x00")/2))
+	for rest != "" {
+		var p string
+		p, rest = nextPart(rest)
+		b = appendString(b, p)
+	}
+	return b
+}
