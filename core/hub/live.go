@@ -36,9 +36,14 @@ const (
 	// liveRingSize is how many encoded events the feed keeps for
 	// subscribers that have not sent them yet: its bounded queue, shared
 	// by every page. A page further behind than that is closed with
-	// CloseTooSlow. 32,768 events are 16 s of 10,000 agents at 5 s, and
-	// hold a burst of every host going offline at once.
-	liveRingSize = 1 << 15
+	// CloseTooSlow. 131,072 events are 65 s of 10,000 agents at 5 s
+	// (about 15 MB with their encodings), and hold a burst of every host
+	// going offline at once. A page must be able to fall that far behind
+	// while a thousand pages connect at once (after a core restart), each
+	// taking a snapshot of every host first: at 32,768 (16 s), 250 to 960
+	// of 1,000 pages connecting to a core with 10,000 agents were closed
+	// as too slow before their snapshot was through.
+	liveRingSize = 1 << 17
 	// liveMaxBatch bounds the events in one message.
 	liveMaxBatch = 4096
 	// liveMinGap is the least time between two messages to one page.

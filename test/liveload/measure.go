@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
+
+// connectFor is how long a subscriber keeps trying to connect.
+const connectFor = 2 * time.Minute
 
 // histogram counts delays in buckets 2% wide from 10 µs to about 3 minutes;
 // safe for concurrent use.
@@ -75,8 +81,8 @@ func (h *histogram) quantiles(qs ...float64) (int64, []time.Duration) {
 type result struct {
 	Subscribers      int     `json:"subscribers"`
 	Connected        int64   `json:"connected"`
-	ConnectFailures  int64   `json:"connect_failures"`
-	DroppedByCore    int64   `json:"dropped_by_core"` // closed as too slow, or lost
+	ConnectFailures  int64   `json:"connect_failures"` // attempts, each retried (connectFor)
+	DroppedByCore    int64   `json:"dropped_by_core"`  // closed as too slow, or lost
 	Seconds          float64 `json:"seconds"`
 	Updates          int64   `json:"updates"`
 	UpdatesPerSecond float64 `json:"updates_per_second"`
@@ -123,7 +129,7 @@ type memory struct {
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "subscribers %d: %d connected, %d failed to connect, %d dropped by the core\n",
+	fmt.Fprintf(w, "subscribers %d: %d connected, %d connection attempts failed (and were retried), %d dropped by the core\n",
 		r.Subscribers, r.Connected, r.ConnectFailures, r.DroppedByCore)
 	fmt.Fprintf(w, "core RSS %.1f MiB before, %.1f MiB with all connected: %.1f KiB per subscriber\n",
 		r.Before.RSS/(1<<20), r.After.RSS/(1<<20), r.BytesPerSubscriber/1024)
@@ -222,12 +228,30 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 	)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	// A subscriber whose connection attempt fails tries again after a
+	// second or two, as the web page does, until connectFor has passed
+	// since its first; failed counts the failed attempts, gaveUp the
+	// subscribers that never got through.
+	var gaveUp atomic.Int64
 	subscribe := func() {
 		defer wg.Done()
-		ws, _, err := t.dialer.DialContext(runCtx, t.liveURL(), t.header())
-		if err != nil {
+		first := time.Now()
+		var ws *websocket.Conn
+		for {
+			var err error
+			ws, _, err = t.dialer.DialContext(runCtx, t.liveURL(), t.header())
+			if err == nil {
+				break
+			}
 			failed.Add(1)
-			return
+			if runCtx.Err() != nil || time.Since(first) > connectFor {
+				gaveUp.Add(1)
+				return
+			}
+			select {
+			case <-time.After(time.Second + time.Duration(rand.Int64N(int64(time.Second)))):
+			case <-runCtx.Done():
+			}
 		}
 		connected.Add(1)
 		go func() { <-runCtx.Done(); ws.Close() }()
@@ -267,7 +291,7 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 		go subscribe()
 	}
 	tick.Stop()
-	for connected.Load()+failed.Load() < int64(n) {
+	for connected.Load()+gaveUp.Load() < int64(n) {
 		select {
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
@@ -286,7 +310,7 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 	if res.After, err = sampleMemory(ctx, t, memorySamples, memoryInterval); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "%d subscribers connected (%d failed); measuring for %s\n", connected.Load(), failed.Load(), duration)
+	fmt.Fprintf(progress, "%d subscribers connected (%d attempts failed and were retried, %d gave up); measuring for %s\n", connected.Load(), failed.Load(), gaveUp.Load(), duration)
 
 	recording.Store(true)
 	began := time.Now()
