@@ -444,6 +444,51 @@ func TestLiveDropsSlowPage(t *testing.T) {
 	}
 }
 
+// A page that takes a big snapshot slowly (a thousand pages connecting
+// at once after a restart, each taking every host) is receiving, not
+// gone: its write has time for its size, and the page then gets what
+// was published meanwhile. With a fixed write deadline it was cut off.
+func TestLiveSlowSnapshotIsNotCutOff(t *testing.T) {
+	hosts := make([]apiv1.Host, 10000)
+	for i := range hosts {
+		hosts[i] = apiv1.Host{ID: fmt.Sprintf("host-%05d", i), Status: apiv1.StatusOK, Online: true,
+			Facts: apiv1.HostFacts{Hostname: fmt.Sprintf("host-%05d.example.internal", i), OS: "linux", Platform: "debian"}}
+	}
+	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: hosts} })
+	l.writeWait = 200 * time.Millisecond
+	srv := httptest.NewUnstartedServer(l)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	defer srv.Close()
+	defer l.Close()
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(32 << 10) // far less than the snapshot
+		}
+		return c, err
+	}}
+	ws, _, err := d.Dial(wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	time.Sleep(time.Second) // five write deadlines without reading
+	l.Publish(hostEvent("after"))
+	p := &page{t: t, ws: ws}
+	data, evs := p.next()
+	if len(evs) != 1 || len(evs[0].Hosts) != len(hosts) {
+		t.Fatalf("first message: %d bytes, %d events, want the snapshot of %d hosts", len(data), len(evs), len(hosts))
+	}
+	t.Logf("snapshot of %d bytes, written over more than %v", len(data), time.Second)
+	if evs, _ := p.events(1); evs[0].Host == nil || evs[0].Host.ID != "after" {
+		t.Errorf("after the snapshot: %+v, want the host event published meanwhile", evs[0])
+	}
+	if got := metric(t, reg, "esmon_live_dropped_total", "what", "subscriber"); got != 0 {
+		t.Errorf("dropped subscribers = %v, want 0", got)
+	}
+}
+
 // Close tells open pages the core is going away.
 func TestLiveCloseTellsPages(t *testing.T) {
 	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
