@@ -34,17 +34,22 @@ const validityCheck = time.Second
 
 // Sizes and times of the /ws/live fan-out.
 const (
-	// liveRingSize is how many encoded events the feed keeps for
-	// subscribers that have not sent them yet: its bounded queue, shared
-	// by every page. A page further behind than that is closed with
-	// CloseTooSlow. 131,072 events are 65 s of 10,000 agents at 5 s
-	// (about 15 MB with their encodings), and hold a burst of every host
+	// liveRingMin and liveRingMax bound how many encoded events the feed
+	// keeps for pages that have not sent them yet: its bounded queue,
+	// shared by every page. A page further behind than the ring is closed
+	// with CloseTooSlow. The ring starts at liveRingMin (2 s of 10,000
+	// agents at 5 s) and doubles whenever a page would otherwise lose
+	// events, up to liveRingMax: 131,072 events are 65 s of 10,000 agents
+	// (about 15 MB with their encodings) and hold a burst of every host
 	// going offline at once. A page must be able to fall that far behind
 	// while a thousand pages connect at once (after a core restart), each
-	// taking a snapshot of every host first: at 32,768 (16 s), 250 to 960
-	// of 1,000 pages connecting to a core with 10,000 agents were closed
-	// as too slow before their snapshot was through.
-	liveRingSize = 1 << 17
+	// taking a snapshot of every host first: at a fixed 32,768 (16 s), 250
+	// to 960 of 1,000 pages connecting to a core with 10,000 agents were
+	// closed as too slow before their snapshot was through. A feed whose
+	// pages keep up keeps the small ring (8 MB of ring entries would be
+	// 8 KB a page at 1,000 pages).
+	liveRingMin = 1 << 12
+	liveRingMax = 1 << 17
 	// liveMaxBatch bounds the events in one message.
 	liveMaxBatch = 4096
 	// liveMinGap is the least time between two messages to one page.
@@ -108,7 +113,8 @@ type Live struct {
 	log       *slog.Logger
 	up        websocket.Upgrader
 	minGap    time.Duration // tests change it before the first page
-	ringMask  uint64        // tests change it before the first page
+	ringMask  uint64        // the ring's size less one; tests change it before the first page
+	ringMax   uint64        // the largest ringMask; tests change it before the first page
 	writeWait time.Duration // tests change it before the first page
 
 	events     chan apiv1.Event
@@ -128,17 +134,18 @@ type Live struct {
 
 	inProcess atomic.Int32 // in-process subscribers; see WantsLatest
 
-	mu       sync.Mutex // guards the fields below and every liveConn's mutable fields
-	ring     []liveEntry
-	head     uint64 // sequence number of the next event
-	conns    map[*liveConn]struct{}
-	waiting  []*liveConn // idle pages: the next event starts their writer
-	spare    []*liveConn
-	resting  []*liveConn // pages in their gap after a message, due in order
-	watched  map[string]int
-	snap     liveSnapshot
-	closed   bool
-	outBatch sync.Pool // *[]liveMsgPart
+	mu        sync.Mutex // guards the fields below and every liveConn's mutable fields
+	ring      []liveEntry
+	head      uint64 // sequence number of the next event
+	lowCursor uint64 // no page's cursor is below it (see roomLocked)
+	conns     map[*liveConn]struct{}
+	waiting   []*liveConn // idle pages: the next event starts their writer
+	spare     []*liveConn
+	resting   []*liveConn // pages in their gap after a message, due in order
+	watched   map[string]int
+	snap      liveSnapshot
+	closed    bool
+	outBatch  sync.Pool // *[]liveMsgPart
 
 	subscribers prometheus.Gauge
 	dropped     *prometheus.CounterVec // what: event, subscriber
@@ -207,7 +214,8 @@ func NewLive(snapshot func(latest bool) apiv1.Event, reg prometheus.Registerer, 
 		up: websocket.Upgrader{ReadBufferSize: 512, WriteBufferSize: liveWriteBuffer,
 			WriteBufferPool: &sync.Pool{}},
 		minGap:     liveMinGap,
-		ringMask:   liveRingSize - 1,
+		ringMask:   liveRingMin - 1,
+		ringMax:    liveRingMax - 1,
 		writeWait:  writeWait,
 		events:     make(chan apiv1.Event, livePublishQueue),
 		register:   make(chan *subscriber),
@@ -410,6 +418,7 @@ func (l *Live) publish(events []apiv1.Event) {
 		entries = append(entries, e)
 	}
 	l.mu.Lock()
+	l.roomLocked(uint64(len(entries)))
 	for _, e := range entries {
 		l.ring[l.head&l.ringMask] = e
 		l.head++
@@ -428,6 +437,30 @@ func (l *Live) publish(events []apiv1.Event) {
 	l.mu.Unlock()
 	l.startWriters(start)
 	clear(start)
+}
+
+// roomLocked grows the ring, up to ringMax, so that n more events do not
+// overwrite one a page has yet to send. lowCursor is a lower bound of the
+// pages' cursors (they only move on; a new page lowers it), so the pages
+// are looked at only when the ring may be short. The caller holds l.mu.
+func (l *Live) roomLocked(n uint64) {
+	if l.head+n-l.lowCursor <= l.ringMask+1 || l.ringMask >= l.ringMax {
+		return
+	}
+	l.lowCursor = l.head
+	for c := range l.conns {
+		if !c.gone {
+			l.lowCursor = min(l.lowCursor, c.cursor)
+		}
+	}
+	for l.head+n-l.lowCursor > l.ringMask+1 && l.ringMask < l.ringMax {
+		size := l.ringMask + 1
+		ring := make([]liveEntry, 2*size)
+		for seq := l.head - min(l.head, size); seq < l.head; seq++ {
+			ring[seq&(2*size-1)] = l.ring[seq&l.ringMask]
+		}
+		l.ring, l.ringMask = ring, 2*size-1
+	}
 }
 
 func (l *Live) startWriters(cs []*liveConn) {
@@ -551,6 +584,7 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.cursor, c.first, c.state = seq, snap, connRunning
+	l.lowCursor = min(l.lowCursor, seq)
 	l.conns[c] = struct{}{}
 	l.subscribers.Inc()
 	l.wg.Add(2)

@@ -325,7 +325,7 @@ func TestLiveBadMessage(t *testing.T) {
 // on, and Publish never waits.
 func TestLiveDropsSlowPage(t *testing.T) {
 	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
-	l.ringMask = 15
+	l.ringMask, l.ringMax = 15, 15
 	// Small socket buffers: a page that stops reading blocks its writer
 	// after a few events rather than after megabytes.
 	srv := httptest.NewUnstartedServer(l)
@@ -441,6 +441,66 @@ func TestLiveDropsSlowPage(t *testing.T) {
 	}
 	if got := metric(t, reg, "esmon_live_dropped_total", "what", "subscriber"); got != 1 {
 		t.Errorf("dropped subscribers = %v, want 1 (only the slow page)", got)
+	}
+}
+
+// The ring grows, up to its largest, when a page would otherwise lose
+// events it has not been sent, and stays small while pages keep up.
+func TestLiveRingGrowsForALaggingPage(t *testing.T) {
+	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	l.ringMask, l.ringMax = 15, 255
+	l.minGap = 0
+	srv := httptest.NewUnstartedServer(l)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	defer srv.Close()
+	defer l.Close()
+	size := func() uint64 {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.ringMask + 1
+	}
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(8 << 10)
+		}
+		return c, err
+	}}
+	ws, _, err := d.Dial(wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	p := &page{t: t, ws: ws}
+	p.next()
+	long := strings.Repeat("x", 1500) // events that fill the sockets' buffers quickly
+	for i := range 100 {              // the page reads each event before the next
+		l.Publish(hostEvent(fmt.Sprintf("%s%d", long, i)))
+		p.events(1)
+	}
+	if got := size(); got != 16 {
+		t.Errorf("ring of %d after 100 events to a page that kept up, want 16", got)
+	}
+	// The page stops reading: its writer blocks on the full socket and
+	// the ring must keep what it has not sent yet.
+	for i := range 200 {
+		l.Publish(hostEvent(fmt.Sprintf("%slate%d", long, i)))
+	}
+	waitFor(t, "the events in the ring", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.head == 300
+	})
+	if got := size(); got <= 16 || got > 256 {
+		t.Errorf("ring of %d with a page up to 200 events behind, want it grown past 16, up to 256", got)
+	}
+	evs, _ := p.events(200)
+	if want := long + "late0"; evs[0].Host.ID != want || evs[199].Host.ID != long+"late199" {
+		t.Errorf("the lagging page's events are not late0 … late199")
+	}
+	if got := metric(t, reg, "esmon_live_dropped_total", "what", "subscriber"); got != 0 {
+		t.Errorf("dropped subscribers = %v, want 0", got)
 	}
 }
 
