@@ -182,6 +182,20 @@ func TestDashboard(t *testing.T) {
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-cpu"]`)))
 	b.WaitText(`[data-count="critical"] .n`, "0")
 
+	// A pending alert shows; when it ends without firing, the core sends
+	// the short form (apiv1.AlertBrief, here in a batch) and it goes.
+	load := apiv1.Alert{ID: "a-load", RuleID: "r-load", RuleName: "Load", Host: "h-web", Metric: "load_average_1m",
+		Severity: apiv1.SeverityWarning, State: apiv1.StatePending, Value: 9, Op: ">", Threshold: 8, ActiveAt: time.Now()}
+	conn.send(t, transition(load, apiv1.StateInactive, apiv1.StatePending, 9))
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load"]`)))
+	gone := apiv1.Transition{Alert: load, From: apiv1.StatePending, To: apiv1.StateInactive, At: time.Now(), Value: 3}
+	short, ok, err := apiv1.AlertBrief(&gone)
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief: %v %v", ok, err)
+	}
+	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(short)+`]}`))
+	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load"]`)))
+
 	// Everything the page loaded came from the core.
 	if got := b.EvalString(`performance.getEntriesByType("resource").map(e => e.name)
 		.filter(n => !n.startsWith(location.origin + "/")).join(" ")`); got != "" {

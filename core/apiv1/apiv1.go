@@ -6,6 +6,7 @@ package apiv1
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -276,6 +277,13 @@ const (
 	// with online 1 or 0 and last_seen in Unix milliseconds (0: never).
 	// LiveDecoder turns it into an EventHost.
 	EventHostBrief = "h"
+	// EventAlertBrief is an alert event in its short form, on /ws/live
+	// only, for a pending alert that ends without firing:
+	// {"type":"a","a":[id, from, to, at, value]} with at in Unix
+	// milliseconds. The subscriber knows the alert (it was pending: in the
+	// snapshot or an earlier event). LiveDecoder turns it into an
+	// EventAlert with the alert it knew.
+	EventAlertBrief = "a"
 )
 
 // Event is one live event: what Live.Subscribe hands an in-process
@@ -305,6 +313,12 @@ const (
 //     In a batch it is the array alone: an element of Events that is an
 //     array is a short host event. A reader keeps the identity and tags it
 //     has.
+//   - A transition of a pending alert to inactive (a condition that
+//     cleared before its "for" ran out: most of the transitions of a
+//     large fleet's rules) comes in the short form EventAlertBrief, about
+//     a seventh of the bytes: the subscriber has the alert from when it
+//     went pending. A reader builds the transition from it (LiveDecoder
+//     does that for Go readers).
 //   - A subscriber says which hosts it watches with a text message
 //     LiveWatch, e.g. {"watch":["web-01"]}; each one replaces the last, and
 //     {"watch":[]} watches none. At most MaxWatch hosts; anything else is
@@ -349,6 +363,7 @@ type liveMessage struct {
 	Alerts     []Alert       `json:"alerts,omitempty"`
 	Host       *LiveHost     `json:"host,omitempty"`
 	Brief      *liveBrief    `json:"h,omitempty"`
+	AlertBrief *alertBrief   `json:"a,omitempty"`
 	Transition *Transition   `json:"transition,omitempty"`
 	Events     []liveMessage `json:"events,omitempty"`
 }
@@ -423,6 +438,49 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// AlertBrief encodes t as an EventAlertBrief message when it may go in
+// the short form (a pending alert ending without firing); ok is false
+// when it may not.
+func AlertBrief(t *Transition) (msg []byte, ok bool, err error) {
+	if t.From != StatePending || t.To != StateInactive || t.Reason != "" || t.Alert.ID == "" {
+		return nil, false, nil
+	}
+	b, err := json.Marshal([5]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value})
+	if err != nil {
+		return nil, false, err
+	}
+	return append(append([]byte(`{"type":"a","a":`), b...), '}'), true, nil
+}
+
+// alertBrief is the array of an EventAlertBrief.
+type alertBrief struct {
+	id, from, to string
+	at           time.Time
+	value        float64
+}
+
+func (b *alertBrief) UnmarshalJSON(data []byte) error {
+	var a []json.RawMessage
+	if err := json.Unmarshal(data, &a); err != nil {
+		return err
+	}
+	var at int64
+	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value}
+	if len(a) != len(dsts) {
+		return fmt.Errorf("short alert event: %d fields, want %d", len(a), len(dsts))
+	}
+	for i, dst := range dsts {
+		if err := json.Unmarshal(a[i], dst); err != nil {
+			return fmt.Errorf("short alert event, field %d: %w", i, err)
+		}
+	}
+	if b.id == "" {
+		return errors.New("short alert event without an alert id")
+	}
+	b.at = time.UnixMilli(at).UTC()
+	return nil
+}
+
 // hostIdentity is what a host event may leave out.
 type hostIdentity struct {
 	facts        HostFacts
@@ -437,7 +495,8 @@ type hostIdentity struct {
 // last one the feed sent. Use one per connection; not safe for concurrent
 // use.
 type LiveDecoder struct {
-	hosts map[string]hostIdentity
+	hosts  map[string]hostIdentity
+	alerts map[string]Alert // pending and firing, for short alert events
 }
 
 // Decode reads one /ws/live message and returns its events in order.
@@ -447,7 +506,7 @@ func (d *LiveDecoder) Decode(msg []byte) ([]Event, error) {
 		return nil, fmt.Errorf("read live message: %w", err)
 	}
 	if d.hosts == nil {
-		d.hosts = map[string]hostIdentity{}
+		d.hosts, d.alerts = map[string]hostIdentity{}, map[string]Alert{}
 	}
 	if m.Type == EventBatch {
 		out := make([]Event, 0, len(m.Events))
@@ -467,6 +526,28 @@ func (d *LiveDecoder) event(m *liveMessage) Event {
 		for i := range m.Hosts {
 			ev.Hosts = append(ev.Hosts, d.host(&m.Hosts[i]))
 		}
+		clear(d.alerts)
+		for _, a := range m.Alerts {
+			if a.State == StatePending || a.State == StateFiring {
+				d.alerts[a.ID] = a
+			}
+		}
+	}
+	if t := m.Transition; t != nil {
+		if t.To == StatePending || t.To == StateFiring {
+			d.alerts[t.Alert.ID] = t.Alert
+		} else {
+			delete(d.alerts, t.Alert.ID)
+		}
+	}
+	if b := m.AlertBrief; m.Type == EventAlertBrief && b != nil {
+		a, ok := d.alerts[b.id]
+		if !ok {
+			a = Alert{ID: b.id}
+		}
+		delete(d.alerts, b.id)
+		a.State, a.Value = b.to, b.value
+		ev.Type, ev.Transition = EventAlert, &Transition{Alert: a, From: b.from, To: b.to, At: b.at, Value: b.value, Threshold: a.Threshold}
 	}
 	if m.Host != nil {
 		h := d.host(m.Host)

@@ -1,6 +1,7 @@
 package apiv1
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -76,5 +77,73 @@ func TestLiveDecoderShortHostEvents(t *testing.T) {
 	}
 	if _, err := d.Decode([]byte(`{"type":"h","h":["web-01",1]}`)); err == nil {
 		t.Error("a short host event of two fields decoded")
+	}
+}
+
+// A pending alert that ends without firing comes short; the decoder gives
+// it the alert it had from the snapshot or the transition to pending.
+func TestLiveDecoderShortAlertEvents(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
+	pending := Alert{ID: "a1", RuleName: "High CPU", Host: "web-01", Metric: "cpu_usage_percent", Severity: SeverityCritical,
+		State: StatePending, Value: 91, Op: ">", Threshold: 90, Summary: "cpu high", ActiveAt: at.Add(-time.Minute)}
+	gone := Transition{Alert: pending, From: StatePending, To: StateInactive, At: at, Value: 42.5, Threshold: 90}
+	gone.Alert.State = StateInactive
+	msg, ok, err := AlertBrief(&gone)
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief: %v %v", ok, err)
+	}
+	if want := `{"type":"a","a":["a1","pending","inactive",1795867200123,42.5]}`; string(msg) != want {
+		t.Fatalf("AlertBrief = %s, want %s", msg, want)
+	}
+	for _, tr := range []Transition{
+		{Alert: pending, From: StateInactive, To: StatePending},
+		{Alert: pending, From: StatePending, To: StateFiring},
+		{Alert: pending, From: StateFiring, To: StateResolved},
+		{Alert: pending, From: StatePending, To: StateInactive, Reason: "acknowledged"},
+	} {
+		if _, ok, _ := AlertBrief(&tr); ok {
+			t.Errorf("%s → %s (%q) went short", tr.From, tr.To, tr.Reason)
+		}
+	}
+
+	check := func(name string, d *LiveDecoder, msg string, want Alert) {
+		t.Helper()
+		evs, err := d.Decode([]byte(msg))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ev := evs[len(evs)-1]
+		tr := ev.Transition
+		if ev.Type != EventAlert || tr == nil {
+			t.Fatalf("%s: %+v, want an alert event", name, ev)
+		}
+		if tr.From != StatePending || tr.To != StateInactive || !tr.At.Equal(at) || tr.Value != 42.5 || tr.Threshold != want.Threshold {
+			t.Errorf("%s: transition %+v", name, tr)
+		}
+		want.State, want.Value = StateInactive, 42.5
+		if tr.Alert.ID != want.ID || tr.Alert.RuleName != want.RuleName || tr.Alert.Host != want.Host || tr.Alert.Severity != want.Severity ||
+			tr.Alert.State != want.State || tr.Alert.Value != want.Value || !tr.Alert.ActiveAt.Equal(want.ActiveAt) {
+			t.Errorf("%s: alert %+v, want %+v", name, tr.Alert, want)
+		}
+	}
+	snap, _ := json.Marshal(Event{Type: EventSnapshot, Alerts: []Alert{pending}})
+	var fromSnap LiveDecoder
+	if _, err := fromSnap.Decode(snap); err != nil {
+		t.Fatal(err)
+	}
+	check("known from the snapshot", &fromSnap, string(msg), pending)
+
+	var fromEvent LiveDecoder
+	fromEvent.Decode([]byte(`{"type":"snapshot"}`))
+	up, _ := json.Marshal(Event{Type: EventAlert, Transition: &Transition{Alert: pending, From: StateInactive, To: StatePending, At: at}})
+	check("known from its transition, in a batch", &fromEvent, `{"type":"batch","events":[`+string(up)+`,`+string(msg)+`]}`, pending)
+	// Gone now: a second short event for it (which the core does not
+	// send) still decodes, with the id alone.
+	check("unknown", &fromEvent, string(msg), Alert{ID: "a1"})
+
+	for _, bad := range []string{`{"type":"a","a":["a1","pending"]}`, `{"type":"a","a":["",1,2,3,4]}`, `{"type":"a","a":"x"}`} {
+		if _, err := fromEvent.Decode([]byte(bad)); err == nil {
+			t.Errorf("Decode(%s) passed, want an error", bad)
+		}
 	}
 }

@@ -485,8 +485,16 @@ type liveEventJSON struct {
 // identity only when the feed has not sent that identity last. Without
 // its identity and Latest values a host event goes in the short form
 // (apiv1.EventHostBrief): that is nearly every event of a busy feed, and
-// each is written to every page.
+// each is written to every page. A pending alert that ends without firing
+// goes in the short form apiv1.EventAlertBrief.
 func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
+	if ev.Type == apiv1.EventAlert && ev.Transition != nil {
+		// A pending alert ending without firing, in the short form: the
+		// page has the alert from when it went pending.
+		if b, ok, err := apiv1.AlertBrief(ev.Transition); ok || err != nil {
+			return liveEntry{slim: b}, err
+		}
+	}
 	if ev.Type != apiv1.EventHost || ev.Host == nil {
 		b, err := json.Marshal(liveEventJSON{Type: ev.Type, Transition: ev.Transition,
 			Hosts: liveHosts(ev.Hosts), Alerts: ev.Alerts})

@@ -326,11 +326,7 @@ func TestLiveBadMessage(t *testing.T) {
 func TestLiveDropsSlowPage(t *testing.T) {
 	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
 	l.ringMask, l.ringMax = 15, 15
-	// Small socket buffers: a page that stops reading blocks its writer
-	// after a few events rather than after megabytes.
-	srv := httptest.NewUnstartedServer(l)
-	srv.Listener = smallBuffers{srv.Listener}
-	srv.Start()
+	srv := slowServer(l)
 	defer srv.Close()
 	defer l.Close()
 
@@ -339,17 +335,7 @@ func TestLiveDropsSlowPage(t *testing.T) {
 	<-fast
 	reader := openPage(t, srv)
 	reader.next()
-	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(8 << 10)
-		}
-		return c, err
-	}}
-	sws, _, err := d.Dial(wsURL(srv), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sws := slowPage(t, srv, 8<<10)
 	defer sws.Close()
 	slow := &page{t: t, ws: sws}
 	slow.next()
@@ -444,15 +430,49 @@ func TestLiveDropsSlowPage(t *testing.T) {
 	}
 }
 
+// A pending alert ending without firing reaches pages in the short form,
+// every other transition whole; the console gets each as published, and a
+// page's decoder gives the short one the alert it had.
+func TestLiveShortAlertTransitions(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	a := apiv1.Alert{ID: "a1", RuleName: "High CPU", Host: "web-01", Severity: apiv1.SeverityCritical, Threshold: 90}
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+	console, stop := l.Subscribe()
+	defer stop()
+	<-console
+	p := openPage(t, srv)
+	p.next()
+	up := apiv1.Transition{Alert: a, From: apiv1.StateInactive, To: apiv1.StatePending, At: at, Value: 95}
+	up.Alert.State = apiv1.StatePending
+	down := apiv1.Transition{Alert: a, From: apiv1.StatePending, To: apiv1.StateInactive, At: at.Add(time.Minute), Value: 42}
+	down.Alert.State = apiv1.StateInactive
+	for _, tr := range []apiv1.Transition{up, down} {
+		l.Publish(apiv1.Event{Type: apiv1.EventAlert, Transition: &tr})
+		raw, evs := p.next()
+		got := evs[0].Transition
+		if got == nil || got.Alert.ID != "a1" || got.Alert.RuleName != "High CPU" || got.To != tr.To || got.Value != tr.Value {
+			t.Errorf("%s → %s: page decoded %+v", tr.From, tr.To, got)
+		}
+		short := bytes.HasPrefix(raw, []byte(`{"type":"a",`))
+		if short != (tr.To == apiv1.StateInactive) || tr.To == apiv1.StateInactive && len(raw) > 80 {
+			t.Errorf("%s → %s: page got %d bytes: %s", tr.From, tr.To, len(raw), raw)
+		}
+		if ev := recvEvent(t, console); ev.Transition == nil || ev.Transition.To != tr.To || ev.Transition.Alert.RuleName != "High CPU" {
+			t.Errorf("console got %+v", ev)
+		}
+	}
+}
+
 // The ring grows, up to its largest, when a page would otherwise lose
 // events it has not been sent, and stays small while pages keep up.
 func TestLiveRingGrowsForALaggingPage(t *testing.T) {
 	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
 	l.ringMask, l.ringMax = 15, 255
 	l.minGap = 0
-	srv := httptest.NewUnstartedServer(l)
-	srv.Listener = smallBuffers{srv.Listener}
-	srv.Start()
+	srv := slowServer(l)
 	defer srv.Close()
 	defer l.Close()
 	size := func() uint64 {
@@ -460,17 +480,7 @@ func TestLiveRingGrowsForALaggingPage(t *testing.T) {
 		defer l.mu.Unlock()
 		return l.ringMask + 1
 	}
-	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(8 << 10)
-		}
-		return c, err
-	}}
-	ws, _, err := d.Dial(wsURL(srv), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := slowPage(t, srv, 8<<10)
 	defer ws.Close()
 	p := &page{t: t, ws: ws}
 	p.next()
@@ -516,22 +526,10 @@ func TestLiveSlowSnapshotIsNotCutOff(t *testing.T) {
 	}
 	l, reg := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: hosts} })
 	l.writeWait = 200 * time.Millisecond
-	srv := httptest.NewUnstartedServer(l)
-	srv.Listener = smallBuffers{srv.Listener}
-	srv.Start()
+	srv := slowServer(l)
 	defer srv.Close()
 	defer l.Close()
-	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
-		c, err := net.Dial(network, addr)
-		if err == nil {
-			c.(*net.TCPConn).SetReadBuffer(32 << 10) // far less than the snapshot
-		}
-		return c, err
-	}}
-	ws, _, err := d.Dial(wsURL(srv), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := slowPage(t, srv, 32<<10) // far less than the snapshot
 	defer ws.Close()
 	time.Sleep(time.Second) // five write deadlines without reading
 	l.Publish(hostEvent("after"))
@@ -547,6 +545,32 @@ func TestLiveSlowSnapshotIsNotCutOff(t *testing.T) {
 	if got := metric(t, reg, "esmon_live_dropped_total", "what", "subscriber"); got != 0 {
 		t.Errorf("dropped subscribers = %v, want 0", got)
 	}
+}
+
+// slowServer serves l through sockets with small buffers, and slowPage
+// dials it with a receive buffer of readBuf bytes: a page that stops
+// reading blocks its writer after a few kilobytes rather than megabytes.
+func slowServer(l *Live) *httptest.Server {
+	srv := httptest.NewUnstartedServer(l)
+	srv.Listener = smallBuffers{srv.Listener}
+	srv.Start()
+	return srv
+}
+
+func slowPage(t *testing.T, srv *httptest.Server, readBuf int) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(readBuf)
+		}
+		return c, err
+	}}
+	ws, _, err := d.Dial(wsURL(srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }
 
 // Close tells open pages the core is going away.

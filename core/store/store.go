@@ -209,8 +209,8 @@ var DefaultRetention = Retention{Raw: 14 * 24 * time.Hour, Minute: 180 * 24 * ti
 // RecommendedMemoryLimit is the soft memory limit (runtime/debug.
 // SetMemoryLimit, or GOMEMLIMIT) for a core whose store holds up to about
 // 100,000 active series. The store's live heap was about 160 MB there;
-// with the head's timestamps shared per host, names interned and the
-// open chunk kept in the series it is under 120 MB at 10 s samples
+// with the head's timestamps shared per host, a series' names kept as one
+// string and the open chunk kept in the series it is under 120 MB at 10 s samples
 // (BenchmarkHeadMemory: ~0.96 KB a series with every open chunk a full
 // hour, Badger's memtables and caches ~20 MB); without a limit the Go heap grows to twice that and more before a
 // collection and returns freed pages lazily, and the process peaks at

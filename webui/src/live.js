@@ -7,7 +7,8 @@
 // change, and its latest values unless the page watches the host: the host
 // page does, with watch(). Without either it comes in the short form "h":
 // [id, online, last_seen in Unix ms, status, cpu, memory, disk], which in a
-// batch is the array alone.
+// batch is the array alone. A pending alert that ends without firing comes
+// short too, "a": [id, from, to, at in Unix ms, value].
 // When the socket drops, the banner shows and the feed reconnects with
 // exponential backoff and jitter; close code 4401 ends the session.
 
@@ -91,6 +92,18 @@ function applyEvent(ev) {
       const h = { id, online: online === 1, status, gauges: { cpu, memory, disk } };
       if (seen) h.last_seen = new Date(seen).toISOString();
       setHost(h, [...IDENTITY, "tags"]);
+      break;
+    }
+    case "a": {
+      // A pending alert that ended without firing, short: the alert is
+      // the one this page has had since it went pending.
+      const [id, from, to, at, value] = ev.a || [];
+      if (!id) return;
+      const known = model.alerts.get(id) || { id };
+      applyEvent({
+        type: "alert",
+        transition: { alert: { ...known, state: to, value }, from, to, at: new Date(at).toISOString(), value, threshold: known.threshold },
+      });
       break;
     }
     case "alert": {
