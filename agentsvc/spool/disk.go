@@ -118,7 +118,7 @@ func Open(dir string, opt Options) (*Disk, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open spool: %w", err)
 	}
-	d := &Disk{dir: dir, opt: opt, log: opt.Logger, names: interner{}}
+	d := &Disk{dir: dir, opt: opt, log: opt.Logger}
 	fresh := true
 	if b, err := os.ReadFile(filepath.Join(dir, stateFile)); err == nil {
 		fresh = false

@@ -22,7 +22,7 @@ type Memory struct {
 // NewMemory returns a queue that holds at most limit snapshots (at least 1)
 // and numbers the first one firstSeq (at least 1).
 func NewMemory(limit int, firstSeq uint64) *Memory {
-	return &Memory{limit: max(limit, 1), nextSeq: max(firstSeq, 1), acked: max(firstSeq, 1) - 1, names: interner{}}
+	return &Memory{limit: max(limit, 1), nextSeq: max(firstSeq, 1), acked: max(firstSeq, 1) - 1}
 }
 
 // Append queues s and returns how many old snapshots were dropped to make
@@ -31,8 +31,8 @@ func (m *Memory) Append(s collect.Snapshot) (dropped int, err error) {
 	e := Entry{TimeMS: s.Time.UnixMilli(), Series: make([]*Series, len(s.Samples)), Values: make([]float64, len(s.Samples))}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.names.names(s.Samples, e.Series)
 	for i, smp := range s.Samples {
-		e.Series[i] = m.names.get(smp.Metric, smp.Labels)
 		e.Values[i] = smp.Value
 	}
 	e.Seq = m.nextSeq

@@ -52,19 +52,50 @@ type Stats struct {
 const maxInterned = 200_000
 
 // interner shares one *Series per distinct series.
-type interner map[string]*Series
+type interner struct {
+	byKey map[string]*Series
+	// last are the series of the last snapshot named through names: a
+	// collector reports the same series in the same order every time, so
+	// most are found by their position, without building their key.
+	last []*Series
+}
 
 func (in *interner) get(metric string, labels []wire.Label) *Series {
 	k := seriesKey(metric, labels)
-	if s, ok := (*in)[k]; ok {
+	if s, ok := in.byKey[k]; ok {
 		return s
 	}
-	if len(*in) >= maxInterned {
-		*in = interner{}
+	if in.byKey == nil || len(in.byKey) >= maxInterned {
+		in.byKey = map[string]*Series{}
 	}
 	s := &Series{Metric: metric, Labels: labels}
-	(*in)[k] = s
+	in.byKey[k] = s
 	return s
+}
+
+// names fills dst[i] with the series of samples[i].
+func (in *interner) names(samples []collect.Sample, dst []*Series) {
+	for i, smp := range samples {
+		if i < len(in.last) && in.last[i].is(smp.Metric, smp.Labels) {
+			dst[i] = in.last[i]
+		} else {
+			dst[i] = in.get(smp.Metric, smp.Labels)
+		}
+	}
+	in.last = dst
+}
+
+// is reports whether s is the series of metric and labels.
+func (s *Series) is(metric string, labels []wire.Label) bool {
+	if s.Metric != metric || len(s.Labels) != len(labels) {
+		return false
+	}
+	for i, l := range labels {
+		if s.Labels[i] != l {
+			return false
+		}
+	}
+	return true
 }
 
 func seriesKey(metric string, labels []wire.Label) string {

@@ -355,6 +355,9 @@ func (s simCommand) start(name string) (*tool, error) {
 	if s.caps.simSeries && s.cfg.series > 0 {
 		args = append(args, "--series", strconv.Itoa(s.cfg.series))
 	}
+	if s.cfg.simProfile {
+		args = append(args, "--cpuprofile", filepath.Join(s.dir, name+".cpu"))
+	}
 	if s.caps.simEnrolments {
 		args = append(args, "--enrolments", filepath.Join(s.dir, "enrolments.json"))
 	}

@@ -68,11 +68,16 @@ func (d *DB) checkpoint(finishAll bool) error {
 	}
 	nSeries := len(ids)
 	dst := filepath.Join(d.walDir, fmt.Sprintf("%s%08d", checkpointPrefix, seg))
-	var buf []byte
+	// The records of 1,024 series at a time are made under the head's
+	// lock into one buffer, kept for the next 1,024: a checkpoint copies
+	// every open chunk, and a buffer of its own for each would be
+	// garbage of the head's size at every checkpoint.
+	var arena []byte
+	var ends []int
 	err = wal.WriteDir(dst, func(add func([]byte) error) error {
 		for len(ids) > 0 {
 			n := min(len(ids), 1024)
-			var recs [][]byte
+			arena, ends = arena[:0], ends[:0]
 			d.hmu.Lock()
 			// A series whose index entries are in Badger (every one the
 			// flush above reached: it ran after ids were taken, and
@@ -80,33 +85,39 @@ func (d *DB) checkpoint(finishAll bool) error {
 			// before the checkpoint; repeating it here would cost its
 			// name once per series and checkpoint, for every series
 			// the store ever saw.
-			ser := []byte{recSeries}
+			arena = append(arena, recSeries)
 			for _, id := range ids[:n] {
 				if ms := d.byID.get(id); !ms.indexed {
-					ser = appendSeriesEntry(ser, ms.id, ms.name)
+					arena = appendSeriesEntry(arena, ms.id, ms.name)
 				}
 			}
-			if len(ser) > 1 {
-				recs = append(recs, ser)
+			if len(arena) > 1 {
+				ends = append(ends, len(arena))
+			} else {
+				arena = arena[:0]
 			}
 			for _, id := range ids[:n] {
 				ms := d.byID.get(id)
 				if ms.lastT != minTime {
-					recs = append(recs, appendLatestRecord(nil, ms.id, ms.lastT, ms.lastV))
+					arena = appendLatestRecord(arena, ms.id, ms.lastT, ms.lastV)
+					ends = append(ends, len(arena))
 				}
 				for _, c := range ms.pending {
-					recs = append(recs, appendChunkRecord(nil, ms.id, true, c.window, c.data))
+					arena = appendChunkRecord(arena, ms.id, true, c.window, c.data)
+					ends = append(ends, len(arena))
 				}
 				if ms.head.Len() > 0 {
-					buf = ms.head.AppendBytes(buf[:0])
-					recs = append(recs, appendChunkRecord(nil, ms.id, false, ms.window, buf))
+					arena = ms.head.AppendBytes(appendChunkHeader(arena, ms.id, false, ms.window))
+					ends = append(ends, len(arena))
 				}
 			}
 			d.hmu.Unlock()
-			for _, r := range recs {
-				if err := add(r); err != nil {
+			from := 0
+			for _, end := range ends {
+				if err := add(arena[from:end]); err != nil {
 					return err
 				}
+				from = end
 			}
 			ids = ids[n:]
 		}

@@ -167,6 +167,11 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 		ms.head.ShareTimes(d.hostTimes(ms.host(), w))
 		ms.head.Append(t, v)
 	}
+	if ms.head.Len() == hintAfter && !ms.head.Hinted() && t > ms.firstT {
+		// A series' first chunk: the size its first samples project
+		// over the rest of the window.
+		ms.head.SizeHint(int(min(int64(ms.head.ValueBytes())*(ms.window+chunkWindow-ms.firstT)/(t-ms.firstT), chunkenc.MaxChunkHint)))
+	}
 	ms.lastT, ms.lastV = t, v
 	d.maxT = max(d.maxT, t)
 	d.minT = min(d.minT, t)
@@ -185,6 +190,10 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 		}
 	}
 }
+
+// hintAfter is the number of samples after which a chunk without a size
+// hint gets one from what they take (see chunkenc.Chunk.SizeHint).
+const hintAfter = 32
 
 // hostTimes returns the timestamps that the open chunks of host's series
 // in window w share, nil for a window before the host's newest (late
@@ -220,6 +229,7 @@ func (d *DB) finish(ms *memSeries) {
 	ms.pending = append(ms.pending, &chunkRef{window: ms.window, firstT: ms.firstT, data: data})
 	d.pendingBytes += int64(len(data))
 	ms.head = chunkenc.Chunk{} // its buffers go: the next chunk grows its own
+	ms.head.SizeHint(len(data))
 	if d.pendingBytes > d.opts.FlushBytes {
 		d.kickFlush()
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -123,5 +124,55 @@ func TestHeadKeepsNoCallerStrings(t *testing.T) {
 	if ms.name != "disk_used_percent\x00host\x00web-1\x00mount\x00/var\x00" || ms.metric() != "disk_used_percent" ||
 		!slices.Equal(ms.labels(), want) || ms.host() != "web-1" {
 		t.Fatalf("series is %q: metric %q, labels %v, host %q", ms.name, ms.metric(), ms.labels(), ms.host())
+	}
+}
+
+// TestChunksGetSizeHints: a series' first chunk takes the size its first
+// samples project over its window, and each later chunk the size of the
+// one before, so that its buffer grows in a few large steps (see
+// chunkenc.Chunk.SizeHint) rather than many small copies.
+func TestChunksGetSizeHints(t *testing.T) {
+	db := open(t, Options{InMemory: true})
+	defer db.Close()
+	ls := hostLabels("web-1")
+	start := (time.Now().UnixMilli()/chunkWindow - 10) * chunkWindow
+	add := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			err := db.Append(context.Background(), []Sample{{Metric: "m", Labels: ls, T: start + int64(i)*10_000, V: float64(i%7) * 1.37}})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	series := func() *memSeries {
+		db.hmu.Lock()
+		defer db.hmu.Unlock()
+		return db.find("m", ls)
+	}
+	add(0, hintAfter-1)
+	if series().head.Hinted() {
+		t.Fatalf("hinted after %d samples", hintAfter-1)
+	}
+	add(hintAfter-1, 1)
+	ms := series()
+	if !ms.head.Hinted() {
+		t.Fatalf("no hint after %d samples", hintAfter)
+	}
+	// The rest of the window, at 10 s, until the next window's first
+	// sample seals the first chunk.
+	var sealed []byte
+	for i := hintAfter; len(ms.pending) == 0; i++ {
+		if i > 400 {
+			t.Fatal("no chunk sealed after 400 samples at 10 s")
+		}
+		sealed = ms.head.SealedBytes()
+		add(i, 1)
+	}
+	if !ms.head.Hinted() || ms.head.Len() != 1 {
+		t.Fatalf("the second chunk (%d samples) has no hint", ms.head.Len())
+	}
+	if !bytes.Equal(ms.pending[0].data, sealed) {
+		t.Fatalf("the first chunk was not sealed as it was")
 	}
 }

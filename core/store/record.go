@@ -207,6 +207,11 @@ func appendLatestRecord(b []byte, id uint64, t int64, v float64) []byte {
 }
 
 func appendChunkRecord(b []byte, id uint64, pending bool, window int64, chunk []byte) []byte {
+	return append(appendChunkHeader(b, id, pending, window), chunk...)
+}
+
+// appendChunkHeader is a chunk record without its chunk, which follows.
+func appendChunkHeader(b []byte, id uint64, pending bool, window int64) []byte {
 	b = append(b, recChunk)
 	b = binary.AppendUvarint(b, id)
 	if pending {
@@ -215,5 +220,5 @@ func appendChunkRecord(b []byte, id uint64, pending bool, window int64, chunk []
 		b = append(b, 0)
 	}
 	b = binary.AppendVarint(b, window)
-	return append(b, chunk...)
+	return b
 }

@@ -13,6 +13,10 @@ type bitWriter struct {
 	b   []byte
 	acc uint64 // pending bits, most significant first
 	n   uint8  // bits used in acc, 0..63
+	// step is the least a grow adds: set from the size the buffer is
+	// expected to reach, it makes a few large steps instead of many
+	// small ones (each a copy, and garbage).
+	step uint32
 }
 
 // writeBits writes the low n bits of u (n <= 64).
@@ -44,9 +48,11 @@ func (w *bitWriter) writeBits(u uint64, n uint8) {
 // its buffer for an hour, so slack is memory the head keeps (an eighth
 // leaves ~6 % on average where a quarter left ~12 %); the copying adds
 // up to about eight times a chunk's size, once an hour, and the copies
-// hold no pointers for the collector to mark.
+// hold no pointers for the collector to mark. With a step (see
+// Chunk.SizeHint) it grows by at least that: a chunk that grows to its
+// last one's size copies about half as much, in a tenth of the steps.
 func (w *bitWriter) grow() {
-	b := make([]byte, len(w.b), allocSize(cap(w.b)+cap(w.b)/8+32))
+	b := make([]byte, len(w.b), allocSize(max(cap(w.b)+cap(w.b)/8+32, cap(w.b)+int(w.step))))
 	copy(b, w.b)
 	w.b = b
 }

@@ -188,6 +188,25 @@ func (c *Chunk) Encoding() Encoding { return c.enc }
 
 // ShareTimes makes the empty chunk c take its timestamps from ts for as
 // long as they agree (see Times). It does nothing to a chunk with samples.
+// SizeHint tells the chunk the size its values are expected to reach
+// (the size of its series' last chunk, or what its first samples
+// project): its buffer then grows by at least an eighth of that at a
+// time, in about eight steps, instead of an eighth of what it holds. An
+// open chunk holds its slack for its whole window, so the steps are not
+// larger. Hinted reports whether a chunk has a hint.
+func (c *Chunk) SizeHint(n int) {
+	c.vs.step = uint32(min(max(n, 0), MaxChunkHint) / 8)
+}
+
+// Hinted reports whether SizeHint gave the chunk a size.
+func (c *Chunk) Hinted() bool { return c.vs.step > 0 }
+
+// ValueBytes is the size of the chunk's values so far.
+func (c *Chunk) ValueBytes() int { return c.vs.size() }
+
+// MaxChunkHint bounds SizeHint.
+const MaxChunkHint = 1 << 20
+
 func (c *Chunk) ShareTimes(ts *Times) {
 	if c.Len() == 0 {
 		c.times = ts
@@ -296,7 +315,7 @@ func (c *Chunk) start(v float64) {
 	} else if e := decimalScale(v, 1); e > 0 {
 		c.enc, c.scale = EncDecimalAdaptive, e
 	}
-	c.vs, c.vq = bitWriter{b: c.vs.b[:0]}, seq{}
+	c.vs, c.vq = bitWriter{b: c.vs.b[:0], step: c.vs.step}, seq{}
 	if c.enc == EncDecimalAdaptive {
 		c.vs.writeBits(uint64(c.scale), 8)
 	}
@@ -334,7 +353,7 @@ func (c *Chunk) recode(v float64, n int) {
 		}
 	}
 	c.enc, c.scale = enc, scale
-	c.vs, c.vq = bitWriter{b: make([]byte, 0, 2*len(c.vs.b)+8)}, seq{}
+	c.vs, c.vq = bitWriter{b: make([]byte, 0, 2*len(c.vs.b)+8), step: c.vs.step}, seq{}
 	if enc == EncDecimalAdaptive {
 		c.vs.writeBits(uint64(scale), 8)
 	}

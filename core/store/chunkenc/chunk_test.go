@@ -1,6 +1,7 @@
 package chunkenc
 
 import (
+	"bytes"
 	"encoding/hex"
 	"math"
 	"math/rand/v2"
@@ -409,6 +410,42 @@ func FuzzRoundTrip(f *testing.F) {
 			checkSamples(t, c.SealedBytes(), want)
 		}
 	})
+}
+
+// TestSizeHint: a chunk told the size of its series' last chunk grows in
+// a few large steps, and holds what the same chunk without the hint holds.
+func TestSizeHint(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var first, hinted Chunk
+	for i := range 3600 {
+		first.Append(int64(i)*1000, rng.Float64()*100)
+	}
+	hinted.SizeHint(len(first.SealedBytes()))
+	var plain Chunk
+	grows := map[string]int{}
+	rng = rand.New(rand.NewPCG(7, 8))
+	for i := range 3600 {
+		v := rng.Float64() * 100
+		for name, c := range map[string]*Chunk{"hinted": &hinted, "plain": &plain} {
+			before := cap(c.vs.b)
+			if !c.Append(int64(i)*1000, v) {
+				t.Fatalf("%s: append %d refused", name, i)
+			}
+			if cap(c.vs.b) != before {
+				grows[name]++
+			}
+		}
+	}
+	if !bytes.Equal(hinted.SealedBytes(), plain.SealedBytes()) {
+		t.Fatal("a hinted chunk holds other bytes than a plain one")
+	}
+	t.Logf("grows: %v", grows)
+	if grows["hinted"] > 10 || grows["plain"] < 3*grows["hinted"] {
+		t.Errorf("buffer grew %d times with the hint, %d without; want at most 10, and a third of the plain chunk's", grows["hinted"], grows["plain"])
+	}
+	if slack := cap(hinted.vs.b) - len(hinted.vs.b); slack > len(first.SealedBytes())/8+64 {
+		t.Errorf("a hinted chunk ends with %d bytes of slack, over an eighth of the hint", slack)
+	}
 }
 
 func BenchmarkAppend(b *testing.B) {
