@@ -308,6 +308,14 @@ func decode(frame []byte, into *Batch) (any, error) {
 	default:
 		return nil, fmt.Errorf("%w %d", ErrUnknownType, frame[0])
 	}
+	if b, ok := msg.(*Batch); ok && decodeBatchFast(frame[1:], b) {
+		if err := Validate(b); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, TypeBatch, err)
+		}
+		return b, nil
+	} else if ok {
+		b.reset() // the general decoder reads it afresh
+	}
 	if err := decMode.Unmarshal(frame[1:], msg); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, Type(frame[0]), err)
 	}

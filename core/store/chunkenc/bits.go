@@ -49,10 +49,12 @@ func (w *bitWriter) writeBits(u uint64, n uint8) {
 // leaves ~6 % on average where a quarter left ~12 %); the copying adds
 // up to about eight times a chunk's size, once an hour, and the copies
 // hold no pointers for the collector to mark. With a step (see
-// Chunk.SizeHint) it grows by at least that: a chunk that grows to its
-// last one's size copies about half as much, in a tenth of the steps.
+// Chunk.SizeHint) it grows by that, but at most doubles: a chunk that
+// grows to its last one's size copies about half as much, in a tenth of
+// the steps, and a young chunk's slack stays under its size.
 func (w *bitWriter) grow() {
-	b := make([]byte, len(w.b), allocSize(max(cap(w.b)+cap(w.b)/8+32, cap(w.b)+int(w.step))))
+	c := cap(w.b)
+	b := make([]byte, len(w.b), allocSize(c+max(c/8+32, min(int(w.step), c))))
 	copy(b, w.b)
 	w.b = b
 }

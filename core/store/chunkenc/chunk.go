@@ -191,9 +191,9 @@ func (c *Chunk) Encoding() Encoding { return c.enc }
 // SizeHint tells the chunk the size its values are expected to reach
 // (the size of its series' last chunk, or what its first samples
 // project): its buffer then grows by at least an eighth of that at a
-// time, in about eight steps, instead of an eighth of what it holds. An
-// open chunk holds its slack for its whole window, so the steps are not
-// larger. Hinted reports whether a chunk has a hint.
+// time (but never more than doubling), in about a dozen steps, instead
+// of an eighth of what it holds. An open chunk holds its slack for its
+// whole window, so the steps are not larger.
 func (c *Chunk) SizeHint(n int) {
 	c.vs.step = uint32(min(max(n, 0), MaxChunkHint) / 8)
 }

@@ -439,9 +439,10 @@ func TestSizeHint(t *testing.T) {
 	if !bytes.Equal(hinted.SealedBytes(), plain.SealedBytes()) {
 		t.Fatal("a hinted chunk holds other bytes than a plain one")
 	}
-	t.Logf("grows: %v", grows)
-	if grows["hinted"] > 10 || grows["plain"] < 3*grows["hinted"] {
-		t.Errorf("buffer grew %d times with the hint, %d without; want at most 10, and a third of the plain chunk's", grows["hinted"], grows["plain"])
+	// Doubling up to the step, then eight steps: about 13 grows for
+	// 3,600 samples, where an eighth of the size each time takes 30.
+	if grows["hinted"] > 14 || grows["plain"] < 2*grows["hinted"] {
+		t.Errorf("buffer grew %d times with the hint, %d without; want at most 14, and half of the plain chunk's", grows["hinted"], grows["plain"])
 	}
 	if slack := cap(hinted.vs.b) - len(hinted.vs.b); slack > len(first.SealedBytes())/8+64 {
 		t.Errorf("a hinted chunk ends with %d bytes of slack, over an eighth of the hint", slack)
