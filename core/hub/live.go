@@ -72,6 +72,16 @@ const (
 	// pages, which then get the events since it from the queue: a
 	// thousand pages connecting at once cost one snapshot, not a thousand.
 	liveSnapshotReuse = time.Second
+	// liveSnapshotSlots bounds the pages being sent their first message,
+	// the snapshot (some 330 bytes a host and alert): others queue for a
+	// slot and take their snapshot when they get one. A thousand pages
+	// opening at once would otherwise share the core's and the network's
+	// time, each taking its snapshot a thousandth as fast, and those that
+	// took longest would fall a whole ring behind and be cut off; in turn,
+	// each gets its snapshot at full speed, fresh, with little to catch
+	// up. liveSnapshotHold bounds how long a slow page keeps its slot.
+	liveSnapshotSlots = 16
+	liveSnapshotHold  = 2 * time.Second
 	// liveMinWriteRate is the slowest a page may take a message, in bytes
 	// a second: a write's deadline is writeWait plus its size at this
 	// rate. A page that takes its snapshot (some 330 bytes a host, 3.3 MB
@@ -116,6 +126,7 @@ type Live struct {
 	ringMask  uint64        // the ring's size less one; tests change it before the first page
 	ringMax   uint64        // the largest ringMask; tests change it before the first page
 	writeWait time.Duration // tests change it before the first page
+	snapSlots int           // liveSnapshotSlots; tests change it before the first page
 
 	events     chan apiv1.Event
 	register   chan *subscriber
@@ -142,6 +153,8 @@ type Live struct {
 	waiting   []*liveConn // idle pages: the next event starts their writer
 	spare     []*liveConn
 	resting   []*liveConn // pages in their gap after a message, due in order
+	queued    []*liveConn // pages waiting for a snapshot slot, in order
+	sending   int         // snapshot slots taken
 	watched   map[string]int
 	snap      liveSnapshot
 	closed    bool
@@ -180,6 +193,7 @@ const (
 	connWaiting = iota // nothing to send: in Live.waiting
 	connRunning        // its writer goroutine runs
 	connResting        // in its gap after a message: in Live.resting
+	connQueued         // waiting for a snapshot slot: in Live.queued
 )
 
 // liveConn is one /ws/live page. Its fields after valid are guarded by
@@ -188,7 +202,10 @@ type liveConn struct {
 	ws    *websocket.Conn
 	valid func() bool // nil: nothing to check
 
-	cursor    uint64 // sequence number of the next event to send
+	cursor    uint64 // sequence number of the next event to send; set with the snapshot
+	needSnap  bool   // the snapshot is still to be taken (when the page gets a slot)
+	slot      bool   // it holds a snapshot slot, since slotAt
+	slotAt    time.Time
 	first     []byte // the snapshot, until sent
 	watch     []string
 	state     int
@@ -217,6 +234,7 @@ func NewLive(snapshot func(latest bool) apiv1.Event, reg prometheus.Registerer, 
 		ringMask:   liveRingMin - 1,
 		ringMax:    liveRingMax - 1,
 		writeWait:  writeWait,
+		snapSlots:  liveSnapshotSlots,
 		events:     make(chan apiv1.Event, livePublishQueue),
 		register:   make(chan *subscriber),
 		unregister: make(chan *subscriber),
@@ -449,7 +467,7 @@ func (l *Live) roomLocked(n uint64) {
 	}
 	l.lowCursor = l.head
 	for c := range l.conns {
-		if !c.gone {
+		if !c.gone && !c.needSnap {
 			l.lowCursor = min(l.lowCursor, c.cursor)
 		}
 	}
@@ -576,29 +594,90 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	c := &liveConn{ws: ws, lastPing: time.Now()}
+	c := &liveConn{ws: ws, lastPing: time.Now(), needSnap: true}
 	c.valid, _ = r.Context().Value(validityKey{}).(func() bool)
-	snap, seq, err := l.snapshotFor()
 	l.mu.Lock()
-	if l.closed || err != nil {
+	if l.closed {
 		l.mu.Unlock()
-		code, text := websocket.CloseGoingAway, "core shutting down"
-		if err != nil {
-			l.log.Error("encode live snapshot", "err", err)
-			code, text = websocket.CloseInternalServerErr, "cannot encode the snapshot"
-		}
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(writeWait))
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "core shutting down"), time.Now().Add(writeWait))
 		ws.Close()
 		return
 	}
-	c.cursor, c.first, c.state = seq, snap, connRunning
-	l.lowCursor = min(l.lowCursor, seq)
 	l.conns[c] = struct{}{}
 	l.subscribers.Inc()
-	l.wg.Add(2)
+	l.queued = append(l.queued, c)
+	c.state = connQueued
+	start := l.admitLocked()
+	l.wg.Add(1)
 	l.mu.Unlock()
 	go l.read(c)
-	go l.write(c)
+	l.startWriters(start)
+}
+
+// admitLocked gives free snapshot slots to queued pages, in order, and
+// returns those whose writers the caller must start. The caller holds
+// l.mu.
+func (l *Live) admitLocked() []*liveConn {
+	var start []*liveConn
+	for l.sending < l.snapSlots && len(l.queued) > 0 {
+		c := l.queued[0]
+		l.queued[0] = nil
+		l.queued = l.queued[1:]
+		if c.gone || c.state != connQueued {
+			continue // gone, or Close started its writer
+		}
+		l.sending++
+		c.slot, c.slotAt, c.state = true, time.Now(), connRunning
+		start = append(start, c)
+	}
+	if len(l.queued) == 0 {
+		l.queued = nil // let the backing array go
+	}
+	return start
+}
+
+// releaseLocked gives back c's snapshot slot, if it holds one, and returns
+// the queued pages whose writers the caller must start. The caller holds
+// l.mu.
+func (l *Live) releaseLocked(c *liveConn) []*liveConn {
+	if !c.slot {
+		return nil
+	}
+	c.slot = false
+	l.sending--
+	return l.admitLocked()
+}
+
+// release is releaseLocked for a caller without l.mu.
+func (l *Live) release(c *liveConn) {
+	l.mu.Lock()
+	start := l.releaseLocked(c)
+	l.mu.Unlock()
+	l.startWriters(start)
+}
+
+// takeSnapshot gives c, which has just got its slot, the snapshot and its
+// place in the ring. A page that is gone or closing gets none.
+func (l *Live) takeSnapshot(c *liveConn) {
+	l.mu.Lock()
+	if c.gone || c.closeCode != 0 {
+		c.needSnap = false
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	snap, seq, err := l.snapshotFor()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c.needSnap = false
+	switch {
+	case err != nil:
+		l.log.Error("encode live snapshot", "err", err)
+		c.closeCode, c.closeText = websocket.CloseInternalServerErr, "cannot encode the snapshot"
+	case !c.gone:
+		c.cursor, c.first = seq, snap
+		l.lowCursor = min(l.lowCursor, seq)
+	}
 }
 
 // snapshotFor returns the encoded snapshot a new page starts with and the
@@ -752,6 +831,10 @@ func (l *Live) write(c *liveConn) {
 		*bp = (*bp)[:0]
 		l.outBatch.Put(bp)
 	}()
+	defer l.release(c) // a slot held when the writer ends
+	if c.needSnap {
+		l.takeSnapshot(c)
+	}
 	for {
 		l.mu.Lock()
 		if c.gone {
@@ -801,7 +884,9 @@ func (l *Live) write(c *liveConn) {
 		}
 		ws.SetWriteDeadline(time.Now().Add(l.writeWait + time.Duration(size)*time.Second/liveMinWriteRate))
 		if first != nil {
-			if err := ws.WriteMessage(websocket.TextMessage, first); err != nil {
+			err := ws.WriteMessage(websocket.TextMessage, first)
+			l.release(c) // the next queued page's turn
+			if err != nil {
 				l.writeFailed(ws, err)
 				return
 			}
@@ -968,6 +1053,11 @@ func (l *Live) maintain() {
 		for c := range l.conns {
 			if c.valid != nil {
 				conns = append(conns, c)
+			}
+			if c.slot && now.Sub(c.slotAt) > liveSnapshotHold {
+				// A slow page: its snapshot goes on, but the next
+				// page does not wait for it.
+				start = append(start, l.releaseLocked(c)...)
 			}
 			if now.Sub(c.lastPing) >= pingPeriod {
 				c.lastPing, c.ping = now, true

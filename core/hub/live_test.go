@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -746,5 +748,86 @@ func TestLiveGapWidensWithPages(t *testing.T) {
 		if got != c.want {
 			t.Errorf("%d pages: gap %v, want %v", c.pages, got, c.want)
 		}
+	}
+}
+
+// TestLiveSnapshotsTakeTurns: pages take their snapshots in turn, a few at
+// a time (here one), each fresh when its turn comes; a page that does not
+// read keeps its turn no longer than liveSnapshotHold; and every page of
+// a crowd that opens at once gets its snapshot and then every event.
+func TestLiveSnapshotsTakeTurns(t *testing.T) {
+	hosts := make([]apiv1.Host, 10000)
+	for i := range hosts {
+		hosts[i] = apiv1.Host{ID: fmt.Sprintf("host-%05d", i), Status: apiv1.StatusOK, Online: true,
+			Facts: apiv1.HostFacts{Hostname: fmt.Sprintf("host-%05d.example.internal", i), OS: "linux", Platform: "debian"}}
+	}
+	var published atomic.Int32 // events published before the snapshot is taken are in it
+	l, reg := newLive(t, func() apiv1.Event {
+		ev := apiv1.Event{Type: apiv1.EventSnapshot, Hosts: hosts}
+		for i := range published.Load() {
+			ev.Hosts = append(ev.Hosts[:len(ev.Hosts):len(ev.Hosts)], apiv1.Host{ID: fmt.Sprintf("during-%d", i), Status: apiv1.StatusOK})
+		}
+		return ev
+	})
+	l.snapSlots = 1
+	srv := slowServer(l)
+	defer srv.Close()
+	defer l.Close()
+
+	stuck := slowPage(t, srv, 32<<10) // takes the slot and reads nothing
+	defer stuck.Close()
+	time.Sleep(200 * time.Millisecond)
+	opened := time.Now()
+	next := openPage(t, srv)
+	time.Sleep(200 * time.Millisecond)
+	l.Publish(hostEvent("during-0")) // while next waits for its turn
+	published.Store(1)
+	_, evs := next.next()
+	waited := time.Since(opened)
+	if len(evs) != 1 || evs[0].Type != apiv1.EventSnapshot {
+		t.Fatalf("first message: %+v, want the snapshot", evs)
+	}
+	if waited < liveSnapshotHold {
+		t.Errorf("the second page's snapshot came %v after it opened, while the first held the only slot (hold %v)", waited, liveSnapshotHold)
+	}
+	if last := evs[0].Hosts[len(evs[0].Hosts)-1]; last.ID != "during-0" {
+		t.Errorf("the snapshot ends with %q: it was taken when the page opened, not when its turn came", last.ID)
+	}
+
+	// A crowd opens at once; each page gets its snapshot, then the event
+	// published once all have opened.
+	const crowd = 20
+	pages := make([]*page, crowd)
+	var wg sync.WaitGroup
+	for i := range pages {
+		wg.Add(1)
+		go func() { defer wg.Done(); pages[i] = &page{t: t, ws: dial(t, wsURL(srv))} }()
+	}
+	wg.Wait()
+	firsts := make(chan error, crowd)
+	for _, p := range pages {
+		go func() {
+			p.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, data, err := p.ws.ReadMessage()
+			if err == nil && !bytes.HasPrefix(data, []byte(`{"type":"snapshot"`)) {
+				err = fmt.Errorf("first message %.40s, want the snapshot", data)
+			}
+			firsts <- err
+		}()
+	}
+	for range pages {
+		if err := <-firsts; err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Publish(hostEvent("after"))
+	for i, p := range pages {
+		evs, _ := p.events(1)
+		if evs[0].Host == nil || evs[0].Host.ID != "after" {
+			t.Errorf("page %d: %+v, want the event after the snapshots", i, evs[0])
+		}
+	}
+	if got := metric(t, reg, "esmon_live_subscribers"); got != crowd+2 {
+		t.Errorf("esmon_live_subscribers = %v, want %d", got, crowd+2)
 	}
 }
