@@ -144,6 +144,7 @@ type liveFigures struct {
 	Updates, UpdatesPerS                             float64
 	P50, P90, P99, Max                               float64 // ms
 	BytesPerSubscriber                               float64
+	LoadP99                                          float64 // ms, dial to snapshot
 }
 
 func liveFromJSON(f figures) liveFigures {
@@ -151,13 +152,13 @@ func liveFromJSON(f figures) liveFigures {
 		Subscribers: f.get("subscribers"), Connected: f.get("connected"), ConnectFailures: f.get("connect_failures"),
 		Dropped: f.get("dropped_by_core", "dropped"), Updates: f.get("updates"), UpdatesPerS: f.get("updates_per_second"),
 		P50: f.get("p50_ms"), P90: f.get("p90_ms"), P99: f.get("p99_ms"), Max: f.get("max_ms"),
-		BytesPerSubscriber: f.get("bytes_per_subscriber"),
+		BytesPerSubscriber: f.get("bytes_per_subscriber"), LoadP99: f.get("snapshot_p99_ms"),
 	}
 }
 
 func nanLive() liveFigures {
 	n := math.NaN()
-	return liveFigures{n, n, n, n, n, n, n, n, n, n, n}
+	return liveFigures{n, n, n, n, n, n, n, n, n, n, n, n}
 }
 
 // tool is a running load tool: its process, and the lines it printed.

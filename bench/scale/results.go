@@ -82,6 +82,7 @@ type stepResult struct {
 	LiveUpdatesPerS num `json:"live_updates_per_s" csv:"live_updates_per_s"`
 	LiveConnected   num `json:"live_connected" csv:"live_connected"`
 	LiveDropped     num `json:"live_dropped" csv:"live_dropped"`
+	LiveLoadP99Ms   num `json:"live_load_p99_ms" csv:"live_load_p99_ms"` // dial to snapshot: a page loading
 
 	// Core process.
 	CoreCPUPct  num `json:"core_cpu_pct" csv:"core_cpu_pct"` // of one core

@@ -21,7 +21,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 	for _, p := range []*num{&st.Load1, &st.ConnectS, &st.IngestPerS, &st.ExpectedPerS, &st.IngestRatio, &st.BatchesPerS,
 		&st.SnapshotsPerS, &st.AgentsConnected, &st.SimQueued, &st.SimDropped, &st.SimReconnects, &st.StoreSeries, &st.AlertsActive,
 		&st.AckP50Ms, &st.AckP99Ms, &st.AckMaxMs, &st.CoreAckP50Ms, &st.CoreAckP99Ms, &st.LiveP50Ms, &st.LiveP99Ms, &st.LiveMaxMs,
-		&st.LiveUpdatesPerS, &st.LiveConnected, &st.LiveDropped, &st.CoreCPUPct, &st.SimCPUPct, &st.LiveCPUPct, &st.BaseRSSMB,
+		&st.LiveUpdatesPerS, &st.LiveConnected, &st.LiveDropped, &st.LiveLoadP99Ms, &st.CoreCPUPct, &st.SimCPUPct, &st.LiveCPUPct, &st.BaseRSSMB,
 		&st.AgentsRSSMB, &st.RSSAvgMB, &st.RSSMaxMB, &st.HWMMB, &st.HeapInuseMB, &st.GoSysMB, &st.Goroutines, &st.FDs, &st.Threads,
 		&st.KBPerAgent, &st.HeapKBPerAg, &st.KBPerDash, &st.VerifyChecked, &st.VerifyMissing, &st.VerifyExtra} {
 		*p = nan
@@ -201,6 +201,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 	st.LiveP50Ms, st.LiveP99Ms, st.LiveMaxMs = num(lf.P50), num(lf.P99), num(lf.Max)
 	st.LiveUpdatesPerS, st.LiveConnected, st.LiveDropped = num(round(lf.UpdatesPerS, 0)), num(lf.Connected), num(lf.Dropped)
 	st.KBPerDash = num(round(lf.BytesPerSubscriber/1024, 1))
+	st.LiveLoadP99Ms = num(round(lf.LoadP99, 1))
 
 	// Without --enrolments the restart has to run under this same
 	// simulator, whose figures then include it.
