@@ -35,7 +35,9 @@ core has not acknowledged, so a core restart loses nothing.
 
 Every --report-every it prints a line: connected agents, queued and dropped
 snapshots, acknowledged samples per second and the batch acknowledgement
-latency (from the write of a batch to its ack) p50/p99/max. --json FILE
+latency (from the write of a batch to its ack) p50/p99/max. SIGUSR1 and
+SIGUSR2 mark a measurement window, whose acknowledgement latency the JSON
+report gives apart (ack_window_*). --json FILE
 writes the final figures as JSON. --verify N checks at the end, through the
 core's API (--api-token-file, e.g. the core's admin.token), that N of the
 agents' stored points match the snapshots the core acknowledged.`
@@ -199,6 +201,7 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "esmon-agent simulate: %v\n", err)
 		return exitFailed
 	}
+	defer markWindowsOnSignals(f)()
 	fmt.Fprintf(stdout, "simulating %d agents (%d series each) every %s against %s\n", o.agents, f.seriesPerAgent(), o.interval, o.core)
 	if o.duration > 0 {
 		t := time.AfterFunc(o.duration, stopCollect)

@@ -32,6 +32,23 @@ type fleet struct {
 	// acks holds every batch acknowledgement's latency; steady those after
 	// --warmup, for the JSON report.
 	acks, steady latencyHist
+	// window holds acks' counts at the marks of a measurement window
+	// (markWindow: SIGUSR1 starts it, SIGUSR2 ends it), for the JSON
+	// report's ack_window_* figures.
+	windowMu sync.Mutex
+	window   [2]*histCounts
+}
+
+// markWindow takes acks' counts at the start (i = 0) or the end (1) of a
+// measurement window. A new start forgets the last window's end.
+func (f *fleet) markWindow(i int) {
+	c := f.acks.snapshot()
+	f.windowMu.Lock()
+	defer f.windowMu.Unlock()
+	f.window[i] = &c
+	if i == 0 {
+		f.window[1] = nil
+	}
 }
 
 // simAgent is one virtual agent: its machine, its collectors, its link.

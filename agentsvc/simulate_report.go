@@ -238,9 +238,16 @@ type simReport struct {
 	SimCPUSeconds  float64       `json:"simulator_cpu_s"`
 	SimMaxRSSBytes uint64        `json:"simulator_max_rss_bytes"`
 	Verify         *verifyResult `json:"verify,omitempty"`
-	AckP50MSAll    float64       `json:"ack_p50_ms_all"` // warm-up included
-	AckP99MSAll    float64       `json:"ack_p99_ms_all"`
-	DrainedAfterS  float64       `json:"drained_after_s"` // from the end of collecting until nothing was queued; -1 if not waited for or never
+	// AckWindow*: the acknowledgements between the marks of a
+	// measurement window (SIGUSR1 and SIGUSR2, or the end of collecting);
+	// absent without a window.
+	AckWindowP50MS float64 `json:"ack_window_p50_ms,omitempty"`
+	AckWindowP99MS float64 `json:"ack_window_p99_ms,omitempty"`
+	AckWindowMaxMS float64 `json:"ack_window_max_ms,omitempty"`
+	AckWindowN     uint64  `json:"ack_window_batches,omitempty"`
+	AckP50MSAll    float64 `json:"ack_p50_ms_all"` // warm-up included
+	AckP99MSAll    float64 `json:"ack_p99_ms_all"`
+	DrainedAfterS  float64 `json:"drained_after_s"` // from the end of collecting until nothing was queued; -1 if not waited for or never
 }
 
 func (f *fleet) report(connected int, collectEnd time.Time, drainS float64, w *waveWatch) *simReport {
@@ -255,6 +262,19 @@ func (f *fleet) report(connected int, collectEnd time.Time, drainS float64, w *w
 	r.AckP50MS, r.AckP99MS, r.AckMaxMS = st.quantile(0.5), st.quantile(0.99), float64(f.steady.maxUS.Load())/1000
 	all := f.acks.snapshot()
 	r.AckP50MSAll, r.AckP99MSAll = all.quantile(0.5), all.quantile(0.99)
+	f.windowMu.Lock()
+	if start := f.window[0]; start != nil {
+		end := f.window[1]
+		if end == nil {
+			end = &all
+		}
+		w := end.minus(start)
+		r.AckWindowN = w.total()
+		if r.AckWindowN > 0 {
+			r.AckWindowP50MS, r.AckWindowP99MS, r.AckWindowMaxMS = w.quantile(0.5), w.quantile(0.99), w.maxMS()
+		}
+	}
+	f.windowMu.Unlock()
 	for _, a := range f.agents {
 		st := a.link.Status()
 		r.Snapshots += a.snaps.Load()

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -275,6 +276,13 @@ func TestSimulateSurvivesCoreRestart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// A measurement window of the acks before the kill (unix only).
+	markWindow := runtime.GOOS != "windows"
+	if markWindow {
+		cmd.Process.Signal(windowSignal(0))
+		time.Sleep(2 * time.Second)
+		cmd.Process.Signal(windowSignal(1))
+	}
 	addr := strings.TrimPrefix(core.url, "https://")
 	core.kill()
 	time.Sleep(3 * time.Second)
@@ -295,6 +303,11 @@ func TestSimulateSurvivesCoreRestart(t *testing.T) {
 	}
 	if v := r.Verify; v == nil || !v.OK || v.Missing != 0 || v.Extra != 0 || v.Acked < 50 {
 		t.Errorf("verify after a restart: %+v\n%s", r.Verify, stdout.String())
+	}
+	if markWindow && (r.AckWindowN == 0 || r.AckWindowN >= r.BatchesAcked ||
+		r.AckWindowP50MS <= 0 || r.AckWindowP99MS < r.AckWindowP50MS || r.AckWindowMaxMS < r.AckWindowP99MS) {
+		t.Errorf("window of 2 s marked by signals: %d of %d batches, ack p50 %g p99 %g max %g ms",
+			r.AckWindowN, r.BatchesAcked, r.AckWindowP50MS, r.AckWindowP99MS, r.AckWindowMaxMS)
 	}
 	if r.Dropped != 0 {
 		t.Errorf("%d snapshots dropped", r.Dropped)

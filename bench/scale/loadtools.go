@@ -89,6 +89,7 @@ func (f figures) get(names ...string) float64 {
 type simFigures struct {
 	Agents, Connected, Snapshots, SamplesSent, SamplesAcked, BatchesAcked float64
 	AckP50, AckP99, AckMax                                                float64 // ms, measured by the agents
+	WinAckP50, WinAckP99                                                  float64 // ms, the same in the window
 	Dropped, Reconnects, AllConnectedAfterS, Queued                       float64
 	// --verify: agents checked and matched, snapshots acknowledged,
 	// points stored, missing and extra, and whether it passed (1/0).
@@ -100,6 +101,7 @@ func simFromJSON(f figures) simFigures {
 		Agents: f.get("agents"), Connected: f.get("connected"), Snapshots: f.get("snapshots"),
 		SamplesSent: f.get("samples_sent"), SamplesAcked: f.get("samples_acked"), BatchesAcked: f.get("batches_acked"),
 		AckP50: f.get("ack_p50_ms"), AckP99: f.get("ack_p99_ms"), AckMax: f.get("ack_max_ms"),
+		WinAckP50: f.get("ack_window_p50_ms"), WinAckP99: f.get("ack_window_p99_ms"),
 		Dropped: f.get("dropped"), Reconnects: f.get("reconnects"), AllConnectedAfterS: f.get("all_connected_after_s"),
 		Queued:        f.get("queued", "queued_snapshots"),
 		VerifyChecked: f.get("verify.checked"), VerifyMatched: f.get("verify.matched"),
@@ -135,7 +137,7 @@ func (s *simFigures) fromText(line string) {
 
 func nanSim() simFigures {
 	n := math.NaN()
-	return simFigures{n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n}
+	return simFigures{n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n}
 }
 
 // liveFigures is what the driver uses of liveload's result.
@@ -222,6 +224,9 @@ func startTool(name, bin string, args []string, logPath, waitFor string) (*tool,
 
 func (t *tool) pid() int { return t.cmd.Process.Pid }
 
+// signal sends the tool sig, if it runs.
+func (t *tool) signal(sig os.Signal) { t.cmd.Process.Signal(sig) }
+
 func (t *tool) last() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -270,6 +275,12 @@ func (t *tool) logTail() string {
 
 // supportsFlag reports whether `bin args... --help` mentions flag, so the
 // driver passes --json only to a tool that has it.
+// helpSays reports whether bin's help for args mentions text.
+func helpSays(bin string, args []string, text string) bool {
+	out, _ := exec.Command(bin, append(args, "--help")...).CombinedOutput()
+	return strings.Contains(string(out), text)
+}
+
 func supportsFlag(bin string, args []string, flag string) bool {
 	out, _ := exec.Command(bin, append(args, "--help")...).CombinedOutput()
 	return strings.Contains(string(out), "-"+flag+" ") || strings.Contains(string(out), "-"+flag+"\n") ||

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -20,7 +21,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 	// Every figure starts unknown.
 	for _, p := range []*num{&st.Load1, &st.ConnectS, &st.IngestPerS, &st.ExpectedPerS, &st.IngestRatio, &st.BatchesPerS,
 		&st.SnapshotsPerS, &st.AgentsConnected, &st.SimQueued, &st.SimDropped, &st.SimReconnects, &st.StoreSeries, &st.AlertsActive,
-		&st.AckP50Ms, &st.AckP99Ms, &st.AckMaxMs, &st.CoreAckP50Ms, &st.CoreAckP99Ms, &st.LiveP50Ms, &st.LiveP99Ms, &st.LiveMaxMs,
+		&st.AckP50Ms, &st.AckP99Ms, &st.AckMaxMs, &st.AckWindowP50Ms, &st.AckWindowP99Ms, &st.CoreAckP50Ms, &st.CoreAckP99Ms, &st.LiveP50Ms, &st.LiveP99Ms, &st.LiveMaxMs,
 		&st.LiveUpdatesPerS, &st.LiveConnected, &st.LiveDropped, &st.LiveLoadP99Ms, &st.CoreCPUPct, &st.SimCPUPct, &st.LiveCPUPct, &st.BaseRSSMB,
 		&st.AgentsRSSMB, &st.RSSAvgMB, &st.RSSMaxMB, &st.HWMMB, &st.HeapInuseMB, &st.GoSysMB, &st.Goroutines, &st.FDs, &st.Threads,
 		&st.KBPerAgent, &st.HeapKBPerAg, &st.KBPerDash, &st.VerifyChecked, &st.VerifyMissing, &st.VerifyExtra} {
@@ -139,6 +140,9 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 		return fail(err)
 	}
 	t0 := time.Now()
+	if caps.simWindow {
+		sim.signal(syscall.SIGUSR1) // the agents' acks from here on, apart
+	}
 	c0, s0, l0 := cpuOrNaN(core.pid()), cpuOrNaN(sim.pid()), cpuOrNaN(live.pid())
 	var rssSum, rssMax float64
 	var samples int
@@ -151,6 +155,9 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 			rssMax = max(rssMax, pm.RSS)
 			samples++
 		}
+	}
+	if caps.simWindow {
+		sim.signal(syscall.SIGUSR2)
 	}
 	m1, err := core.metrics(ctx)
 	if err != nil {
@@ -218,6 +225,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 		rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), simStart), simStop.Add(-cfg.interval), logf)
 	}
 	st.AckP50Ms, st.AckP99Ms, st.AckMaxMs = num(sf.AckP50), num(sf.AckP99), num(sf.AckMax)
+	st.AckWindowP50Ms, st.AckWindowP99Ms = num(sf.WinAckP50), num(sf.WinAckP99)
 	st.SimQueued, st.SimDropped, st.SimReconnects = num(sf.Queued), num(sf.Dropped), num(sf.Reconnects)
 	st.VerifyChecked, st.VerifyMissing, st.VerifyExtra = num(sf.VerifyChecked), num(sf.VerifyMissing), num(sf.VerifyExtra)
 	if rs != nil {
@@ -325,13 +333,15 @@ func waitConnected(ctx context.Context, core *coreProc, sim *tool, n int, limit 
 // toolCaps is what the load tools at hand support (they grow flags).
 type toolCaps struct {
 	simJSON, simVerify, simEnrolments, simSeries, simWarmup bool
+	simWindow                                               bool // SIGUSR1/SIGUSR2 mark the window (older ones die of them)
 	liveJSON                                                bool
 }
 
 func probeTools(bins map[string]string) toolCaps {
 	sim := func(f string) bool { return supportsFlag(bins["esmon-agent"], []string{"simulate"}, f) }
 	return toolCaps{simJSON: sim("json"), simVerify: sim("verify"), simEnrolments: sim("enrolments"),
-		simSeries: sim("series"), simWarmup: sim("warmup"), liveJSON: supportsFlag(bins["liveload"], nil, "json")}
+		simSeries: sim("series"), simWarmup: sim("warmup"),
+		simWindow: helpSays(bins["esmon-agent"], []string{"simulate"}, "SIGUSR1"), liveJSON: supportsFlag(bins["liveload"], nil, "json")}
 }
 
 // simCommand starts `esmon-agent simulate` runs of one step.
