@@ -58,7 +58,12 @@ func run(args []string, stdout io.Writer) error {
 	if *title != "" {
 		suffix = " — " + *title
 	}
-	ack50, ack99, ackFrom := t.col("ack_p50_ms"), t.col("ack_p99_ms"), "agents"
+	// The agents' acks in the measurement window where the simulator
+	// marked one, else over its run after the settle, else the core's.
+	ack50, ack99, ackFrom := t.col("ack_window_p50_ms"), t.col("ack_window_p99_ms"), "agents, window"
+	if allNaN(ack99) {
+		ack50, ack99, ackFrom = t.col("ack_p50_ms"), t.col("ack_p99_ms"), "agents"
+	}
 	if allNaN(ack99) {
 		ack50, ack99, ackFrom = t.col("core_ack_p50_ms"), t.col("core_ack_p99_ms"), "core histogram"
 	}
