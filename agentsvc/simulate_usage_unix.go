@@ -29,13 +29,13 @@ func selfUsage() (cpuSeconds float64, maxRSS uint64) {
 // the returned func stops it.
 func markWindowsOnSignals(f *fleet) (stop func()) {
 	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	signal.Notify(sig, windowSignal(0), windowSignal(1))
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case s := <-sig:
-				if s == syscall.SIGUSR1 {
+				if s == windowSignal(0) {
 					f.markWindow(0)
 				} else {
 					f.markWindow(1)

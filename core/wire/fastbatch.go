@@ -17,31 +17,18 @@ import (
 // the cost of the common one: it reads the samples without reflection.
 func decodeBatchFast(data []byte, b *Batch) bool {
 	d := fastDecoder{data: data}
-	n, ok := d.head(majorMap)
-	if !ok || n > maxMapPairs {
-		return false
-	}
-	var seen [4]bool
-	for range n {
-		key, ok := d.head(majorUint)
-		if !ok || key == 0 || key > 3 || seen[key] {
-			return false
-		}
-		seen[key] = true
+	ok := d.fields(func(key uint64) bool {
 		switch key {
 		case 1:
-			if b.Seq, ok = d.head(majorUint); !ok {
-				return false
-			}
-		case 2:
-			return false // series definitions: the general decoder
+			var ok bool
+			b.Seq, ok = d.head(majorUint)
+			return ok
 		case 3:
-			if !d.snapshots(b) {
-				return false
-			}
+			return d.snapshots(b)
 		}
-	}
-	return d.pos == len(d.data)
+		return false // 2, series definitions: the general decoder
+	})
+	return ok && d.pos == len(d.data)
 }
 
 // CBOR major types.
@@ -116,6 +103,27 @@ func (d *fastDecoder) length(major byte, limit int) (int, bool) {
 	return int(n), true
 }
 
+// fields reads a map whose keys are 1, 2 or 3, each at most once,
+// calling field to read the value of each; false from field ends it.
+func (d *fastDecoder) fields(field func(key uint64) bool) bool {
+	n, ok := d.length(majorMap, maxMapPairs)
+	if !ok {
+		return false
+	}
+	var seen [4]bool
+	for range n {
+		key, ok := d.head(majorUint)
+		if !ok || key == 0 || key > 3 || seen[key] {
+			return false
+		}
+		seen[key] = true
+		if !field(key) {
+			return false
+		}
+	}
+	return true
+}
+
 func (d *fastDecoder) snapshots(b *Batch) bool {
 	n, ok := d.length(majorArray, maxArrayElements)
 	if !ok {
@@ -139,17 +147,7 @@ func (d *fastDecoder) snapshots(b *Batch) bool {
 }
 
 func (d *fastDecoder) snapshot(s *Snapshot) bool {
-	n, ok := d.length(majorMap, maxMapPairs)
-	if !ok {
-		return false
-	}
-	var seen [4]bool
-	for range n {
-		key, ok := d.head(majorUint)
-		if !ok || key == 0 || key > 3 || seen[key] {
-			return false
-		}
-		seen[key] = true
+	return d.fields(func(key uint64) bool {
 		switch key {
 		case 1:
 			major, arg, _, ok := d.next()
@@ -164,50 +162,62 @@ func (d *fastDecoder) snapshot(s *Snapshot) bool {
 				return false
 			}
 		case 2:
-			n, ok := d.length(majorArray, maxArrayElements)
-			if !ok {
-				return false
-			}
-			ids := s.IDs[:0]
-			if ids == nil {
-				ids = []uint32{}
-			}
-			for range n {
-				id, ok := d.head(majorUint)
-				if !ok || id > math.MaxUint32 {
-					return false
-				}
-				ids = append(ids, uint32(id))
-			}
-			s.IDs = ids
+			return d.ids(s)
 		case 3:
-			n, ok := d.length(majorArray, maxArrayElements)
-			if !ok {
-				return false
-			}
-			vs := s.Values[:0]
-			if vs == nil {
-				vs = []float64{}
-			}
-			for range n {
-				major, arg, info, ok := d.next()
-				if !ok || major != majorOther {
-					return false
-				}
-				switch info {
-				case 25:
-					vs = append(vs, float64(halfToFloat32(uint16(arg))))
-				case 26:
-					vs = append(vs, float64(math.Float32frombits(uint32(arg))))
-				case 27:
-					vs = append(vs, math.Float64frombits(arg))
-				default:
-					return false // a simple value where a number goes
-				}
-			}
-			s.Values = vs
+			return d.values(s)
+		}
+		return true
+	})
+}
+
+// ids reads a snapshot's ids into s.IDs, reusing its memory.
+func (d *fastDecoder) ids(s *Snapshot) bool {
+	n, ok := d.length(majorArray, maxArrayElements)
+	if !ok {
+		return false
+	}
+	ids := s.IDs[:0]
+	if ids == nil {
+		ids = []uint32{}
+	}
+	for range n {
+		id, ok := d.head(majorUint)
+		if !ok || id > math.MaxUint32 {
+			return false
+		}
+		ids = append(ids, uint32(id))
+	}
+	s.IDs = ids
+	return true
+}
+
+// values reads a snapshot's values into s.Values, reusing its memory.
+func (d *fastDecoder) values(s *Snapshot) bool {
+	n, ok := d.length(majorArray, maxArrayElements)
+	if !ok {
+		return false
+	}
+	vs := s.Values[:0]
+	if vs == nil {
+		vs = []float64{}
+	}
+	for range n {
+		major, arg, info, ok := d.next()
+		if !ok || major != majorOther {
+			return false
+		}
+		switch info {
+		case 25:
+			vs = append(vs, float64(halfToFloat32(uint16(arg))))
+		case 26:
+			vs = append(vs, float64(math.Float32frombits(uint32(arg))))
+		case 27:
+			vs = append(vs, math.Float64frombits(arg))
+		default:
+			return false // a simple value where a number goes
 		}
 	}
+	s.Values = vs
 	return true
 }
 
