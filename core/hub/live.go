@@ -831,8 +831,10 @@ func (l *Live) write(c *liveConn) {
 		*bp = (*bp)[:0]
 		l.outBatch.Put(bp)
 	}()
-	defer l.release(c) // a slot held when the writer ends
 	if c.needSnap {
+		// Only a page still to take its snapshot can hold a slot; the
+		// writer runs for every message, and the others skip the lock.
+		defer l.release(c) // a slot still held when the writer ends
 		l.takeSnapshot(c)
 	}
 	for {
