@@ -570,7 +570,7 @@ func (c *Core) registerStoreMetrics(reg prometheus.Registerer) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_hosts", Help: "Known hosts."},
 			func() float64 { return float64(c.hosts.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_alerts_active", Help: "Pending and firing alerts."},
-			func() float64 { return float64(len(c.alerts.Active())) }),
+			func() float64 { return float64(c.alerts.ActiveCount()) }),
 	)
 }
 

@@ -91,6 +91,9 @@ func TestRuleChangeResolvesAndHistoryPersists(t *testing.T) {
 	if w := e.WorstOn("a"); w != "very_critical" {
 		t.Fatalf("worst = %q", w)
 	}
+	if n := e.ActiveCount(); n != 1 || n != len(e.Active()) {
+		t.Fatalf("ActiveCount %d, Active %d: want 1", n, len(e.Active()))
+	}
 	r.Threshold = 99
 	_, ts, err := e.PutRule(r, false)
 	if err != nil {
@@ -99,7 +102,7 @@ func TestRuleChangeResolvesAndHistoryPersists(t *testing.T) {
 	if len(ts) != 1 || ts[0].To != "resolved" {
 		t.Fatalf("raising the threshold should resolve at once, got %+v", ts)
 	}
-	if len(e.Active()) != 0 {
+	if len(e.Active()) != 0 || e.ActiveCount() != 0 {
 		t.Fatal("alert still active")
 	}
 	// A new engine on the same database sees the rule and the history.

@@ -415,6 +415,7 @@ func (c *agentConn) reader() error {
 type batchWork struct {
 	batch   wire.Batch
 	samples []store.Sample
+	labels  store.Labels // a definition's labels, until admitted (copied)
 }
 
 var (
@@ -435,6 +436,8 @@ const (
 func (w *batchWork) release() {
 	clear(w.samples) // the series names and labels they point to
 	w.samples = w.samples[:0]
+	clear(w.labels[:cap(w.labels)])
+	w.labels = w.labels[:0]
 	w.batch.Defs = nil
 	if cap(w.samples) > maxPooledSamples || cap(w.batch.Snapshots) > maxPooledSnapshots {
 		return
@@ -558,8 +561,7 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 			c.m.InvalidFrames.WithLabelValues("protocol").Inc()
 			return &refusal{CloseProtocol, fmt.Sprintf("more than %d series on one connection", wire.MaxSeriesPerConn)}
 		}
-		ls := make(store.Labels, 0, len(d.Labels)+1)
-		ls = append(ls, store.Label{Name: "host", Value: c.host})
+		ls := append(w.labels[:0], store.Label{Name: "host", Value: c.host})
 		for _, l := range d.Labels {
 			ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
 		}
@@ -574,6 +576,7 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 			}
 		}
 		c.series.set(d.ID, sr)
+		w.labels = ls
 	}
 	n := 0
 	for _, s := range b.Snapshots {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"esmon/core/store"
 	"esmon/core/wire"
 )
 
@@ -124,5 +125,50 @@ func TestAgentRateLimit(t *testing.T) {
 	}
 	if n := len(in.got()); n != 3 {
 		t.Errorf("%d batches stored, want 3 (the refused one stays with the agent)", n)
+	}
+}
+
+// TestAdmitCopiesLabelsInBlocks: an admitted series keeps a copy of the
+// labels it was admitted with (the connection reuses its buffer for the
+// next definition), and the series of a host are kept in blocks, not an
+// allocation or two each.
+func TestAdmitCopiesLabelsInBlocks(t *testing.T) {
+	l := newLimiter(Limits{MaxSeriesPerHost: 100000})
+	defer l.close()
+	const n = 2000
+	values := make([]string, n)
+	for i := range values {
+		values[i] = fmt.Sprintf("v%04d", i)
+	}
+	ls := make(store.Labels, 0, 3)
+	var kept []*hostSeries
+	admit := func(i int) {
+		ls = append(ls[:0], store.Label{Name: "host", Value: "h"}, store.Label{Name: "n", Value: values[i]}, store.Label{Name: "z", Value: "same"})
+		hs, ok := l.admit("h", "m", ls)
+		if !ok {
+			t.Fatalf("series %d refused", i)
+		}
+		kept = append(kept, hs)
+	}
+	kept = make([]*hostSeries, 0, 2*n)
+	admit(0) // the host's budget and the interned names
+	allocs := testing.AllocsPerRun(1, func() {
+		for i := 1; i < n; i++ {
+			admit(i)
+		}
+	})
+	if per := allocs / (n - 1); per > 0.3 {
+		t.Errorf("%.2f allocations a new series; want them in blocks (under 0.3)", per)
+	}
+	for i, hs := range kept[:n] {
+		if hs.metric != "m" || len(hs.labels) != 3 || hs.labels[1].Value != values[i] || hs.labels[2].Value != "same" {
+			t.Fatalf("series %d is %s %v after the caller reused its labels", i, hs.metric, hs.labels)
+		}
+	}
+	// Defined again (another connection of the host): the same series.
+	before := len(kept)
+	admit(7)
+	if kept[before] != kept[7] {
+		t.Error("a series defined again is not the one admitted")
 	}
 }

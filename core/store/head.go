@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -135,7 +136,8 @@ func (d *DB) lookup(metric string, ls Labels) *memSeries {
 // A series of the same name filed before (under another id) is found as
 // this one from then on. Caller holds hmu (or is Open).
 func (d *DB) addSeries(id uint64, k []byte) *memSeries {
-	ms := &memSeries{store: d.seq, id: id, name: string(k), lastT: math.MinInt64, dirtyH: noHour}
+	ms := d.alloc.series()
+	*ms = memSeries{store: d.seq, id: id, name: d.alloc.name(k), lastT: math.MinInt64, dirtyH: noHour}
 	host := ms.host()
 	ms.off = int32(windowOffset(host))
 	h := d.keyHash(k)
@@ -152,6 +154,48 @@ func (d *DB) addSeries(id uint64, k []byte) *memSeries {
 		d.nextID = id + 1
 	}
 	return ms
+}
+
+// seriesAlloc hands out the head's series and their names in blocks: the
+// head never forgets a series, so a block is never freed in part, and
+// the collector marks one object for a block of series (and one for a
+// block of names) where it marked two for every series. At 10,000 agents
+// the head holds 800,000 series, and those 1.6 million objects were a
+// good part of a mark that took 1.5 s of CPU every 20 s and, with its
+// assists, stalled ingest and the live feed. Caller holds hmu.
+type seriesAlloc struct {
+	slab  []memSeries // the block being handed out; never grown in place
+	names []byte      // the name block being filled; written once per name
+}
+
+// Block sizes of seriesAlloc: 256 series are about 48 KB; a name over an
+// eighth of a name block gets an allocation of its own.
+const (
+	seriesBlock = 256
+	nameBlock   = 64 << 10
+)
+
+// series returns a zeroed memSeries of the current block.
+func (a *seriesAlloc) series() *memSeries {
+	if len(a.slab) == cap(a.slab) {
+		a.slab = make([]memSeries, 0, seriesBlock)
+	}
+	a.slab = a.slab[:len(a.slab)+1]
+	return &a.slab[len(a.slab)-1]
+}
+
+// name returns a string with k's bytes, kept in the current name block.
+// The bytes are never written again, which is what a string needs.
+func (a *seriesAlloc) name(k []byte) string {
+	if len(k) == 0 || len(k) > nameBlock/8 {
+		return string(k)
+	}
+	if cap(a.names)-len(a.names) < len(k) {
+		a.names = make([]byte, 0, nameBlock)
+	}
+	off := len(a.names)
+	a.names = append(a.names, k...)
+	return unsafe.String(&a.names[off], len(k))
 }
 
 // appendSample adds one sample to a series' open chunk, finishing the chunk

@@ -176,3 +176,33 @@ func TestChunksGetSizeHints(t *testing.T) {
 		t.Fatalf("the first chunk was not sealed as it was")
 	}
 }
+
+// TestSeriesAllocatedInBlocks: new series and their names are cut from
+// blocks (one allocation for many series, not two each), and every name
+// stays what it was as later names fill its block and the next.
+func TestSeriesAllocatedInBlocks(t *testing.T) {
+	db := &DB{}
+	db.initHead()
+	db.opts.defaults()
+	const n = 3000 // about 40 bytes a name: two name blocks, a dozen series blocks
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = appendSeriesKey(nil, "disk_used_bytes", Labels{{Name: "host", Value: "h1"}, {Name: "mount", Value: fmt.Sprintf("/data/%05d", i)}})
+	}
+	db.addSeries(0, keys[0]) // the host's and the metric's postings
+	allocs := testing.AllocsPerRun(1, func() {
+		for i := 1; i < n; i++ {
+			db.addSeries(uint64(i), keys[i])
+		}
+	})
+	// The maps and postings grow too: a few allocations over all.
+	if per := allocs / (n - 1); per > 0.2 {
+		t.Errorf("%.2f allocations a new series; want them in blocks (under 0.2)", per)
+	}
+	for i, k := range keys {
+		ms := db.byID.get(uint64(i))
+		if ms == nil || ms.name != string(k) || db.find("disk_used_bytes", keyLabels(string(k))) != ms {
+			t.Fatalf("series %d: got %v, want the series named %q", i, ms, k)
+		}
+	}
+}

@@ -305,6 +305,7 @@ type DB struct {
 	times        map[string]hostTimes // by host: the timestamps its open chunks share
 	seq          uint32               // this store's number (storeSeq)
 	byID         seriesIDs
+	alloc        seriesAlloc // where new series and their names are cut from
 	byHost       map[string][]*memSeries
 	byMetric     map[string][]*memSeries
 	nextID       uint64
