@@ -92,8 +92,12 @@ const (
 	// liveReadLimit bounds a message from a page (a watch list).
 	liveReadLimit = 4096
 	// liveWriteBuffer is the size of the pooled buffers messages are
-	// written through; an idle page holds none.
-	liveWriteBuffer = 16 << 10
+	// written through; an idle page holds none. A full buffer goes out as
+	// one frame, its 4-byte header and the payload: 16 KB less the header
+	// makes that exactly one TLS record (16,384 bytes at most), one
+	// write. With 16 KB of payload every frame of a long message took a
+	// full record and one of 4 bytes, two system calls.
+	liveWriteBuffer = 16<<10 - 4
 	// livePublishQueue is how many published events may wait for the
 	// fan-out goroutine.
 	livePublishQueue = 1 << 14

@@ -831,3 +831,88 @@ func TestLiveSnapshotsTakeTurns(t *testing.T) {
 		t.Errorf("esmon_live_subscribers = %v, want %d", got, crowd+2)
 	}
 }
+
+// A long message to a page goes out in TLS records filled to the limit,
+// one write (one system call) each. Frames of the write buffer's size
+// plus their 4-byte header took a full record and one of 4 bytes each:
+// twice the writes, at 1,000 pages the better part of the core's CPU.
+func TestLiveFramesFillTLSRecords(t *testing.T) {
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	defer l.Close()
+	parts := make([]liveMsgPart, 2000)
+	for i := range parts {
+		parts[i] = fmt.Appendf(nil, `{"type":"alert","n":%d,"pad":"%s"}`, i, strings.Repeat("x", 80))
+	}
+	var writes atomic.Int64
+	measured := make(chan int64, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := l.up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer ws.Close()
+		// The first 128 KB of a TLS connection go in small records
+		// (crypto/tls sizes them to a TCP segment): past them first.
+		if err := writeBatch(ws, parts); err != nil {
+			t.Error(err)
+		}
+		writes.Store(0)
+		if err := writeBatch(ws, parts); err != nil {
+			t.Error(err)
+		}
+		measured <- writes.Load()
+	}))
+	srv.Listener = countWrites{srv.Listener, &writes}
+	srv.StartTLS()
+	defer srv.Close()
+	d := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	ws, _, err := d.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var size int
+	for range 2 {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct{ Events []json.RawMessage }
+		if err := json.Unmarshal(data, &m); err != nil || len(m.Events) != len(parts) {
+			t.Fatalf("message of %d bytes: %d events, %v; want %d", len(data), len(m.Events), err, len(parts))
+		}
+		size = len(data)
+	}
+	n := <-measured
+	// Each record carries 16,384 bytes: the frames' headers fill what the
+	// payload leaves.
+	if most := int64(size/16380 + 1); n > most {
+		t.Errorf("a %d-byte message took %d writes, want at most %d (records filled)", size, n, most)
+	}
+	t.Logf("a %d-byte message in %d writes", size, n)
+}
+
+// countWrites counts the writes to its accepted connections.
+type countWrites struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countWrites) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return writeCounter{c, l.n}, nil
+}
+
+type writeCounter struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c writeCounter) Write(b []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(b)
+}
