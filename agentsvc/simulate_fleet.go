@@ -61,6 +61,13 @@ type simAgent struct {
 	// snaps counts the snapshots queued; firstMS is the time of the first.
 	snaps   atomic.Uint64
 	firstMS atomic.Int64
+	// lastMS is the time of the last snapshot, and skips the collections
+	// skipped (see fleet.work) as the times on either side of each gap:
+	// what a check of the stored points finds missing and was never
+	// sent. Only the agent's worker writes them; the report reads them
+	// after the workers end.
+	lastMS int64
+	skips  [][2]int64
 }
 
 // simIdentity is who a virtual agent is to the core.
@@ -348,6 +355,16 @@ func (f *fleet) work(ctx context.Context, w, workers int) {
 	}
 }
 
+// collected notes a snapshot taken at t (Unix ms): one more than 1.5
+// intervals after the last follows skipped collections (as a check of the
+// stored points counts a gap).
+func (a *simAgent) collected(t int64, interval time.Duration) {
+	if iv := interval.Milliseconds(); a.lastMS != 0 && (t-a.lastMS)*2 > iv*3 {
+		a.skips = append(a.skips, [2]int64{a.lastMS, t})
+	}
+	a.lastMS = t
+}
+
 // collect takes and queues a snapshot of a's machine, with its samples in
 // buf's room (Enqueue copies them), and returns that room for the next.
 func (a *simAgent) collect(ctx context.Context, interval time.Duration, buf []collect.Sample) []collect.Sample {
@@ -357,6 +374,7 @@ func (a *simAgent) collect(ctx context.Context, interval time.Duration, buf []co
 		return snap.Samples
 	}
 	a.firstMS.CompareAndSwap(0, snap.Time.UnixMilli())
+	a.collected(snap.Time.UnixMilli(), interval)
 	a.link.Enqueue(snap)
 	a.snaps.Add(1)
 	return snap.Samples

@@ -248,6 +248,11 @@ type simReport struct {
 	AckP50MSAll    float64 `json:"ack_p50_ms_all"` // warm-up included
 	AckP99MSAll    float64 `json:"ack_p99_ms_all"`
 	DrainedAfterS  float64 `json:"drained_after_s"` // from the end of collecting until nothing was queued; -1 if not waited for or never
+	// Skipped are the collections the simulator skipped for falling
+	// behind, by host: the times (Unix ms) of the snapshots on either
+	// side of each gap. A check of stored points counts these gaps as
+	// collections never made, not samples lost.
+	Skipped map[string][][2]int64 `json:"skipped,omitempty"`
 }
 
 func (f *fleet) report(connected int, collectEnd time.Time, drainS float64, w *waveWatch) *simReport {
@@ -257,6 +262,14 @@ func (f *fleet) report(connected int, collectEnd time.Time, drainS float64, w *w
 		BatchesAcked: f.batchesAcked.Load(), SeriesPerAgent: f.seriesPerAgent(),
 		IntervalS: f.o.interval.Seconds(), DurationS: collectEnd.Sub(f.start).Seconds(), WarmupS: f.o.warmup.Seconds(),
 		DrainedAfterS: drainS,
+	}
+	for _, a := range f.agents {
+		if len(a.skips) > 0 {
+			if r.Skipped == nil {
+				r.Skipped = map[string][][2]int64{}
+			}
+			r.Skipped[a.src.hostname] = a.skips
+		}
 	}
 	st := f.steady.snapshot()
 	r.AckP50MS, r.AckP99MS, r.AckMaxMS = st.quantile(0.5), st.quantile(0.99), float64(f.steady.maxUS.Load())/1000

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -74,7 +75,9 @@ func restartUnderLoad(ctx context.Context, cfg *config, core *coreProc, sim *too
 // checkGaps is the driver's own loss check, run once the agents stopped
 // collecting and drained their queues: the points of some hosts between
 // from and to must follow each other one interval apart.
-func (rs *restartResult) checkGaps(ctx context.Context, cfg *config, from, to time.Time, logf func(string, ...any)) {
+// skipped are the simulator's skipped collections by host (see
+// simCommand.skipped).
+func (rs *restartResult) checkGaps(ctx context.Context, cfg *config, from, to time.Time, skipped map[string][][2]int64, logf func(string, ...any)) {
 	nc, n := rs.core, rs.Agents
 	// Every snapshot carries cpu_usage_percent, so its points are the
 	// host's snapshots.
@@ -92,12 +95,9 @@ func (rs *restartResult) checkGaps(ctx context.Context, cfg *config, from, to ti
 		missing := 0
 		for _, pts := range series {
 			rs.PointsChecked += len(pts)
-			for j := 1; j < len(pts); j++ {
-				step := pts[j].T - pts[j-1].T
-				if step*2 > iv*3 {
-					missing += int(math.Round(float64(step)/float64(iv))) - 1
-				}
-			}
+			m, s := gaps(pts, iv, skipped[host])
+			missing += m
+			rs.SkippedPoints += s
 		}
 		if len(series) == 0 {
 			missing = -1
@@ -107,6 +107,26 @@ func (rs *restartResult) checkGaps(ctx context.Context, cfg *config, from, to ti
 			rs.MissingPoints += max(missing, 0)
 		}
 	}
-	logf("restart: %d hosts checked, %d points, %d missing, hosts with gaps %v",
-		rs.HostsChecked, rs.PointsChecked, rs.MissingPoints, rs.HostsWithGaps)
+	logf("restart: %d hosts checked, %d points, %d missing, hosts with gaps %v; %d not collected (the simulator skipped them, behind)",
+		rs.HostsChecked, rs.PointsChecked, rs.MissingPoints, rs.HostsWithGaps, rs.SkippedPoints)
+}
+
+// gaps counts the points missing between consecutive points one interval
+// (iv ms) apart: round(step/iv)−1 for every step over 1.5 intervals. A gap
+// that is one of skipped (the times on either side of collections the
+// simulator skipped) counts as skipped, not missing.
+func gaps(pts []point, iv int64, skipped [][2]int64) (missing, skippedN int) {
+	for j := 1; j < len(pts); j++ {
+		step := pts[j].T - pts[j-1].T
+		if step*2 <= iv*3 {
+			continue
+		}
+		n := int(math.Round(float64(step)/float64(iv))) - 1
+		if slices.Contains(skipped, [2]int64{pts[j-1].T, pts[j].T}) {
+			skippedN += n
+		} else {
+			missing += n
+		}
+	}
+	return missing, skippedN
 }

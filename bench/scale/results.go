@@ -141,11 +141,15 @@ type restartResult struct {
 	// The driver's own loss check: for each checked host, the points of
 	// cpu_usage_percent (one per snapshot) from before the kill to after
 	// the replay; a step between two points longer than 1.5 intervals is
-	// a gap, and round(step/interval)−1 points are counted missing.
+	// a gap, and round(step/interval)−1 points are counted missing,
+	// unless the simulator reports that gap as collections it skipped
+	// for falling behind (never made, so never sent): those are counted
+	// in SkippedPoints.
 	HostsChecked   int      `json:"hosts_checked"`
 	PointsChecked  int      `json:"points_checked"`
 	MissingPoints  int      `json:"missing_points"`
 	HostsWithGaps  []string `json:"hosts_with_gaps,omitempty"`
+	SkippedPoints  int      `json:"skipped_points"`
 	CheckFrom      string   `json:"check_from"`
 	CheckTo        string   `json:"check_to"`
 	SamplesPreKill num      `json:"core_samples_before_kill"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -222,7 +223,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 	simStop := time.Now()
 	sf := simCmd.finish(sim, logf)
 	if rs != nil && rs.Error == "" {
-		rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), simStart), simStop.Add(-cfg.interval), logf)
+		rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), simStart), simStop.Add(-cfg.interval), simCmd.skipped(sim), logf)
 	}
 	st.AckP50Ms, st.AckP99Ms, st.AckMaxMs = num(sf.AckP50), num(sf.AckP99), num(sf.AckMax)
 	st.AckWindowP50Ms, st.AckWindowP99Ms = num(sf.WinAckP50), num(sf.WinAckP99)
@@ -257,7 +258,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 		if rs.Error == "" {
 			// From this simulator's start: the first one's points end
 			// with a gap before it.
-			rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), sim2Start), sim2Stop.Add(-cfg.interval), logf)
+			rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), sim2Start), sim2Stop.Add(-cfg.interval), simCmd.skipped(sim2), logf)
 		}
 	}
 
@@ -393,6 +394,19 @@ func (s simCommand) finish(t *tool, logf func(string, ...any)) simFigures {
 	}
 	sf.fromText(t.last())
 	return sf
+}
+
+// skipped reads the collections t skipped for falling behind, by host,
+// from its JSON report ("skipped"): nil when there are none, or the
+// simulator reports none.
+func (s simCommand) skipped(t *tool) map[string][][2]int64 {
+	var r struct {
+		Skipped map[string][][2]int64 `json:"skipped"`
+	}
+	if b, err := os.ReadFile(filepath.Join(s.dir, t.name+".json")); err == nil {
+		json.Unmarshal(b, &r)
+	}
+	return r.Skipped
 }
 
 func later(a, b time.Time) time.Time {
