@@ -53,9 +53,14 @@ func readFigures(path string) (figures, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseFigures(path, b)
+}
+
+// parseFigures reads the JSON b (from the file name) written by a load tool.
+func parseFigures(name string, b []byte) (figures, error) {
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	out := figures{}
 	flatten("", v, out)
@@ -94,6 +99,9 @@ type simFigures struct {
 	// --verify: agents checked and matched, snapshots acknowledged,
 	// points stored, missing and extra, and whether it passed (1/0).
 	VerifyChecked, VerifyMatched, VerifyAcked, VerifyStored, VerifyMissing, VerifyExtra, VerifyOK float64
+	// Skipped are the collections the simulator skipped for falling
+	// behind, by host: the times on either side of each gap ("skipped").
+	Skipped map[string][][2]int64
 }
 
 func simFromJSON(f figures) simFigures {
@@ -137,7 +145,7 @@ func (s *simFigures) fromText(line string) {
 
 func nanSim() simFigures {
 	n := math.NaN()
-	return simFigures{n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n}
+	return simFigures{n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, n, nil}
 }
 
 // liveFigures is what the driver uses of liveload's result.

@@ -76,7 +76,7 @@ func restartUnderLoad(ctx context.Context, cfg *config, core *coreProc, sim *too
 // collecting and drained their queues: the points of some hosts between
 // from and to must follow each other one interval apart.
 // skipped are the simulator's skipped collections by host (see
-// simCommand.skipped).
+// simFigures.Skipped).
 func (rs *restartResult) checkGaps(ctx context.Context, cfg *config, from, to time.Time, skipped map[string][][2]int64, logf func(string, ...any)) {
 	nc, n := rs.core, rs.Agents
 	// Every snapshot carries cpu_usage_percent, so its points are the

@@ -223,7 +223,7 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 	simStop := time.Now()
 	sf := simCmd.finish(sim, logf)
 	if rs != nil && rs.Error == "" {
-		rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), simStart), simStop.Add(-cfg.interval), simCmd.skipped(sim), logf)
+		rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), simStart), simStop.Add(-cfg.interval), sf.Skipped, logf)
 	}
 	st.AckP50Ms, st.AckP99Ms, st.AckMaxMs = num(sf.AckP50), num(sf.AckP99), num(sf.AckMax)
 	st.AckWindowP50Ms, st.AckWindowP99Ms = num(sf.WinAckP50), num(sf.WinAckP99)
@@ -254,11 +254,12 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 		rs = restartUnderLoad(ctx, cfg, core, sim2, n, logf)
 		core = rs.core
 		sim2Stop := time.Now()
-		rs.fromSim(simCmd.finish(sim2, logf))
+		sf2 := simCmd.finish(sim2, logf)
+		rs.fromSim(sf2)
 		if rs.Error == "" {
 			// From this simulator's start: the first one's points end
 			// with a gap before it.
-			rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), sim2Start), sim2Stop.Add(-cfg.interval), simCmd.skipped(sim2), logf)
+			rs.checkGaps(ctx, cfg, later(rs.Killed.Add(-90*time.Second), sim2Start), sim2Stop.Add(-cfg.interval), sf2.Skipped, logf)
 		}
 	}
 
@@ -386,27 +387,24 @@ func (s simCommand) finish(t *tool, logf func(string, ...any)) simFigures {
 	sf := nanSim()
 	if s.caps.simJSON {
 		path := filepath.Join(s.dir, t.name+".json")
-		if f, err := readFigures(path); err == nil {
+		b, err := os.ReadFile(path)
+		var f figures
+		if err == nil {
+			f, err = parseFigures(path, b)
+		}
+		if err == nil {
 			sf = simFromJSON(f)
+			var r struct {
+				Skipped map[string][][2]int64 `json:"skipped"`
+			}
+			json.Unmarshal(b, &r)
+			sf.Skipped = r.Skipped
 		} else {
 			logf("no %s result: %v; %s", t.name, err, t.logTail())
 		}
 	}
 	sf.fromText(t.last())
 	return sf
-}
-
-// skipped reads the collections t skipped for falling behind, by host,
-// from its JSON report ("skipped"): nil when there are none, or the
-// simulator reports none.
-func (s simCommand) skipped(t *tool) map[string][][2]int64 {
-	var r struct {
-		Skipped map[string][][2]int64 `json:"skipped"`
-	}
-	if b, err := os.ReadFile(filepath.Join(s.dir, t.name+".json")); err == nil {
-		json.Unmarshal(b, &r)
-	}
-	return r.Skipped
 }
 
 func later(a, b time.Time) time.Time {
