@@ -117,3 +117,22 @@ func appendSeriesEntry(b []byte, id uint64, k string) []byte {
 	}
 	return b
 }
+
+// AppendSeriesName appends the name of metric{ls} (labels sorted by name,
+// as the store files them): the metric, then each label's name and value,
+// each ended by a zero byte. A name is one string where a metric and its
+// labels are a slice and 2n+1 strings: a holder of many series (the hub's
+// limiter, a connection's series table) keeps one pointer per series for
+// the collector to follow, and reads metric and labels back with
+// SeriesNameMetric and AppendSeriesNameLabels.
+func AppendSeriesName(b []byte, metric string, ls Labels) []byte {
+	return appendSeriesKey(b, metric, ls)
+}
+
+// SeriesNameMetric is the metric of a series name; it shares the name's
+// bytes.
+func SeriesNameMetric(name string) string { return keyMetric(name) }
+
+// AppendSeriesNameLabels appends the labels of a series name to ls; their
+// strings share the name's bytes.
+func AppendSeriesNameLabels(ls Labels, name string) Labels { return appendKeyLabels(ls, name) }
