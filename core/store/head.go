@@ -71,10 +71,10 @@ type memSeries struct {
 	firstT  int64 // first timestamp of head
 	lastT   int64 // newest sample, math.MinInt64 when none
 	lastV   float64
-	off     int32  // windowOffset(host): under an hour of ms
-	store   uint32 // DB.seq of the store the series belongs to, for SeriesRef checks
-	dirtyH  int32  // last hour (of the epoch) marked dirty for the minute rollups
-	indexed bool   // the series' index entries are in Badger
+	off     int32 // windowOffset(host): under an hour of ms
+	slot    slot  // where seriesAlloc keeps it: what the maps, postings and SeriesRef hold
+	dirtyH  int32 // last hour (of the epoch) marked dirty for the minute rollups
+	indexed bool  // the series' index entries are in Badger
 }
 
 // host is the series' host label.
@@ -106,8 +106,10 @@ func floorTo(t, step int64) int64 { return t - mod(t, step) }
 // series took is filed by its whole key in collide.
 func (d *DB) find(metric string, ls Labels) *memSeries {
 	d.keyBuf = appendSeriesKey(d.keyBuf[:0], metric, ls)
-	if ms := d.byHash[d.keyHash(d.keyBuf)]; ms != nil && ms.name == string(d.keyBuf) {
-		return ms
+	if s := d.byHash[d.keyHash(d.keyBuf)]; s != 0 {
+		if ms := d.alloc.at(s); ms.name == string(d.keyBuf) {
+			return ms
+		}
 	}
 	if len(d.collide) > 0 {
 		return d.collide[string(d.keyBuf)]
@@ -136,20 +138,20 @@ func (d *DB) lookup(metric string, ls Labels) *memSeries {
 // A series of the same name filed before (under another id) is found as
 // this one from then on. Caller holds hmu (or is Open).
 func (d *DB) addSeries(id uint64, k []byte) *memSeries {
-	ms := d.alloc.series()
-	*ms = memSeries{store: d.seq, id: id, name: d.alloc.name(k), lastT: math.MinInt64, dirtyH: noHour}
+	s, ms := d.alloc.series()
+	*ms = memSeries{slot: s, id: id, name: d.alloc.name(k), lastT: math.MinInt64, dirtyH: noHour}
 	host := ms.host()
 	ms.off = int32(windowOffset(host))
 	h := d.keyHash(k)
-	if old := d.byHash[h]; old == nil || old.name == ms.name {
-		d.byHash[h] = ms
+	if old := d.byHash[h]; old == 0 || d.alloc.at(old).name == ms.name {
+		d.byHash[h] = s
 	} else {
 		d.collide[ms.name] = ms
 	}
 	d.byID.set(id, ms)
-	d.byHost[host] = append(d.byHost[host], ms)
+	d.byHost[host] = append(d.byHost[host], s)
 	metric := ms.metric()
-	d.byMetric[metric] = append(d.byMetric[metric], ms)
+	d.byMetric[metric] = append(d.byMetric[metric], s)
 	if id >= d.nextID {
 		d.nextID = id + 1
 	}
@@ -162,11 +164,24 @@ func (d *DB) addSeries(id uint64, k []byte) *memSeries {
 // block of names) where it marked two for every series. At 10,000 agents
 // the head holds 800,000 series, and those 1.6 million objects were a
 // good part of a mark that took 1.5 s of CPU every 20 s and, with its
-// assists, stalled ingest and the live feed. Caller holds hmu.
+// assists, stalled ingest and the live feed.
+//
+// A series is numbered by its slot, its place in the blocks, and
+// everything that files series (the maps by hash and by id, the
+// postings, a SeriesRef) holds slots, not pointers: maps and slices
+// without pointers are never scanned by the collector, where each
+// pointer to a series was one more for every mark to follow (four a
+// series in the head's maps and postings, one more in every holder of
+// a SeriesRef). Caller holds hmu.
 type seriesAlloc struct {
-	slab  []memSeries // the block being handed out; never grown in place
-	names []byte      // the name block being filled; written once per name
+	blocks []*[seriesBlock]memSeries
+	n      uint32 // slots handed out
+	names  []byte // the name block being filled; written once per name
 }
+
+// slot numbers a series of the head: 1 + its index in seriesAlloc's
+// blocks, so that the zero slot is no series.
+type slot uint32
 
 // Block sizes of seriesAlloc: 256 series are about 48 KB; a name over an
 // eighth of a name block gets an allocation of its own.
@@ -175,13 +190,23 @@ const (
 	nameBlock   = 64 << 10
 )
 
-// series returns a zeroed memSeries of the current block.
-func (a *seriesAlloc) series() *memSeries {
-	if len(a.slab) == cap(a.slab) {
-		a.slab = make([]memSeries, 0, seriesBlock)
+// series returns a new zeroed memSeries and its slot.
+func (a *seriesAlloc) series() (slot, *memSeries) {
+	i := a.n
+	if i == math.MaxUint32 {
+		panic("store: more than 4,294,967,294 series in the head")
 	}
-	a.slab = a.slab[:len(a.slab)+1]
-	return &a.slab[len(a.slab)-1]
+	if i%seriesBlock == 0 {
+		a.blocks = append(a.blocks, new([seriesBlock]memSeries))
+	}
+	a.n++
+	return slot(i + 1), &a.blocks[i/seriesBlock][i%seriesBlock]
+}
+
+// at is the series of slot s, which series handed out.
+func (a *seriesAlloc) at(s slot) *memSeries {
+	i := uint32(s) - 1
+	return &a.blocks[i/seriesBlock][i%seriesBlock]
 }
 
 // name returns a string with k's bytes, kept in the current name block.
@@ -299,7 +324,7 @@ func (d *DB) Ref(metric string, ls Labels) (SeriesRef, error) {
 	if d.closed {
 		return SeriesRef{}, ErrClosed
 	}
-	return SeriesRef{d.lookup(metric, ls)}, nil
+	return SeriesRef{d.lookup(metric, ls).slot, d.seq}, nil
 }
 
 // Append stores samples. With the write-ahead log on (every store but an
@@ -334,9 +359,9 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 	appended, dups, invalid := 0, 0, 0
 	for i := range samples {
 		s := &samples[i]
-		ms := s.Ref.ms // a ref of another store counts as none
-		if ms != nil && ms.store != d.seq {
-			ms = nil
+		var ms *memSeries // a ref of another store counts as none
+		if s.Ref.s != 0 && s.Ref.store == d.seq {
+			ms = d.alloc.at(s.Ref.s)
 		}
 		if math.IsNaN(s.V) || math.IsInf(s.V, 0) || (ms == nil && s.Metric == "") {
 			invalid++

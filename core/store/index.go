@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 
@@ -94,21 +95,31 @@ func (d *DB) loadIndex() error {
 	})
 }
 
+// postings yields the series of a posting list, in its order. Caller
+// holds hmu.
+func (d *DB) postings(ps []slot) iter.Seq[*memSeries] {
+	return func(yield func(*memSeries) bool) {
+		for _, s := range ps {
+			if !yield(d.alloc.at(s)) {
+				return
+			}
+		}
+	}
+}
+
 // candidates are the series of metric (all if "") whose labels include
 // match, using the host and metric postings. Caller holds hmu.
 func (d *DB) candidates(metric string, match map[string]string) []*memSeries {
-	var base []*memSeries
+	base, n := d.byID.all(), d.byID.len()
 	host, byHost := match["host"]
 	switch {
 	case byHost && (metric == "" || len(d.byHost[host]) < len(d.byMetric[metric])):
-		base = d.byHost[host]
+		base, n = d.postings(d.byHost[host]), len(d.byHost[host])
 	case metric != "":
-		base = d.byMetric[metric]
-	default:
-		base = d.byID.list()
+		base, n = d.postings(d.byMetric[metric]), len(d.byMetric[metric])
 	}
-	out := make([]*memSeries, 0, len(base))
-	for _, ms := range base {
+	out := make([]*memSeries, 0, n)
+	for ms := range base {
 		if (metric == "" || ms.metric() == metric) && keyMatches(ms.name, match) {
 			out = append(out, ms)
 		}
@@ -148,20 +159,18 @@ type Latest struct {
 func (d *DB) Latest(host string, metrics ...string) []Latest {
 	d.hmu.Lock()
 	defer d.hmu.Unlock()
-	var base []*memSeries
+	base, n := d.byID.all(), d.byID.len()
 	if host != "" {
-		base = d.byHost[host]
-	} else {
-		base = d.byID.list()
+		base, n = d.postings(d.byHost[host]), len(d.byHost[host])
 	}
-	out := make([]Latest, 0, len(base))
+	out := make([]Latest, 0, n)
 	var all Labels // every series' labels, in one array (or a few)
-	for _, ms := range base {
+	for ms := range base {
 		if ms.lastT == minTime || (len(metrics) > 0 && !slices.Contains(metrics, ms.metric())) {
 			continue
 		}
 		if cap(all)-len(all) < 8 { // two labels a series is the usual
-			all = make(Labels, 0, max(8, 2*(len(base)-len(out))))
+			all = make(Labels, 0, max(8, 2*(n-len(out))))
 		}
 		n := len(all)
 		all = appendKeyLabels(all, ms.name)

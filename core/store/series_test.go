@@ -533,10 +533,12 @@ func TestSeriesEntryRoundTrip(t *testing.T) {
 // rest): every one is found, counted once and listed in id order, and a
 // far id does not grow the table to its size.
 func TestSeriesIDs(t *testing.T) {
-	var s seriesIDs
+	var a seriesAlloc
+	s := seriesIDs{a: &a}
 	want := map[uint64]*memSeries{}
 	put := func(id uint64) {
-		ms := &memSeries{id: id}
+		sl, ms := a.series()
+		ms.id, ms.slot = id, sl
 		s.set(id, ms)
 		want[id] = ms
 	}

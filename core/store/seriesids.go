@@ -18,17 +18,27 @@ const denseGap = 1 << 16
 // entries. An id far past the end, which only a damaged index or log
 // could hold, goes to a map instead, so that no id makes the slice
 // huge; every id in the map is at or past the slice's end.
+//
+// The table holds slots (see seriesAlloc), not pointers: the collector
+// does not scan it.
 type seriesIDs struct {
-	dense  []*memSeries
-	sparse map[uint64]*memSeries
+	a      *seriesAlloc // where the slots are
+	dense  []slot
+	sparse map[uint64]slot
 	n      int
 }
 
 func (s *seriesIDs) get(id uint64) *memSeries {
+	var sl slot
 	if id < uint64(len(s.dense)) {
-		return s.dense[id]
+		sl = s.dense[id]
+	} else {
+		sl = s.sparse[id]
 	}
-	return s.sparse[id]
+	if sl == 0 {
+		return nil
+	}
+	return s.a.at(sl)
 }
 
 func (s *seriesIDs) set(id uint64, ms *memSeries) {
@@ -37,9 +47,9 @@ func (s *seriesIDs) set(id uint64, ms *memSeries) {
 			s.n++
 		}
 		if s.sparse == nil {
-			s.sparse = map[uint64]*memSeries{}
+			s.sparse = map[uint64]slot{}
 		}
-		s.sparse[id] = ms
+		s.sparse[id] = ms.slot
 		return
 	}
 	if id >= uint64(len(s.dense)) {
@@ -52,10 +62,10 @@ func (s *seriesIDs) set(id uint64, ms *memSeries) {
 			}
 		}
 	}
-	if s.dense[id] == nil {
+	if s.dense[id] == 0 {
 		s.n++
 	}
-	s.dense[id] = ms
+	s.dense[id] = ms.slot
 }
 
 // len is the number of series.
@@ -70,13 +80,13 @@ func (s *seriesIDs) list() []*memSeries {
 // all yields every series in the order of their ids.
 func (s *seriesIDs) all() iter.Seq[*memSeries] {
 	return func(yield func(*memSeries) bool) {
-		for _, ms := range s.dense {
-			if ms != nil && !yield(ms) {
+		for _, sl := range s.dense {
+			if sl != 0 && !yield(s.a.at(sl)) {
 				return
 			}
 		}
 		for _, id := range slices.Sorted(maps.Keys(s.sparse)) {
-			if !yield(s.sparse[id]) {
+			if !yield(s.a.at(s.sparse[id])) {
 				return
 			}
 		}

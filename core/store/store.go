@@ -102,8 +102,13 @@ type Sample struct {
 // the same series again and again (the hub, once per agent connection and
 // series) looks it up once with DB.Ref and sets it on every Sample: the
 // append then skips building the series key and the map lookup, most of
-// the per-sample cost. The zero SeriesRef names no series.
-type SeriesRef struct{ ms *memSeries }
+// the per-sample cost. The zero SeriesRef names no series. It holds no
+// pointer, so a holder of many (a connection's series table, the alert
+// engine's matches by series) adds nothing for the collector to follow.
+type SeriesRef struct {
+	s     slot   // the series' slot in its store's head
+	store uint32 // DB.seq of that store
+}
 
 // Point is one stored sample of a known series.
 type Point struct {
@@ -298,7 +303,7 @@ type DB struct {
 	// hmu guards the head: the maps and postings, every memSeries' mutable
 	// fields, and the fields up to flushed.
 	hmu          sync.Mutex
-	byHash       map[uint64]*memSeries // by keyHash of the series key
+	byHash       map[uint64]slot       // by keyHash of the series key
 	collide      map[string]*memSeries // by key, series whose hash another took
 	hashSeed     maphash.Seed
 	hashMask     uint64               // ^0; tests clear bits to make hashes collide
@@ -306,8 +311,8 @@ type DB struct {
 	seq          uint32               // this store's number (storeSeq)
 	byID         seriesIDs
 	alloc        seriesAlloc // where new series and their names are cut from
-	byHost       map[string][]*memSeries
-	byMetric     map[string][]*memSeries
+	byHost       map[string][]slot
+	byMetric     map[string][]slot
 	nextID       uint64
 	withPending  []*memSeries // series with finished chunks to flush
 	unindexed    []*memSeries // series whose index entries are not in Badger
@@ -398,9 +403,9 @@ func Open(opts Options) (*DB, error) {
 
 // initHead makes the empty head: the series maps and the head's state.
 func (d *DB) initHead() {
-	d.byHash, d.collide, d.times = map[uint64]*memSeries{}, map[string]*memSeries{}, map[string]hostTimes{}
+	d.byHash, d.collide, d.times = map[uint64]slot{}, map[string]*memSeries{}, map[string]hostTimes{}
 	d.hashSeed, d.hashMask, d.seq = maphash.MakeSeed(), ^uint64(0), storeSeq.Add(1)
-	d.byID, d.byHost, d.byMetric = seriesIDs{}, map[string][]*memSeries{}, map[string][]*memSeries{}
+	d.byID, d.byHost, d.byMetric = seriesIDs{a: &d.alloc}, map[string][]slot{}, map[string][]slot{}
 	d.seriesRec = []byte{recSeries}
 	d.minT, d.maxT, d.lowW, d.highW = math.MaxInt64, math.MinInt64, math.MaxInt64, math.MinInt64
 	d.minuteWM, d.hourWM, d.dirty = unset, unset, map[int64]map[uint64]struct{}{}
