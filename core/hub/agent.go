@@ -79,15 +79,17 @@ type Ingester interface {
 	Hello(h *wire.Hello) (hostID string, err error)
 	// Ingest stores samples durably and evaluates and publishes them. The
 	// batch is acknowledged once it returns nil. The hub reuses the
-	// samples' slice for the next batch once Ingest returns: whatever of
-	// it is kept must be copied.
+	// samples' slice, and the slice their Labels are cut from, for the
+	// next batch once Ingest returns: whatever of them is kept must be
+	// copied (the strings need not be: they are never changed).
 	Ingest(ctx context.Context, hostID string, samples []store.Sample) error
 }
 
 // SeriesRefs is what an Ingester implements to let the hub look each series
 // up once, when a connection declares it (store.DB.Ref), instead of by name
 // and labels on every append: the hot path then skips building the series
-// key and the map lookup.
+// key and the map lookup. The hub reuses the labels' slice once Ref
+// returns.
 type SeriesRefs interface {
 	Ref(metric string, labels store.Labels) (store.SeriesRef, error)
 }
@@ -255,19 +257,24 @@ type agentConn struct {
 	result  chan error // the outcome of the frame handOff handles
 }
 
-// seriesRef is what a connection knows of one series it defined.
+// seriesRef is what a connection knows of one series it defined: one
+// pointer for the garbage collector to follow.
 type seriesRef struct {
-	// s names the series; it is shared by every connection of the host
-	// (see limiter.admit), or refusedSeries for a series over its host's
-	// limit, whose samples are dropped and counted.
-	s *hostSeries
+	// name is the series' name (store.AppendSeriesName's form), which
+	// the samples' metric and labels are read from; it is shared by
+	// every connection of the host (see limiter.admit), or refusedSeries
+	// for a series over its host's limit, whose samples are dropped and
+	// counted.
+	name string
 	// ref is the store's handle of the series, when the Ingester gives
 	// one; the zero ref makes the store find the series by name.
 	ref store.SeriesRef
 }
 
-// refusedSeries marks the series refused for their host's limit.
-var refusedSeries = &hostSeries{}
+// refusedSeries marks the series refused for their host's limit. It is
+// no series' name, which ends in a zero byte, and not the empty name of
+// an id not defined.
+const refusedSeries = "refused"
 
 // denseIDs is how many series ids a connection keeps in a slice indexed
 // by id; agents number their series 0, 1, 2 …, so that is all of them.
@@ -276,14 +283,14 @@ const denseIDs = 1 << 16
 
 // seriesTable maps a connection's series ids to its series.
 type seriesTable struct {
-	dense  []seriesRef // by id; s == nil: not defined
+	dense  []seriesRef // by id; name == "": not defined
 	sparse map[uint32]seriesRef
 	n      int // ids defined
 }
 
 func (t *seriesTable) get(id uint32) (seriesRef, bool) {
 	if id < denseIDs {
-		if int(id) < len(t.dense) && t.dense[id].s != nil {
+		if int(id) < len(t.dense) && t.dense[id].name != "" {
 			return t.dense[id], true
 		}
 		return seriesRef{}, false
@@ -421,7 +428,12 @@ func (c *agentConn) reader() error {
 type batchWork struct {
 	batch   wire.Batch
 	samples []store.Sample
-	labels  store.Labels // a definition's labels, until admitted (copied)
+	// labels holds a definition's labels until it is admitted and looked
+	// up, then the samples' labels, read from their series' names: a
+	// series keeps only its name, one pointer, where its labels were
+	// another slice and two strings per label for the collector to follow.
+	labels store.Labels
+	name   []byte // a definition's name, until admitted (copied)
 }
 
 var (
@@ -436,16 +448,17 @@ var (
 const (
 	maxPooledFrame     = 64 << 10
 	maxPooledSamples   = 1 << 10
+	maxPooledLabels    = 8 * maxPooledSamples
 	maxPooledSnapshots = 16
 )
 
 func (w *batchWork) release() {
 	clear(w.samples) // the series names and labels they point to
 	w.samples = w.samples[:0]
-	clear(w.labels[:cap(w.labels)])
+	clear(w.labels[:cap(w.labels)]) // the strings of series names
 	w.labels = w.labels[:0]
 	w.batch.Defs = nil
-	if cap(w.samples) > maxPooledSamples || cap(w.batch.Snapshots) > maxPooledSnapshots {
+	if cap(w.samples) > maxPooledSamples || cap(w.labels) > maxPooledLabels || cap(w.batch.Snapshots) > maxPooledSnapshots {
 		return
 	}
 	batchWorks.Put(w)
@@ -562,34 +575,18 @@ func (c *agentConn) decodeInto(data []byte, b *wire.Batch) (any, error) {
 // and writes the ack.
 func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 	start := time.Now()
-	for _, d := range b.Defs {
-		if c.series.n >= wire.MaxSeriesPerConn {
-			c.m.InvalidFrames.WithLabelValues("protocol").Inc()
-			return &refusal{CloseProtocol, fmt.Sprintf("more than %d series on one connection", wire.MaxSeriesPerConn)}
+	for i := range b.Defs {
+		if err := c.define(&b.Defs[i], w); err != nil {
+			return err
 		}
-		ls := append(w.labels[:0], store.Label{Name: "host", Value: c.host})
-		for _, l := range d.Labels {
-			ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
-		}
-		ls.Sort()
-		sr := seriesRef{s: refusedSeries}
-		if hs, ok := c.lim.admit(c.host, d.Metric, ls); ok {
-			sr.s = hs
-			if refs, ok := c.in.(SeriesRefs); ok {
-				// An error (an empty metric name) leaves the zero ref: the
-				// append then refuses the samples and counts them.
-				sr.ref, _ = refs.Ref(hs.metric, hs.labels)
-			}
-		}
-		c.series.set(d.ID, sr)
-		w.labels = ls
 	}
 	n := 0
 	for _, s := range b.Snapshots {
 		n += len(s.IDs)
 	}
 	samples := slices.Grow(w.samples[:0], n)
-	defer func() { w.samples = samples }()
+	ls := w.labels[:0]
+	defer func() { w.samples, w.labels = samples, ls }()
 	var nonFinite, unknown, overLimit int
 	for _, s := range b.Snapshots {
 		for i, id := range s.IDs {
@@ -597,12 +594,19 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 			switch {
 			case !ok:
 				unknown++
-			case ref.s == refusedSeries:
+			case ref.name == refusedSeries:
 				overLimit++
 			case !wire.Finite(s.Values[i]):
 				nonFinite++
 			default:
-				samples = append(samples, store.Sample{Metric: ref.s.metric, Labels: ref.s.labels, T: s.TimeMS, V: s.Values[i], Ref: ref.ref})
+				// Each sample's labels are clipped to their length, so an
+				// append to them (by the Ingester) cannot write over the
+				// next sample's. An append here that moves ls leaves the
+				// labels before it where they are.
+				at := len(ls)
+				var metric string
+				metric, ls = store.SeriesNameParts(ls, ref.name)
+				samples = append(samples, store.Sample{Metric: metric, Labels: ls[at:len(ls):len(ls)], T: s.TimeMS, V: s.Values[i], Ref: ref.ref})
 			}
 		}
 	}
@@ -633,6 +637,33 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 		return err
 	}
 	c.m.AckSeconds.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// define files the connection's series d: admitted by its host's budget,
+// or marked refused.
+func (c *agentConn) define(d *wire.SeriesDef, w *batchWork) error {
+	if c.series.n >= wire.MaxSeriesPerConn {
+		c.m.InvalidFrames.WithLabelValues("protocol").Inc()
+		return &refusal{CloseProtocol, fmt.Sprintf("more than %d series on one connection", wire.MaxSeriesPerConn)}
+	}
+	ls := append(w.labels[:0], store.Label{Name: "host", Value: c.host})
+	for _, l := range d.Labels {
+		ls = append(ls, store.Label{Name: l.Name, Value: l.Value})
+	}
+	ls.Sort()
+	w.labels = ls
+	w.name = store.AppendSeriesName(w.name[:0], d.Metric, ls)
+	sr := seriesRef{name: refusedSeries}
+	if name, ok := c.lim.admit(c.host, w.name); ok {
+		sr.name = name
+		if refs, ok := c.in.(SeriesRefs); ok {
+			// An error (an empty metric name) leaves the zero ref: the
+			// append then refuses the samples and counts them.
+			sr.ref, _ = refs.Ref(d.Metric, ls)
+		}
+	}
+	c.series.set(d.ID, sr)
 	return nil
 }
 

@@ -3,6 +3,9 @@ package hub
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -72,5 +75,61 @@ func BenchmarkAgentBatch(b *testing.B) {
 				b.Fatalf("ingested %d samples, want %d", got, want)
 			}
 		})
+	}
+}
+
+// BenchmarkSeriesHeap defines hosts of 60 series, as their agents' first
+// batches do, through the limiter and onto a connection per host, and
+// reports what they leave on the heap for every garbage collection: the
+// bytes it scans (scanB/series), the objects it marks (objects/series)
+// and the live bytes (heapB/series).
+func BenchmarkSeriesHeap(b *testing.B) {
+	for b.Loop() {
+		h := seriesHeap(b, 2000, 60)
+		b.ReportMetric(h.scan, "scanB/series")
+		b.ReportMetric(h.objects, "objects/series")
+		b.ReportMetric(h.live, "heapB/series")
+	}
+}
+
+// heapUse is what some series hold on the heap after a collection, per
+// series.
+type heapUse struct{ scan, objects, live float64 }
+
+// seriesHeap defines perHost series on a connection of each of hosts
+// hosts and returns what they hold on the heap.
+func seriesHeap(tb testing.TB, hosts, perHost int) heapUse {
+	tb.Helper()
+	a := NewAgents(&fakeIngester{}, NewAgentMetrics(nil), "", quiet)
+	m := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}, {Name: "/gc/heap/objects:objects"}, {Name: "/gc/heap/live:bytes"}}
+	read := func() [3]int64 {
+		runtime.GC()
+		metrics.Read(m)
+		return [3]int64{int64(m[0].Value.Uint64()), int64(m[1].Value.Uint64()), int64(m[2].Value.Uint64())}
+	}
+	before := read()
+	l := newLimiter(Limits{})
+	conns := make([]*agentConn, hosts)
+	w := new(batchWork)
+	for i := range conns {
+		c := &agentConn{Agents: a, host: fmt.Sprintf("host-%05d", i), lim: l}
+		for j := range perHost {
+			// Strings of their own, as each agent's batch decodes.
+			d := wire.SeriesDef{ID: uint32(j), Metric: "synthetic_gauge_" + strconv.Itoa(j%6),
+				Labels: []wire.Label{{Name: "n", Value: strconv.Itoa(j)}}}
+			if err := c.define(&d, w); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		conns[i] = c
+	}
+	w.release()
+	after := read()
+	runtime.KeepAlive(conns)
+	n := float64(hosts * perHost)
+	return heapUse{
+		scan:    float64(after[0]-before[0]) / n,
+		objects: float64(after[1]-before[1]) / n,
+		live:    float64(after[2]-before[2]) / n,
 	}
 }

@@ -133,8 +133,13 @@ func (f *fakeIngester) Ingest(_ context.Context, _ string, samples []store.Sampl
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	// The hub reuses samples once Ingest returns (see Ingester).
-	f.batches = append(f.batches, slices.Clone(samples))
+	// The hub reuses samples and their labels once Ingest returns (see
+	// Ingester).
+	kept := slices.Clone(samples)
+	for i := range kept {
+		kept[i].Labels = slices.Clone(kept[i].Labels)
+	}
+	f.batches = append(f.batches, kept)
 	return nil
 }
 
@@ -301,6 +306,61 @@ func TestAgentSession(t *testing.T) {
 	// A clean close by the agent ends the connection on the core too.
 	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	waitFor(t, "connection gauge back to 0", func() bool { return metric(t, reg, "esmon_agent_connections") == 0 })
+}
+
+// labelAppender adds a label to every sample's labels in place before it
+// records them, as an Ingester that extends them might.
+type labelAppender struct{ fakeIngester }
+
+func (f *labelAppender) Ingest(ctx context.Context, host string, samples []store.Sample) error {
+	for i := range samples {
+		samples[i].Labels = append(samples[i].Labels, store.Label{Name: "~added", Value: "x"})
+	}
+	return f.fakeIngester.Ingest(ctx, host, samples)
+}
+
+// TestAgentSampleLabelsApart: the samples of a batch have labels of their
+// own (read into one slice from their series' names): an Ingester that
+// appends to one sample's labels does not change the next one's.
+func TestAgentSampleLabelsApart(t *testing.T) {
+	in := &labelAppender{}
+	_, _, url := newAgents(t, in)
+	ws := agentAs(t, url, "web-01")
+	b := &wire.Batch{Seq: 1, Defs: []wire.SeriesDef{
+		{ID: 1, Metric: "a", Labels: []wire.Label{{Name: "n", Value: "1"}}},
+		{ID: 2, Metric: "b"},
+		{ID: 3, Metric: "c", Labels: []wire.Label{{Name: "m", Value: "3"}, {Name: "n", Value: "3"}}},
+	}, Snapshots: []wire.Snapshot{
+		{TimeMS: 1000, IDs: []uint32{1, 2, 3}, Values: []float64{1, 2, 3}},
+		{TimeMS: 2000, IDs: []uint32{3, 1, 2}, Values: []float64{3, 1, 2}},
+	}}
+	want := map[string]store.Labels{
+		"a": {{Name: "host", Value: "web-01"}, {Name: "n", Value: "1"}},
+		"b": {{Name: "host", Value: "web-01"}},
+		"c": {{Name: "host", Value: "web-01"}, {Name: "m", Value: "3"}, {Name: "n", Value: "3"}},
+	}
+	send(t, ws, b)
+	// The second batch refers to the series by id.
+	send(t, ws, &wire.Batch{Seq: 2, Snapshots: b.Snapshots})
+	for range 2 {
+		if ack := recv[wire.Ack](t, ws); ack.Rejected != 0 {
+			t.Fatalf("ack %+v", *ack)
+		}
+	}
+	got := in.got()
+	if len(got) != 2 {
+		t.Fatalf("%d batches ingested, want 2", len(got))
+	}
+	for _, batch := range got {
+		if len(batch) != 6 {
+			t.Fatalf("ingested %+v, want 6 samples", batch)
+		}
+		for _, s := range batch {
+			if w := append(slices.Clone(want[s.Metric]), store.Label{Name: "~added", Value: "x"}); !reflect.DeepEqual(s.Labels, w) {
+				t.Errorf("sample of %s at %d has labels %v, want %v", s.Metric, s.T, s.Labels, w)
+			}
+		}
+	}
 }
 
 func TestAgentRefused(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"slices"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +53,8 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxSeriesPerHost <= 0 {
 		l.MaxSeriesPerHost = DefaultMaxSeriesPerHost
 	}
+	// A budget numbers its series in a uint32.
+	l.MaxSeriesPerHost = min(l.MaxSeriesPerHost, math.MaxInt32)
 	if l.MaxSamplesPerSecond <= 0 {
 		l.MaxSamplesPerSecond = DefaultMaxSamplesPerSecond
 	}
@@ -75,66 +77,34 @@ type limiter struct {
 	throttled     prometheus.Counter
 	rateRefused   prometheus.Counter
 
-	mu    sync.Mutex // guards hosts, every budget in it, and strs
+	mu    sync.Mutex // guards hosts, every budget in it, and names
 	hosts map[string]*budget
-	// strs holds one copy of each name and value in an admitted series:
-	// a series is described by the strings decoded from its agent's
-	// frame, one allocation each, and most are the same across hosts
-	// (metric and label names, mounts, interfaces). Admitted series are
-	// never forgotten, nor are their strings.
-	strs map[string]string
+	// names holds the names of admitted series of every host, in blocks:
+	// one object for the collector to mark for the names of a thousand
+	// series or so. Admitted series are never forgotten, nor are their
+	// names.
+	names store.NameBlocks
 }
 
 // budget is one host's share: the series it defined and its rate bucket.
 type budget struct {
-	// series are the host's series by the hash of metric and labels. Each
-	// is described once here, for all the host's connections, which is
-	// why a connection itself keeps only a pointer per series.
-	series map[uint64]*hostSeries
+	// series are the host's series: the hash of a series' name to one
+	// more than its index in names. Each series is described once, by
+	// its name in the limiter's blocks, for all the host's connections,
+	// which is why a connection itself keeps only that string per series.
+	// The map holds no pointers, so the garbage collector does not scan
+	// it, and names is one pointer a series: a series was a slab entry
+	// with a metric, a slice of labels and two strings per label, and a
+	// pointer in this map, about eight pointers each for every
+	// collection to follow (620,000 series at 10,000 agents).
+	series map[uint64]uint32
+	names  []string
 	rate   *rate.Limiter
-	// The host's series and their labels are cut from blocks, never
-	// grown in place: one object for a block where there were two for
-	// every series (800,000 series at 10,000 agents, each marked by
-	// every garbage collection). Series are never forgotten, so a block
-	// is never freed in part.
-	slab   []hostSeries
-	labels store.Labels
-}
-
-// Block sizes of a budget, in series: a host's next block holds as many
-// series as it has, between these (so at most half of a host's blocks
-// is room not used yet: with blocks of 64 series and 256 labels, 10,000
-// hosts of 60 series held 150 MB where 100 MB had been enough).
-const (
-	minSeriesBlock = 8
-	maxSeriesBlock = 256
-)
-
-// add keeps a new series of metric and ls (copied) and returns it.
-func (b *budget) add(metric string, ls store.Labels) *hostSeries {
-	n := min(max(len(b.series), minSeriesBlock), maxSeriesBlock)
-	if len(b.slab) == cap(b.slab) {
-		b.slab = make([]hostSeries, 0, n)
-	}
-	if cap(b.labels)-len(b.labels) < len(ls) {
-		b.labels = make(store.Labels, 0, n*len(ls))
-	}
-	at := len(b.labels)
-	b.labels = append(b.labels, ls...)
-	b.slab = append(b.slab, hostSeries{metric: metric, labels: b.labels[at:len(b.labels):len(b.labels)]})
-	return &b.slab[len(b.slab)-1]
-}
-
-// hostSeries names one series of a host, labels sorted, host label
-// included, as the store files it.
-type hostSeries struct {
-	metric string
-	labels store.Labels
 }
 
 func newLimiter(l Limits) *limiter {
 	return &limiter{
-		lim: l.withDefaults(), seed: maphash.MakeSeed(), stop: make(chan struct{}), hosts: map[string]*budget{}, strs: map[string]string{},
+		lim: l.withDefaults(), seed: maphash.MakeSeed(), stop: make(chan struct{}), hosts: map[string]*budget{},
 		seriesRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_agent_series_refused_total",
 			Help: "Series definitions refused because their host reached max_series_per_host."}),
 		throttled: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_agent_throttled_seconds_total",
@@ -179,58 +149,38 @@ func (l *limiter) budget(host string) *budget {
 	b := l.hosts[host]
 	if b == nil {
 		burst := max(1, int(l.lim.MaxSamplesPerSecond*10))
-		b = &budget{series: map[uint64]*hostSeries{}, rate: rate.NewLimiter(rate.Limit(l.lim.MaxSamplesPerSecond), burst)}
+		b = &budget{series: map[uint64]uint32{}, rate: rate.NewLimiter(rate.Limit(l.lim.MaxSamplesPerSecond), burst)}
 		l.hosts[host] = b
 	}
 	return b
 }
 
-// admit reports whether host may define the series metric{ls}: one it
-// defined before, or a new one while it is under its series limit. It
-// returns the series' description shared by the host's connections; a new
-// one keeps a copy of ls with the limiter's copies of its strings, so the
-// caller may reuse ls.
-func (l *limiter) admit(host, metric string, ls store.Labels) (*hostSeries, bool) {
-	var h maphash.Hash
-	h.SetSeed(l.seed)
-	h.WriteString(metric)
-	for _, lb := range ls {
-		h.WriteByte(0)
-		h.WriteString(lb.Name)
-		h.WriteByte(0)
-		h.WriteString(lb.Value)
-	}
-	key := h.Sum64()
+// admit reports whether host may define the series of name k (in
+// store.AppendSeriesName's form, labels sorted, host label included): one
+// it defined before, or a new one while it is under its series limit. It
+// returns the series' name shared by the host's connections, a copy of k in
+// the limiter's name blocks, so the caller may reuse k.
+func (l *limiter) admit(host string, k []byte) (string, bool) {
+	key := maphash.Bytes(l.seed, k)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.budget(host)
-	if hs, ok := b.series[key]; ok {
-		if hs.metric == metric && slices.Equal(hs.labels, ls) {
-			return hs, true
+	if i, ok := b.series[key]; ok {
+		if name := b.names[i-1]; name == string(k) {
+			return name, true
 		}
 		// Two series with one hash: admitted as the one counted, and
 		// described on its own.
-		return &hostSeries{metric: metric, labels: slices.Clone(ls)}, true
+		return string(k), true
 	}
 	if len(b.series) >= l.lim.MaxSeriesPerHost {
 		l.seriesRefused.Inc()
-		return nil, false
+		return "", false
 	}
-	for i := range ls {
-		ls[i] = store.Label{Name: l.intern(ls[i].Name), Value: l.intern(ls[i].Value)}
-	}
-	hs := b.add(l.intern(metric), ls)
-	b.series[key] = hs
-	return hs, true
-}
-
-// intern returns the limiter's copy of s. The caller holds l.mu.
-func (l *limiter) intern(s string) string {
-	if c, ok := l.strs[s]; ok {
-		return c
-	}
-	l.strs[s] = s
-	return s
+	name := l.names.String(k)
+	b.names = append(b.names, name)
+	b.series[key] = uint32(len(b.names))
+	return name, true
 }
 
 // throttle waits until host may hand n more samples to the store. It

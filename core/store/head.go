@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -139,7 +138,7 @@ func (d *DB) lookup(metric string, ls Labels) *memSeries {
 // this one from then on. Caller holds hmu (or is Open).
 func (d *DB) addSeries(id uint64, k []byte) *memSeries {
 	s, ms := d.alloc.series()
-	*ms = memSeries{slot: s, id: id, name: d.alloc.name(k), lastT: math.MinInt64, dirtyH: noHour}
+	*ms = memSeries{slot: s, id: id, name: d.alloc.names.String(k), lastT: math.MinInt64, dirtyH: noHour}
 	host := ms.host()
 	ms.off = int32(windowOffset(host))
 	h := d.keyHash(k)
@@ -175,20 +174,16 @@ func (d *DB) addSeries(id uint64, k []byte) *memSeries {
 // a SeriesRef). Caller holds hmu.
 type seriesAlloc struct {
 	blocks []*[seriesBlock]memSeries
-	n      uint32 // slots handed out
-	names  []byte // the name block being filled; written once per name
+	n      uint32     // slots handed out
+	names  NameBlocks // the series' names
 }
 
 // slot numbers a series of the head: 1 + its index in seriesAlloc's
 // blocks, so that the zero slot is no series.
 type slot uint32
 
-// Block sizes of seriesAlloc: 256 series are about 48 KB; a name over an
-// eighth of a name block gets an allocation of its own.
-const (
-	seriesBlock = 256
-	nameBlock   = 64 << 10
-)
+// seriesBlock is the block size of seriesAlloc: 256 series are about 55 KB.
+const seriesBlock = 256
 
 // series returns a new zeroed memSeries and its slot.
 func (a *seriesAlloc) series() (slot, *memSeries) {
@@ -207,20 +202,6 @@ func (a *seriesAlloc) series() (slot, *memSeries) {
 func (a *seriesAlloc) at(s slot) *memSeries {
 	i := uint32(s) - 1
 	return &a.blocks[i/seriesBlock][i%seriesBlock]
-}
-
-// name returns a string with k's bytes, kept in the current name block.
-// The bytes are never written again, which is what a string needs.
-func (a *seriesAlloc) name(k []byte) string {
-	if len(k) == 0 || len(k) > nameBlock/8 {
-		return string(k)
-	}
-	if cap(a.names)-len(a.names) < len(k) {
-		a.names = make([]byte, 0, nameBlock)
-	}
-	off := len(a.names)
-	a.names = append(a.names, k...)
-	return unsafe.String(&a.names[off], len(k))
 }
 
 // appendSample adds one sample to a series' open chunk, finishing the chunk

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // A series' name is its metric and labels in one string: the metric, then
@@ -83,13 +84,7 @@ func keyLabels(k string) Labels {
 // appendKeyLabels appends the labels of a series name to ls: a reader of
 // many series (Latest) takes them all from one array.
 func appendKeyLabels(ls Labels, k string) Labels {
-	_, rest := nextPart(k)
-	for rest != "" {
-		var l Label
-		l.Name, rest = nextPart(rest)
-		l.Value, rest = nextPart(rest)
-		ls = append(ls, l)
-	}
+	_, ls = SeriesNameParts(ls, k)
 	return ls
 }
 
@@ -129,10 +124,54 @@ func AppendSeriesName(b []byte, metric string, ls Labels) []byte {
 	return appendSeriesKey(b, metric, ls)
 }
 
-// SeriesNameMetric is the metric of a series name; it shares the name's
-// bytes.
-func SeriesNameMetric(name string) string { return keyMetric(name) }
+// SeriesNameParts returns the metric of a series name and appends its
+// labels to ls; their strings share the name's bytes. It reads the name
+// in one pass, a search for the zero byte that ends each part: the hub
+// reads every sample's metric and labels from its series' name.
+func SeriesNameParts(ls Labels, name string) (string, Labels) {
+	i := strings.IndexByte(name, 0)
+	if i < 0 {
+		return name, ls
+	}
+	metric, rest := name[:i], name[i+1:]
+	for rest != "" {
+		i := strings.IndexByte(rest, 0)
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i+1:], 0)
+		if j < 0 {
+			break
+		}
+		ls = append(ls, Label{Name: rest[:i], Value: rest[i+1 : i+1+j]})
+		rest = rest[i+2+j:]
+	}
+	return metric, ls
+}
 
-// AppendSeriesNameLabels appends the labels of a series name to ls; their
-// strings share the name's bytes.
-func AppendSeriesNameLabels(ls Labels, name string) Labels { return appendKeyLabels(ls, name) }
+// NameBlocks keeps strings (series names) that live as long as their
+// holder, in blocks: one object for the collector to mark for the names
+// of a thousand series or so, where a string each was an object each.
+// Names are never forgotten, so a block is never freed in part. The zero
+// NameBlocks is ready to use; it is not safe for concurrent use.
+type NameBlocks struct {
+	b []byte // the block being filled; written once per name
+}
+
+// nameBlock is the size of a name block; a name over an eighth of it gets
+// an allocation of its own.
+const nameBlock = 64 << 10
+
+// String returns a string with k's bytes, kept in the current block. The
+// bytes are never written again, which is what a string needs.
+func (n *NameBlocks) String(k []byte) string {
+	if len(k) == 0 || len(k) > nameBlock/8 {
+		return string(k)
+	}
+	if cap(n.b)-len(n.b) < len(k) {
+		n.b = make([]byte, 0, nameBlock)
+	}
+	off := len(n.b)
+	n.b = append(n.b, k...)
+	return unsafe.String(&n.b[off], len(k))
+}
