@@ -159,18 +159,18 @@ type Latest struct {
 func (d *DB) Latest(host string, metrics ...string) []Latest {
 	d.hmu.Lock()
 	defer d.hmu.Unlock()
-	base, n := d.byID.all(), d.byID.len()
+	base, size := d.byID.all(), d.byID.len()
 	if host != "" {
-		base, n = d.postings(d.byHost[host]), len(d.byHost[host])
+		base, size = d.postings(d.byHost[host]), len(d.byHost[host])
 	}
-	out := make([]Latest, 0, n)
+	out := make([]Latest, 0, size)
 	var all Labels // every series' labels, in one array (or a few)
 	for ms := range base {
 		if ms.lastT == minTime || (len(metrics) > 0 && !slices.Contains(metrics, ms.metric())) {
 			continue
 		}
 		if cap(all)-len(all) < 8 { // two labels a series is the usual
-			all = make(Labels, 0, max(8, 2*(n-len(out))))
+			all = make(Labels, 0, max(8, 2*(size-len(out))))
 		}
 		n := len(all)
 		all = appendKeyLabels(all, ms.name)
