@@ -269,6 +269,9 @@ type seriesRef struct {
 	// ref is the store's handle of the series, when the Ingester gives
 	// one; the zero ref makes the store find the series by name.
 	ref store.SeriesRef
+	// parts locates the name's metric and labels, which every sample of
+	// the series is given.
+	parts store.NameParts
 }
 
 // refusedSeries marks the series refused for their host's limit. It is
@@ -281,17 +284,28 @@ const refusedSeries = "refused"
 // Larger ids go to a map, so an odd id costs no memory.
 const denseIDs = 1 << 16
 
-// seriesTable maps a connection's series ids to its series.
+// seriesTable maps a connection's series ids to its series. The dense
+// part keeps the names' parts in a slice of their own, which holds no
+// pointers: beside the names they would add a third to what the
+// collector scans for every series.
 type seriesTable struct {
-	dense  []seriesRef // by id; name == "": not defined
+	dense  []denseRef        // by id; name == "": not defined
+	parts  []store.NameParts // by id, beside dense
 	sparse map[uint32]seriesRef
 	n      int // ids defined
+}
+
+// denseRef is a seriesRef in the dense part of a seriesTable, its parts
+// apart.
+type denseRef struct {
+	name string
+	ref  store.SeriesRef
 }
 
 func (t *seriesTable) get(id uint32) (seriesRef, bool) {
 	if id < denseIDs {
 		if int(id) < len(t.dense) && t.dense[id].name != "" {
-			return t.dense[id], true
+			return seriesRef{name: t.dense[id].name, ref: t.dense[id].ref, parts: t.parts[id]}, true
 		}
 		return seriesRef{}, false
 	}
@@ -305,9 +319,10 @@ func (t *seriesTable) set(id uint32, r seriesRef) {
 	}
 	if id < denseIDs {
 		for int(id) >= len(t.dense) {
-			t.dense = append(t.dense, seriesRef{})
+			t.dense = append(t.dense, denseRef{})
+			t.parts = append(t.parts, store.NameParts{})
 		}
-		t.dense[id] = r
+		t.dense[id], t.parts[id] = denseRef{r.name, r.ref}, r.parts
 		return
 	}
 	if t.sparse == nil {
@@ -605,7 +620,7 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 				// labels before it where they are.
 				at := len(ls)
 				var metric string
-				metric, ls = store.SeriesNameParts(ls, ref.name)
+				metric, ls = ref.parts.Split(ls, ref.name)
 				samples = append(samples, store.Sample{Metric: metric, Labels: ls[at:len(ls):len(ls)], T: s.TimeMS, V: s.Values[i], Ref: ref.ref})
 			}
 		}
@@ -656,7 +671,7 @@ func (c *agentConn) define(d *wire.SeriesDef, w *batchWork) error {
 	w.name = store.AppendSeriesName(w.name[:0], d.Metric, ls)
 	sr := seriesRef{name: refusedSeries}
 	if name, ok := c.lim.admit(c.host, w.name); ok {
-		sr.name = name
+		sr.name, sr.parts = name, store.PartsOf(name)
 		if refs, ok := c.in.(SeriesRefs); ok {
 			// An error (an empty metric name) leaves the zero ref: the
 			// append then refuses the samples and counts them.

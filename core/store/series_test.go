@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -576,4 +577,30 @@ func TestSeriesIDs(t *testing.T) {
 	if len(ids) != len(want) || !slices.IsSorted(ids) {
 		t.Fatalf("all listed %d series (sorted %v), want %d in id order", len(ids), slices.IsSorted(ids), len(want))
 	}
+}
+
+// FuzzNameParts: a name's parts sliced at the ends PartsOf located are the
+// parts SeriesNameParts finds, for any string; whole names of up to three
+// labels and 255 bytes are located, the rest read by search.
+func FuzzNameParts(f *testing.F) {
+	for _, ls := range []Labels{nil, hostLabels("h"), hostLabels("web-01", Label{"mount", "/"}),
+		hostLabels("h", Label{"a", ""}, Label{"b", "2"}), hostLabels("h", Label{"a", "1"}, Label{"b", "2"}, Label{"c", "3"})} {
+		f.Add(string(appendSeriesKey(nil, "cpu_usage_percent", ls)))
+	}
+	f.Add(string(appendSeriesKey(nil, "m", Labels{{"x", strings.Repeat("v", 300)}})))
+	f.Add("no zero byte")
+	f.Add("")
+	f.Add("m\x00dangling\x00")
+	f.Fuzz(func(t *testing.T, name string) {
+		p := PartsOf(name)
+		m, ls := p.Split(nil, name)
+		wm, wls := SeriesNameParts(nil, name)
+		if m != wm || !slices.Equal(ls, wls) {
+			t.Fatalf("Split(%q) = %q %v, SeriesNameParts = %q %v", name, m, ls, wm, wls)
+		}
+		whole := len(name) > 0 && name[len(name)-1] == 0 && strings.Count(name, "\x00")%2 == 1
+		if located := p != (NameParts{}); whole && len(name) <= 255 && len(wls) <= 3 && !located {
+			t.Errorf("PartsOf(%q) located nothing", name)
+		}
+	})
 }

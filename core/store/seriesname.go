@@ -149,6 +149,54 @@ func SeriesNameParts(ls Labels, name string) (string, Labels) {
 	return metric, ls
 }
 
+// NameParts is where the parts of one series name end (the offsets of its
+// zero bytes), for a name of at most 255 bytes with at most three labels;
+// the zero NameParts knows none. A holder that reads a series' metric and
+// labels at every sample (the hub, for every sample an agent sends) keeps
+// them beside the name and slices the parts out, where SeriesNameParts
+// searches for them each time.
+type NameParts struct {
+	ends [7]uint8
+	n    uint8
+}
+
+// PartsOf locates the parts of a series name.
+func PartsOf(name string) NameParts {
+	var p NameParts
+	if len(name) > 255 {
+		return NameParts{}
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] != 0 {
+			continue
+		}
+		if int(p.n) == len(p.ends) {
+			return NameParts{}
+		}
+		p.ends[p.n] = uint8(i)
+		p.n++
+	}
+	if p.n%2 == 0 || int(p.ends[p.n-1]) != len(name)-1 {
+		return NameParts{} // not a whole name: SeriesNameParts reads what it can
+	}
+	return p
+}
+
+// Split returns the metric of name, whose parts p located, and appends
+// its labels to ls, as SeriesNameParts does.
+func (p NameParts) Split(ls Labels, name string) (string, Labels) {
+	if p.n == 0 {
+		return SeriesNameParts(ls, name)
+	}
+	e := p.ends[:p.n]
+	from := int(e[0]) + 1
+	for i := 1; i+1 < len(e); i += 2 {
+		ls = append(ls, Label{Name: name[from:e[i]], Value: name[e[i]+1 : e[i+1]]})
+		from = int(e[i+1]) + 1
+	}
+	return name[:e[0]], ls
+}
+
 // NameBlocks keeps strings (series names) that live as long as their
 // holder, in blocks: one object for the collector to mark for the names
 // of a thousand series or so, where a string each was an object each.
