@@ -520,6 +520,9 @@ func saveScreenshot(t testing.TB, shot string) {
 	}
 }
 
+// The test screen's size, in pixels.
+const screenWidth, screenHeight = 2560, 1600
+
 // startXvfb starts an X server on a free display and returns its name.
 func startXvfb(t testing.TB, xvfb string) string {
 	t.Helper()
@@ -530,7 +533,14 @@ func startXvfb(t testing.TB, xvfb string) string {
 	// -noreset: the X server resets when its last client leaves (our probe
 	// below is one) and would then write its display number to fd 3 again,
 	// which fails once the pipe is gone, and exits.
-	x := exec.Command(xvfb, "-displayfd", "3", "-noreset", "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+	// The screen is twice the console's default window (1180×760, placed
+	// at the top left: there is no window manager) each way, so that the
+	// pointer, which X puts at the screen's centre, rests outside every
+	// window. Over one, the windows' closing at quit could send it a cursor
+	// event, which Fyne 2.7.1 handles on a window it has already let go of
+	// (a nil dereference in processMouseMoved, fyne-io/fyne#5981): a crash
+	// at exit seen once in a clean-clone run.
+	x := exec.Command(xvfb, "-displayfd", "3", "-noreset", "-screen", "0", fmt.Sprintf("%dx%dx24", screenWidth, screenHeight), "-nolisten", "tcp")
 	x.ExtraFiles = []*os.File{w}
 	var xout bytes.Buffer
 	x.Stdout, x.Stderr = &xout, &xout

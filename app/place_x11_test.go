@@ -20,7 +20,7 @@ import (
 // TestWindowPositionKept runs the real console under Xvfb: a window the
 // operator moved opens in the same place at the next start, and a place
 // remembered from a bigger screen is brought back onto this one (Xvfb's
-// 1280x800 keeps the console's last 80x80 pixels in sight).
+// screen keeps the console's last 80x80 pixels in sight).
 func TestWindowPositionKept(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -29,7 +29,7 @@ func TestWindowPositionKept(t *testing.T) {
 		want   [2]int
 	}{
 		{name: "moved, then restarted", moveTo: []int{60, 25}, want: [2]int{60, 25}},
-		{name: "remembered off this screen", saved: []int{5000, 4000}, want: [2]int{1280 - 80, 800 - 80}},
+		{name: "remembered off this screen", saved: []int{5000, 4000}, want: [2]int{screenWidth - 80, screenHeight - 80}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := newXDesktop(t)
