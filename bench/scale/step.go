@@ -397,7 +397,10 @@ func (s simCommand) finish(t *tool, logf func(string, ...any)) simFigures {
 			var r struct {
 				Skipped map[string][][2]int64 `json:"skipped"`
 			}
-			json.Unmarshal(b, &r)
+			if err := json.Unmarshal(b, &r); err != nil {
+				// Its gaps then count as missing: the stricter reading.
+				logf("%s: skipped collections unreadable: %v", path, err)
+			}
 			sf.Skipped = r.Skipped
 		} else {
 			logf("no %s result: %v; %s", t.name, err, t.logTail())
