@@ -563,11 +563,24 @@ func TestAlertsPage(t *testing.T) {
 	cpu := apiv1.Alert{ID: "a-cpu", RuleID: "r-cpu", RuleName: "High CPU", Host: "h-web", Metric: "cpu_usage_percent",
 		Severity: apiv1.SeverityCritical, State: apiv1.StateFiring, Value: 91, Op: ">", Threshold: 85,
 		ActiveAt: time.Now().Add(-time.Minute), FiredAt: time.Now()}
-	conn.send(t, transition(cpu, apiv1.StatePending, apiv1.StateFiring, 91))
+	// As the core sends it (apiv1.LiveTransition), the transition's value
+	// left out as the alert's; the page's history row shows it.
+	conn.sendRaw(t, liveTransition(t, cpu, apiv1.StatePending, apiv1.StateFiring, cpu.FiredAt, 91))
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`#av-active tr[data-alert="a-cpu"]`)))
 	b.WaitJS(`document.querySelectorAll("#av-history tbody tr").length === 15`, "history grew live")
 	b.WaitJS(`document.getElementById("av-timeline").dataset.rows === "4"`, "timeline grew")
 	b.WaitText(`[data-count="critical"] .n`, "1")
+	b.WaitJS(`(() => { const r = document.querySelector('#av-history tbody tr[data-transition^="a-cpu@"]');
+		return r !== null && r.lastElementChild.textContent === "91%"; })()`, "the live transition's value")
+	// An alert going pending at its active_at comes without its time and
+	// value; the history row has both.
+	mem := apiv1.Alert{ID: "a-mem", RuleID: "r-mem", RuleName: "Memory", Host: "h-web", Metric: "mem_used_percent",
+		Labels: map[string]string{"host": "h-web"}, Severity: apiv1.SeverityWarning, Value: 77.25, Op: ">", Threshold: 75,
+		ActiveAt: time.Now().Truncate(time.Millisecond)}
+	conn.sendRaw(t, liveTransition(t, mem, apiv1.StateInactive, apiv1.StatePending, mem.ActiveAt, 77.25))
+	b.WaitJS(`(() => { const r = document.querySelector('#av-history tbody tr[data-transition^="a-mem@"]');
+		return r !== null && !r.dataset.transition.endsWith("undefined") && r.lastElementChild.textContent === "77.25%"; })()`,
+		"the pending transition's time and value")
 
 	// The top bar's count links to the alerts of that severity.
 	b.Do(chromedp.Click(chromedp.CSS(`[data-count="critical"]`)))

@@ -161,8 +161,11 @@ func TestDashboard(t *testing.T) {
 		Value: 87.4, Op: ">", Threshold: 85, Summary: "CPU above 85% for 1m",
 		ActiveAt: time.Now().Add(-time.Minute), FiredAt: time.Now(),
 	}
-	conn.send(t, transition(cpu, apiv1.StatePending, apiv1.StateFiring, 87.4))
-	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-cpu"]`)))
+	// Alert events come as the core sends them (apiv1.LiveTransition:
+	// the alert's state, its labels of only the host, the transition's
+	// repeated value and threshold left out); the page fills them in.
+	conn.sendRaw(t, liveTransition(t, cpu, apiv1.StatePending, apiv1.StateFiring, cpu.FiredAt, 87.4))
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-cpu"][data-state="firing"]`)))
 	b.WaitText(`[data-count="critical"] .n`, "1")
 	b.WaitJS(`document.querySelector('[data-alert="a-cpu"]').textContent.includes("web-01")`, "alert names its host")
 
@@ -178,23 +181,46 @@ func TestDashboard(t *testing.T) {
 
 	// A resolved transition removes it.
 	cpu.State, cpu.ResolvedAt = apiv1.StateResolved, time.Now()
-	conn.send(t, transition(cpu, apiv1.StateFiring, apiv1.StateResolved, 40))
+	conn.sendRaw(t, liveTransition(t, cpu, apiv1.StateFiring, apiv1.StateResolved, cpu.ResolvedAt, 40))
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-cpu"]`)))
 	b.WaitText(`[data-count="critical"] .n`, "0")
 
 	// A pending alert shows; when it ends without firing, the core sends
 	// the short form (apiv1.AlertBrief, here in a batch) and it goes.
+	now := time.Now().Truncate(time.Millisecond)
 	load := apiv1.Alert{ID: "a-load", RuleID: "r-load", RuleName: "Load", Host: "h-web", Metric: "load_average_1m",
-		Severity: apiv1.SeverityWarning, State: apiv1.StatePending, Value: 9, Op: ">", Threshold: 8, ActiveAt: time.Now()}
-	conn.send(t, transition(load, apiv1.StateInactive, apiv1.StatePending, 9))
-	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load"]`)))
+		Labels: map[string]string{"host": "h-web"}, Severity: apiv1.SeverityWarning, State: apiv1.StatePending,
+		Value: 9, Op: ">", Threshold: 8, ActiveAt: now}
+	conn.sendRaw(t, liveTransition(t, load, apiv1.StateInactive, apiv1.StatePending, now, 9))
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load"][data-state="pending"]`)))
+	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("pending since")`, "pending alert says so")
 	gone := apiv1.Transition{Alert: load, From: apiv1.StatePending, To: apiv1.StateInactive, At: time.Now(), Value: 3}
-	short, ok, err := apiv1.AlertBrief(&gone)
+	short, ok, err := apiv1.AlertBrief(&gone, nil)
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
 	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(short)+`]}`))
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load"]`)))
+
+	// Pending, then firing in the short form: the page makes the alert it
+	// has firing, and counts it.
+	load.ID = "a-load2"
+	conn.sendRaw(t, liveTransition(t, load, apiv1.StateInactive, apiv1.StatePending, now, 9))
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load2"][data-state="pending"]`)))
+	fired := load
+	fired.State, fired.Value, fired.FiredAt = apiv1.StateFiring, 9.5, now.Add(time.Minute)
+	fire := apiv1.Transition{Alert: fired, From: apiv1.StatePending, To: apiv1.StateFiring, At: fired.FiredAt, Value: 9.5, Threshold: 8}
+	if short, ok, err = apiv1.AlertBrief(&fire, &load); err != nil || !ok {
+		t.Fatalf("AlertBrief of the firing: %v %v", ok, err)
+	}
+	conn.sendRaw(t, short)
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load2"][data-state="firing"]`)))
+	b.WaitText(`[data-count="warning"] .n`, "2") // with a-disk's, firing since the snapshot
+	b.WaitJS(`document.querySelector('[data-alert="a-load2"]').textContent.includes("9.5 > 8")`, "the firing value")
+	fired.State, fired.ResolvedAt = apiv1.StateResolved, now.Add(time.Hour)
+	conn.sendRaw(t, liveTransition(t, fired, apiv1.StateFiring, apiv1.StateResolved, fired.ResolvedAt, 2))
+	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load2"]`)))
+	b.WaitText(`[data-count="warning"] .n`, "1")
 
 	// Everything the page loaded came from the core.
 	if got := b.EvalString(`performance.getEntriesByType("resource").map(e => e.name)
@@ -238,6 +264,18 @@ func TestDashboard(t *testing.T) {
 	if core.sessionCount() != 0 {
 		t.Error("sign out left the session on the core")
 	}
+}
+
+// liveTransition is the message the core sends for a transition of a to
+// state to at value v (apiv1.LiveTransition).
+func liveTransition(t *testing.T, a apiv1.Alert, from, to string, at time.Time, v float64) []byte {
+	t.Helper()
+	a.State = to
+	msg, err := apiv1.LiveTransition(&apiv1.Transition{Alert: a, From: from, To: to, At: at, Value: v, Threshold: a.Threshold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
 }
 
 func transition(a apiv1.Alert, from, to string, v float64) apiv1.Event {

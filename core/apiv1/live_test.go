@@ -1,7 +1,9 @@
 package apiv1
 
 import (
+	"bytes"
 	"encoding/json"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -88,7 +90,7 @@ func TestLiveDecoderShortAlertEvents(t *testing.T) {
 		State: StatePending, Value: 91, Op: ">", Threshold: 90, Summary: "cpu high", ActiveAt: at.Add(-time.Minute)}
 	gone := Transition{Alert: pending, From: StatePending, To: StateInactive, At: at, Value: 42.5, Threshold: 90}
 	gone.Alert.State = StateInactive
-	msg, ok, err := AlertBrief(&gone)
+	msg, ok, err := AlertBrief(&gone, nil)
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
@@ -101,7 +103,7 @@ func TestLiveDecoderShortAlertEvents(t *testing.T) {
 		{Alert: pending, From: StateFiring, To: StateResolved},
 		{Alert: pending, From: StatePending, To: StateInactive, Reason: "acknowledged"},
 	} {
-		if _, ok, _ := AlertBrief(&tr); ok {
+		if _, ok, _ := AlertBrief(&tr, nil); ok {
 			t.Errorf("%s → %s (%q) went short", tr.From, tr.To, tr.Reason)
 		}
 	}
@@ -145,5 +147,160 @@ func TestLiveDecoderShortAlertEvents(t *testing.T) {
 		if _, err := fromEvent.Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%s) passed, want an error", bad)
 		}
+	}
+}
+
+// An alert event on the feed leaves out what repeats another of its
+// fields and reads back whole: every transition decodes to what it was.
+func TestLiveTransitionRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
+	base := Alert{ID: "a1", RuleID: "r1", RuleName: "High CPU", Host: "web-01", Metric: "cpu_usage_percent",
+		Labels: map[string]string{"host": "web-01"}, Severity: SeverityCritical, State: StatePending, Value: 91.25,
+		Op: ">", Threshold: 90, Summary: "High CPU on web-01: cpu_usage_percent is 91.25 (> 90) & <rising>", ActiveAt: at}
+	with := func(f func(t *Transition)) Transition {
+		tr := Transition{Alert: base, From: StateInactive, To: StatePending, At: at, Value: 91.25, Threshold: 90}
+		tr.Alert.Labels = maps.Clone(base.Labels)
+		f(&tr)
+		return tr
+	}
+	cases := map[string]Transition{
+		"pending":            with(func(*Transition) {}),
+		"labels beside host": with(func(t *Transition) { t.Alert.Labels["mount"] = "/" }),
+		"no labels":          with(func(t *Transition) { t.Alert.Labels = nil }),
+		"host label not the host": with(func(t *Transition) {
+			t.Alert.Labels = map[string]string{"host": "db-01"}
+		}),
+		"no host": with(func(t *Transition) { t.Alert.Host, t.Alert.Labels = "", nil }),
+		"firing": with(func(t *Transition) {
+			t.From, t.To, t.Alert.State, t.At = StatePending, StateFiring, StateFiring, at.Add(time.Minute)
+			t.Alert.FiredAt = t.At
+		}),
+		"pending later than active_at": with(func(t *Transition) { t.At = at.Add(time.Second) }),
+		"value and threshold moved": with(func(t *Transition) {
+			t.From, t.To, t.Alert.State, t.Reason = StateFiring, StateFiring, StateFiring, "severity"
+			t.Value, t.Threshold = 97, 95
+		}),
+		"state not the target": with(func(t *Transition) { t.Alert.State = StateFiring }),
+		"resolved": with(func(t *Transition) {
+			t.From, t.To, t.Alert.State, t.At, t.Value = StateFiring, StateResolved, StateResolved, at.Add(time.Hour), 12
+			t.Alert.ResolvedAt, t.Alert.Value = t.At, 12
+		}),
+	}
+	for name, tr := range cases {
+		t.Run(name, func(t *testing.T) {
+			msg, err := LiveTransition(&tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var d LiveDecoder
+			d.Decode([]byte(`{"type":"snapshot"}`))
+			evs, err := d.Decode(msg)
+			if err != nil {
+				t.Fatalf("%s: %v", msg, err)
+			}
+			if len(evs) != 1 || evs[0].Type != EventAlert || evs[0].Transition == nil {
+				t.Fatalf("%s decoded to %+v", msg, evs)
+			}
+			want, _ := json.Marshal(tr)
+			got, _ := json.Marshal(evs[0].Transition)
+			if string(got) != string(want) {
+				t.Errorf("%s\ndecoded to %s\nwant       %s", msg, got, want)
+			}
+		})
+	}
+
+	// The usual event, an alert going pending, is about a quarter shorter
+	// than the whole transition, and says nothing twice.
+	tr := cases["pending"]
+	whole, _ := json.Marshal(Event{Type: EventAlert, Transition: &tr})
+	slim, _ := LiveTransition(&tr)
+	if len(slim) > len(whole)*3/4 {
+		t.Errorf("pending alert event: %d bytes, whole %d; want at most three quarters\n%s", len(slim), len(whole), slim)
+	}
+	t.Logf("pending alert event: %d bytes, whole %d", len(slim), len(whole))
+	for key, n := range map[string]int{`"state"`: 0, `"labels"`: 0, `"at"`: 0, `"value"`: 1, `"threshold"`: 1, `\u003e`: 0, `\u0026`: 0} {
+		if got := bytes.Count(slim, []byte(key)); got != n {
+			t.Errorf("pending alert event has %s %d times, want %d: %s", key, got, n, slim)
+		}
+	}
+	// A whole transition, as earlier cores sent it, reads as it is.
+	var d LiveDecoder
+	evs, err := d.Decode(whole)
+	if err != nil || len(evs) != 1 || evs[0].Transition == nil {
+		t.Fatalf("whole transition: %v %+v", err, evs)
+	}
+	if got, _ := json.Marshal(evs[0].Transition); string(got) != string(mustJSON(t, tr)) {
+		t.Errorf("whole transition decoded to %s", got)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// An alert that fires goes short when the feed sent it pending and firing
+// changed nothing else in it; a reader gets the whole transition back.
+// Anything else a reader would show goes whole.
+func TestAlertBriefFiring(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
+	pending := Alert{ID: "a1", RuleID: "r1", RuleName: "High CPU", Host: "web-01", Metric: "cpu_usage_percent",
+		Labels: map[string]string{"host": "web-01"}, Severity: SeverityCritical, State: StatePending, Value: 91,
+		Op: ">", Threshold: 90, Summary: "cpu high", ActiveAt: at.Add(-time.Minute), Channels: []string{"ops"}}
+	fires := func(f func(t *Transition)) Transition {
+		tr := Transition{Alert: pending, From: StatePending, To: StateFiring, At: at, Value: 93.5, Threshold: 90}
+		tr.Alert.State, tr.Alert.Value, tr.Alert.FiredAt = StateFiring, 93.5, at
+		f(&tr)
+		return tr
+	}
+	fired := fires(func(t *Transition) { t.NotificationID = "n1" })
+	msg, ok, err := AlertBrief(&fired, &pending)
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief: %v %v", ok, err)
+	}
+	if want := `{"type":"a","a":["a1","pending","firing",1795867200123,93.5]}`; string(msg) != want {
+		t.Fatalf("AlertBrief = %s, want %s", msg, want)
+	}
+	var d LiveDecoder
+	up, _ := LiveTransition(&Transition{Alert: pending, From: StateInactive, To: StatePending, At: pending.ActiveAt, Value: 91, Threshold: 90})
+	evs, err := d.Decode([]byte(`{"type":"batch","events":[` + string(up) + `,` + string(msg) + `]}`))
+	if err != nil || len(evs) != 2 || evs[1].Transition == nil {
+		t.Fatalf("decode: %v %+v", err, evs)
+	}
+	want := fired
+	want.NotificationID = "" // the short form has none
+	if got, w := mustJSON(t, evs[1].Transition), mustJSON(t, want); string(got) != string(w) {
+		t.Errorf("short firing event decoded to\n%s\nwant\n%s", got, w)
+	}
+	// The decoder keeps the firing alert for what comes next.
+	if a := d.alerts["a1"]; a.State != StateFiring || !a.FiredAt.Equal(at) {
+		t.Errorf("decoder keeps %+v after the short firing event", a)
+	}
+
+	for name, tr := range map[string]Transition{
+		"severity changed": fires(func(t *Transition) { t.Alert.Severity = SeverityVeryCritical }),
+		"silenced":         fires(func(t *Transition) { t.Alert.Silenced = "night" }),
+		"channels changed": fires(func(t *Transition) { t.Alert.Channels = []string{"ops", "boss"} }),
+		"muted":            fires(func(t *Transition) { t.Muted = true }),
+		"with a reason":    fires(func(t *Transition) { t.Reason = "acknowledged" }),
+		"escalated":        fires(func(t *Transition) { t.Escalated = "boss" }),
+		"fired_at not at":  fires(func(t *Transition) { t.Alert.FiredAt = at.Add(-time.Second) }),
+		"value apart":      fires(func(t *Transition) { t.Value = 94 }),
+		"threshold apart":  fires(func(t *Transition) { t.Threshold = 85 }),
+		"under a millisecond": fires(func(t *Transition) {
+			t.At = at.Add(time.Microsecond)
+			t.Alert.FiredAt = t.At
+		}),
+	} {
+		if _, ok, _ := AlertBrief(&tr, &pending); ok {
+			t.Errorf("%s: went short", name)
+		}
+	}
+	if _, ok, _ := AlertBrief(&fired, nil); ok {
+		t.Error("an alert the feed did not send pending went short")
 	}
 }

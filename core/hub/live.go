@@ -101,6 +101,11 @@ const (
 	// livePublishQueue is how many published events may wait for the
 	// fan-out goroutine.
 	livePublishQueue = 1 << 14
+	// liveKnownAlerts bounds the alerts the feed remembers for the short
+	// form of an alert that fires (Live.alerts): an alert leaves when it
+	// ends, and only one whose ending event was dropped stays; past the
+	// bound they are all forgotten, and the next to fire go whole.
+	liveKnownAlerts = 1 << 16
 )
 
 type validityKey struct{}
@@ -144,6 +149,10 @@ type Live struct {
 	// carried; only run uses it.
 	known map[string]uint64
 	seed  maphash.Seed
+	// alerts are the pending and firing alerts as their last event
+	// carried them, for the short form of an alert that fires; only run
+	// uses it.
+	alerts map[string]apiv1.Alert
 
 	snapMu sync.Mutex // one snapshot is built at a time
 
@@ -253,6 +262,7 @@ func NewLive(snapshot func(latest bool) apiv1.Event, reg prometheus.Registerer, 
 		stopped:    make(chan struct{}),
 		restWake:   make(chan struct{}, 1),
 		known:      map[string]uint64{},
+		alerts:     map[string]apiv1.Alert{},
 		seed:       maphash.MakeSeed(),
 		conns:      map[*liveConn]struct{}{},
 		watched:    map[string]int{},
@@ -519,12 +529,26 @@ type liveEventJSON struct {
 // each is written to every page. A pending alert that ends without firing
 // goes in the short form apiv1.EventAlertBrief.
 func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
-	if ev.Type == apiv1.EventAlert && ev.Transition != nil {
-		// A pending alert ending without firing, in the short form: the
-		// page has the alert from when it went pending.
-		if b, ok, err := apiv1.AlertBrief(ev.Transition); ok || err != nil {
+	if t := ev.Transition; ev.Type == apiv1.EventAlert && t != nil {
+		// A pending alert ending without firing, or firing, in the short
+		// form: the page has the alert from when it went pending.
+		var known *apiv1.Alert
+		if a, ok := l.alerts[t.Alert.ID]; ok {
+			known = &a
+		}
+		if t.To == apiv1.StatePending || t.To == apiv1.StateFiring {
+			if len(l.alerts) >= liveKnownAlerts {
+				clear(l.alerts) // alerts whose end was dropped; the next go whole
+			}
+			l.alerts[t.Alert.ID] = t.Alert
+		} else {
+			delete(l.alerts, t.Alert.ID)
+		}
+		if b, ok, err := apiv1.AlertBrief(t, known); ok || err != nil {
 			return liveEntry{slim: b}, err
 		}
+		b, err := apiv1.LiveTransition(t)
+		return liveEntry{slim: b}, err
 	}
 	if ev.Type != apiv1.EventHost || ev.Host == nil {
 		b, err := json.Marshal(liveEventJSON{Type: ev.Type, Transition: ev.Transition,

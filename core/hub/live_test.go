@@ -432,12 +432,14 @@ func TestLiveDropsSlowPage(t *testing.T) {
 	}
 }
 
-// A pending alert ending without firing reaches pages in the short form,
-// every other transition whole; the console gets each as published, and a
+// A pending alert ending without firing, or firing unchanged, reaches
+// pages in the short form, every other transition whole (less what
+// repeats another field); the console gets each as published, and a
 // page's decoder gives the short one the alert it had.
 func TestLiveShortAlertTransitions(t *testing.T) {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	a := apiv1.Alert{ID: "a1", RuleName: "High CPU", Host: "web-01", Severity: apiv1.SeverityCritical, Threshold: 90}
+	a := apiv1.Alert{ID: "a1", RuleName: "High CPU", Host: "web-01", Labels: map[string]string{"host": "web-01"},
+		Severity: apiv1.SeverityCritical, Threshold: 90, ActiveAt: at}
 	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
 	srv := httptest.NewServer(l)
 	defer srv.Close()
@@ -447,20 +449,38 @@ func TestLiveShortAlertTransitions(t *testing.T) {
 	<-console
 	p := openPage(t, srv)
 	p.next()
-	up := apiv1.Transition{Alert: a, From: apiv1.StateInactive, To: apiv1.StatePending, At: at, Value: 95}
-	up.Alert.State = apiv1.StatePending
-	down := apiv1.Transition{Alert: a, From: apiv1.StatePending, To: apiv1.StateInactive, At: at.Add(time.Minute), Value: 42}
-	down.Alert.State = apiv1.StateInactive
-	for _, tr := range []apiv1.Transition{up, down} {
+	move := func(a apiv1.Alert, from, to string, at time.Time, v float64) apiv1.Transition {
+		a.State, a.Value = to, v
+		if to == apiv1.StateFiring {
+			a.FiredAt = at
+		}
+		return apiv1.Transition{Alert: a, From: from, To: to, At: at, Value: v, Threshold: a.Threshold}
+	}
+	up := move(a, apiv1.StateInactive, apiv1.StatePending, at, 95)
+	fire := move(up.Alert, apiv1.StatePending, apiv1.StateFiring, at.Add(time.Minute), 96)
+	resolve := move(fire.Alert, apiv1.StateFiring, apiv1.StateResolved, at.Add(time.Hour), 12)
+	b := a
+	b.ID = "a2" // its pending event was never on the feed
+	fireB := move(b, apiv1.StatePending, apiv1.StateFiring, at.Add(time.Minute), 97)
+	upAgain := move(a, apiv1.StateInactive, apiv1.StatePending, at.Add(2*time.Hour), 95)
+	upAgain.Alert.ActiveAt = upAgain.At
+	down := move(upAgain.Alert, apiv1.StatePending, apiv1.StateInactive, at.Add(3*time.Hour), 42)
+	for _, tc := range []struct {
+		tr    apiv1.Transition
+		short bool
+	}{{up, false}, {fire, true}, {resolve, false}, {fireB, false}, {upAgain, false}, {down, true}} {
+		tr := tc.tr
 		l.Publish(apiv1.Event{Type: apiv1.EventAlert, Transition: &tr})
 		raw, evs := p.next()
 		got := evs[0].Transition
-		if got == nil || got.Alert.ID != "a1" || got.Alert.RuleName != "High CPU" || got.To != tr.To || got.Value != tr.Value {
-			t.Errorf("%s → %s: page decoded %+v", tr.From, tr.To, got)
+		if got == nil || got.Alert.ID != tr.Alert.ID || got.Alert.RuleName != "High CPU" || got.To != tr.To ||
+			got.Value != tr.Value || got.Alert.State != tr.To || !got.Alert.FiredAt.Equal(tr.Alert.FiredAt) ||
+			!got.At.Equal(tr.At) || got.Alert.Labels["host"] != "web-01" {
+			t.Errorf("%s %s → %s: page decoded %+v", tr.Alert.ID, tr.From, tr.To, got)
 		}
 		short := bytes.HasPrefix(raw, []byte(`{"type":"a",`))
-		if short != (tr.To == apiv1.StateInactive) || tr.To == apiv1.StateInactive && len(raw) > 80 {
-			t.Errorf("%s → %s: page got %d bytes: %s", tr.From, tr.To, len(raw), raw)
+		if short != tc.short || short && len(raw) > 80 || !short && bytes.Contains(raw, []byte(`"state"`)) {
+			t.Errorf("%s %s → %s: page got %d bytes: %s", tr.Alert.ID, tr.From, tr.To, len(raw), raw)
 		}
 		if ev := recvEvent(t, console); ev.Transition == nil || ev.Transition.To != tr.To || ev.Transition.Alert.RuleName != "High CPU" {
 			t.Errorf("console got %+v", ev)

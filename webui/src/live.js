@@ -7,8 +7,14 @@
 // change, and its latest values unless the page watches the host: the host
 // page does, with watch(). Without either it comes in the short form "h":
 // [id, online, last_seen in Unix ms, status, cpu, memory, disk], which in a
-// batch is the array alone. A pending alert that ends without firing comes
-// short too, "a": [id, from, to, at in Unix ms, value].
+// batch is the array alone. A pending alert that ends without firing, or
+// fires with nothing else changed, comes short too, "a": [id, from, to, at
+// in Unix ms, value]. Any other alert
+// event leaves out what repeats another of its fields (apiv1's
+// LiveTransition): the alert's state when it is the transition's "to", its
+// labels when they are only {host}, the transition's value and threshold
+// when they are the alert's, its time when it goes pending at active_at;
+// fillTransition puts them back.
 // When the socket drops, the banner shows and the feed reconnects with
 // exponential backoff and jitter; close code 4401 ends the session.
 
@@ -68,6 +74,17 @@ function setHost(h, keep) {
   emit({ type: "host", host: h, old });
 }
 
+// fillTransition puts back into a transition what the core left out as a
+// repeat of another of its fields (see the top of this file).
+function fillTransition(tr) {
+  const a = tr.alert;
+  if (!("state" in a)) a.state = tr.to;
+  if (!("labels" in a) && a.host) a.labels = { host: a.host };
+  if (!("value" in tr)) tr.value = a.value;
+  if (!("threshold" in tr)) tr.threshold = a.threshold;
+  if (!("at" in tr) && tr.to === "pending") tr.at = a.active_at;
+}
+
 function applyEvent(ev) {
   switch (ev.type) {
     case "batch":
@@ -95,8 +112,9 @@ function applyEvent(ev) {
       break;
     }
     case "a": {
-      // A pending alert that ended without firing, short: the alert is
-      // the one this page has had since it went pending.
+      // A pending alert that ended without firing, or fired, short: the
+      // alert is the one this page has had since it went pending (the
+      // "alert" case below sets fired_at to the time it fired).
       const [id, from, to, at, value] = ev.a || [];
       if (!id) return;
       const known = model.alerts.get(id) || { id };
@@ -109,6 +127,7 @@ function applyEvent(ev) {
     case "alert": {
       const tr = ev.transition;
       if (!tr || !tr.alert || !tr.alert.id) return;
+      fillTransition(tr);
       const a = { ...tr.alert, state: tr.to };
       if (tr.to === "firing") {
         if (!a.fired_at) a.fired_at = tr.at;
