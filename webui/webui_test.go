@@ -209,6 +209,7 @@ func TestDashboard(t *testing.T) {
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load2"][data-state="pending"]`)))
 	fired := load
 	fired.State, fired.Value, fired.FiredAt = apiv1.StateFiring, 9.5, now.Add(time.Minute)
+	fired.Summary, fired.NotifiedAt = "Load is 9.5 (> 8)", fired.FiredAt
 	fire := apiv1.Transition{Alert: fired, From: apiv1.StatePending, To: apiv1.StateFiring, At: fired.FiredAt, Value: 9.5, Threshold: 8}
 	if short, ok, err = apiv1.AlertBrief(&fire, &load); err != nil || !ok {
 		t.Fatalf("AlertBrief of the firing: %v %v", ok, err)
@@ -217,6 +218,7 @@ func TestDashboard(t *testing.T) {
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load2"][data-state="firing"]`)))
 	b.WaitText(`[data-count="warning"] .n`, "2") // with a-disk's, firing since the snapshot
 	b.WaitJS(`document.querySelector('[data-alert="a-load2"]').textContent.includes("9.5 > 8")`, "the firing value")
+	b.WaitText(`[data-alert="a-load2"] .alert-summary`, "Load is 9.5 (> 8)")
 	fired.State, fired.ResolvedAt = apiv1.StateResolved, now.Add(time.Hour)
 	conn.sendRaw(t, liveTransition(t, fired, apiv1.StateFiring, apiv1.StateResolved, fired.ResolvedAt, 2))
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load2"]`)))

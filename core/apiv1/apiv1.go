@@ -282,10 +282,12 @@ const (
 	// EventAlertBrief is an alert event in its short form, on /ws/live
 	// only, for a pending alert that ends without firing or that fires
 	// (see AlertBrief): {"type":"a","a":[id, from, to, at, value]} with at
-	// in Unix milliseconds. The subscriber knows the alert (it was
-	// pending: in the snapshot or an earlier event). LiveDecoder turns it
-	// into an EventAlert with the alert it knew, in its new state with the
-	// value (and, when it fires, fired_at at the transition's time).
+	// in Unix milliseconds, and for one that fires also its summary and
+	// notified (1: notified_at is at). The subscriber knows the alert (it
+	// was pending: in the snapshot or an earlier event). LiveDecoder
+	// turns it into an EventAlert with the alert it knew, in its new
+	// state with the value (and, when it fires, fired_at at the
+	// transition's time, the summary, and notified_at when notified).
 	EventAlertBrief = "a"
 )
 
@@ -454,17 +456,22 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 // AlertBrief encodes t as an EventAlertBrief message when it may go in
 // the short form, and ok is false when it may not. known is the alert as
 // the feed sent it last, nil when it did not. A pending alert that ends
-// without firing goes short; so does one that fires, when its alert is
-// known and firing changed nothing in it but its state, value and
-// fired_at (the transition's time), and the transition carries nothing a
-// reader shows (a reason, an escalation, a mute). The short form carries
-// no notification id.
+// without firing goes short: [id, from, to, at, value]. So does one that
+// fires, when its alert is known and firing changed nothing in it but
+// its state, value, summary (which tells the value), fired_at (the
+// transition's time) and notified_at (the transition's time, or as it
+// was), and the transition carries nothing a reader shows (a reason, an
+// escalation, a mute): [id, from, to, at, value, summary, notified] with
+// notified 1 when notified_at is the transition's time. The short form
+// carries no notification id.
 func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 	if t.Reason != "" || t.Alert.ID == "" || t.From != StatePending {
 		return nil, false, nil
 	}
+	var b []byte
 	switch t.To {
 	case StateInactive:
+		b, err = json.Marshal([5]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value})
 	case StateFiring:
 		if known == nil || t.Escalated != "" || len(t.EscalateTo) > 0 || t.Redelivery || t.Muted ||
 			t.Value != t.Alert.Value || t.Threshold != t.Alert.Threshold || t.Alert.State != StateFiring ||
@@ -472,18 +479,35 @@ func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 			return nil, false, nil
 		}
 		k := *known
-		k.State, k.Value, k.FiredAt = t.Alert.State, t.Alert.Value, t.Alert.FiredAt
+		k.State, k.Value, k.FiredAt, k.Summary = t.Alert.State, t.Alert.Value, t.Alert.FiredAt, t.Alert.Summary
+		notified := 0
+		if t.Alert.NotifiedAt.Equal(t.At) {
+			k.NotifiedAt, notified = t.Alert.NotifiedAt, 1
+		}
 		if !reflect.DeepEqual(k, t.Alert) {
 			return nil, false, nil
 		}
+		b, err = marshalNoEscape([7]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value, t.Alert.Summary, notified})
 	default:
 		return nil, false, nil
 	}
-	b, err := json.Marshal([5]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value})
 	if err != nil {
 		return nil, false, err
 	}
 	return append(append([]byte(`{"type":"a","a":`), b...), '}'), true, nil
+}
+
+// marshalNoEscape is json.Marshal without HTML escapes: what the feed
+// sends is read as JSON, never as HTML, and the escapes of a rule's ">"
+// took six bytes for one.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // liveAlertJSON is an Alert as LiveTransition writes it: the fields here
@@ -505,9 +529,7 @@ type liveTransitionJSON struct {
 
 // LiveTransition encodes t as an EventAlert message for /ws/live, without
 // the fields that repeat another field of the message (see Event): what
-// liveTransitionIn fills back in. HTML is not escaped: the message is
-// read as JSON, never as HTML, and the escapes of a rule's ">" took six
-// bytes for one.
+// liveTransitionIn fills back in. HTML is not escaped (marshalNoEscape).
 func LiveTransition(t *Transition) ([]byte, error) {
 	lt := liveTransitionJSON{Transition: *t, Alert: liveAlertJSON{Alert: t.Alert}}
 	a := &lt.Alert
@@ -535,15 +557,11 @@ func LiveTransition(t *Transition) ([]byte, error) {
 	if t.Threshold != t.Alert.Threshold {
 		lt.Threshold = &lt.Transition.Threshold
 	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"type":"alert","transition":`)
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&lt); err != nil {
+	b, err := marshalNoEscape(&lt)
+	if err != nil {
 		return nil, err
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	return append(b, '}'), nil
+	return append(append([]byte(`{"type":"alert","transition":`), b...), '}'), nil
 }
 
 // liveAlertIn and liveTransitionIn read what LiveTransition wrote (and a
@@ -599,6 +617,10 @@ type alertBrief struct {
 	id, from, to string
 	at           time.Time
 	value        float64
+	// summary and notified are set in the short form of an alert that
+	// fires (7 fields).
+	summary  *string
+	notified bool
 }
 
 func (b *alertBrief) UnmarshalJSON(data []byte) error {
@@ -607,12 +629,14 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	var at int64
-	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value}
-	if len(a) != len(dsts) {
-		return fmt.Errorf("short alert event: %d fields, want %d", len(a), len(dsts))
+	var summary string
+	var notified int
+	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value, &summary, &notified}
+	if len(a) != 5 && len(a) != len(dsts) {
+		return fmt.Errorf("short alert event: %d fields, want 5 or %d", len(a), len(dsts))
 	}
-	for i, dst := range dsts {
-		if err := json.Unmarshal(a[i], dst); err != nil {
+	for i := range a {
+		if err := json.Unmarshal(a[i], dsts[i]); err != nil {
 			return fmt.Errorf("short alert event, field %d: %w", i, err)
 		}
 	}
@@ -620,6 +644,9 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 		return errors.New("short alert event without an alert id")
 	}
 	b.at = time.UnixMilli(at).UTC()
+	if len(a) == len(dsts) {
+		b.summary, b.notified = &summary, notified == 1
+	}
 	return nil
 }
 
@@ -693,6 +720,12 @@ func (d *LiveDecoder) event(m *liveMessage) Event {
 		a.State, a.Value = b.to, b.value
 		if b.to == StateFiring && a.FiredAt.IsZero() {
 			a.FiredAt = b.at
+		}
+		if b.summary != nil {
+			a.Summary = *b.summary
+		}
+		if b.notified {
+			a.NotifiedAt = b.at
 		}
 		if b.to == StatePending || b.to == StateFiring {
 			d.alerts[b.id] = a

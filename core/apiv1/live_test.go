@@ -244,7 +244,8 @@ func mustJSON(t *testing.T, v any) []byte {
 }
 
 // An alert that fires goes short when the feed sent it pending and firing
-// changed nothing else in it; a reader gets the whole transition back.
+// changed nothing else in it but its summary and notified_at; a reader
+// gets the whole transition back.
 // Anything else a reader would show goes whole.
 func TestAlertBriefFiring(t *testing.T) {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
@@ -257,12 +258,14 @@ func TestAlertBriefFiring(t *testing.T) {
 		f(&tr)
 		return tr
 	}
-	fired := fires(func(t *Transition) { t.NotificationID = "n1" })
+	fired := fires(func(t *Transition) {
+		t.NotificationID, t.Alert.Summary, t.Alert.NotifiedAt = "n1", "cpu at 93.5 (> 90)", t.At
+	})
 	msg, ok, err := AlertBrief(&fired, &pending)
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
-	if want := `{"type":"a","a":["a1","pending","firing",1795867200123,93.5]}`; string(msg) != want {
+	if want := `{"type":"a","a":["a1","pending","firing",1795867200123,93.5,"cpu at 93.5 (> 90)",1]}`; string(msg) != want {
 		t.Fatalf("AlertBrief = %s, want %s", msg, want)
 	}
 	var d LiveDecoder
@@ -283,6 +286,7 @@ func TestAlertBriefFiring(t *testing.T) {
 
 	for name, tr := range map[string]Transition{
 		"severity changed": fires(func(t *Transition) { t.Alert.Severity = SeverityVeryCritical }),
+		"notified before":  fires(func(t *Transition) { t.Alert.NotifiedAt = at.Add(-time.Second) }),
 		"silenced":         fires(func(t *Transition) { t.Alert.Silenced = "night" }),
 		"channels changed": fires(func(t *Transition) { t.Alert.Channels = []string{"ops", "boss"} }),
 		"muted":            fires(func(t *Transition) { t.Muted = true }),
@@ -302,5 +306,8 @@ func TestAlertBriefFiring(t *testing.T) {
 	}
 	if _, ok, _ := AlertBrief(&fired, nil); ok {
 		t.Error("an alert the feed did not send pending went short")
+	}
+	if _, err := d.Decode([]byte(`{"type":"a","a":["a1","pending","firing",1795867200123,93.5,"cpu"]}`)); err == nil {
+		t.Error("a short alert event of six fields decoded")
 	}
 }

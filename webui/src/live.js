@@ -7,9 +7,10 @@
 // change, and its latest values unless the page watches the host: the host
 // page does, with watch(). Without either it comes in the short form "h":
 // [id, online, last_seen in Unix ms, status, cpu, memory, disk], which in a
-// batch is the array alone. A pending alert that ends without firing, or
-// fires with nothing else changed, comes short too, "a": [id, from, to, at
-// in Unix ms, value]. Any other alert
+// batch is the array alone. A pending alert that ends without firing comes
+// short too, "a": [id, from, to, at in Unix ms, value], and so does one that
+// fires with nothing else changed, with its new summary and notified (1:
+// notified at that time) after the value. Any other alert
 // event leaves out what repeats another of its fields (apiv1's
 // LiveTransition): the alert's state when it is the transition's "to", its
 // labels when they are only {host}, the transition's value and threshold
@@ -115,12 +116,18 @@ function applyEvent(ev) {
       // A pending alert that ended without firing, or fired, short: the
       // alert is the one this page has had since it went pending (the
       // "alert" case below sets fired_at to the time it fired).
-      const [id, from, to, at, value] = ev.a || [];
+      // One that fired also has its new summary, and notified 1 when
+      // the channels heard of it then.
+      const [id, from, to, at, value, summary, notified] = ev.a || [];
       if (!id) return;
       const known = model.alerts.get(id) || { id };
+      const iso = new Date(at).toISOString();
+      const alert = { ...known, state: to, value };
+      if (summary !== undefined) alert.summary = summary;
+      if (notified === 1) alert.notified_at = iso;
       applyEvent({
         type: "alert",
-        transition: { alert: { ...known, state: to, value }, from, to, at: new Date(at).toISOString(), value, threshold: known.threshold },
+        transition: { alert, from, to, at: iso, value, threshold: known.threshold },
       });
       break;
     }
