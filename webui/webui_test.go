@@ -209,20 +209,21 @@ func TestDashboard(t *testing.T) {
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load2"][data-state="pending"]`)))
 	fired := load
 	fired.State, fired.Value, fired.FiredAt = apiv1.StateFiring, 9.5, now.Add(time.Minute)
-	fired.Summary, fired.NotifiedAt = "Load is 9.5 (> 8)", fired.FiredAt
-	fire := apiv1.Transition{Alert: fired, From: apiv1.StatePending, To: apiv1.StateFiring, At: fired.FiredAt, Value: 9.5, Threshold: 8}
+	fired.Summary, fired.NotifiedAt = "Load is 9.5 (> 9)", fired.FiredAt
+	fired.Severity, fired.Threshold = apiv1.SeverityCritical, 9 // past the rule's critical level while pending
+	fire := apiv1.Transition{Alert: fired, From: apiv1.StatePending, To: apiv1.StateFiring, At: fired.FiredAt, Value: 9.5, Threshold: 9}
 	if short, ok, err = apiv1.AlertBrief(&fire, &load); err != nil || !ok {
 		t.Fatalf("AlertBrief of the firing: %v %v", ok, err)
 	}
 	conn.sendRaw(t, short)
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load2"][data-state="firing"]`)))
-	b.WaitText(`[data-count="warning"] .n`, "2") // with a-disk's, firing since the snapshot
-	b.WaitJS(`document.querySelector('[data-alert="a-load2"]').textContent.includes("9.5 > 8")`, "the firing value")
-	b.WaitText(`[data-alert="a-load2"] .alert-summary`, "Load is 9.5 (> 8)")
+	b.WaitText(`[data-count="critical"] .n`, "1")
+	b.WaitJS(`document.querySelector('[data-alert="a-load2"]').textContent.includes("9.5 > 9")`, "the firing value")
+	b.WaitText(`[data-alert="a-load2"] .alert-summary`, "Load is 9.5 (> 9)")
 	fired.State, fired.ResolvedAt = apiv1.StateResolved, now.Add(time.Hour)
 	conn.sendRaw(t, liveTransition(t, fired, apiv1.StateFiring, apiv1.StateResolved, fired.ResolvedAt, 2))
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load2"]`)))
-	b.WaitText(`[data-count="warning"] .n`, "1")
+	b.WaitText(`[data-count="critical"] .n`, "0")
 
 	// Everything the page loaded came from the core.
 	if got := b.EvalString(`performance.getEntriesByType("resource").map(e => e.name)

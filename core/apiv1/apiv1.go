@@ -282,12 +282,14 @@ const (
 	// EventAlertBrief is an alert event in its short form, on /ws/live
 	// only, for a pending alert that ends without firing or that fires
 	// (see AlertBrief): {"type":"a","a":[id, from, to, at, value]} with at
-	// in Unix milliseconds, and for one that fires also its summary and
-	// notified (1: notified_at is at). The subscriber knows the alert (it
+	// in Unix milliseconds, and for one that fires also its summary,
+	// notified (1: notified_at is at), severity and threshold. The
+	// subscriber knows the alert (it
 	// was pending: in the snapshot or an earlier event). LiveDecoder
 	// turns it into an EventAlert with the alert it knew, in its new
 	// state with the value (and, when it fires, fired_at at the
-	// transition's time, the summary, and notified_at when notified).
+	// transition's time, the summary, severity and threshold, and
+	// notified_at when notified).
 	EventAlertBrief = "a"
 )
 
@@ -459,11 +461,13 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 // without firing goes short: [id, from, to, at, value]. So does one that
 // fires, when its alert is known and firing changed nothing in it but
 // its state, value, summary (which tells the value), fired_at (the
-// transition's time) and notified_at (the transition's time, or as it
-// was), and the transition carries nothing a reader shows (a reason, an
-// escalation, a mute): [id, from, to, at, value, summary, notified] with
-// notified 1 when notified_at is the transition's time. The short form
-// carries no notification id.
+// transition's time), notified_at (the transition's time, or as it was),
+// severity and threshold (a rule with a warning level moves both while
+// the alert is pending), and the transition carries nothing a reader
+// shows (a reason, an escalation, a mute): [id, from, to, at, value,
+// summary, notified, severity, threshold] with notified 1 when
+// notified_at is the transition's time. The short form carries no
+// notification id, and its times are to the millisecond.
 func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 	if t.Reason != "" || t.Alert.ID == "" || t.From != StatePending {
 		return nil, false, nil
@@ -475,11 +479,12 @@ func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 	case StateFiring:
 		if known == nil || t.Escalated != "" || len(t.EscalateTo) > 0 || t.Redelivery || t.Muted ||
 			t.Value != t.Alert.Value || t.Threshold != t.Alert.Threshold || t.Alert.State != StateFiring ||
-			!t.Alert.FiredAt.Equal(t.At) || t.At.UnixMilli()*int64(time.Millisecond) != t.At.UnixNano() {
+			!t.Alert.FiredAt.Equal(t.At) {
 			return nil, false, nil
 		}
 		k := *known
 		k.State, k.Value, k.FiredAt, k.Summary = t.Alert.State, t.Alert.Value, t.Alert.FiredAt, t.Alert.Summary
+		k.Severity, k.Threshold = t.Alert.Severity, t.Alert.Threshold
 		notified := 0
 		if t.Alert.NotifiedAt.Equal(t.At) {
 			k.NotifiedAt, notified = t.Alert.NotifiedAt, 1
@@ -487,7 +492,8 @@ func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 		if !reflect.DeepEqual(k, t.Alert) {
 			return nil, false, nil
 		}
-		b, err = marshalNoEscape([7]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value, t.Alert.Summary, notified})
+		b, err = marshalNoEscape([9]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value, t.Alert.Summary, notified,
+			t.Alert.Severity, t.Alert.Threshold})
 	default:
 		return nil, false, nil
 	}
@@ -617,10 +623,12 @@ type alertBrief struct {
 	id, from, to string
 	at           time.Time
 	value        float64
-	// summary and notified are set in the short form of an alert that
-	// fires (7 fields).
-	summary  *string
-	notified bool
+	// summary, notified, severity and threshold are set in the short
+	// form of an alert that fires (9 fields).
+	summary   *string
+	notified  bool
+	severity  string
+	threshold float64
 }
 
 func (b *alertBrief) UnmarshalJSON(data []byte) error {
@@ -631,7 +639,7 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 	var at int64
 	var summary string
 	var notified int
-	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value, &summary, &notified}
+	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value, &summary, &notified, &b.severity, &b.threshold}
 	if len(a) != 5 && len(a) != len(dsts) {
 		return fmt.Errorf("short alert event: %d fields, want 5 or %d", len(a), len(dsts))
 	}
@@ -726,6 +734,9 @@ func (d *LiveDecoder) event(m *liveMessage) Event {
 		}
 		if b.notified {
 			a.NotifiedAt = b.at
+		}
+		if b.severity != "" {
+			a.Severity, a.Threshold = b.severity, b.threshold
 		}
 		if b.to == StatePending || b.to == StateFiring {
 			d.alerts[b.id] = a

@@ -9,8 +9,8 @@
 // [id, online, last_seen in Unix ms, status, cpu, memory, disk], which in a
 // batch is the array alone. A pending alert that ends without firing comes
 // short too, "a": [id, from, to, at in Unix ms, value], and so does one that
-// fires with nothing else changed, with its new summary and notified (1:
-// notified at that time) after the value. Any other alert
+// fires with nothing else changed, with its new summary, notified (1:
+// notified at that time), severity and threshold after the value. Any other alert
 // event leaves out what repeats another of its fields (apiv1's
 // LiveTransition): the alert's state when it is the transition's "to", its
 // labels when they are only {host}, the transition's value and threshold
@@ -116,18 +116,19 @@ function applyEvent(ev) {
       // A pending alert that ended without firing, or fired, short: the
       // alert is the one this page has had since it went pending (the
       // "alert" case below sets fired_at to the time it fired).
-      // One that fired also has its new summary, and notified 1 when
-      // the channels heard of it then.
-      const [id, from, to, at, value, summary, notified] = ev.a || [];
+      // One that fired also has its new summary, notified 1 when the
+      // channels heard of it then, and its severity and threshold.
+      const [id, from, to, at, value, summary, notified, severity, threshold] = ev.a || [];
       if (!id) return;
       const known = model.alerts.get(id) || { id };
       const iso = new Date(at).toISOString();
       const alert = { ...known, state: to, value };
       if (summary !== undefined) alert.summary = summary;
       if (notified === 1) alert.notified_at = iso;
+      if (severity !== undefined) Object.assign(alert, { severity, threshold });
       applyEvent({
         type: "alert",
-        transition: { alert, from, to, at: iso, value, threshold: known.threshold },
+        transition: { alert, from, to, at: iso, value, threshold: alert.threshold },
       });
       break;
     }
