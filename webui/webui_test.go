@@ -132,7 +132,7 @@ func TestDashboard(t *testing.T) {
 	web.Gauges.CPU, web.Gauges.Memory = 55.2, 31.5
 	web.LastSeen = time.Now()
 	core.setHost(web)
-	brief, err := apiv1.HostBrief(&web)
+	brief, err := apiv1.HostBrief(&web, 0) // with the host's id
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,16 +143,30 @@ func TestDashboard(t *testing.T) {
 	if got := b.EvalString(`document.querySelector('[data-host="h-web"] .host-os').textContent`); !strings.Contains(got, "ubuntu 24.04") {
 		t.Errorf("after a short host event the card's platform is %q", got)
 	}
-	// In a batch the short form is the array alone.
+	// In a batch the short form is the array alone, with the host's
+	// number on the feed for its id, as the core sends it: the number
+	// comes with the host's identity. A number the page never got (a
+	// host removed before its snapshot) changes nothing.
+	cards := b.EvalString(`String(document.querySelectorAll("[data-host]").length)`)
+	withNumber, err := json.Marshal(map[string]any{"type": apiv1.EventHost, "host": apiv1.LiveHost{Host: web, Facts: &web.Facts, N: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.sendRaw(t, withNumber)
 	web.Gauges.CPU = 33.3
 	core.setHost(web)
-	if brief, err = apiv1.HostBrief(&web); err != nil {
+	if brief, err = apiv1.HostBrief(&web, 5); err != nil {
 		t.Fatal(err)
 	}
 	row, _ := apiv1.HostBriefRow(brief)
-	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(row)+`]}`))
+	stranger, _ := apiv1.HostBrief(&apiv1.Host{ID: "gone", Online: true, LastSeen: time.Now(), Status: apiv1.StatusOK}, 99)
+	strangerRow, _ := apiv1.HostBriefRow(stranger)
+	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(strangerRow)+`,`+string(row)+`]}`))
 	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "33")
 	b.WaitText(`[data-host="h-web"] .host-name`, "web-01")
+	if got := b.EvalString(`String(document.querySelectorAll("[data-host]").length)`); got != cards {
+		t.Errorf("host cards: %s after a short event of an unknown number, want %s", got, cards)
+	}
 
 	// A firing transition adds the alert row and counts it.
 	cpu := apiv1.Alert{

@@ -275,8 +275,9 @@ const (
 	EventAlert    = "alert"    // Transition: an alert changed state
 	EventBatch    = "batch"    // Events: host and alert events, in order (/ws/live only)
 	// EventHostBrief is a host event in its short form, on /ws/live only:
-	// {"type":"h","h":[id, online, last_seen, status, cpu, memory, disk]}
-	// with online 1 or 0 and last_seen in Unix milliseconds (0: never).
+	// {"type":"h","h":[host, online, last_seen, status, cpu, memory, disk]}
+	// with host the host's number on this feed (LiveHost.N) or its id,
+	// online 1 or 0 and last_seen in Unix milliseconds (0: never).
 	// LiveDecoder turns it into an EventHost.
 	EventHostBrief = "h"
 	// EventAlertBrief is an alert event in its short form, on /ws/live
@@ -358,10 +359,14 @@ type Event struct {
 // LiveHost is a host as /ws/live sends it, in snapshots and host events:
 // Host's JSON, with Facts a pointer so that a host event can leave the
 // identity out (see Event). When Facts is nil, AgentVersion, AgentTags
-// and TagsByAdmin are left out too and mean "unchanged".
+// and TagsByAdmin are left out too and mean "unchanged". N is the host's
+// number on this feed, which short host events carry in place of the id:
+// given with the identity (in the snapshot, and in every event that has
+// "facts"), the same for the feed's life.
 type LiveHost struct {
 	Host
 	Facts *HostFacts `json:"facts,omitempty"`
+	N     uint32     `json:"n,omitempty"`
 }
 
 // LiveWatch is the one message a /ws/live subscriber sends: the hosts whose
@@ -385,8 +390,10 @@ type liveMessage struct {
 	Events     []liveMessage     `json:"events,omitempty"`
 }
 
-// HostBrief encodes h as an EventHostBrief message, as the core sends it.
-func HostBrief(h *Host) ([]byte, error) {
+// HostBrief encodes h as an EventHostBrief message, as the core sends it:
+// with n, the host's number on the feed (LiveHost.N), in place of its id;
+// with the id when n is 0.
+func HostBrief(h *Host, n uint32) ([]byte, error) {
 	online, seen := 0, int64(0)
 	if h.Online {
 		online = 1
@@ -394,7 +401,11 @@ func HostBrief(h *Host) ([]byte, error) {
 	if !h.LastSeen.IsZero() {
 		seen = h.LastSeen.UnixMilli()
 	}
-	b, err := json.Marshal([7]any{h.ID, online, seen, h.Status, h.Gauges.CPU, h.Gauges.Memory, h.Gauges.Disk})
+	var host any = h.ID
+	if n != 0 {
+		host = n
+	}
+	b, err := json.Marshal([7]any{host, online, seen, h.Status, h.Gauges.CPU, h.Gauges.Memory, h.Gauges.Disk})
 	if err != nil {
 		return nil, err
 	}
@@ -424,9 +435,11 @@ func (m *liveMessage) UnmarshalJSON(data []byte) error {
 	return json.Unmarshal(data, (*plain)(m))
 }
 
-// liveBrief is the array of an EventHostBrief.
+// liveBrief is the array of an EventHostBrief: the host with its id, or
+// with its number on the feed in n.
 type liveBrief struct {
 	host Host
+	n    uint32
 }
 
 func (b *liveBrief) UnmarshalJSON(data []byte) error {
@@ -436,7 +449,11 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 	}
 	var online, seen int64
 	h := &b.host
-	dsts := []any{&h.ID, &online, &seen, &h.Status, &h.Gauges.CPU, &h.Gauges.Memory, &h.Gauges.Disk}
+	var id any = &h.ID
+	if len(a) > 0 && len(a[0]) > 0 && a[0][0] != '"' {
+		id = &b.n
+	}
+	dsts := []any{id, &online, &seen, &h.Status, &h.Gauges.CPU, &h.Gauges.Memory, &h.Gauges.Disk}
 	if len(a) != len(dsts) {
 		return fmt.Errorf("short host event: %d fields, want %d", len(a), len(dsts))
 	}
@@ -673,7 +690,8 @@ type hostIdentity struct {
 // use.
 type LiveDecoder struct {
 	hosts  map[string]hostIdentity
-	alerts map[string]Alert // pending and firing, for short alert events
+	nums   map[uint32]string // host numbers on the feed, for short host events
+	alerts map[string]Alert  // pending and firing, for short alert events
 }
 
 // Decode reads one /ws/live message and returns its events in order.
@@ -683,25 +701,34 @@ func (d *LiveDecoder) Decode(msg []byte) ([]Event, error) {
 		return nil, fmt.Errorf("read live message: %w", err)
 	}
 	if d.hosts == nil {
-		d.hosts, d.alerts = map[string]hostIdentity{}, map[string]Alert{}
+		d.hosts, d.nums, d.alerts = map[string]hostIdentity{}, map[uint32]string{}, map[string]Alert{}
 	}
 	if m.Type == EventBatch {
 		out := make([]Event, 0, len(m.Events))
 		for i := range m.Events {
-			out = append(out, d.event(&m.Events[i]))
+			if ev, ok := d.event(&m.Events[i]); ok {
+				out = append(out, ev)
+			}
 		}
 		return out, nil
 	}
-	return []Event{d.event(&m)}, nil
+	if ev, ok := d.event(&m); ok {
+		return []Event{ev}, nil
+	}
+	return nil, nil
 }
 
-func (d *LiveDecoder) event(m *liveMessage) Event {
-	ev := Event{Type: m.Type, Alerts: m.Alerts}
+// event turns m into an Event; ok is false for a short host event of a
+// host number the feed never gave (a host removed before this reader's
+// snapshot), which is dropped.
+func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
+	ev = Event{Type: m.Type, Alerts: m.Alerts}
 	if m.Transition != nil {
 		ev.Transition = m.Transition.transition()
 	}
 	if m.Type == EventSnapshot {
 		clear(d.hosts)
+		clear(d.nums)
 		ev.Hosts = make([]Host, 0, len(m.Hosts))
 		for i := range m.Hosts {
 			ev.Hosts = append(ev.Hosts, d.host(&m.Hosts[i]))
@@ -751,17 +778,25 @@ func (d *LiveDecoder) event(m *liveMessage) Event {
 	}
 	if m.Type == EventHostBrief && m.Brief != nil {
 		h := m.Brief.host
+		if n := m.Brief.n; n != 0 {
+			if h.ID, ok = d.nums[n]; !ok {
+				return ev, false
+			}
+		}
 		if id, ok := d.hosts[h.ID]; ok {
 			h.Facts, h.AgentVersion, h.AgentTags, h.TagsByAdmin, h.Tags = id.facts, id.agentVersion, id.agentTags, id.tagsByAdmin, id.tags
 		}
 		ev.Type, ev.Host = EventHost, &h
 	}
-	return ev
+	return ev, true
 }
 
 // host fills in lh's identity, or remembers it when lh carries one.
 func (d *LiveDecoder) host(lh *LiveHost) Host {
 	h := lh.Host
+	if lh.N != 0 {
+		d.nums[lh.N] = h.ID
+	}
 	if lh.Facts != nil {
 		h.Facts = *lh.Facts
 		d.hosts[h.ID] = hostIdentity{facts: h.Facts, agentVersion: h.AgentVersion, agentTags: h.AgentTags, tagsByAdmin: h.TagsByAdmin, tags: h.Tags}

@@ -21,7 +21,7 @@ func TestLiveDecoderShortHostEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := Host{ID: "web-01", Online: true, LastSeen: at, Status: SeverityWarning, Gauges: Gauges{CPU: 12.5, Memory: 50.25, Disk: 99}}
-	brief, err := HostBrief(&h)
+	brief, err := HostBrief(&h, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestLiveDecoderShortHostEvents(t *testing.T) {
 	}
 	offline := h
 	offline.Online, offline.LastSeen, offline.Status = false, time.Time{}, StatusOffline
-	off, _ := HostBrief(&offline)
+	off, _ := HostBrief(&offline, 0)
 	row, _ := HostBriefRow(brief)
 	offRow, _ := HostBriefRow(off)
 	if string(row) != `["web-01",1,1795867200123,"warning",12.5,50.25,99]` {
@@ -318,5 +318,57 @@ func TestAlertBriefFiring(t *testing.T) {
 	}
 	if _, err := d.Decode([]byte(`{"type":"a","a":["a1","pending","firing",1795867200123,93.5,"cpu"]}`)); err == nil {
 		t.Error("a short alert event of six fields decoded")
+	}
+}
+
+// A short host event carries the host's number on the feed, which the
+// snapshot and the host's events with its identity give; the decoder
+// turns it back into the host, and drops one whose number it never got.
+func TestLiveDecoderHostNumbers(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
+	web := Host{ID: "3f9a61c0d2e54b7a8c1e0f2d4b6a8c0e", Online: true, LastSeen: at, Status: StatusOK, Gauges: Gauges{CPU: 12.5}}
+	brief, err := HostBrief(&web, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID, _ := HostBrief(&web, 0)
+	if want := `{"type":"h","h":[7,1,1795867200123,"ok",12.5,0,0]}`; string(brief) != want {
+		t.Fatalf("HostBrief = %s, want %s", brief, want)
+	}
+	t.Logf("short host event: %d bytes with the number, %d with a 32-character id", len(brief), len(byID))
+	snap := []byte(`{"type":"snapshot","hosts":[{"id":"` + web.ID + `","online":true,"status":"ok","facts":{"hostname":"web-01"},"n":7}]}`)
+	db := []byte(`{"type":"host","host":{"id":"db-01","online":true,"status":"ok","facts":{"hostname":"db-01"},"n":8}}`)
+	dbBrief := []byte(`{"type":"h","h":[8,1,1795867200123,"warning",1,2,3]}`)
+	var d LiveDecoder
+	for _, msg := range [][]byte{snap, db} {
+		if _, err := d.Decode(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		msg          []byte
+		id, hostname string
+	}{{brief, web.ID, "web-01"}, {dbBrief, "db-01", "db-01"}, {byID, web.ID, "web-01"}} {
+		evs, err := d.Decode(tc.msg)
+		if err != nil || len(evs) != 1 || evs[0].Host == nil {
+			t.Fatalf("%s: %v %+v", tc.msg, err, evs)
+		}
+		if h := evs[0].Host; h.ID != tc.id || h.Facts.Hostname != tc.hostname || !h.LastSeen.Equal(at) {
+			t.Errorf("%s decoded to %+v", tc.msg, h)
+		}
+	}
+	// A number the feed never gave (its host was removed before this
+	// reader's snapshot) is dropped, alone or in a batch.
+	if evs, err := d.Decode([]byte(`{"type":"h","h":[9,1,1795867200123,"ok",1,2,3]}`)); err != nil || len(evs) != 0 {
+		t.Errorf("unknown host number: %v %+v", err, evs)
+	}
+	if evs, err := d.Decode([]byte(`{"type":"batch","events":[[9,1,1,"ok",1,2,3],[7,1,1,"ok",1,2,3]]}`)); err != nil ||
+		len(evs) != 1 || evs[0].Host.ID != web.ID {
+		t.Errorf("batch with an unknown host number: %v %+v", err, evs)
+	}
+	// A new snapshot forgets the numbers of the last.
+	d.Decode([]byte(`{"type":"snapshot"}`))
+	if evs, _ := d.Decode(dbBrief); len(evs) != 0 {
+		t.Errorf("a number from before the snapshot decoded: %+v", evs)
 	}
 }

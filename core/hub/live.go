@@ -154,6 +154,9 @@ type Live struct {
 	// uses it.
 	alerts map[string]apiv1.Alert
 
+	numMu sync.Mutex // guards nums: run and the snapshots' encoders number hosts
+	nums  map[string]uint32
+
 	snapMu sync.Mutex // one snapshot is built at a time
 
 	inProcess atomic.Int32 // in-process subscribers; see WantsLatest
@@ -263,6 +266,7 @@ func NewLive(snapshot func(latest bool) apiv1.Event, reg prometheus.Registerer, 
 		restWake:   make(chan struct{}, 1),
 		known:      map[string]uint64{},
 		alerts:     map[string]apiv1.Alert{},
+		nums:       map[string]uint32{},
 		seed:       maphash.MakeSeed(),
 		conns:      map[*liveConn]struct{}{},
 		watched:    map[string]int{},
@@ -552,7 +556,7 @@ func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 	}
 	if ev.Type != apiv1.EventHost || ev.Host == nil {
 		b, err := json.Marshal(liveEventJSON{Type: ev.Type, Transition: ev.Transition,
-			Hosts: liveHosts(ev.Hosts), Alerts: ev.Alerts})
+			Hosts: l.liveHosts(ev.Hosts), Alerts: ev.Alerts})
 		return liveEntry{slim: b}, err
 	}
 	h := ev.Host
@@ -562,13 +566,13 @@ func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 	lh.Latest = nil
 	var err error
 	if old, ok := l.known[h.ID]; ok && old == sum {
-		if e.slim, err = apiv1.HostBrief(h); err != nil {
+		if e.slim, err = apiv1.HostBrief(h, l.num(h.ID)); err != nil {
 			return e, err
 		}
 		lh.AgentVersion, lh.AgentTags, lh.TagsByAdmin = "", nil, false
 	} else {
 		l.known[h.ID] = sum
-		lh.Facts = &h.Facts
+		lh.Facts, lh.N = &h.Facts, l.num(h.ID)
 		if e.slim, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh}); err != nil {
 			return e, err
 		}
@@ -581,17 +585,34 @@ func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 }
 
 // liveHosts turns a snapshot's hosts into what pages get: each with its
-// identity, none with its Latest values.
-func liveHosts(hs []apiv1.Host) []apiv1.LiveHost {
+// identity and number, none with its Latest values.
+func (l *Live) liveHosts(hs []apiv1.Host) []apiv1.LiveHost {
 	if hs == nil {
 		return nil
 	}
 	out := make([]apiv1.LiveHost, len(hs))
 	for i := range hs {
-		out[i] = apiv1.LiveHost{Host: hs[i], Facts: &hs[i].Facts}
+		out[i] = apiv1.LiveHost{Host: hs[i], Facts: &hs[i].Facts, N: l.num(hs[i].ID)}
 		out[i].Latest = nil
 	}
 	return out
+}
+
+// num returns the host's number on the feed, which short host events
+// carry in place of its id (a random agent id is 32 characters, most of
+// a short event): given the first time it is asked for, and kept for the
+// feed's life. A page learns it with the host's identity, which comes
+// before any short event of the host (in the snapshot, or the host's
+// first event on the feed).
+func (l *Live) num(id string) uint32 {
+	l.numMu.Lock()
+	defer l.numMu.Unlock()
+	n, ok := l.nums[id]
+	if !ok {
+		n = uint32(len(l.nums) + 1)
+		l.nums[id] = n
+	}
+	return n
 }
 
 // identityHash sums what a host event may leave out.
@@ -734,7 +755,7 @@ func (l *Live) snapshotFor() ([]byte, uint64, error) {
 	// Every event before seq is in what snapshot returns now; events from
 	// seq on follow it from the ring (some of them twice, harmlessly).
 	ev := l.snapshot(false)
-	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Hosts: liveHosts(ev.Hosts), Alerts: ev.Alerts})
+	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Hosts: l.liveHosts(ev.Hosts), Alerts: ev.Alerts})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -192,8 +192,9 @@ func TestLiveSlimAndWatchedHosts(t *testing.T) {
 	watcher, other := openPage(t, srv), openPage(t, srv)
 	for _, p := range []*page{watcher, other} {
 		raw, evs := p.next()
-		if bytes.Contains(raw, []byte(`"latest"`)) || !bytes.Contains(raw, []byte(`"facts":{"hostname":"web-01"`)) {
-			t.Fatalf("snapshot %s: want facts and no latest values", raw)
+		if bytes.Contains(raw, []byte(`"latest"`)) || !bytes.Contains(raw, []byte(`"facts":{"hostname":"web-01"`)) ||
+			!bytes.Contains(raw, []byte(`"n":1`)) {
+			t.Fatalf("snapshot %s: want facts, the host's number and no latest values", raw)
 		}
 		if h := evs[0].Hosts[0]; h.Facts != facts || h.AgentVersion != "1.0" {
 			t.Fatalf("decoded snapshot host %+v", h)
@@ -254,8 +255,9 @@ func TestLiveSlimAndWatchedHosts(t *testing.T) {
 					t.Errorf("event %d carries the identity: %v, want %v: %s", i, carries, wantIdentity, raw)
 				}
 				// Without identity or latest values: the short form (in a
-				// batch, its array alone).
-				brief := bytes.HasPrefix(raw, []byte(`{"type":"h","h":["web-01",1,`)) || bytes.HasPrefix(raw, []byte(`["web-01",1,`))
+				// batch, its array alone), with the host's number on the
+				// feed (web-01's, from the snapshot) for its id.
+				brief := bytes.HasPrefix(raw, []byte(`{"type":"h","h":[1,1,`)) || bytes.HasPrefix(raw, []byte(`[1,1,`))
 				if brief != (i == 1 && !tc.wantLatest) {
 					t.Errorf("event %d in the short form: %v: %s", i, brief, raw)
 				}

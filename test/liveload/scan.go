@@ -12,10 +12,11 @@ import (
 // and apiv1.HostBrief), so in a host event or a batch each online host's
 // update holds either the bytes `"online":true,"last_seen":"` followed by
 // the core's RFC 3339 time (an event with the host's identity or latest
-// values), or `["` followed by the host's id, 1 (online) and the time in
-// Unix milliseconds (the short form, nearly every event: alone as
-// {"type":"h","h":[...]}, in a batch as the array alone).
-// scanDelays finds each with bytes.Index and parses only the time.
+// values), or `[` followed by the host's number on the feed (or its id in
+// quotes), 1 (online) and the time in Unix milliseconds (the short form,
+// nearly every event: alone as {"type":"h","h":[...]}, in a batch as the
+// array alone). scanDelays finds each with bytes.Index and parses only
+// the time.
 // Snapshots and alert events are skipped by their first bytes; offline
 // hosts (whose last_seen is old) are skipped by the match.
 var (
@@ -23,8 +24,7 @@ var (
 	briefPrefix = []byte(`{"type":"h",`)
 	batchPrefix = []byte(`{"type":"batch",`)
 	seenMark    = []byte(`"online":true,"last_seen":"`)
-	briefMark   = []byte(`["`)
-	briefOnline = []byte(`",1,`)
+	briefOnline = []byte(`,1,`)
 )
 
 // scanDelays calls add with got minus the last_seen of every online host
@@ -51,18 +51,35 @@ func scanDelays(msg []byte, got time.Time, add func(time.Duration)) int {
 		rest = rest[end:]
 	}
 	for rest := msg; ; {
-		i := bytes.Index(rest, briefMark)
+		i := bytes.IndexByte(rest, '[')
 		if i < 0 {
 			break
 		}
-		rest = rest[i+len(briefMark):]
-		// The id (a host id has no quote in it), then online, then the
-		// time and the status; any other array (tags) stops at one of them.
-		end := bytes.IndexByte(rest, '"')
-		if end < 0 || !bytes.HasPrefix(rest[end:], briefOnline) {
+		rest = rest[i+1:]
+		// The host's number or its id (a host id has no quote in it),
+		// then online, then the time and the status; any other array
+		// (tags, a batch's events, a short alert event) stops at one of
+		// them.
+		if len(rest) > 0 && rest[0] == '"' {
+			end := bytes.IndexByte(rest[1:], '"')
+			if end < 0 {
+				break
+			}
+			rest = rest[1+end+1:]
+		} else {
+			n := 0
+			for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+				n++
+			}
+			if n == 0 {
+				continue
+			}
+			rest = rest[n:]
+		}
+		if !bytes.HasPrefix(rest, briefOnline) {
 			continue
 		}
-		rest = rest[end+len(briefOnline):]
+		rest = rest[len(briefOnline):]
 		ms, ok := int64(0), false
 		for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
 			ms, ok = ms*10+int64(rest[0]-'0'), true

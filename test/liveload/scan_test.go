@@ -34,15 +34,24 @@ func TestScanDelays(t *testing.T) {
 		}
 		return append(append([]byte(`{"type":"batch","events":[`), bytes.Join(parts, []byte(","))...), "]}"...)
 	}
-	brief := func(id string, online bool, seen time.Time) json.RawMessage {
+	// The short form with the host's number on the feed, as the core
+	// sends it, or with its id (number 0).
+	brief := func(id string, n uint32, online bool, seen time.Time) json.RawMessage {
 		b, err := apiv1.HostBrief(&apiv1.Host{ID: id, Online: online, LastSeen: seen, Status: "ok",
-			Gauges: apiv1.Gauges{CPU: 12.5, Memory: 1, Disk: 99.99}})
+			Gauges: apiv1.Gauges{CPU: 12.5, Memory: 1, Disk: 99.99}}, n)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
 	alert, _ := json.Marshal(apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{To: "firing", At: at}})
+	known := apiv1.Alert{ID: "a1", Severity: "critical", Threshold: 90, Labels: map[string]string{"host": "a"}}
+	fired := known
+	fired.State, fired.Value, fired.FiredAt, fired.Summary = "firing", 1, at, "[1,1,2]"
+	shortAlert, ok, err := apiv1.AlertBrief(&apiv1.Transition{Alert: fired, From: "pending", To: "firing", At: at, Value: 1, Threshold: 90}, &known)
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief: %v %v", ok, err)
+	}
 	snapshot, _ := json.Marshal(apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "x", Online: true, LastSeen: at}}})
 	tests := []struct {
 		name string
@@ -53,9 +62,12 @@ func TestScanDelays(t *testing.T) {
 		{"a host new to the feed, with its facts", host("new", true, at), 1},
 		{"a batch", batch(host("a", true, at), alert, host("b", true, at), host("c", false, at.Add(-time.Hour))), 2},
 		{"an offline host", host("c", false, at), 0},
-		{"a short host event", brief("a", true, at), 1},
-		{"a short offline host event", brief("c", false, at), 0},
-		{"a batch of both forms", batch(brief("a", true, at), host("new", true, at), alert, brief("b", true, at), brief("c", false, at)), 3},
+		{"a short host event", brief("a", 7, true, at), 1},
+		{"a short host event with the id", brief("a", 0, true, at), 1},
+		{"a short offline host event", brief("c", 9, false, at), 0},
+		{"a batch of both forms", batch(brief("a", 7, true, at), host("new", true, at), alert, brief("b", 0, true, at), brief("c", 9, false, at)), 3},
+		{"a short alert event", shortAlert, 0},
+		{"a batch with a short alert event", batch(brief("a", 1, true, at), shortAlert, brief("b", 12, true, at)), 2},
 		{"an alert", alert, 0},
 		{"the snapshot", snapshot, 0},
 	}

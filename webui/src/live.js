@@ -6,8 +6,10 @@
 // host's identity (facts, agent version, agent tags) when it did not
 // change, and its latest values unless the page watches the host: the host
 // page does, with watch(). Without either it comes in the short form "h":
-// [id, online, last_seen in Unix ms, status, cpu, memory, disk], which in a
-// batch is the array alone. A pending alert that ends without firing comes
+// [host, online, last_seen in Unix ms, status, cpu, memory, disk], which in
+// a batch is the array alone; host is the host's number on the feed ("n",
+// given with the host in the snapshot and in every event with its facts)
+// or its id. A pending alert that ends without firing comes
 // short too, "a": [id, from, to, at in Unix ms, value], and so does one that
 // fires with nothing else changed, with its new summary, notified (1:
 // notified at that time), severity and threshold after the value. Any other alert
@@ -27,6 +29,7 @@ const BACKOFF_MAX_MS = 30000;
 export const model = {
   hosts: new Map(), // host id -> apiv1.Host
   alerts: new Map(), // alert id -> apiv1.Alert (state firing or pending)
+  nums: new Map(), // host number on the feed -> host id
   loaded: false, // a snapshot arrived since sign-in
 };
 
@@ -57,6 +60,7 @@ export function hostName(id) {
 export function resetModel() {
   model.hosts.clear();
   model.alerts.clear();
+  model.nums.clear();
   model.loaded = false;
   emit({ type: "reset" });
 }
@@ -67,6 +71,7 @@ const IDENTITY = ["facts", "agent_version", "agent_tags", "tags_by_admin"];
 // setHost puts a host event's host in the model, keeping the identity
 // fields (and the tags, for a short event) it does not carry.
 function setHost(h, keep) {
+  if (h.n) model.nums.set(h.n, h.id);
   const old = model.hosts.get(h.id);
   if (!("facts" in h) && old) {
     for (const k of keep) if (k in old && !(k in h)) h[k] = old[k];
@@ -94,6 +99,7 @@ function applyEvent(ev) {
       break;
     case "snapshot":
       model.hosts = new Map((ev.hosts || []).map((h) => [h.id, h]));
+      model.nums = new Map((ev.hosts || []).filter((h) => h.n).map((h) => [h.n, h.id]));
       model.alerts = new Map(
         (ev.alerts || []).filter((a) => a.state === "firing" || a.state === "pending").map((a) => [a.id, a]),
       );
@@ -105,7 +111,10 @@ function applyEvent(ev) {
       if (ev.host && ev.host.id) setHost(ev.host, IDENTITY);
       break;
     case "h": {
-      const [id, online, seen, status, cpu, memory, disk] = ev.h || [];
+      const [host, online, seen, status, cpu, memory, disk] = ev.h || [];
+      // A number the feed never gave this page (its host was removed
+      // before the snapshot) is dropped.
+      const id = typeof host === "number" ? model.nums.get(host) : host;
       if (!id) return;
       const h = { id, online: online === 1, status, gauges: { cpu, memory, disk } };
       if (seen) h.last_seen = new Date(seen).toISOString();
