@@ -441,8 +441,12 @@ func (l *Live) publish(events []apiv1.Event) {
 	l.mu.Lock()
 	if l.ring == nil {
 		// No page has ever connected: nothing to encode for. The first
-		// page's snapshot has these events in it.
+		// page's snapshot has these events in it; the alerts are kept,
+		// so that those pending now go short when they fire.
 		l.mu.Unlock()
+		for _, ev := range events {
+			l.rememberAlert(ev)
+		}
 		return
 	}
 	l.mu.Unlock()
@@ -536,18 +540,7 @@ func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 	if t := ev.Transition; ev.Type == apiv1.EventAlert && t != nil {
 		// A pending alert ending without firing, or firing, in the short
 		// form: the page has the alert from when it went pending.
-		var known *apiv1.Alert
-		if a, ok := l.alerts[t.Alert.ID]; ok {
-			known = &a
-		}
-		if t.To == apiv1.StatePending || t.To == apiv1.StateFiring {
-			if len(l.alerts) >= liveKnownAlerts {
-				clear(l.alerts) // alerts whose end was dropped; the next go whole
-			}
-			l.alerts[t.Alert.ID] = t.Alert
-		} else {
-			delete(l.alerts, t.Alert.ID)
-		}
+		known := l.rememberAlert(ev)
 		if b, ok, err := apiv1.AlertBrief(t, known); ok || err != nil {
 			return liveEntry{slim: b}, err
 		}
@@ -582,6 +575,27 @@ func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 		e.full, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh})
 	}
 	return e, err
+}
+
+// rememberAlert keeps the alert of an alert event in Live.alerts while it
+// is pending or firing, and returns the one kept before, nil if none.
+func (l *Live) rememberAlert(ev apiv1.Event) (known *apiv1.Alert) {
+	t := ev.Transition
+	if ev.Type != apiv1.EventAlert || t == nil {
+		return nil
+	}
+	if a, ok := l.alerts[t.Alert.ID]; ok {
+		known = &a
+	}
+	if t.To == apiv1.StatePending || t.To == apiv1.StateFiring {
+		if len(l.alerts) >= liveKnownAlerts {
+			clear(l.alerts) // alerts whose end was dropped; the next go whole
+		}
+		l.alerts[t.Alert.ID] = t.Alert
+	} else {
+		delete(l.alerts, t.Alert.ID)
+	}
+	return known
 }
 
 // liveHosts turns a snapshot's hosts into what pages get: each with its

@@ -490,6 +490,34 @@ func TestLiveShortAlertTransitions(t *testing.T) {
 	}
 }
 
+// An alert that went pending before any page connected (its event was
+// never encoded: the first page's snapshot has it) still goes short when
+// it fires.
+func TestLiveShortFiringOfAlertPendingBeforeAnyPage(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	a := apiv1.Alert{ID: "a1", RuleName: "High CPU", Host: "web-01", Severity: apiv1.SeverityCritical,
+		State: apiv1.StatePending, Value: 95, Threshold: 90, ActiveAt: at}
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot, Alerts: []apiv1.Alert{a}} })
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+	l.Publish(apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{Alert: a, From: apiv1.StateInactive,
+		To: apiv1.StatePending, At: at, Value: 95, Threshold: 90}})
+	p := openPage(t, srv)
+	p.next()
+	fired := a
+	fired.State, fired.Value, fired.FiredAt = apiv1.StateFiring, 96, at.Add(time.Minute)
+	l.Publish(apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{Alert: fired, From: apiv1.StatePending,
+		To: apiv1.StateFiring, At: fired.FiredAt, Value: 96, Threshold: 90}})
+	raw, evs := p.next()
+	if !bytes.HasPrefix(raw, []byte(`{"type":"a",`)) {
+		t.Errorf("the firing of an alert pending before the first page went whole: %s", raw)
+	}
+	if tr := evs[0].Transition; tr == nil || tr.To != apiv1.StateFiring || tr.Alert.RuleName != "High CPU" || tr.Value != 96 {
+		t.Errorf("page decoded %+v", tr)
+	}
+}
+
 // The ring grows, up to its largest, when a page would otherwise lose
 // events it has not been sent, and stays small while pages keep up.
 func TestLiveRingGrowsForALaggingPage(t *testing.T) {
