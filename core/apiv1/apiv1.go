@@ -315,12 +315,15 @@ const (
 //     (LiveDecoder does that for Go readers).
 //   - A host event whose identity did not change, sent to a subscriber
 //     that does not watch the host, comes in the short form
-//     EventHostBrief: id, online, last_seen, status and gauges in an
-//     array, about a third of the bytes (a thousand pages each get every
-//     host's update: the bytes are most of the core's cost of the feed).
-//     In a batch it is the array alone: an element of Events that is an
-//     array is a short host event. A reader keeps the identity and tags it
-//     has.
+//     EventHostBrief: the host's number on the feed, online, last_seen,
+//     status and gauges in an array, about a third of the bytes (a
+//     thousand pages each get every host's update: the bytes are most of
+//     the core's cost of the feed). The number (LiveHost.N) comes with the
+//     host's identity, in the snapshot and in each event with "facts",
+//     before any short event of the host; a reader drops a short event of
+//     a number it never got. In a batch it is the array alone: an element
+//     of Events that is an array is a short host event. A reader keeps the
+//     identity and tags it has.
 //   - A transition of a pending alert to inactive (a condition that
 //     cleared before its "for" ran out: most of the transitions of a
 //     large fleet's rules), and one to firing that changed nothing else in
@@ -380,14 +383,14 @@ const MaxWatch = 64
 
 // liveMessage is Event as it arrives on /ws/live, with hosts as LiveHost.
 type liveMessage struct {
-	Type       string            `json:"type"`
-	Hosts      []LiveHost        `json:"hosts,omitempty"`
-	Alerts     []Alert           `json:"alerts,omitempty"`
-	Host       *LiveHost         `json:"host,omitempty"`
-	Brief      *liveBrief        `json:"h,omitempty"`
-	AlertBrief *alertBrief       `json:"a,omitempty"`
-	Transition *liveTransitionIn `json:"transition,omitempty"`
-	Events     []liveMessage     `json:"events,omitempty"`
+	Type       string              `json:"type"`
+	Hosts      []LiveHost          `json:"hosts,omitempty"`
+	Alerts     []Alert             `json:"alerts,omitempty"`
+	Host       *LiveHost           `json:"host,omitempty"`
+	Brief      *liveBrief          `json:"h,omitempty"`
+	AlertBrief *alertBrief         `json:"a,omitempty"`
+	Transition *liveTransitionJSON `json:"transition,omitempty"`
+	Events     []liveMessage       `json:"events,omitempty"`
 }
 
 // HostBrief encodes h as an EventHostBrief message, as the core sends it:
@@ -533,15 +536,16 @@ func marshalNoEscape(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// liveAlertJSON is an Alert as LiveTransition writes it: the fields here
-// take the place of Alert's fields of the same names.
+// liveAlertJSON and liveTransitionJSON are an alert event's transition as
+// LiveTransition writes it, and as LiveDecoder reads it: the fields here
+// take the place of Alert's and Transition's fields of the same names,
+// and one left out is nil.
 type liveAlertJSON struct {
 	Alert
-	State  string          `json:"state,omitempty"`
-	Labels json.RawMessage `json:"labels,omitempty"`
+	State  *string            `json:"state,omitempty"`
+	Labels *map[string]string `json:"labels,omitempty"`
 }
 
-// liveTransitionJSON is a Transition as LiveTransition writes it.
 type liveTransitionJSON struct {
 	Transition
 	Alert     liveAlertJSON `json:"alert"`
@@ -552,24 +556,20 @@ type liveTransitionJSON struct {
 
 // LiveTransition encodes t as an EventAlert message for /ws/live, without
 // the fields that repeat another field of the message (see Event): what
-// liveTransitionIn fills back in. HTML is not escaped (marshalNoEscape).
+// transition fills back in. HTML is not escaped (marshalNoEscape).
 func LiveTransition(t *Transition) ([]byte, error) {
 	lt := liveTransitionJSON{Transition: *t, Alert: liveAlertJSON{Alert: t.Alert}}
 	a := &lt.Alert
 	if a.Alert.State != t.To {
-		a.State = a.Alert.State
+		a.State = &a.Alert.State
 	}
 	switch {
 	case len(a.Alert.Labels) == 1 && a.Alert.Host != "" && a.Alert.Labels["host"] == a.Alert.Host:
 		// left out: the reader makes {"host": host}
 	case len(a.Alert.Labels) == 0 && a.Alert.Host != "":
-		a.Labels = json.RawMessage(`{}`)
+		a.Labels = &map[string]string{} // "labels":{}
 	case len(a.Alert.Labels) > 0:
-		b, err := json.Marshal(a.Alert.Labels)
-		if err != nil {
-			return nil, err
-		}
-		a.Labels = b
+		a.Labels = &a.Alert.Labels
 	}
 	if t.To != StatePending || !t.At.Equal(t.Alert.ActiveAt) {
 		lt.At = &lt.Transition.At
@@ -587,25 +587,9 @@ func LiveTransition(t *Transition) ([]byte, error) {
 	return append(append([]byte(`{"type":"alert","transition":`), b...), '}'), nil
 }
 
-// liveAlertIn and liveTransitionIn read what LiveTransition wrote (and a
-// whole transition, which has every field): a field left out is nil.
-type liveAlertIn struct {
-	Alert
-	State  *string            `json:"state"`
-	Labels *map[string]string `json:"labels"`
-}
-
-type liveTransitionIn struct {
-	Transition
-	Alert     liveAlertIn `json:"alert"`
-	At        *time.Time  `json:"at"`
-	Value     *float64    `json:"value"`
-	Threshold *float64    `json:"threshold"`
-}
-
 // transition is the whole transition, with what LiveTransition left out
 // filled back in.
-func (lt *liveTransitionIn) transition() *Transition {
+func (lt *liveTransitionJSON) transition() *Transition {
 	t := lt.Transition
 	t.Alert = lt.Alert.Alert
 	a := &t.Alert
