@@ -533,9 +533,11 @@ type liveEventJSON struct {
 // Latest values, with them too when the host is watched, and with its
 // identity only when the feed has not sent that identity last. Without
 // its identity and Latest values a host event goes in the short form
-// (apiv1.EventHostBrief): that is nearly every event of a busy feed, and
-// each is written to every page. A pending alert that ends without firing
-// goes in the short form apiv1.EventAlertBrief.
+// (apiv1.EventHostBrief, with the host's number for its id): that is
+// nearly every event of a busy feed, and each is written to every page. A
+// pending alert that ends without firing, or fires with nothing else
+// changed, goes in the short form apiv1.EventAlertBrief; any other alert
+// event without what repeats another of its fields (apiv1.LiveTransition).
 func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 	if t := ev.Transition; ev.Type == apiv1.EventAlert && t != nil {
 		// A pending alert ending without firing, or firing, in the short
