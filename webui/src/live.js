@@ -9,15 +9,15 @@
 // [host, online, last_seen in Unix ms, status, cpu, memory, disk], which in
 // a batch is the array alone; host is the host's number on the feed ("n",
 // given with the host in the snapshot and in every event with its facts)
-// or its id. A pending alert that ends without firing comes
-// short too, "a": [id, from, to, at in Unix ms, value], and so does one that
-// fires with nothing else changed, with its new summary, notified (1:
-// notified at that time), severity and threshold after the value. Any other alert
-// event leaves out what repeats another of its fields (apiv1's
-// LiveTransition): the alert's state when it is the transition's "to", its
-// labels when they are only {host}, the transition's value and threshold
-// when they are the alert's, its time when it goes pending at active_at;
-// fillTransition puts them back.
+// or its id. A pending alert that ends without firing comes short too,
+// "a": [id, from, to, at in Unix ms, value], and so does one that fires with
+// nothing else changed, with its new summary, notified (1: notified at that
+// time), severity and threshold after the value. Any other alert event
+// leaves out what repeats another of its fields (apiv1's LiveTransition):
+// the alert's state when it is the transition's "to", its labels when they
+// are only {host}, the transition's value and threshold when they are the
+// alert's, its time when it goes pending at active_at; fillTransition puts
+// them back.
 // When the socket drops, the banner shows and the feed reconnects with
 // exponential backoff and jitter; close code 4401 ends the session.
 
