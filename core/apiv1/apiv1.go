@@ -737,7 +737,7 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 			a = Alert{ID: b.id}
 		}
 		a.State, a.Value = b.to, b.value
-		if b.to == StateFiring && a.FiredAt.IsZero() {
+		if b.to == StateFiring {
 			a.FiredAt = b.at
 		}
 		if b.summary != nil {

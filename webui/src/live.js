@@ -123,15 +123,16 @@ function applyEvent(ev) {
     }
     case "a": {
       // A pending alert that ended without firing, or fired, short: the
-      // alert is the one this page has had since it went pending (the
-      // "alert" case below sets fired_at to the time it fired).
-      // One that fired also has its new summary, notified 1 when the
-      // channels heard of it then, and its severity and threshold.
+      // alert is the one this page has had since it went pending, fired
+      // at the transition's time. One that fired also has its new
+      // summary, notified 1 when the channels heard of it then, and its
+      // severity and threshold.
       const [id, from, to, at, value, summary, notified, severity, threshold] = ev.a || [];
       if (!id) return;
       const known = model.alerts.get(id) || { id };
       const iso = new Date(at).toISOString();
       const alert = { ...known, state: to, value };
+      if (to === "firing") alert.fired_at = iso;
       if (summary !== undefined) alert.summary = summary;
       if (notified === 1) alert.notified_at = iso;
       if (severity !== undefined) Object.assign(alert, { severity, threshold });
