@@ -124,6 +124,11 @@ func (w *wine) agent(args ...string) (stdout, stderr string, code int) {
 	switch {
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
+		if code == -1 {
+			// Ended by a signal (once in a clean-clone run: "once: exit
+			// -1" after 1.6 s, the agent's log cut short); say which.
+			eb = append(eb, "\n(the wine process: "+ee.String()+")"...)
+		}
 	case err != nil:
 		w.t.Fatalf("wine esmon-agent.exe %v: %v\n%s", args, err, eb)
 	}
