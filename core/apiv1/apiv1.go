@@ -285,12 +285,11 @@ const (
 	// (see AlertBrief): {"type":"a","a":[id, from, to, at, value]} with at
 	// in Unix milliseconds, and for one that fires also its summary,
 	// notified (1: notified_at is at), severity and threshold. The
-	// subscriber knows the alert (it
-	// was pending: in the snapshot or an earlier event). LiveDecoder
-	// turns it into an EventAlert with the alert it knew, in its new
-	// state with the value (and, when it fires, fired_at at the
-	// transition's time, the summary, severity and threshold, and
-	// notified_at when notified).
+	// subscriber knows the alert (it was pending: in the snapshot or an
+	// earlier event). LiveDecoder turns it into an EventAlert with the
+	// alert it knew, in its new state with the value (and, when it fires,
+	// fired_at at the transition's time, the summary, severity and
+	// threshold, and notified_at when notified).
 	EventAlertBrief = "a"
 )
 
@@ -624,12 +623,12 @@ type alertBrief struct {
 	id, from, to string
 	at           time.Time
 	value        float64
-	// summary, notified, severity and threshold are set in the short
-	// form of an alert that fires (9 fields).
-	summary   *string
-	notified  bool
-	severity  string
-	threshold float64
+	// fired is set for the short form of an alert that fires (9 fields),
+	// which also has summary, notified, severity and threshold.
+	fired             bool
+	summary, severity string
+	notified          bool
+	threshold         float64
 }
 
 func (b *alertBrief) UnmarshalJSON(data []byte) error {
@@ -638,9 +637,8 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	var at int64
-	var summary string
 	var notified int
-	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value, &summary, &notified, &b.severity, &b.threshold}
+	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value, &b.summary, &notified, &b.severity, &b.threshold}
 	if len(a) != 5 && len(a) != len(dsts) {
 		return fmt.Errorf("short alert event: %d fields, want 5 or %d", len(a), len(dsts))
 	}
@@ -653,9 +651,7 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 		return errors.New("short alert event without an alert id")
 	}
 	b.at = time.UnixMilli(at).UTC()
-	if len(a) == len(dsts) {
-		b.summary, b.notified = &summary, notified == 1
-	}
+	b.fired, b.notified = len(a) == len(dsts), notified == 1
 	return nil
 }
 
@@ -740,14 +736,11 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 		if b.to == StateFiring {
 			a.FiredAt = b.at
 		}
-		if b.summary != nil {
-			a.Summary = *b.summary
-		}
-		if b.notified {
-			a.NotifiedAt = b.at
-		}
-		if b.severity != "" {
-			a.Severity, a.Threshold = b.severity, b.threshold
+		if b.fired {
+			a.Summary, a.Severity, a.Threshold = b.summary, b.severity, b.threshold
+			if b.notified {
+				a.NotifiedAt = b.at
+			}
 		}
 		if b.to == StatePending || b.to == StateFiring {
 			d.alerts[b.id] = a
