@@ -129,16 +129,23 @@ func TestDashboard(t *testing.T) {
 	// So does the short form the core sends for nearly every host event
 	// (apiv1.HostBrief), which keeps what it leaves out: the host's name
 	// and platform, and its tags.
+	// Its last_seen counts from the feed's epoch, which an epoch event
+	// sets (or the snapshot).
 	web.Gauges.CPU, web.Gauges.Memory = 55.2, 31.5
-	web.LastSeen = time.Now()
+	web.LastSeen = time.Now().Truncate(time.Millisecond)
 	core.setHost(web)
-	brief, err := apiv1.HostBrief(&web, 0) // with the host's id
+	epoch := web.LastSeen.Add(-time.Hour).Truncate(time.Hour).UnixMilli()
+	conn.sendRaw(t, apiv1.EpochEvent(epoch))
+	brief, _, err := apiv1.HostBrief(&web, 0, epoch) // with the host's id
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn.sendRaw(t, brief)
 	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "55")
 	b.WaitText(`[data-host="h-web"] [data-gauge="memory"] .value`, "32")
+	if got, want := b.EvalString(`document.querySelector('[data-host="h-web"] .seen time').dateTime`), web.LastSeen.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+		t.Errorf("after a short host event the card was last seen %q, want %q", got, want)
+	}
 	b.WaitText(`[data-host="h-web"] .host-name`, "web-01")
 	if got := b.EvalString(`document.querySelector('[data-host="h-web"] .host-os').textContent`); !strings.Contains(got, "ubuntu 24.04") {
 		t.Errorf("after a short host event the card's platform is %q", got)
@@ -155,11 +162,11 @@ func TestDashboard(t *testing.T) {
 	conn.sendRaw(t, withNumber)
 	web.Gauges.CPU = 33.3
 	core.setHost(web)
-	if brief, err = apiv1.HostBrief(&web, 5); err != nil {
+	if brief, _, err = apiv1.HostBrief(&web, 5, epoch); err != nil {
 		t.Fatal(err)
 	}
 	row, _ := apiv1.HostBriefRow(brief)
-	stranger, _ := apiv1.HostBrief(&apiv1.Host{ID: "gone", Online: true, LastSeen: time.Now(), Status: apiv1.StatusOK}, 99)
+	stranger, _, _ := apiv1.HostBrief(&apiv1.Host{ID: "gone", Online: true, LastSeen: time.Now(), Status: apiv1.StatusOK}, 99, epoch)
 	strangerRow, _ := apiv1.HostBriefRow(stranger)
 	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(strangerRow)+`,`+string(row)+`]}`))
 	b.WaitText(`[data-host="h-web"] [data-gauge="cpu"] .value`, "33")

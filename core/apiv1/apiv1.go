@@ -275,11 +275,19 @@ const (
 	EventAlert    = "alert"    // Transition: an alert changed state
 	EventBatch    = "batch"    // Events: host and alert events, in order (/ws/live only)
 	// EventHostBrief is a host event in its short form, on /ws/live only:
-	// {"type":"h","h":[host, online, last_seen, status, cpu, memory, disk]}
-	// with host the host's number on this feed (LiveHost.N) or its id,
-	// online 1 or 0 and last_seen in Unix milliseconds (0: never).
+	// {"type":"h","h":[host, state, seen, cpu, memory, disk]} with host
+	// the host's number on this feed (LiveHost.N) or its id, state the
+	// host's status and online state in one number (BriefState), and seen
+	// its last_seen in milliseconds since the feed's epoch (null: never).
 	// LiveDecoder turns it into an EventHost.
 	EventHostBrief = "h"
+	// EventEpoch, on /ws/live only, sets the feed's epoch, the time in
+	// Unix milliseconds that short host events count their last_seen
+	// from: {"type":"epoch","epoch":1795867200000}. The snapshot carries
+	// the epoch in force after it; the core sends a new one, before the
+	// short event that needs it, when the offsets would pass
+	// LiveEpochSpan. LiveDecoder keeps it and returns no event for it.
+	EventEpoch = "epoch"
 	// EventAlertBrief is an alert event in its short form, on /ws/live
 	// only, for a pending alert that ends without firing or that fires
 	// (see AlertBrief): {"type":"a","a":[id, from, to, at, value]} with at
@@ -299,7 +307,8 @@ const (
 // The /ws/live protocol, as the core sends it:
 //
 //   - The first message is a snapshot: every host (as LiveHost with its
-//     identity, without Latest) and every active alert.
+//     identity, without Latest), every active alert, and the feed's epoch
+//     (absent until the feed has one).
 //   - Every later message is one host or alert event, or a batch: type
 //     "batch" with Events, the events that piled up since the last message,
 //     oldest first. A subscriber's writer sends whatever is queued as one
@@ -315,14 +324,17 @@ const (
 //   - A host event whose identity did not change, sent to a subscriber
 //     that does not watch the host, comes in the short form
 //     EventHostBrief: the host's number on the feed, online, last_seen,
-//     status and gauges in an array, about a third of the bytes (a
+//     status and gauges in an array, about a quarter of the bytes (a
 //     thousand pages each get every host's update: the bytes are most of
 //     the core's cost of the feed). The number (LiveHost.N) comes with the
 //     host's identity, in the snapshot and in each event with "facts",
 //     before any short event of the host; a reader drops a short event of
-//     a number it never got. In a batch it is the array alone: an element
-//     of Events that is an array is a short host event. A reader keeps the
-//     identity and tags it has.
+//     a number it never got. The status and online state are one number,
+//     last_seen is milliseconds since the feed's epoch (EventEpoch: in
+//     the snapshot, and in an epoch event before the first short event
+//     that counts from a new one). In a batch it is the array alone: an
+//     element of Events that is an array is a short host event. A reader
+//     keeps the identity and tags it has.
 //   - A transition of a pending alert to inactive (a condition that
 //     cleared before its "for" ran out: most of the transitions of a
 //     large fleet's rules), and one to firing that changed nothing else in
@@ -380,9 +392,47 @@ type LiveWatch struct {
 // MaxWatch bounds the hosts one /ws/live subscriber may watch.
 const MaxWatch = 64
 
+// LiveEpochSpan is how far, in milliseconds, the core lets a short host
+// event's last_seen run past the feed's epoch before it sends a new
+// epoch: 2.8 hours, so that an offset has at most seven digits where a
+// Unix time in milliseconds has thirteen (the core's new epoch is the
+// hour the event's time is in).
+const LiveEpochSpan = 10_000_000
+
+// briefStatuses are the host statuses a short host event can carry, by
+// their number in BriefState.
+var briefStatuses = [...]string{StatusOK, StatusOffline, SeverityInfo, SeverityWarning, SeverityCritical, SeverityVeryCritical}
+
+// BriefState is a host's status and online state as one number, the way a
+// short host event carries them: twice the status' place in ok, offline,
+// info, warning, critical, very_critical, plus 1 when the host is online
+// (1 is an online host with nothing firing). ok is false for a status
+// outside that list, which a short event cannot carry.
+func BriefState(status string, online bool) (state int, ok bool) {
+	for i, s := range briefStatuses {
+		if s == status {
+			state = 2 * i
+			if online {
+				state++
+			}
+			return state, true
+		}
+	}
+	return 0, false
+}
+
+// briefStatus reads a BriefState.
+func briefStatus(state int) (status string, online bool, err error) {
+	if state < 0 || state >= 2*len(briefStatuses) {
+		return "", false, fmt.Errorf("short host event: state %d is none of 0 to %d", state, 2*len(briefStatuses)-1)
+	}
+	return briefStatuses[state/2], state%2 == 1, nil
+}
+
 // liveMessage is Event as it arrives on /ws/live, with hosts as LiveHost.
 type liveMessage struct {
 	Type       string              `json:"type"`
+	Epoch      int64               `json:"epoch,omitempty"`
 	Hosts      []LiveHost          `json:"hosts,omitempty"`
 	Alerts     []Alert             `json:"alerts,omitempty"`
 	Host       *LiveHost           `json:"host,omitempty"`
@@ -393,25 +443,32 @@ type liveMessage struct {
 }
 
 // HostBrief encodes h as an EventHostBrief message, as the core sends it:
-// with n, the host's number on the feed (LiveHost.N), in place of its id;
-// with the id when n is 0.
-func HostBrief(h *Host, n uint32) ([]byte, error) {
-	online, seen := 0, int64(0)
-	if h.Online {
-		online = 1
+// with n, the host's number on the feed (LiveHost.N), in place of its id
+// (the id when n is 0), and its last_seen counted from the feed's epoch.
+// ok is false when h's status cannot go in the short form (BriefState).
+func HostBrief(h *Host, n uint32, epoch int64) (b []byte, ok bool, err error) {
+	state, ok := BriefState(h.Status, h.Online)
+	if !ok {
+		return nil, false, nil
 	}
+	var seen any // null: never seen
 	if !h.LastSeen.IsZero() {
-		seen = h.LastSeen.UnixMilli()
+		seen = h.LastSeen.UnixMilli() - epoch
 	}
 	var host any = h.ID
 	if n != 0 {
 		host = n
 	}
-	b, err := json.Marshal([7]any{host, online, seen, h.Status, h.Gauges.CPU, h.Gauges.Memory, h.Gauges.Disk})
+	b, err = json.Marshal([6]any{host, state, seen, h.Gauges.CPU, h.Gauges.Memory, h.Gauges.Disk})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return append(append([]byte(hostBriefOpen), b...), '}'), nil
+	return append(append([]byte(hostBriefOpen), b...), '}'), true, nil
+}
+
+// EpochEvent encodes an EventEpoch message.
+func EpochEvent(epoch int64) []byte {
+	return fmt.Appendf(nil, `{"type":%q,"epoch":%d}`, EventEpoch, epoch)
 }
 
 // hostBriefOpen is how an EventHostBrief message begins.
@@ -438,10 +495,13 @@ func (m *liveMessage) UnmarshalJSON(data []byte) error {
 }
 
 // liveBrief is the array of an EventHostBrief: the host with its id, or
-// with its number on the feed in n.
+// with its number on the feed in n; its last_seen is seen (since the
+// feed's epoch, which the decoder adds) when hasSeen.
 type liveBrief struct {
-	host Host
-	n    uint32
+	host    Host
+	n       uint32
+	seen    int64
+	hasSeen bool
 }
 
 func (b *liveBrief) UnmarshalJSON(data []byte) error {
@@ -449,13 +509,14 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &a); err != nil {
 		return err
 	}
-	var online, seen int64
+	var state int
+	var seen *int64
 	h := &b.host
 	var id any = &h.ID
 	if len(a) > 0 && len(a[0]) > 0 && a[0][0] != '"' {
 		id = &b.n
 	}
-	dsts := []any{id, &online, &seen, &h.Status, &h.Gauges.CPU, &h.Gauges.Memory, &h.Gauges.Disk}
+	dsts := []any{id, &state, &seen, &h.Gauges.CPU, &h.Gauges.Memory, &h.Gauges.Disk}
 	if len(a) != len(dsts) {
 		return fmt.Errorf("short host event: %d fields, want %d", len(a), len(dsts))
 	}
@@ -467,9 +528,12 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("short host event, field %d: %w", i, err)
 		}
 	}
-	h.Online = online == 1
-	if seen != 0 {
-		h.LastSeen = time.UnixMilli(seen).UTC()
+	var err error
+	if h.Status, h.Online, err = briefStatus(state); err != nil {
+		return err
+	}
+	if seen != nil {
+		b.seen, b.hasSeen = *seen, true
 	}
 	return nil
 }
@@ -669,6 +733,7 @@ type hostIdentity struct {
 // last one the feed sent. Use one per connection; not safe for concurrent
 // use.
 type LiveDecoder struct {
+	epoch  int64 // the feed's epoch, for short host events' last_seen
 	hosts  map[string]hostIdentity
 	nums   map[uint32]string // host numbers on the feed, for short host events
 	alerts map[string]Alert  // pending and firing, for short alert events
@@ -698,15 +763,21 @@ func (d *LiveDecoder) Decode(msg []byte) ([]Event, error) {
 	return nil, nil
 }
 
-// event turns m into an Event; ok is false for a short host event of a
-// host number the feed never gave (a host removed before this reader's
-// snapshot), which is dropped.
+// event turns m into an Event; ok is false for an epoch event, which only
+// sets the decoder's epoch, and for a short host event of a host number
+// the feed never gave (a host removed before this reader's snapshot),
+// which is dropped.
 func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
+	if m.Type == EventEpoch {
+		d.epoch = m.Epoch
+		return Event{}, false
+	}
 	ev = Event{Type: m.Type, Alerts: m.Alerts}
 	if m.Transition != nil {
 		ev.Transition = m.Transition.transition()
 	}
 	if m.Type == EventSnapshot {
+		d.epoch = m.Epoch
 		clear(d.hosts)
 		clear(d.nums)
 		ev.Hosts = make([]Host, 0, len(m.Hosts))
@@ -759,6 +830,9 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 			if h.ID, ok = d.nums[n]; !ok {
 				return ev, false
 			}
+		}
+		if m.Brief.hasSeen {
+			h.LastSeen = time.UnixMilli(d.epoch + m.Brief.seen).UTC()
 		}
 		if id, ok := d.hosts[h.ID]; ok {
 			h.Facts, h.AgentVersion, h.AgentTags, h.TagsByAdmin, h.Tags = id.facts, id.agentVersion, id.agentTags, id.tagsByAdmin, id.tags

@@ -3,6 +3,7 @@ package apiv1
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -20,21 +21,29 @@ func TestLiveDecoderShortHostEvents(t *testing.T) {
 	if _, err := d.Decode(first); err != nil {
 		t.Fatal(err)
 	}
-	h := Host{ID: "web-01", Online: true, LastSeen: at, Status: SeverityWarning, Gauges: Gauges{CPU: 12.5, Memory: 50.25, Disk: 99}}
-	brief, err := HostBrief(&h, 0)
-	if err != nil {
-		t.Fatal(err)
+	epoch := at.Truncate(time.Hour).UnixMilli()
+	if evs, err := d.Decode(EpochEvent(epoch)); err != nil || len(evs) != 0 {
+		t.Fatalf("epoch event: %v %+v, want no event", err, evs)
 	}
-	if want := `{"type":"h","h":["web-01",1,1795867200123,"warning",12.5,50.25,99]}`; string(brief) != want {
+	h := Host{ID: "web-01", Online: true, LastSeen: at, Status: SeverityWarning, Gauges: Gauges{CPU: 12.5, Memory: 50.25, Disk: 99}}
+	brief, ok, err := HostBrief(&h, 0, epoch)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	// warning (3) online: 2*3+1; the time 123 ms after the epoch.
+	if want := `{"type":"h","h":["web-01",7,123,12.5,50.25,99]}`; string(brief) != want {
 		t.Fatalf("HostBrief = %s, want %s", brief, want)
 	}
 	offline := h
 	offline.Online, offline.LastSeen, offline.Status = false, time.Time{}, StatusOffline
-	off, _ := HostBrief(&offline, 0)
+	off, _, _ := HostBrief(&offline, 0, epoch)
 	row, _ := HostBriefRow(brief)
 	offRow, _ := HostBriefRow(off)
-	if string(row) != `["web-01",1,1795867200123,"warning",12.5,50.25,99]` {
-		t.Fatalf("HostBriefRow = %s", row)
+	if string(row) != `["web-01",7,123,12.5,50.25,99]` || string(offRow) != `["web-01",2,null,12.5,50.25,99]` {
+		t.Fatalf("HostBriefRow = %s and %s", row, offRow)
+	}
+	if _, ok, _ := HostBrief(&Host{ID: "x", Status: "unknown"}, 0, epoch); ok {
+		t.Error("a status the short form has no number for went short")
 	}
 	batch := []byte(`{"type":"batch","events":[` + string(row) +
 		`,{"type":"alert","transition":{"to":"firing"}},` + string(offRow) + `]}`)
@@ -76,6 +85,9 @@ func TestLiveDecoderShortHostEvents(t *testing.T) {
 				}
 			}
 		})
+	}
+	if _, err := d.Decode([]byte(`{"type":"h","h":["web-01",12,1,1,2,3]}`)); err == nil {
+		t.Error("a state past very_critical decoded")
 	}
 	if _, err := d.Decode([]byte(`{"type":"h","h":["web-01",1]}`)); err == nil {
 		t.Error("a short host event of two fields decoded")
@@ -327,18 +339,19 @@ func TestAlertBriefFiring(t *testing.T) {
 func TestLiveDecoderHostNumbers(t *testing.T) {
 	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
 	web := Host{ID: "3f9a61c0d2e54b7a8c1e0f2d4b6a8c0e", Online: true, LastSeen: at, Status: StatusOK, Gauges: Gauges{CPU: 12.5}}
-	brief, err := HostBrief(&web, 7)
+	epoch := at.Add(-2 * time.Hour).Truncate(time.Hour).UnixMilli()
+	brief, _, err := HostBrief(&web, 7, epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	byID, _ := HostBrief(&web, 0)
-	if want := `{"type":"h","h":[7,1,1795867200123,"ok",12.5,0,0]}`; string(brief) != want {
+	byID, _, _ := HostBrief(&web, 0, epoch)
+	if want := `{"type":"h","h":[7,1,7200123,12.5,0,0]}`; string(brief) != want {
 		t.Fatalf("HostBrief = %s, want %s", brief, want)
 	}
 	t.Logf("short host event: %d bytes with the number, %d with a 32-character id", len(brief), len(byID))
-	snap := []byte(`{"type":"snapshot","hosts":[{"id":"` + web.ID + `","online":true,"status":"ok","facts":{"hostname":"web-01"},"n":7}]}`)
+	snap := fmt.Appendf(nil, `{"type":"snapshot","epoch":%d,"hosts":[{"id":"%s","online":true,"status":"ok","facts":{"hostname":"web-01"},"n":7}]}`, epoch, web.ID)
 	db := []byte(`{"type":"host","host":{"id":"db-01","online":true,"status":"ok","facts":{"hostname":"db-01"},"n":8}}`)
-	dbBrief := []byte(`{"type":"h","h":[8,1,1795867200123,"warning",1,2,3]}`)
+	dbBrief := []byte(`{"type":"h","h":[8,7,7200123,1,2,3]}`)
 	var d LiveDecoder
 	for _, msg := range [][]byte{snap, db} {
 		if _, err := d.Decode(msg); err != nil {
@@ -359,12 +372,24 @@ func TestLiveDecoderHostNumbers(t *testing.T) {
 	}
 	// A number the feed never gave (its host was removed before this
 	// reader's snapshot) is dropped, alone or in a batch.
-	if evs, err := d.Decode([]byte(`{"type":"h","h":[9,1,1795867200123,"ok",1,2,3]}`)); err != nil || len(evs) != 0 {
+	if evs, err := d.Decode([]byte(`{"type":"h","h":[9,1,7200123,1,2,3]}`)); err != nil || len(evs) != 0 {
 		t.Errorf("unknown host number: %v %+v", err, evs)
 	}
-	if evs, err := d.Decode([]byte(`{"type":"batch","events":[[9,1,1,"ok",1,2,3],[7,1,1,"ok",1,2,3]]}`)); err != nil ||
+	if evs, err := d.Decode([]byte(`{"type":"batch","events":[[9,1,1,1,2,3],[7,1,1,1,2,3]]}`)); err != nil ||
 		len(evs) != 1 || evs[0].Host.ID != web.ID {
 		t.Errorf("batch with an unknown host number: %v %+v", err, evs)
+	}
+	// An epoch event in a batch moves the times of the short events
+	// after it, not of those before.
+	later := epoch + 3*3_600_000
+	evs, err := d.Decode(fmt.Appendf(nil, `{"type":"batch","events":[[7,1,5,1,2,3],{"type":"epoch","epoch":%d},[7,1,5,1,2,3],[7,1,-5,1,2,3]]}`, later))
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("batch with an epoch event: %v %+v", err, evs)
+	}
+	for i, want := range []int64{epoch + 5, later + 5, later - 5} {
+		if got := evs[i].Host.LastSeen.UnixMilli(); got != want {
+			t.Errorf("batch with an epoch event, short event %d: last_seen %d, want %d", i, got, want)
+		}
 	}
 	// A new snapshot forgets the numbers of the last.
 	d.Decode([]byte(`{"type":"snapshot"}`))

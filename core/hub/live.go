@@ -157,6 +157,12 @@ type Live struct {
 	numMu sync.Mutex // guards nums: run and the snapshots' encoders number hosts
 	nums  map[string]uint32
 
+	// encEpoch is the epoch the short host events run encodes count
+	// their last_seen from (apiv1.EventEpoch); only run uses it. epoch,
+	// under mu, is the one in force at the ring's head, which a snapshot
+	// gives its page.
+	encEpoch int64
+
 	snapMu sync.Mutex // one snapshot is built at a time
 
 	inProcess atomic.Int32 // in-process subscribers; see WantsLatest
@@ -172,6 +178,7 @@ type Live struct {
 	mu        sync.Mutex // guards the fields below and every liveConn's mutable fields
 	ring      []liveEntry
 	head      uint64 // sequence number of the next event
+	epoch     int64  // the epoch in force at head
 	lowCursor uint64 // no page's cursor is below it (see roomLocked)
 	conns     map[*liveConn]struct{}
 	waiting   []*liveConn // idle pages: the next event starts their writer
@@ -197,10 +204,12 @@ type subscriber struct {
 
 // liveEntry is one encoded event in the ring. full, set only when a page
 // watched the host when the event was published, adds the host's Latest.
+// epoch is set in an epoch event's entry, the epoch it starts.
 type liveEntry struct {
-	host string
-	slim []byte
-	full []byte
+	host  string
+	slim  []byte
+	full  []byte
+	epoch int64
 }
 
 // liveSnapshot is the last snapshot's encoding and where in the ring it
@@ -458,19 +467,21 @@ func (l *Live) publish(events []apiv1.Event) {
 	}
 	l.watchMu.RUnlock()
 	for i, ev := range events {
-		e, err := l.encode(ev, watched[i])
+		var err error
+		entries, err = l.encode(entries, ev, watched[i])
 		if err != nil {
 			l.log.Error("encode live event", "type", ev.Type, "err", err)
 			l.dropped.WithLabelValues("event").Inc()
-			continue
 		}
-		entries = append(entries, e)
 	}
 	l.mu.Lock()
 	l.roomLocked(uint64(len(entries)))
 	for _, e := range entries {
 		l.ring[l.head&l.ringMask] = e
 		l.head++
+		if e.epoch != 0 {
+			l.epoch = e.epoch
+		}
 	}
 	wake := l.waiting
 	l.waiting = l.spare[:0]
@@ -523,36 +534,46 @@ func (l *Live) startWriters(cs []*liveConn) {
 // first, so a reader can tell a message by its first bytes.
 type liveEventJSON struct {
 	Type       string            `json:"type"`
+	Epoch      int64             `json:"epoch,omitempty"`
 	Host       *apiv1.LiveHost   `json:"host,omitempty"`
 	Transition *apiv1.Transition `json:"transition,omitempty"`
 	Hosts      []apiv1.LiveHost  `json:"hosts,omitempty"`
 	Alerts     []apiv1.Alert     `json:"alerts,omitempty"`
 }
 
-// encode encodes ev once for every page: a host event without the host's
-// Latest values, with them too when the host is watched, and with its
-// identity only when the feed has not sent that identity last. Without
-// its identity and Latest values a host event goes in the short form
-// (apiv1.EventHostBrief, with the host's number for its id): that is
-// nearly every event of a busy feed, and each is written to every page. A
-// pending alert that ends without firing, or fires with nothing else
-// changed, goes in the short form apiv1.EventAlertBrief; any other alert
-// event without what repeats another of its fields (apiv1.LiveTransition).
-func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
+// encode appends ev's entry to entries, encoded once for every page: a
+// host event without the host's Latest values, with them too when the
+// host is watched, and with its identity only when the feed has not sent
+// that identity last. Without its identity and Latest values a host event
+// goes in the short form (apiv1.EventHostBrief, with the host's number
+// for its id and its last_seen since the feed's epoch, after an epoch
+// event when it needs a new one): that is nearly every event of a busy
+// feed, and each is written to every page. A pending alert that ends
+// without firing, or fires with nothing else changed, goes in the short
+// form apiv1.EventAlertBrief; any other alert event without what repeats
+// another of its fields (apiv1.LiveTransition). On an error entries are
+// returned as they were.
+func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]liveEntry, error) {
 	if t := ev.Transition; ev.Type == apiv1.EventAlert && t != nil {
 		// A pending alert ending without firing, or firing, in the short
 		// form: the page has the alert from when it went pending.
 		known := l.rememberAlert(ev)
-		if b, ok, err := apiv1.AlertBrief(t, known); ok || err != nil {
-			return liveEntry{slim: b}, err
+		b, ok, err := apiv1.AlertBrief(t, known)
+		if !ok && err == nil {
+			b, err = apiv1.LiveTransition(t)
 		}
-		b, err := apiv1.LiveTransition(t)
-		return liveEntry{slim: b}, err
+		if err != nil {
+			return entries, err
+		}
+		return append(entries, liveEntry{slim: b}), nil
 	}
 	if ev.Type != apiv1.EventHost || ev.Host == nil {
 		b, err := json.Marshal(liveEventJSON{Type: ev.Type, Transition: ev.Transition,
 			Hosts: l.liveHosts(ev.Hosts), Alerts: ev.Alerts})
-		return liveEntry{slim: b}, err
+		if err != nil {
+			return entries, err
+		}
+		return append(entries, liveEntry{slim: b}), nil
 	}
 	h := ev.Host
 	sum := l.identityHash(h)
@@ -560,24 +581,40 @@ func (l *Live) encode(ev apiv1.Event, watched bool) (liveEntry, error) {
 	lh := apiv1.LiveHost{Host: *h}
 	lh.Latest = nil
 	var err error
+	short := false
 	if old, ok := l.known[h.ID]; ok && old == sum {
-		if e.slim, err = apiv1.HostBrief(h, l.num(h.ID)); err != nil {
-			return e, err
+		epoch := l.encEpoch
+		if seen := h.LastSeen.UnixMilli(); !h.LastSeen.IsZero() && seen-epoch >= apiv1.LiveEpochSpan {
+			epoch = floorTo(seen, int64(time.Hour/time.Millisecond))
 		}
+		if e.slim, short, err = apiv1.HostBrief(h, l.num(h.ID), epoch); err != nil {
+			return entries, err
+		}
+		if short && epoch != l.encEpoch {
+			l.encEpoch = epoch
+			entries = append(entries, liveEntry{slim: apiv1.EpochEvent(epoch), epoch: epoch})
+		}
+	}
+	if short {
 		lh.AgentVersion, lh.AgentTags, lh.TagsByAdmin = "", nil, false
 	} else {
 		l.known[h.ID] = sum
 		lh.Facts, lh.N = &h.Facts, l.num(h.ID)
 		if e.slim, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh}); err != nil {
-			return e, err
+			return entries, err
 		}
 	}
 	if watched && len(h.Latest) > 0 {
 		lh.Latest = h.Latest
-		e.full, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh})
+		if e.full, err = json.Marshal(liveEventJSON{Type: ev.Type, Host: &lh}); err != nil {
+			return entries, err
+		}
 	}
-	return e, err
+	return append(entries, e), nil
 }
+
+// floorTo rounds t down to a multiple of step (t >= 0).
+func floorTo(t, step int64) int64 { return t - t%step }
 
 // rememberAlert keeps the alert of an alert event in Live.alerts while it
 // is pending or firing, and returns the one kept before, nil if none.
@@ -763,7 +800,7 @@ func (l *Live) snapshotFor() ([]byte, uint64, error) {
 	if l.ring == nil {
 		l.ring = make([]liveEntry, l.ringMask+1)
 	}
-	s, seq := l.snap, l.head
+	s, seq, epoch := l.snap, l.head, l.epoch
 	l.mu.Unlock()
 	if s.b != nil && time.Since(s.at) < liveSnapshotReuse && seq-s.seq <= (l.ringMask+1)/2 {
 		return s.b, s.seq, nil
@@ -771,7 +808,7 @@ func (l *Live) snapshotFor() ([]byte, uint64, error) {
 	// Every event before seq is in what snapshot returns now; events from
 	// seq on follow it from the ring (some of them twice, harmlessly).
 	ev := l.snapshot(false)
-	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Hosts: l.liveHosts(ev.Hosts), Alerts: ev.Alerts})
+	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Epoch: epoch, Hosts: l.liveHosts(ev.Hosts), Alerts: ev.Alerts})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -230,6 +230,7 @@ func TestLiveSlimAndWatchedHosts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var raws [][]byte
 			var evs []apiv1.Event
+			epochs := 0 // epoch events, before the event they are for
 			for len(evs) < 4 {
 				raw, got := tc.p.next()
 				evs = append(evs, got...)
@@ -237,13 +238,24 @@ func TestLiveSlimAndWatchedHosts(t *testing.T) {
 				var m struct {
 					Events []json.RawMessage `json:"events"`
 				}
+				parts := [][]byte{raw}
 				if json.Unmarshal(raw, &m); m.Events != nil {
+					parts = parts[:0]
 					for _, e := range m.Events {
-						raws = append(raws, e)
+						parts = append(parts, e)
 					}
-				} else {
-					raws = append(raws, raw)
 				}
+				for _, e := range parts {
+					// The short event's time counts from the hour it is in.
+					if bytes.Equal(e, apiv1.EpochEvent(at.UnixMilli())) && len(raws) == 1 {
+						epochs++
+						continue
+					}
+					raws = append(raws, e)
+				}
+			}
+			if epochs != 1 {
+				t.Errorf("%d epoch events before the second event, want 1", epochs)
 			}
 			for i, want := range tc.wantVersion {
 				raw, h := raws[i], evs[i].Host
@@ -257,7 +269,7 @@ func TestLiveSlimAndWatchedHosts(t *testing.T) {
 				// Without identity or latest values: the short form (in a
 				// batch, its array alone), with the host's number on the
 				// feed (web-01's, from the snapshot) for its id.
-				brief := bytes.HasPrefix(raw, []byte(`{"type":"h","h":[1,1,`)) || bytes.HasPrefix(raw, []byte(`[1,1,`))
+				brief := bytes.HasPrefix(raw, []byte(`{"type":"h","h":[1,1,0,`)) || bytes.HasPrefix(raw, []byte(`[1,1,0,`))
 				if brief != (i == 1 && !tc.wantLatest) {
 					t.Errorf("event %d in the short form: %v: %s", i, brief, raw)
 				}
@@ -292,6 +304,81 @@ func TestLiveSlimAndWatchedHosts(t *testing.T) {
 	}
 	if n := metric(t, reg, "esmon_live_bad_messages_total"); n != 0 {
 		t.Errorf("bad messages counted: %v", n)
+	}
+}
+
+// Short host events count their last_seen from the feed's epoch: the
+// core sends a new epoch, before the event that needs it, when the time
+// has run LiveEpochSpan past the last, and a page that opens later gets
+// the epoch in force with its snapshot. Every page reads every time back.
+func TestLiveEpoch(t *testing.T) {
+	l, _ := newLive(t, func() apiv1.Event {
+		return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "web-01", Status: apiv1.StatusOK}}}
+	})
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+	first := openPage(t, srv)
+	first.next() // the snapshot, before the feed has an epoch
+
+	t0 := time.Date(2026, 11, 28, 12, 34, 56, 789e6, time.UTC)
+	seenAt := func(d time.Duration) apiv1.Event {
+		ev := hostEvent("web-01")
+		ev.Host.Online, ev.Host.LastSeen = true, t0.Add(d)
+		return ev
+	}
+	rows := func(p *page, offsets ...time.Duration) {
+		t.Helper()
+		evs, _ := p.events(len(offsets))
+		for i, d := range offsets {
+			if h := evs[i].Host; h == nil || !h.LastSeen.Equal(t0.Add(d)) || !h.Online {
+				t.Errorf("event %d: %+v, want web-01 online, seen at %s", i, h, t0.Add(d))
+			}
+		}
+	}
+	span := time.Duration(apiv1.LiveEpochSpan) * time.Millisecond
+	for _, d := range []time.Duration{0, time.Second, span / 2} {
+		l.Publish(seenAt(d))
+	}
+	rows(first, 0, time.Second, span/2)
+	l.mu.Lock()
+	epoch := l.epoch
+	l.mu.Unlock()
+	if want := t0.Truncate(time.Hour).UnixMilli(); epoch != want {
+		t.Errorf("epoch %d, want the hour of the first short event, %d", epoch, want)
+	}
+
+	// Past the span: a new epoch, the hour of the event that needed it.
+	l.Publish(seenAt(span + time.Minute))
+	rows(first, span+time.Minute)
+	waitFor(t, "the new epoch", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.epoch == t0.Add(span+time.Minute).Truncate(time.Hour).UnixMilli()
+	})
+	// A page that opens now has it in its snapshot (a fresh one: the
+	// first page's is let go, as maintain does once it is stale); an
+	// offline event seen before the epoch counts back from it.
+	l.mu.Lock()
+	l.snap = liveSnapshot{}
+	l.mu.Unlock()
+	second := openPage(t, srv)
+	raw, _ := second.next()
+	if want := fmt.Sprintf(`"epoch":%d`, t0.Add(span+time.Minute).Truncate(time.Hour).UnixMilli()); !bytes.Contains(raw, []byte(want)) {
+		t.Fatalf("snapshot %s, want %s in it", raw, want)
+	}
+	l.Publish(seenAt(span + 2*time.Minute))
+	old := seenAt(time.Second)
+	old.Host.Online, old.Host.Status = false, apiv1.StatusOffline
+	l.Publish(old)
+	for _, p := range []*page{first, second} {
+		evs, _ := p.events(2)
+		if h := evs[0].Host; !h.LastSeen.Equal(t0.Add(span + 2*time.Minute)) {
+			t.Errorf("seen %s, want %s", h.LastSeen, t0.Add(span+2*time.Minute))
+		}
+		if h := evs[1].Host; !h.LastSeen.Equal(t0.Add(time.Second)) || h.Online || h.Status != apiv1.StatusOffline {
+			t.Errorf("offline event %+v, want web-01 offline, seen at %s", h, t0.Add(time.Second))
+		}
 	}
 }
 

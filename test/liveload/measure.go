@@ -266,8 +266,19 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 		// A subscriber counts as connected once it has its snapshot, the
 		// page loaded: until then it has nothing to update. The snapshot
 		// is not an update, and is read without being kept (a thousand
-		// pages' 3 MB snapshots would be gigabytes of this process).
-		if _, r, err := ws.NextReader(); err != nil || func() error { _, err := io.Copy(io.Discard, r); return err }() != nil {
+		// pages' 3 MB snapshots would be gigabytes of this process):
+		// only its first bytes, which hold the feed's epoch.
+		var sc scanner
+		if _, r, err := ws.NextReader(); err != nil || func() error {
+			head := make([]byte, 64)
+			n, err := io.ReadFull(r, head)
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+				return err
+			}
+			sc.scan(head[:n], time.Time{}, nil)
+			_, err = io.Copy(io.Discard, r)
+			return err
+		}() != nil {
 			if runCtx.Err() == nil {
 				dropped.Add(1)
 			}
@@ -292,12 +303,13 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 				return
 			}
 			if !recording.Load() {
+				sc.scan(buf, time.Time{}, nil) // for the feed's epoch
 				continue
 			}
 			got := time.Now()
 			messages.Add(1)
 			bytesRead.Add(int64(len(buf)))
-			scanDelays(buf, got, h.add)
+			sc.scan(buf, got, h.add)
 		}
 	}
 	tick := time.NewTicker(time.Second / time.Duration(ramp))

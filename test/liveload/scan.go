@@ -12,24 +12,46 @@ import (
 // and apiv1.HostBrief), so in a host event or a batch each online host's
 // update holds either the bytes `"online":true,"last_seen":"` followed by
 // the core's RFC 3339 time (an event with the host's identity or latest
-// values), or `[` followed by the host's number on the feed (or its id in
-// quotes), 1 (online) and the time in Unix milliseconds (the short form,
+// values), or is an array [host, state, seen, cpu, memory, disk]: the
+// host's number on the feed (or its id in quotes), an odd state (online),
+// and the time in milliseconds since the feed's epoch (the short form,
 // nearly every event: alone as {"type":"h","h":[...]}, in a batch as the
-// array alone). scanDelays finds each with bytes.Index and parses only
-// the time.
-// Snapshots and alert events are skipped by their first bytes; offline
-// hosts (whose last_seen is old) are skipped by the match.
+// array alone). The epoch comes in the snapshot, right after its type, and
+// in epoch events, alone or in a batch before the arrays that count from
+// it. A scanner finds each with bytes.Index and parses only the numbers.
+// Alert events are skipped by their first bytes or their shape; offline
+// hosts (whose last_seen is old) by the match.
 var (
-	hostPrefix  = []byte(`{"type":"host",`)
-	briefPrefix = []byte(`{"type":"h",`)
-	batchPrefix = []byte(`{"type":"batch",`)
-	seenMark    = []byte(`"online":true,"last_seen":"`)
-	briefOnline = []byte(`,1,`)
+	hostPrefix     = []byte(`{"type":"host",`)
+	briefPrefix    = []byte(`{"type":"h",`)
+	batchPrefix    = []byte(`{"type":"batch",`)
+	snapshotPrefix = []byte(`{"type":"snapshot",`)
+	epochMark      = []byte(`{"type":"epoch","epoch":`)
+	snapshotEpoch  = []byte(`{"type":"snapshot","epoch":`)
+	seenMark       = []byte(`"online":true,"last_seen":"`)
 )
 
-// scanDelays calls add with got minus the last_seen of every online host
-// update in msg, and returns how many it found.
-func scanDelays(msg []byte, got time.Time, add func(time.Duration)) int {
+// scanner reads one subscriber's messages, in order: it keeps the feed's
+// epoch.
+type scanner struct {
+	epoch int64
+}
+
+// scan calls add with got minus the last_seen of every online host update
+// in msg, and returns how many it found. Every message of the feed goes
+// through it, also those not measured (add nil), for the epoch.
+func (s *scanner) scan(msg []byte, got time.Time, add func(time.Duration)) int {
+	if bytes.HasPrefix(msg, snapshotPrefix) {
+		s.epoch = 0
+		if rest, ok := bytes.CutPrefix(msg, snapshotEpoch); ok {
+			s.epoch, _, _ = number(rest)
+		}
+		return 0
+	}
+	if rest, ok := bytes.CutPrefix(msg, epochMark); ok {
+		s.epoch, _, _ = number(rest)
+		return 0
+	}
 	if !bytes.HasPrefix(msg, hostPrefix) && !bytes.HasPrefix(msg, briefPrefix) && !bytes.HasPrefix(msg, batchPrefix) {
 		return 0
 	}
@@ -45,52 +67,104 @@ func scanDelays(msg []byte, got time.Time, add func(time.Duration)) int {
 			break
 		}
 		if at, err := time.Parse(time.RFC3339Nano, string(rest[:end])); err == nil {
-			add(got.Sub(at))
+			if add != nil {
+				add(got.Sub(at))
+			}
 			n++
 		}
 		rest = rest[end:]
 	}
-	for rest := msg; ; {
-		i := bytes.IndexByte(rest, '[')
+	// The next epoch event in a batch, applied when the rows reach it.
+	nextEpoch := func(from int) int {
+		if i := bytes.Index(msg[from:], epochMark); i >= 0 {
+			return from + i
+		}
+		return len(msg)
+	}
+	ep := nextEpoch(0)
+	for at := 0; ; {
+		i := bytes.IndexByte(msg[at:], '[')
 		if i < 0 {
 			break
 		}
-		rest = rest[i+1:]
-		// The host's number or its id (a host id has no quote in it),
-		// then online, then the time and the status; any other array
-		// (tags, a batch's events, a short alert event) stops at one of
-		// them.
-		if len(rest) > 0 && rest[0] == '"' {
-			end := bytes.IndexByte(rest[1:], '"')
-			if end < 0 {
-				break
-			}
-			rest = rest[1+end+1:]
-		} else {
-			n := 0
-			for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-				n++
-			}
-			if n == 0 {
-				continue
-			}
-			rest = rest[n:]
+		at += i + 1
+		for ep < at {
+			s.epoch, _, _ = number(msg[ep+len(epochMark):])
+			ep = nextEpoch(ep + len(epochMark))
 		}
-		if !bytes.HasPrefix(rest, briefOnline) {
-			continue
-		}
-		rest = rest[len(briefOnline):]
-		ms, ok := int64(0), false
-		for len(rest) > 0 && rest[0] >= '0' && rest[0] <= '9' {
-			ms, ok = ms*10+int64(rest[0]-'0'), true
-			rest = rest[1:]
-		}
-		if ok && ms > 0 && bytes.HasPrefix(rest, []byte(`,"`)) {
-			add(got.Sub(time.UnixMilli(ms)))
+		if seen, ok := row(msg[at:]); ok {
+			if add != nil {
+				add(got.Sub(time.UnixMilli(s.epoch + seen)))
+			}
 			n++
 		}
 	}
 	return n
+}
+
+// row reads what follows a '[' as a short host event of an online host,
+// [host, state, seen, cpu, memory, disk], and returns its seen; ok is
+// false for anything else (tags, a batch's events, a short alert event,
+// an offline host).
+func row(b []byte) (seen int64, ok bool) {
+	// The host's number or its id (a host id has no quote in it).
+	if len(b) > 0 && b[0] == '"' {
+		end := bytes.IndexByte(b[1:], '"')
+		if end < 0 {
+			return 0, false
+		}
+		b = b[1+end+1:]
+	} else if _, b, ok = number(b); !ok {
+		return 0, false
+	}
+	state, b, ok := comma(b)
+	if !ok || state%2 != 1 {
+		return 0, false
+	}
+	if seen, b, ok = comma(b); !ok {
+		return 0, false
+	}
+	// Three gauges, then the end.
+	for range 3 {
+		if len(b) == 0 || b[0] != ',' {
+			return 0, false
+		}
+		j := 1
+		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == '-' || b[j] == 'e' || b[j] == 'E' || b[j] == '+') {
+			j++
+		}
+		if j == 1 {
+			return 0, false
+		}
+		b = b[j:]
+	}
+	return seen, len(b) > 0 && b[0] == ']'
+}
+
+// comma reads ",N" (N an integer) from b.
+func comma(b []byte) (int64, []byte, bool) {
+	if len(b) == 0 || b[0] != ',' {
+		return 0, b, false
+	}
+	return number(b[1:])
+}
+
+// number reads an integer, perhaps negative, from the start of b and
+// returns it with the rest of b.
+func number(b []byte) (int64, []byte, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	v, j := int64(0), 0
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		v = v*10 + int64(b[j]-'0')
+		j++
+	}
+	if neg {
+		v = -v
+	}
+	return v, b[j:], j > 0
 }
 
 // readAll reads r into buf's spare room, growing it as needed, so that a

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -35,15 +36,26 @@ func TestScanDelays(t *testing.T) {
 		return append(append([]byte(`{"type":"batch","events":[`), bytes.Join(parts, []byte(","))...), "]}"...)
 	}
 	// The short form with the host's number on the feed, as the core
-	// sends it, or with its id (number 0).
-	brief := func(id string, n uint32, online bool, seen time.Time) json.RawMessage {
-		b, err := apiv1.HostBrief(&apiv1.Host{ID: id, Online: online, LastSeen: seen, Status: "ok",
-			Gauges: apiv1.Gauges{CPU: 12.5, Memory: 1, Disk: 99.99}}, n)
+	// sends it, or with its id (number 0); its time counts from the
+	// feed's epoch, which the snapshot gives and epoch events change.
+	epoch := at.Add(-time.Hour).Truncate(time.Hour).UnixMilli()
+	later := epoch + 2*3_600_000
+	briefFrom := func(epoch int64, id string, n uint32, online bool, seen time.Time) json.RawMessage {
+		status := "ok"
+		if !online {
+			status = "offline"
+		}
+		b, _, err := apiv1.HostBrief(&apiv1.Host{ID: id, Online: online, LastSeen: seen, Status: status,
+			Gauges: apiv1.Gauges{CPU: 12.5, Memory: 1, Disk: 99.99}}, n, epoch)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
+	brief := func(id string, n uint32, online bool, seen time.Time) json.RawMessage {
+		return briefFrom(epoch, id, n, online, seen)
+	}
+	warning, _, _ := apiv1.HostBrief(&apiv1.Host{ID: "w", Online: true, LastSeen: at, Status: "warning"}, 3, epoch)
 	alert, _ := json.Marshal(apiv1.Event{Type: apiv1.EventAlert, Transition: &apiv1.Transition{To: "firing", At: at}})
 	known := apiv1.Alert{ID: "a1", Severity: "critical", Threshold: 90, Labels: map[string]string{"host": "a"}}
 	fired := known
@@ -52,7 +64,7 @@ func TestScanDelays(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
-	snapshot, _ := json.Marshal(apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{{ID: "x", Online: true, LastSeen: at}}})
+	snapshot := fmt.Appendf(nil, `{"type":"snapshot","epoch":%d,"hosts":[{"id":"x","online":true,"last_seen":%q}]}`, epoch, at.Format(time.RFC3339Nano))
 	tests := []struct {
 		name string
 		msg  []byte
@@ -68,13 +80,17 @@ func TestScanDelays(t *testing.T) {
 		{"a batch of both forms", batch(brief("a", 7, true, at), host("new", true, at), alert, brief("b", 0, true, at), brief("c", 9, false, at)), 3},
 		{"a short alert event", shortAlert, 0},
 		{"a batch with a short alert event", batch(brief("a", 1, true, at), shortAlert, brief("b", 12, true, at)), 2},
+		{"a host with a warning", warning, 1},
 		{"an alert", alert, 0},
 		{"the snapshot", snapshot, 0},
+		{"a batch with a new epoch", batch(brief("a", 1, true, at), apiv1.EpochEvent(later), briefFrom(later, "b", 2, true, at), briefFrom(later, "c", 3, true, at)), 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var delays []time.Duration
-			n := scanDelays(tc.msg, got, func(d time.Duration) { delays = append(delays, d) })
+			sc := scanner{}
+			sc.scan(snapshot, time.Time{}, nil)
+			n := sc.scan(tc.msg, got, func(d time.Duration) { delays = append(delays, d) })
 			if n != tc.want || len(delays) != tc.want {
 				t.Fatalf("found %d (%d delays), want %d in %s", n, len(delays), tc.want, tc.msg)
 			}
@@ -96,5 +112,26 @@ func TestReadAllReusesBuffer(t *testing.T) {
 	again, _ := readAll(bytes.NewReader([]byte("hi")), out[:0])
 	if string(again) != "hi" || &again[0] != &out[0] {
 		t.Errorf("second read %q did not reuse the buffer", again)
+	}
+}
+
+// An epoch event alone changes the times of the short events after it, and
+// a snapshot without an epoch (a feed that has none yet) clears it.
+func TestScanEpochEvents(t *testing.T) {
+	got := time.Date(2026, 11, 28, 12, 0, 1, 0, time.UTC)
+	at := got.Add(-25 * time.Millisecond)
+	var sc scanner
+	sc.scan([]byte(`{"type":"snapshot","hosts":[]}`), time.Time{}, nil)
+	for _, epoch := range []int64{got.Truncate(time.Hour).UnixMilli(), got.Add(-2 * time.Hour).Truncate(time.Hour).UnixMilli()} {
+		sc.scan(apiv1.EpochEvent(epoch), time.Time{}, nil)
+		b, _, _ := apiv1.HostBrief(&apiv1.Host{ID: "a", Online: true, LastSeen: at, Status: "ok"}, 1, epoch)
+		var delays []time.Duration
+		if n := sc.scan(b, got, func(d time.Duration) { delays = append(delays, d) }); n != 1 || delays[0] != 25*time.Millisecond {
+			t.Errorf("epoch %d: %d found, delays %v, want one of 25ms in %s", epoch, n, delays, b)
+		}
+	}
+	sc.scan([]byte(`{"type":"snapshot","hosts":[]}`), time.Time{}, nil)
+	if sc.epoch != 0 {
+		t.Errorf("a snapshot without an epoch left %d", sc.epoch)
 	}
 }

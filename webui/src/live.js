@@ -6,10 +6,12 @@
 // host's identity (facts, agent version, agent tags) when it did not
 // change, and its latest values unless the page watches the host: the host
 // page does, with watch(). Without either it comes in the short form "h":
-// [host, online, last_seen in Unix ms, status, cpu, memory, disk], which in
-// a batch is the array alone; host is the host's number on the feed ("n",
-// given with the host in the snapshot and in every event with its facts)
-// or its id. A pending alert that ends without firing comes short too,
+// [host, state, seen, cpu, memory, disk], which in a batch is the array
+// alone; host is the host's number on the feed ("n", given with the host in
+// the snapshot and in every event with its facts) or its id, state is
+// twice the status' place in STATUSES plus 1 when online, and seen is
+// last_seen in milliseconds since the feed's epoch (null: never), which the
+// snapshot gives and an "epoch" event changes. A pending alert that ends without firing comes short too,
 // "a": [id, from, to, at in Unix ms, value], and so does one that fires with
 // nothing else changed, with its new summary, notified (1: notified at that
 // time), severity and threshold after the value. Any other alert event
@@ -30,8 +32,13 @@ export const model = {
   hosts: new Map(), // host id -> apiv1.Host
   alerts: new Map(), // alert id -> apiv1.Alert (state firing or pending)
   nums: new Map(), // host number on the feed -> host id
+  epoch: 0, // Unix ms that short host events count last_seen from
   loaded: false, // a snapshot arrived since sign-in
 };
+
+// STATUSES are a short host event's statuses, by their place in its state
+// (apiv1.BriefState).
+const STATUSES = ["ok", "offline", "info", "warning", "critical", "very_critical"];
 
 const listeners = new Set();
 
@@ -61,6 +68,7 @@ export function resetModel() {
   model.hosts.clear();
   model.alerts.clear();
   model.nums.clear();
+  model.epoch = 0;
   model.loaded = false;
   emit({ type: "reset" });
 }
@@ -100,6 +108,7 @@ function applyEvent(ev) {
     case "snapshot":
       model.hosts = new Map((ev.hosts || []).map((h) => [h.id, h]));
       model.nums = new Map((ev.hosts || []).filter((h) => h.n).map((h) => [h.n, h.id]));
+      model.epoch = ev.epoch || 0;
       model.alerts = new Map(
         (ev.alerts || []).filter((a) => a.state === "firing" || a.state === "pending").map((a) => [a.id, a]),
       );
@@ -110,14 +119,18 @@ function applyEvent(ev) {
     case "host":
       if (ev.host && ev.host.id) setHost(ev.host, IDENTITY);
       break;
+    case "epoch":
+      model.epoch = ev.epoch || 0;
+      break;
     case "h": {
-      const [host, online, seen, status, cpu, memory, disk] = ev.h || [];
+      const [host, state, seen, cpu, memory, disk] = ev.h || [];
       // A number the feed never gave this page (its host was removed
       // before the snapshot) is dropped.
       const id = typeof host === "number" ? model.nums.get(host) : host;
-      if (!id) return;
-      const h = { id, online: online === 1, status, gauges: { cpu, memory, disk } };
-      if (seen) h.last_seen = new Date(seen).toISOString();
+      const status = typeof state === "number" ? STATUSES[state >> 1] : undefined;
+      if (!id || !status) return;
+      const h = { id, online: (state & 1) === 1, status, gauges: { cpu, memory, disk } };
+      if (seen != null) h.last_seen = new Date(model.epoch + seen).toISOString();
       setHost(h, [...IDENTITY, "tags"]);
       break;
     }
