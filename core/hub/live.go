@@ -551,8 +551,8 @@ type liveEventJSON struct {
 // feed, and each is written to every page. A pending alert that ends
 // without firing, or fires with nothing else changed, goes in the short
 // form apiv1.EventAlertBrief; any other alert event without what repeats
-// another of its fields (apiv1.LiveTransition). On an error entries are
-// returned as they were.
+// another of its fields (apiv1.LiveTransition). On an error ev's entry is
+// left out (an epoch event it brought stays: it is right for what follows).
 func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]liveEntry, error) {
 	if t := ev.Transition; ev.Type == apiv1.EventAlert && t != nil {
 		// A pending alert ending without firing, or firing, in the short
