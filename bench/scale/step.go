@@ -114,6 +114,9 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 	if caps.liveJSON {
 		liveArgs = append(liveArgs, "--json", liveJSONPath)
 	}
+	if cfg.liveProfile {
+		liveArgs = append(liveArgs, "--cpuprofile", filepath.Join(dir, "liveload.cpu"))
+	}
 	live, err := startTool("liveload", bins["liveload"], liveArgs, filepath.Join(dir, "liveload.log"), "measuring")
 	if err != nil {
 		return fail(err)

@@ -39,6 +39,7 @@ func run(args []string, stdout io.Writer) error {
 	ramp := fs.Int("ramp", 200, "new subscribers per `second` while connecting")
 	duration := fs.Duration("duration", time.Minute, "how `long` to measure once every subscriber is connected")
 	jsonOut := fs.String("json", "", "also write the result as JSON to `FILE` (for plots)")
+	cpuProfile := fs.String("cpuprofile", "", "write liveload's own CPU profile of the measured window to `FILE` (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +60,16 @@ func run(args []string, stdout io.Writer) error {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	res, err := measure(ctx, t, *n, *ramp, *duration, stdout)
+	var prof io.Writer
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		prof = f
+	}
+	res, err := measure(ctx, t, *n, *ramp, *duration, prof, stdout)
 	if err != nil {
 		return err
 	}

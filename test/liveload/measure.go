@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -214,7 +215,7 @@ func median(v []float64) float64 {
 
 // measure connects n subscribers at ramp per second, lets them settle, then
 // records the delay of every host update for the duration.
-func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration, progress io.Writer) (*result, error) {
+func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration, cpuProfile io.Writer, progress io.Writer) (*result, error) {
 	res := &result{Subscribers: n}
 	if err := waitGCs(ctx, t, 2); err != nil {
 		return nil, err
@@ -347,6 +348,12 @@ func measure(ctx context.Context, t *target, n, ramp int, duration time.Duration
 		connected.Load(), failed.Load(), gaveUp.Load(), lost.Load(), duration)
 
 	recording.Store(true)
+	if cpuProfile != nil {
+		// The measured window only: not the connects and snapshots.
+		if err := pprof.StartCPUProfile(cpuProfile); err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	began := time.Now()
 	every := time.NewTicker(10 * time.Second)
 	defer every.Stop()
@@ -365,6 +372,9 @@ wait:
 	}
 	recording.Store(false)
 	res.Seconds = time.Since(began).Seconds()
+	if cpuProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	stop()
 	wg.Wait()
 
