@@ -584,8 +584,8 @@ func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]live
 	short := false
 	if old, ok := l.known[h.ID]; ok && old == sum {
 		epoch := l.encEpoch
-		if seen := h.LastSeen.UnixMilli(); !h.LastSeen.IsZero() && seen-epoch >= apiv1.LiveEpochSpan {
-			epoch = floorTo(seen, int64(time.Hour/time.Millisecond))
+		if !h.LastSeen.IsZero() && h.LastSeen.UnixMilli()-epoch >= apiv1.LiveEpochSpan {
+			epoch = h.LastSeen.Truncate(time.Hour).UnixMilli()
 		}
 		if e.slim, short, err = apiv1.HostBrief(h, l.num(h.ID), epoch); err != nil {
 			return entries, err
@@ -612,9 +612,6 @@ func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]live
 	}
 	return append(entries, e), nil
 }
-
-// floorTo rounds t down to a multiple of step (t >= 0).
-func floorTo(t, step int64) int64 { return t - t%step }
 
 // rememberAlert keeps the alert of an alert event in Live.alerts while it
 // is pending or firing, and returns the one kept before, nil if none.

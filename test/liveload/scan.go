@@ -39,7 +39,8 @@ type scanner struct {
 
 // scan calls add with got minus the last_seen of every online host update
 // in msg, and returns how many it found. Every message of the feed goes
-// through it, also those not measured (add nil), for the epoch.
+// through it, also those not measured (add nil), which it only reads for
+// the epoch.
 func (s *scanner) scan(msg []byte, got time.Time, add func(time.Duration)) int {
 	if bytes.HasPrefix(msg, snapshotPrefix) {
 		s.epoch = 0
@@ -55,6 +56,13 @@ func (s *scanner) scan(msg []byte, got time.Time, add func(time.Duration)) int {
 	if !bytes.HasPrefix(msg, hostPrefix) && !bytes.HasPrefix(msg, briefPrefix) && !bytes.HasPrefix(msg, batchPrefix) {
 		return 0
 	}
+	if add == nil {
+		// Not measured: only the epoch matters, the last one in msg.
+		if i := bytes.LastIndex(msg, epochMark); i >= 0 {
+			s.epoch, _, _ = number(msg[i+len(epochMark):])
+		}
+		return 0
+	}
 	n := 0
 	for rest := msg; ; {
 		i := bytes.Index(rest, seenMark)
@@ -67,9 +75,7 @@ func (s *scanner) scan(msg []byte, got time.Time, add func(time.Duration)) int {
 			break
 		}
 		if at, err := time.Parse(time.RFC3339Nano, string(rest[:end])); err == nil {
-			if add != nil {
-				add(got.Sub(at))
-			}
+			add(got.Sub(at))
 			n++
 		}
 		rest = rest[end:]
@@ -93,9 +99,7 @@ func (s *scanner) scan(msg []byte, got time.Time, add func(time.Duration)) int {
 			ep = nextEpoch(ep + len(epochMark))
 		}
 		if seen, ok := row(msg[at:]); ok {
-			if add != nil {
-				add(got.Sub(time.UnixMilli(s.epoch + seen)))
-			}
+			add(got.Sub(time.UnixMilli(s.epoch + seen)))
 			n++
 		}
 	}

@@ -130,6 +130,12 @@ func TestScanEpochEvents(t *testing.T) {
 			t.Errorf("epoch %d: %d found, delays %v, want one of 25ms in %s", epoch, n, delays, b)
 		}
 	}
+	// A batch read while not measuring still moves the epoch.
+	later := got.Truncate(time.Hour).UnixMilli() + 3_600_000
+	sc.scan(fmt.Appendf(nil, `{"type":"batch","events":[[1,1,5,1,2,3],%s,[1,1,6,1,2,3]]}`, apiv1.EpochEvent(later)), time.Time{}, nil)
+	if sc.epoch != later {
+		t.Errorf("after an unmeasured batch with an epoch event: epoch %d, want %d", sc.epoch, later)
+	}
 	sc.scan([]byte(`{"type":"snapshot","hosts":[]}`), time.Time{}, nil)
 	if sc.epoch != 0 {
 		t.Errorf("a snapshot without an epoch left %d", sc.epoch)
