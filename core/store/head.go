@@ -400,14 +400,10 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 func (d *DB) flush() error {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
-	type item struct {
-		ms   *memSeries
-		refs []*chunkRef
-	}
 	d.hmu.Lock()
-	items := make([]item, 0, len(d.withPending))
+	items := make([]flushItem, 0, len(d.withPending))
 	for _, ms := range d.withPending {
-		items = append(items, item{ms, slices.Clone(ms.pending)})
+		items = append(items, flushItem{ms, slices.Clone(ms.pending)})
 	}
 	d.withPending = d.withPending[:0]
 	idx := d.unindexed
@@ -417,6 +413,7 @@ func (d *DB) flush() error {
 		return nil
 	}
 
+	quot := quotients(items)
 	wb := d.db.NewWriteBatch()
 	defer wb.Cancel()
 	var bytes int64
@@ -430,7 +427,11 @@ func (d *DB) flush() error {
 		}
 		for _, it := range items {
 			for _, c := range it.refs {
-				e := badger.NewEntry(chunkKey(c.window, it.ms.id, c.firstT), c.data)
+				data := c.data
+				if q, ok := quot[c]; ok {
+					data = q
+				}
+				e := badger.NewEntry(chunkKey(c.window, it.ms.id, c.firstT), data)
 				e.ExpiresAt = d.expiry(c.window+chunkWindow, d.opts.Retention.Raw)
 				if err := wb.SetEntry(e); err != nil {
 					return err
@@ -464,6 +465,7 @@ func (d *DB) flush() error {
 	for _, ms := range idx {
 		ms.indexed = true
 	}
+	d.m.quotients.Add(float64(len(quot)))
 	d.pendingBytes -= bytes
 	d.flushed.Broadcast()
 	return nil

@@ -15,6 +15,7 @@ type metrics struct {
 	tornRecords  prometheus.Counter
 	corruptLog   prometheus.Counter
 	checkpoints  prometheus.Counter
+	quotients    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -36,12 +37,14 @@ func newMetrics() *metrics {
 			Help: "Damaged write-ahead logs cut at the damage at start (storage.repair_wal)."}),
 		checkpoints: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_checkpoints_total",
 			Help: "Head checkpoints written (each lets older log segments go)."}),
+		quotients: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_quotient_chunks_total",
+			Help: "Raw chunks written as the exact percentage of two other series' chunks of their host (used over total bytes) instead of values of their own."}),
 	}
 }
 
 func (d *DB) register(reg prometheus.Registerer) error {
 	m := d.m
-	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints,
+	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_pending_chunk_bytes",
 			Help: "Bytes of finished chunks waiting to be written to Badger."},
 			func() float64 { d.hmu.Lock(); defer d.hmu.Unlock(); return float64(d.pendingBytes) }),
@@ -72,11 +75,17 @@ func (t *tierBytes) Collect(ch chan<- prometheus.Metric) {
 }
 
 // BytesByTier attributes the store's on-disk bytes to raw, 1m, 1h, index
-// (everything else in Badger's tables), vlog and wal. A Badger table that
-// spans two prefixes is counted under its first key's.
+// (everything else in Badger's tables), vlog and wal, all zero once the
+// store is closed. A Badger table that spans two prefixes is counted
+// under its first key's.
 func (d *DB) BytesByTier() map[string]int64 {
 	out := map[string]int64{TierRaw: 0, TierMinute: 0, TierHour: 0, "index": 0, "vlog": 0, "wal": 0}
 	if d.opts.InMemory {
+		return out
+	}
+	d.badgerMu.RLock()
+	defer d.badgerMu.RUnlock()
+	if d.badgerClosed {
 		return out
 	}
 	for _, ti := range d.db.Tables() {
@@ -95,7 +104,7 @@ func (d *DB) BytesByTier() map[string]int64 {
 		out[tier] += int64(ti.OnDiskSize)
 	}
 	_, vlog := d.db.Size()
-	out["vlog"] = vlog
+	out["vlog"] = vlog // d.Size would take badgerMu again
 	if d.wal != nil {
 		out["wal"] = d.wal.Size()
 	}

@@ -147,10 +147,13 @@ func (r *reader) iter() *badger.Iterator {
 	return r.it
 }
 
-// memChunk is a chunk of a series copied out of the head.
+// memChunk is a chunk of a series copied out of the head or read from
+// Badger; pts holds the samples of a quotient chunk, read with its
+// operands (data is then the quotient chunk).
 type memChunk struct {
 	window, firstT int64
 	data           []byte
+	pts            []Point
 }
 
 // raw returns the samples of ms in [from, to]: from the head (pending and
@@ -164,11 +167,11 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	overlaps := func(w int64) bool { return w <= to && (from <= w || from-w < chunkWindow) }
 	for _, c := range ms.pending {
 		if overlaps(c.window) {
-			mem = append(mem, memChunk{c.window, c.firstT, c.data})
+			mem = append(mem, memChunk{c.window, c.firstT, c.data, nil})
 		}
 	}
 	if ms.head.Len() > 0 && overlaps(ms.window) {
-		mem = append(mem, memChunk{ms.window, ms.firstT, ms.head.Bytes()})
+		mem = append(mem, memChunk{ms.window, ms.firstT, ms.head.Bytes(), nil})
 	}
 	r.d.hmu.Unlock()
 
@@ -190,7 +193,13 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 			if err != nil {
 				return err
 			}
-			chunks = append(chunks, memChunk{w, firstT, v})
+			var pts []Point
+			if chunkenc.IsQuotient(v) {
+				if pts, err = quotientPoints(r.txn, w, firstT, v); err != nil {
+					return fmt.Errorf("series %d chunk at %d: %w", ms.id, firstT, err)
+				}
+			}
+			chunks = append(chunks, memChunk{w, firstT, v, pts})
 		}
 		return nil
 	}
@@ -220,6 +229,14 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	}
 	pts := make([]Point, 0, total)
 	for _, c := range chunks {
+		if c.pts != nil {
+			for _, p := range c.pts {
+				if p.T >= from && p.T <= to {
+					pts = append(pts, p)
+				}
+			}
+			continue
+		}
 		if err := r.ci.Reset(c.data); err != nil {
 			return nil, fmt.Errorf("series %d chunk at %d: %w", ms.id, c.firstT, err)
 		}

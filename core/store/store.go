@@ -343,6 +343,11 @@ type DB struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	// badgerMu keeps Badger open for the readers of its tables outside a
+	// transaction (BytesByTier, Size: a metrics scrape may come during
+	// Close); badgerClosed is set, under it, once Badger is closed.
+	badgerMu     sync.RWMutex
+	badgerClosed bool
 }
 
 var (
@@ -514,7 +519,10 @@ func (d *DB) Close() error {
 		} else {
 			errs = append(errs, d.flush())
 		}
+		d.badgerMu.Lock()
 		errs = append(errs, d.db.Close())
+		d.badgerClosed = true
+		d.badgerMu.Unlock()
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
@@ -526,8 +534,16 @@ func (d *DB) RunValueLogGC() {
 	}
 }
 
-// Size returns the bytes of the LSM tree and the value log.
-func (d *DB) Size() (lsm, vlog int64) { return d.db.Size() }
+// Size returns the bytes of the LSM tree and the value log (zero once
+// closed).
+func (d *DB) Size() (lsm, vlog int64) {
+	d.badgerMu.RLock()
+	defer d.badgerMu.RUnlock()
+	if d.badgerClosed {
+		return 0, 0
+	}
+	return d.db.Size()
+}
 
 func mod(a, b int64) int64 {
 	m := a % b

@@ -596,7 +596,7 @@ func (it *Iterator) Reset(b []byte) error {
 // and checks that the section holds an offset for every sample, so that
 // reading them cannot fail.
 func (it *Iterator) resetGrid(sec []byte) error {
-	bad := fmt.Errorf("%w: bad grid timestamps", ErrCorrupt)
+	bad := errBadGrid
 	if len(sec) < 8 {
 		return bad
 	}
@@ -622,6 +622,10 @@ func (it *Iterator) resetGrid(sec []byte) error {
 	return nil
 }
 
+// errBadGrid is a grid timestamp section that does not parse; made once,
+// not at every Reset.
+var errBadGrid = fmt.Errorf("%w: bad grid timestamps", ErrCorrupt)
+
 // Len is the number of samples the chunk claims.
 func (it *Iterator) Len() int { return it.n }
 
@@ -638,7 +642,7 @@ func (it *Iterator) Next() bool {
 		}
 		return it.nextLegacy()
 	}
-	if !it.fill() {
+	if !it.fill(batchLen) {
 		return false
 	}
 	it.t, it.v = it.bt[0], it.bv[0]
@@ -658,7 +662,7 @@ func (it *Iterator) Batch() ([]int64, []float64) {
 				it.bt[it.bn], it.bv[it.bn] = it.t, it.v
 				it.bn++
 			}
-		} else if !it.fill() {
+		} else if !it.fill(batchLen) {
 			return nil, nil
 		}
 	}
@@ -667,12 +671,13 @@ func (it *Iterator) Batch() ([]int64, []float64) {
 	return ts, vs
 }
 
-// fill decodes the next batch of an adaptive chunk into bt and bv; it
-// returns false when there is none. Samples before a decoding error are
-// kept, and the error is set for Err.
-func (it *Iterator) fill() bool {
+// fill decodes the next batch of an adaptive chunk, at most max
+// samples (<= batchLen), into bt and bv; it returns false when there is
+// none. Samples before a decoding error are kept, and the error is set
+// for Err.
+func (it *Iterator) fill(max int) bool {
 	it.bi, it.bn = 0, 0
-	m := min(it.n-it.i, batchLen)
+	m := min(it.n-it.i, max)
 	if it.err != nil || m <= 0 {
 		return false
 	}

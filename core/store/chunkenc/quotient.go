@@ -1,0 +1,375 @@
+package chunkenc
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// EncQuotient names a chunk that holds no samples of its own: its
+// timestamps are those of another chunk, the numerator, and its values a
+// percentage of the numerator's and a third chunk's (the denominator's)
+// values, sample by sample (see Form). Monitoring data has such series:
+// memory used percent is used bytes over total bytes times 100, computed
+// by the agent (gopsutil) from the two figures it sends beside it; a disk's
+// used percent is used over used plus free. Coded as a float of its own
+// such a series costs ~6 bytes a sample at full precision; as a quotient
+// chunk it costs the chunk's ~10 bytes. A quotient chunk is written only
+// where every value comes back bit for bit (see FindQuotients).
+//
+// Its serialised form: the encoding byte, the 16-bit sample count (as
+// every chunk), the form byte, then the numerator's and the
+// denominator's series as uvarints: numbers the store gives (its series
+// ids); the store reads the two chunks of those series with the same
+// window and first timestamp.
+const EncQuotient Encoding = 6
+
+// Form is how a quotient chunk's values follow from its operands a and b.
+// The low four bits name the kind:
+//
+//	FormRatio  a / b × 100
+//	FormShare  a / (a + b) × 100
+//
+// and the high four bits, when not zero, are 1 + a number of decimals d
+// that the result is rounded to, as math.Round(x × 10^d) / 10^d (with -0
+// read as 0): what an agent sending percentages with d decimals does.
+type Form byte
+
+// The kinds of Form.
+const (
+	FormRatio Form = 1
+	FormShare Form = 2
+)
+
+// Rounded is the form f rounded to d decimals (0..maxScale).
+func (f Form) Rounded(d int) Form { return f&0x0f | Form(d+1)<<4 }
+
+func (f Form) kind() Form { return f & 0x0f }
+
+// decimals is the number of decimals f rounds to, -1 for none.
+func (f Form) decimals() int { return int(f>>4) - 1 }
+
+func (f Form) valid() bool {
+	return (f.kind() == FormRatio || f.kind() == FormShare) && f.decimals() <= maxScale
+}
+
+func (f Form) String() string {
+	s := "a/b*100"
+	if f.kind() == FormShare {
+		s = "a/(a+b)*100"
+	}
+	if d := f.decimals(); d >= 0 {
+		s += fmt.Sprintf(" to %d decimals", d)
+	}
+	return s
+}
+
+// Value is the value of f for operands a and b.
+func (f Form) Value(a, b float64) float64 {
+	var x float64
+	if f.kind() == FormShare {
+		x = a / (a + b) * 100
+	} else {
+		x = a / b * 100
+	}
+	if d := f.decimals(); d >= 0 {
+		p := pow10[d]
+		if x = math.Round(x*p) / p; x == 0 {
+			x = 0
+		}
+	}
+	return x
+}
+
+// numerators returns the interval of operands a for which f(a, b) can be
+// x: a little wider than exact, for the screening in FindQuotients,
+// which then computes f itself. ok is false when there is none to find.
+func (f Form) numerators(x, b float64) (lo, hi float64, ok bool) {
+	if !(b > 0) || x < 0 {
+		return 0, 0, false
+	}
+	slack := math.Abs(x)*1e-12 + 1e-12
+	if d := f.decimals(); d >= 0 {
+		slack += 0.5 / pow10[d]
+	}
+	xlo, xhi := max(0, x-slack), x+slack
+	if f.kind() == FormShare { // a = x·b / (100 − x), rising in x
+		if xlo >= 100 {
+			return 0, 0, false
+		}
+		lo = xlo * b / (100 - xlo)
+		hi = math.Inf(1)
+		if xhi < 100 {
+			hi = xhi * b / (100 - xhi)
+		}
+	} else {
+		lo, hi = xlo*b/100, xhi*b/100
+	}
+	return lo*(1-1e-12) - 1, hi*(1+1e-12) + 1, true
+}
+
+// Quotient is a parsed quotient chunk.
+type Quotient struct {
+	N        int    // samples
+	Form     Form   // how its values follow from its operands'
+	Num, Den uint64 // the operands' series
+}
+
+// AppendQuotient appends the serialised quotient chunk q to dst.
+func AppendQuotient(dst []byte, q Quotient) []byte {
+	dst = append(dst, byte(EncQuotient))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(q.N))
+	dst = append(dst, byte(q.Form))
+	dst = binary.AppendUvarint(dst, q.Num)
+	return binary.AppendUvarint(dst, q.Den)
+}
+
+// IsQuotient reports whether the serialised chunk b is a quotient chunk,
+// which an Iterator does not read: its reader parses it (ParseQuotient),
+// fetches its operands and calls QuotientSamples.
+func IsQuotient(b []byte) bool { return len(b) > 0 && Encoding(b[0]) == EncQuotient }
+
+// ParseQuotient parses a serialised quotient chunk.
+func ParseQuotient(b []byte) (Quotient, error) {
+	if len(b) < headerSize+1 || Encoding(b[0]) != EncQuotient {
+		return Quotient{}, fmt.Errorf("%w: not a quotient chunk", ErrCorrupt)
+	}
+	q := Quotient{N: int(binary.BigEndian.Uint16(b[1:3])), Form: Form(b[3])}
+	if !q.Form.valid() {
+		return Quotient{}, fmt.Errorf("%w: quotient of unknown form %#x", ErrCorrupt, b[3])
+	}
+	p := headerSize + 1
+	var k int
+	if q.Num, k = binary.Uvarint(b[p:]); k <= 0 {
+		return Quotient{}, fmt.Errorf("%w: bad quotient numerator", ErrCorrupt)
+	}
+	p += k
+	if q.Den, k = binary.Uvarint(b[p:]); k <= 0 || p+k != len(b) {
+		return Quotient{}, fmt.Errorf("%w: bad quotient denominator", ErrCorrupt)
+	}
+	return q, nil
+}
+
+// QuotientSamples appends to ts and vs the samples of quotient chunk q
+// whose operands' serialised chunks are num and den. The operands must
+// hold q.N samples each at the same timestamps: anything else is
+// ErrCorrupt (an operand chunk not the one the quotient was made from).
+func QuotientSamples(q Quotient, num, den []byte, ts []int64, vs []float64) ([]int64, []float64, error) {
+	var a, b Iterator
+	if err := a.Reset(num); err != nil {
+		return ts, vs, fmt.Errorf("quotient's numerator: %w", err)
+	}
+	if err := b.Reset(den); err != nil {
+		return ts, vs, fmt.Errorf("quotient's denominator: %w", err)
+	}
+	if a.Len() != q.N || b.Len() != q.N {
+		return ts, vs, fmt.Errorf("%w: quotient of %d samples over operands of %d and %d", ErrCorrupt, q.N, a.Len(), b.Len())
+	}
+	for {
+		at, av := a.Batch()
+		bt, bv := b.Batch()
+		if len(at) != len(bt) {
+			break // one ended early: an error below
+		}
+		if len(at) == 0 {
+			break
+		}
+		for j, t := range at {
+			if bt[j] != t {
+				return ts, vs, fmt.Errorf("%w: quotient's operands at different times (%d, %d)", ErrCorrupt, t, bt[j])
+			}
+			ts = append(ts, t)
+			vs = append(vs, q.Form.Value(av[j], bv[j]))
+		}
+	}
+	if err := a.Err(); err != nil {
+		return ts, vs, fmt.Errorf("quotient's numerator: %w", err)
+	}
+	if err := b.Err(); err != nil {
+		return ts, vs, fmt.Errorf("quotient's denominator: %w", err)
+	}
+	if len(ts) < q.N { // a.Len() == b.Len() == q.N, and neither failed
+		return ts, vs, fmt.Errorf("%w: quotient's operands cut short", ErrCorrupt)
+	}
+	return ts, vs, nil
+}
+
+// Derivation says that the values of chunk X are Form of the values of
+// chunks A (the numerator) and B (the denominator), at the same
+// timestamps: indexes into the slice given to FindQuotients.
+type Derivation struct {
+	X, A, B int
+	Form    Form
+}
+
+// minQuotientSamples is the fewest samples a chunk must have to be
+// written as a quotient: below it the chunk is small anyway.
+const minQuotientSamples = 4
+
+// FindQuotients finds, among serialised chunks that hold the same
+// timestamps (one window of one host's series; the caller groups them),
+// the float chunks whose every value is a percentage (Form) of two
+// integer chunks' values, bit for bit. Operands are integer chunks only,
+// so no quotient is ever another's operand.
+//
+// It screens by the first sample: for each candidate and each
+// denominator, the numerators whose first value could give the
+// candidate's are found by binary search among the integer chunks'
+// first values sorted, so the cost grows with n log n, not with the
+// pairs; the few survivors are then decoded and compared whole.
+func FindQuotients(chunks [][]byte) []Derivation {
+	var ints []firstVal // integer chunks' first values, sorted
+	var cands []int
+	for i, c := range chunks {
+		if len(c) < headerSize || Count(c) < minQuotientSamples {
+			continue
+		}
+		switch Encoding(c[0] &^ (regularTimes | gridTimes)) {
+		case EncIntAdaptive:
+			if v, ok := firstValue(c); ok {
+				ints = append(ints, firstVal{v, i})
+			}
+		case EncFloatAdaptive, EncDecimalAdaptive:
+			cands = append(cands, i)
+		}
+	}
+	if len(ints) < 2 || len(cands) == 0 {
+		return nil
+	}
+	slices.SortFunc(ints, func(x, y firstVal) int {
+		if x.v != y.v {
+			if x.v < y.v {
+				return -1
+			}
+			return 1
+		}
+		return x.i - y.i
+	})
+	decoded := map[int]decodedChunk{}
+	decode := func(i int) (decodedChunk, bool) {
+		d, ok := decoded[i]
+		if !ok {
+			d.ts, d.vs, d.ok = decodeAll(chunks[i])
+			decoded[i] = d
+		}
+		return d, d.ok
+	}
+	var out []Derivation
+	for _, x := range cands {
+		x0, ok := firstValue(chunks[x])
+		if !ok {
+			continue
+		}
+		var forms []Form
+		if c := chunks[x]; Encoding(c[0]&^(regularTimes|gridTimes)) == EncDecimalAdaptive {
+			// Its values have at most scale decimals: rounded ones.
+			for d := decimalScaleOf(c); d <= maxScale && d > 0; d++ {
+				forms = append(forms, FormRatio.Rounded(d), FormShare.Rounded(d))
+			}
+		} else {
+			forms = []Form{FormRatio, FormShare}
+		}
+		if found, ok := findQuotient(x, x0, forms, chunks, ints, decode); ok {
+			out = append(out, found)
+		}
+	}
+	return out
+}
+
+// findQuotient is FindQuotients for the one candidate x, whose first
+// value is x0; ints are the integer chunks' first values, sorted. The
+// numerators that can give x0 over a denominator b lie in an interval
+// that rises with b in every form, so one pass over the denominators in
+// order moves one cursor over the numerators.
+func findQuotient(x int, x0 float64, forms []Form, chunks [][]byte, ints []firstVal,
+	decode func(int) (decodedChunk, bool)) (Derivation, bool) {
+	n := Count(chunks[x])
+	for _, f := range forms {
+		k := 0
+		for _, b := range ints {
+			lo, hi, ok := f.numerators(x0, b.v)
+			if !ok {
+				continue
+			}
+			for k < len(ints) && ints[k].v < lo {
+				k++
+			}
+			if Count(chunks[b.i]) != n {
+				continue
+			}
+			for _, a := range ints[k:] {
+				if a.v > hi {
+					break
+				}
+				if a.i == b.i || Count(chunks[a.i]) != n || math.Float64bits(f.Value(a.v, b.v)) != math.Float64bits(x0) {
+					continue
+				}
+				if derives(x, a.i, b.i, f, decode) {
+					return Derivation{X: x, A: a.i, B: b.i, Form: f}, true
+				}
+			}
+		}
+	}
+	return Derivation{}, false
+}
+
+// firstVal is a chunk's first value and the chunk's index.
+type firstVal struct {
+	v float64
+	i int
+}
+
+// derives reports whether chunk x's samples are f of chunks a's and b's.
+func derives(x, a, b int, f Form, decode func(int) (decodedChunk, bool)) bool {
+	dx, ok1 := decode(x)
+	da, ok2 := decode(a)
+	db, ok3 := decode(b)
+	if !ok1 || !ok2 || !ok3 || !slices.Equal(dx.ts, da.ts) || !slices.Equal(dx.ts, db.ts) {
+		return false
+	}
+	for j, v := range dx.vs {
+		if math.Float64bits(f.Value(da.vs[j], db.vs[j])) != math.Float64bits(v) {
+			return false
+		}
+	}
+	return true
+}
+
+type decodedChunk struct {
+	ts []int64
+	vs []float64
+	ok bool
+}
+
+// decodeAll decodes a whole chunk; ok is false on any error.
+func decodeAll(b []byte) ([]int64, []float64, bool) {
+	var it Iterator
+	if it.Reset(b) != nil {
+		return nil, nil, false
+	}
+	ts, vs := make([]int64, 0, it.Len()), make([]float64, 0, it.Len())
+	for bt, bv := it.Batch(); len(bt) > 0; bt, bv = it.Batch() {
+		ts, vs = append(ts, bt...), append(vs, bv[:len(bt)]...)
+	}
+	return ts, vs, it.Err() == nil && len(ts) == it.Len()
+}
+
+// firstValue is the first value of a serialised adaptive chunk,
+// decoding no other.
+func firstValue(b []byte) (float64, bool) {
+	var it Iterator
+	if it.Reset(b) != nil || it.enc < EncIntAdaptive || !it.fill(1) {
+		return 0, false
+	}
+	return it.bv[0], true
+}
+
+// decimalScaleOf is the scale of a decimal chunk, 0 if b is not one.
+func decimalScaleOf(b []byte) int {
+	var it Iterator
+	if it.Reset(b) != nil || it.enc != EncDecimalAdaptive {
+		return 0
+	}
+	return int(it.scale)
+}
