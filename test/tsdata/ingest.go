@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"hash"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -40,6 +43,7 @@ func ingest(args []string) error {
 	procEvery := fs.Duration("process-every", 0, "recorded: keep the process_* samples of one snapshot per this interval, as an agent with its background process scan sends them (recordings made with the scan inline in every snapshot); 0 keeps all")
 	stampEvery := fs.Duration("stamp-every", 0, "recorded, what-if: move each snapshot's time to the nearest multiple of this interval (an agent stamping its schedule's ticks instead of the clock at each collection); 0 keeps the recorded times")
 	compact := fs.Bool("compact", true, "make rollups, reopen and compact, and print the bytes on disk; false stops after the ingest (memory runs)")
+	verify := fs.Bool("verify", false, "devops: after compacting, read every series back and check that every sample is there bit for bit")
 	fs.Parse(args)
 	if *dir == "" {
 		return fmt.Errorf("-dir is required")
@@ -55,9 +59,12 @@ func ingest(args []string) error {
 	rss := startRSSSampler()
 	start := time.Now()
 	var n int64
+	// The day before yesterday: recent enough for Badger's TTL, which
+	// runs on the real clock, and old enough to be rolled up.
+	day := time.Now().Add(-48 * time.Hour).Truncate(24 * time.Hour)
 	switch *kind {
 	case "devops":
-		n, err = ingestDevops(db, *hosts, *hours, *refs, *speed, rss)
+		n, err = ingestDevops(db, day, *hosts, *hours, *refs, *speed, rss)
 	case "recorded":
 		n, err = ingestRecorded(db, *in, *asSent, *procEvery, *stampEvery)
 	default:
@@ -124,16 +131,83 @@ func ingest(args []string) error {
 		}
 	}
 	fmt.Printf("by tier (Badger tables by first key): %v\n", tiers)
+	if *verify && *kind == "devops" {
+		return verifyDevops(*dir, log, day, *hosts, *hours)
+	}
 	return nil
 }
 
-func ingestDevops(db *store.DB, hosts int, hours float64, byRef bool, speed float64, rss *rssSampler) (int64, error) {
+// verifyDevops reopens the store in dir and checks that every series of
+// the devops fleet ingested from day holds every sample, bit for bit: it
+// makes the fleet again, sums each series' samples (FNV-1a over time and
+// value bits), and compares with the same sum over what a raw query of the
+// series returns.
+func verifyDevops(dir string, log *slog.Logger, day time.Time, hosts int, hours float64) error {
+	start := time.Now()
+	type key struct{ metric, host string }
+	type sum struct {
+		h     hash.Hash64
+		n     int
+		first int64
+		last  int64
+	}
+	sums := map[key]*sum{}
+	fleet := dataset.NewFleet(hosts, day, 10*time.Second, 20*time.Millisecond, devopsSeed)
+	var buf [16]byte
+	add := func(s *sum, t int64, v float64) {
+		binary.LittleEndian.PutUint64(buf[:8], uint64(t))
+		binary.LittleEndian.PutUint64(buf[8:], math.Float64bits(v))
+		s.h.Write(buf[:])
+		s.n++
+		s.last = t
+	}
+	for range int(hours * 360) {
+		for _, b := range fleet.Next() {
+			for _, smp := range b {
+				k := key{smp.Metric, smp.Labels.Get("host")}
+				s := sums[k]
+				if s == nil {
+					s = &sum{h: fnv.New64a(), first: smp.T}
+					sums[k] = s
+				}
+				add(s, smp.T, smp.V)
+			}
+		}
+	}
+	db, err := store.Open(store.Options{Dir: dir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	samples := 0
+	for k, want := range sums {
+		sel, err := db.Select(context.Background(), store.Query{Metric: k.metric, Match: map[string]string{"host": k.host}, From: want.first, To: want.last})
+		if err != nil {
+			return fmt.Errorf("verify %s of %s: %w", k.metric, k.host, err)
+		}
+		if len(sel.Series) != 1 {
+			return fmt.Errorf("verify %s of %s: %d series", k.metric, k.host, len(sel.Series))
+		}
+		got := &sum{h: fnv.New64a()}
+		for _, p := range sel.Series[0].Points {
+			add(got, p.T, p.V)
+		}
+		if got.n != want.n || got.h.Sum64() != want.h.Sum64() {
+			return fmt.Errorf("verify %s of %s: %d samples read back, %d written, or not the same bits", k.metric, k.host, got.n, want.n)
+		}
+		samples += got.n
+	}
+	fmt.Printf("verified: %d series, %d samples read back bit for bit in %v\n", len(sums), samples, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// devopsSeed seeds the devops fleet of ingest and verify.
+const devopsSeed = 42
+
+func ingestDevops(db *store.DB, day time.Time, hosts int, hours float64, byRef bool, speed float64, rss *rssSampler) (int64, error) {
 	steps := int(hours * 360)
 	const interval = 10 * time.Second
-	// The day before yesterday: recent enough for Badger's TTL, which
-	// runs on the real clock, and old enough to be rolled up.
-	day := time.Now().Add(-48 * time.Hour).Truncate(24 * time.Hour)
-	fleet := dataset.NewFleet(hosts, day, interval, 20*time.Millisecond, 42)
+	fleet := dataset.NewFleet(hosts, day, interval, 20*time.Millisecond, devopsSeed)
 	per := dataset.SeriesPerHost()
 	work := make([]chan []store.Sample, hosts)
 	errs := make(chan error, hosts)
