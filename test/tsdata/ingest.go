@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"esmon/agentsvc/collect"
 	"esmon/core/store"
 	"esmon/core/store/dataset"
@@ -52,7 +54,8 @@ func ingest(args []string) error {
 		return fmt.Errorf("%s exists", *dir)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := store.Open(store.Options{Dir: *dir, Logger: log})
+	reg := prometheus.NewRegistry()
+	db, err := store.Open(store.Options{Dir: *dir, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -112,6 +115,7 @@ func ingest(args []string) error {
 	if err := db.Close(); err != nil {
 		return err
 	}
+	fmt.Printf("quotient chunks written: %.0f\n", counter(reg, "esmon_store_quotient_chunks_total"))
 	if db, err = store.Open(store.Options{Dir: *dir, Logger: log}); err != nil {
 		return err
 	}
@@ -135,6 +139,17 @@ func ingest(args []string) error {
 		return verifyDevops(*dir, log, day, *hosts, *hours)
 	}
 	return nil
+}
+
+// counter is the value of the counter name in reg, 0 if absent.
+func counter(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 // verifyDevops reopens the store in dir and checks that every series of
