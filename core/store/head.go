@@ -419,10 +419,8 @@ func (d *DB) flush() error {
 	var bytes int64
 	err := func() error {
 		for _, ms := range idx {
-			for _, kv := range indexEntries(ms) {
-				if err := wb.Set(kv[0], kv[1]); err != nil {
-					return err
-				}
+			if err := wb.Set(indexEntry(ms)); err != nil {
+				return err
 			}
 		}
 		for _, it := range items {

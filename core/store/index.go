@@ -14,8 +14,6 @@ import (
 // Keys of the series index and of the chunks:
 //
 //	i<id>                       -> metric \0 name \0 value \0 ...
-//	p h<host>\0<id>             -> (empty) posting by host
-//	p m<metric>\0<id>           -> (empty) posting by metric
 //	c<window><id><first time>   -> raw chunk (window first, so the chunks
 //	                               of one hour of one host sit together)
 //	g<tier><id><window>         -> rollup chunk of tier 1 (1m) or 2 (1h)
@@ -23,18 +21,17 @@ import (
 //
 // Times and windows are big-endian with the sign bit flipped so that they
 // sort in time order.
+//
+// The postings by host and by metric are made in memory from the i<id>
+// records as Open reads them (loadIndex): nothing reads postings from
+// Badger, so none are written there (a series' record is its only key
+// in the index). Directories written before kept them under 'p'; Open
+// drops them.
 func seriesIDKey(id uint64) []byte {
 	k := make([]byte, 9)
 	k[0] = prefixSeriesByID
 	binary.BigEndian.PutUint64(k[1:], id)
 	return k
-}
-
-func postingKey(kind byte, name string, id uint64) []byte {
-	k := make([]byte, 0, 3+len(name)+8)
-	k = append(k, prefixPosting, kind)
-	k = append(append(k, name...), 0)
-	return binary.BigEndian.AppendUint64(k, id)
 }
 
 func chunkKey(window int64, id uint64, firstT int64) []byte {
@@ -57,13 +54,9 @@ func rollupKey(tier byte, id uint64, window int64) []byte {
 
 func keyTime(b []byte) int64 { return int64(binary.BigEndian.Uint64(b) ^ signBit) }
 
-// indexEntries are the Badger records that file a series.
-func indexEntries(ms *memSeries) [][2][]byte {
-	return [][2][]byte{
-		{seriesIDKey(ms.id), []byte(ms.name)},
-		{postingKey('h', ms.host(), ms.id), nil},
-		{postingKey('m', ms.metric(), ms.id), nil},
-	}
+// indexEntry is the Badger record that files a series.
+func indexEntry(ms *memSeries) (key, value []byte) {
+	return seriesIDKey(ms.id), []byte(ms.name)
 }
 
 // loadIndex reads every series into memory. The postings in Badger are

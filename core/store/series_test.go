@@ -604,3 +604,58 @@ func FuzzNameParts(f *testing.F) {
 		}
 	})
 }
+
+// TestOldPostingsDropped: a directory written when postings were kept in
+// Badger (never read: they are made in memory from the series records)
+// loses them at Open, and its series are found by host and by metric as
+// before.
+func TestOldPostingsDropped(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := Open(Options{Dir: dir, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	for _, h := range []string{"a", "b"} {
+		if err := db.Append(ctx, []Sample{{Metric: "m", Labels: Labels{{Name: "host", Value: h}}, T: now, V: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if hasP := func() bool { // what the earlier versions wrote beside each series
+		db, err = Open(Options{Dir: dir, Logger: quietLog})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if db.hasPrefix(prefixOldPosting) {
+			t.Fatal("a new directory has postings in Badger")
+		}
+		for _, k := range []string{"pha\x00\x00\x00\x00\x00\x00\x00\x00\x01", "pmm\x00\x00\x00\x00\x00\x00\x00\x00\x01"} {
+			if err := db.Put([]byte(k), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return db.hasPrefix(prefixOldPosting)
+	}(); !hasP {
+		t.Fatal("old postings not written")
+	}
+	db, err = Open(Options{Dir: dir, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.hasPrefix(prefixOldPosting) {
+		t.Error("old postings still there after Open")
+	}
+	byHost, err := db.List(ctx, "", map[string]string{"host": "b"})
+	if err != nil || len(byHost) != 1 || byHost[0].Labels.Get("host") != "b" {
+		t.Errorf("series of host b: %v, %v", byHost, err)
+	}
+	if byMetric, err := db.List(ctx, "m", nil); err != nil || len(byMetric) != 2 {
+		t.Errorf("series of m: %v, %v", byMetric, err)
+	}
+}

@@ -176,7 +176,9 @@ var ErrNotFound = errors.New("not found")
 // Key prefixes. Each part of the core owns one.
 const (
 	prefixSeriesByID = 'i' // i<id> -> metric \x00 labels; see index.go for all series keys
-	prefixPosting    = 'p' // postings by host and by metric
+	// prefixOldPosting held postings by host and by metric, never read
+	// (they are made in memory); Open drops them.
+	prefixOldPosting = 'p'
 	prefixChunk      = 'c' // raw chunks
 	prefixRollup     = 'g' // 1m and 1h rollups
 	prefixState      = 't' // the store's own state (rollup watermarks)
@@ -483,24 +485,35 @@ func (d *DB) loadLayout() error {
 	return nil
 }
 
-// dropOldLayout removes the one-key-per-sample data of the first layout.
+// dropOldLayout removes the one-key-per-sample data of the first layout,
+// and the postings that earlier directories kept in Badger.
 func (d *DB) dropOldLayout() error {
+	if d.hasPrefix(prefixOldSample) {
+		d.log.Warn("dropping samples of the old one-key-per-sample layout")
+		if err := d.db.DropPrefix([]byte{prefixOldSample}, []byte{prefixOldSeriesByKey}); err != nil {
+			return fmt.Errorf("drop old layout: %w", err)
+		}
+	}
+	if d.hasPrefix(prefixOldPosting) {
+		d.log.Info("dropping the postings kept in Badger by earlier versions (made in memory at start)")
+		if err := d.db.DropPrefix([]byte{prefixOldPosting}); err != nil {
+			return fmt.Errorf("drop old postings: %w", err)
+		}
+	}
+	return nil
+}
+
+// hasPrefix reports whether any key starts with prefix.
+func (d *DB) hasPrefix(prefix byte) bool {
 	found := false
 	d.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixOldSample}})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefix}})
 		defer it.Close()
 		it.Rewind()
 		found = it.Valid()
 		return nil
 	})
-	if !found {
-		return nil
-	}
-	d.log.Warn("dropping samples of the old one-key-per-sample layout")
-	if err := d.db.DropPrefix([]byte{prefixOldSample}, []byte{prefixOldSeriesByKey}); err != nil {
-		return fmt.Errorf("drop old layout: %w", err)
-	}
-	return nil
+	return found
 }
 
 // Close stops appends, writes every chunk to Badger and a checkpoint (so
