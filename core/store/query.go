@@ -307,23 +307,21 @@ func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
 	win := rollupWindow(code)
 	it := r.iter()
 	prefix := rollupKey(code, id, 0)[:10]
-	var out []row
+	// one row a resolution step: room for all of them, up to a bound
+	res := minuteMS
+	if code == tierHourCode {
+		res = hourMS
+	}
+	out := make([]row, 0, rowsIn(from, to, res))
 	for it.Seek(rollupKey(code, id, floorTo(from, win))); it.ValidForPrefix(prefix); it.Next() {
 		item := it.Item()
 		if keyTime(item.Key()[10:]) > to {
 			break
 		}
 		err := item.Value(func(v []byte) error {
-			rows, err := decodeRollup(v)
-			if err != nil {
-				return err
-			}
-			for _, rw := range rows {
-				if rw.t >= from && rw.t <= to {
-					out = append(out, rw)
-				}
-			}
-			return nil
+			var err error
+			out, err = decodeRollup(v, out, from, to)
+			return err
 		})
 		if err != nil {
 			return nil, fmt.Errorf("rollup of series %d: %w", id, err)
@@ -332,9 +330,18 @@ func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
 	return out, nil
 }
 
+// rowsIn is the number of rows of res in [from, to] (from <= to), at
+// most 65,536: a room to make, not a count to rely on.
+func rowsIn(from, to, res int64) int {
+	return int(min(uint64(to-from)/uint64(res)+1, 1<<16))
+}
+
 // regroup merges rows (in time order) into rows of res.
 func regroup(in []row, res int64) []row {
 	var out []row
+	if len(in) > 0 { // room for as many rows as res leaves at most
+		out = make([]row, 0, min(len(in), rowsIn(in[0].t, in[len(in)-1].t, res)+1))
+	}
 	for _, rw := range in {
 		t := floorTo(rw.t, res)
 		if n := len(out); n > 0 && out[n-1].t == t {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -257,47 +258,70 @@ func encodeRollup(rows []row) []byte {
 	return b
 }
 
-func decodeRollup(b []byte) ([]row, error) {
+// decodeRollup appends to dst the rows of an encoded rollup in [from, to].
+// Each column is decoded a batch at a time into the rows it fills.
+func decodeRollup(b []byte, dst []row, from, to int64) ([]row, error) {
 	var its [5]chunkenc.Iterator
 	for i := range its {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || n > uint64(len(b)-k) {
-			return nil, fmt.Errorf("%w: rollup column %d", chunkenc.ErrCorrupt, i)
+			return dst, fmt.Errorf("%w: rollup column %d", chunkenc.ErrCorrupt, i)
 		}
 		if err := its[i].Reset(b[k : k+int(n)]); err != nil {
-			return nil, err
+			return dst, err
 		}
 		b = b[k+int(n):]
 	}
 	n := its[0].Len()
-	rows := make([]row, 0, n)
-	for range n {
-		var rw row
-		for i := range its {
-			if !its[i].Next() {
-				if err := its[i].Err(); err != nil {
-					return nil, err
-				}
-				return nil, fmt.Errorf("%w: rollup columns of unequal length", chunkenc.ErrCorrupt)
-			}
-			t, v := its[i].At()
-			rw.t = t
-			switch i {
-			case 0:
-				rw.min = v
-			case 1:
-				rw.max = v
-			case 2:
-				rw.sum = v
-			case 3:
-				rw.count = v
-			case 4:
-				rw.last = v
-			}
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	rows := dst[start:]
+	for col := range its {
+		if its[col].Len() != n {
+			return dst[:start], fmt.Errorf("%w: rollup columns of unequal length", chunkenc.ErrCorrupt)
 		}
-		rows = append(rows, rw)
+		k := 0
+		for ts, vs := its[col].Batch(); len(ts) > 0; ts, vs = its[col].Batch() {
+			if k+len(ts) > n {
+				return dst[:start], fmt.Errorf("%w: rollup column %d too long", chunkenc.ErrCorrupt, col)
+			}
+			for j, t := range ts {
+				rw := &rows[k+j]
+				if col == 0 {
+					rw.t = t
+				} else if rw.t != t {
+					return dst[:start], fmt.Errorf("%w: rollup columns at different times", chunkenc.ErrCorrupt)
+				}
+				switch v := vs[j]; col {
+				case 0:
+					rw.min = v
+				case 1:
+					rw.max = v
+				case 2:
+					rw.sum = v
+				case 3:
+					rw.count = v
+				default:
+					rw.last = v
+				}
+			}
+			k += len(ts)
+		}
+		if err := its[col].Err(); err != nil {
+			return dst[:start], err
+		}
+		if k != n {
+			return dst[:start], fmt.Errorf("%w: rollup columns of unequal length", chunkenc.ErrCorrupt)
+		}
 	}
-	return rows, nil
+	w := start
+	for _, rw := range rows {
+		if rw.t >= from && rw.t <= to {
+			dst[w] = rw
+			w++
+		}
+	}
+	return dst[:w], nil
 }
 
 // EnforceRetention deletes raw chunks and rollups older than their tier's

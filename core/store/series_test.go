@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"esmon/core/store/chunkenc"
 	"esmon/core/store/wal"
 )
 
@@ -658,4 +660,53 @@ func TestOldPostingsDropped(t *testing.T) {
 	if byMetric, err := db.List(ctx, "m", nil); err != nil || len(byMetric) != 2 {
 		t.Errorf("series of m: %v, %v", byMetric, err)
 	}
+}
+
+// TestRollupCodec: rows come back as encoded, only those in the asked
+// range, after what the slice held; damaged encodings are errors.
+func TestRollupCodec(t *testing.T) {
+	var rows []row
+	for i := range 100 {
+		v := float64(i) * 1.5
+		rows = append(rows, row{t: int64(i) * minuteMS, min: v - 1, max: v + 1, sum: v * 6, count: 6, last: v})
+	}
+	b := encodeRollup(rows)
+	held := []row{{t: -1}}
+	got, err := decodeRollup(b, held, 10*minuteMS, 20*minuteMS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 12 || got[0] != held[0] || got[1] != rows[10] || got[11] != rows[20] {
+		t.Fatalf("got %d rows: %v", len(got), got)
+	}
+	for n := range len(b) {
+		if _, err := decodeRollup(b[:n], nil, 0, math.MaxInt64); err == nil {
+			t.Errorf("cut to %d of %d bytes: no error", n, len(b))
+		}
+	}
+	// the last column shorter than the others
+	var cols [5]chunkenc.Chunk
+	for i, rw := range rows {
+		for c, v := range [5]float64{rw.min, rw.max, rw.sum, rw.count, rw.last} {
+			if c < 4 || i < 50 {
+				cols[c].Append(rw.t, v)
+			}
+		}
+	}
+	var uneven []byte
+	for i := range cols {
+		c := cols[i].Bytes()
+		uneven = append(binary.AppendUvarint(uneven, uint64(len(c))), c...)
+	}
+	if _, err := decodeRollup(uneven, nil, 0, math.MaxInt64); err == nil {
+		t.Error("columns of unequal length: no error")
+	}
+}
+
+// FuzzDecodeRollup: no input makes the rollup decoder panic.
+func FuzzDecodeRollup(f *testing.F) {
+	f.Add(encodeRollup([]row{{t: 0, min: 1, max: 2, sum: 3, count: 2, last: 2}, {t: minuteMS, min: 1, max: 1, sum: 1, count: 1, last: 1}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeRollup(b, nil, math.MinInt64, math.MaxInt64)
+	})
 }
