@@ -206,15 +206,24 @@ func TestDashboard(t *testing.T) {
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-cpu"]`)))
 	b.WaitText(`[data-count="critical"] .n`, "0")
 
-	// A pending alert shows; when it ends without firing, the core sends
-	// the short form (apiv1.AlertBrief, here in a batch) and it goes.
+	// A fresh alert going pending comes in the short form with its fields
+	// in an array (apiv1.AlertBrief) and shows; when it ends without
+	// firing, the core sends the short form (here in a batch) and it goes.
 	now := time.Now().Truncate(time.Millisecond)
 	load := apiv1.Alert{ID: "a-load", RuleID: "r-load", RuleName: "Load", Host: "h-web", Metric: "load_average_1m",
 		Labels: map[string]string{"host": "h-web"}, Severity: apiv1.SeverityWarning, State: apiv1.StatePending,
-		Value: 9, Op: ">", Threshold: 8, ActiveAt: now}
-	conn.sendRaw(t, liveTransition(t, load, apiv1.StateInactive, apiv1.StatePending, now, 9))
+		Value: 9, Op: ">", Threshold: 8, Summary: "Load of web is 9", ActiveAt: now}
+	up := apiv1.Transition{Alert: load, From: apiv1.StateInactive, To: apiv1.StatePending, At: now, Value: 9, Threshold: 8}
+	upShort, ok, err := apiv1.AlertBrief(&up, nil)
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief of the pending: %v %v", ok, err)
+	}
+	conn.sendRaw(t, upShort)
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load"][data-state="pending"]`)))
 	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("pending since")`, "pending alert says so")
+	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("Load")`, "the pending alert's rule")
+	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("9 > 8")`, "the pending alert's value and threshold")
+	b.WaitText(`[data-alert="a-load"] .alert-summary`, "Load of web is 9")
 	gone := apiv1.Transition{Alert: load, From: apiv1.StatePending, To: apiv1.StateInactive, At: time.Now(), Value: 3}
 	short, ok, err := apiv1.AlertBrief(&gone, nil)
 	if err != nil || !ok {

@@ -289,15 +289,18 @@ const (
 	// LiveEpochSpan. LiveDecoder keeps it and returns no event for it.
 	EventEpoch = "epoch"
 	// EventAlertBrief is an alert event in its short form, on /ws/live
-	// only, for a pending alert that ends without firing or that fires
-	// (see AlertBrief): {"type":"a","a":[id, from, to, at, value]} with at
-	// in Unix milliseconds, and for one that fires also its summary,
-	// notified (1: notified_at is at), severity and threshold. The
-	// subscriber knows the alert (it was pending: in the snapshot or an
-	// earlier event). LiveDecoder turns it into an EventAlert with the
-	// alert it knew, in its new state with the value (and, when it fires,
-	// fired_at at the transition's time, the summary, severity and
-	// threshold, and notified_at when notified).
+	// only, for a fresh alert going pending, and for a pending alert that
+	// ends without firing or that fires (see AlertBrief): {"type":"a","a":
+	// [id, from, to, at, value]} with at in Unix milliseconds, and for one
+	// that fires also its summary, notified (1: notified_at is at),
+	// severity and threshold; for one going pending the whole alert
+	// follows the value: host, rule_id, rule_name, metric, severity, op,
+	// threshold, summary (its labels are {host}, its active_at is at). For
+	// the other two the subscriber knows the alert (it was pending: in the
+	// snapshot or an earlier event). LiveDecoder turns it into an
+	// EventAlert with the alert it knew, in its new state with the value
+	// (and, when it fires, fired_at at the transition's time, the summary,
+	// severity and threshold, and notified_at when notified).
 	EventAlertBrief = "a"
 )
 
@@ -340,7 +343,9 @@ const (
 //     large fleet's rules), and one to firing that changed nothing else in
 //     the alert (AlertBrief), come in the short form EventAlertBrief,
 //     about a seventh of the bytes: the subscriber has the alert from when
-//     it went pending. A reader builds the transition from it (LiveDecoder
+//     it went pending. So does a fresh alert going pending, with the
+//     alert's fields in the array instead of keyed, about three fifths of
+//     the bytes. A reader builds the transition from it (LiveDecoder
 //     does that for Go readers).
 //   - Any other alert event comes whole, less what repeats another field
 //     of the same message (LiveTransition): the alert's state when it is
@@ -540,7 +545,8 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 
 // AlertBrief encodes t as an EventAlertBrief message when it may go in
 // the short form, and ok is false when it may not. known is the alert as
-// the feed sent it last, nil when it did not. A pending alert that ends
+// the feed sent it last, nil when it did not. A fresh alert going pending
+// goes short with the alert's fields (pendingBrief). A pending alert that ends
 // without firing goes short: [id, from, to, at, value]. So does one that
 // fires, when its alert is known and firing changed nothing in it but
 // its state, value, summary (which tells the value), fired_at (the
@@ -552,7 +558,13 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 // notified_at is the transition's time. The short form carries no
 // notification id, and its times are to the millisecond.
 func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
-	if t.Reason != "" || t.Alert.ID == "" || t.From != StatePending {
+	if t.Reason != "" || t.Alert.ID == "" {
+		return nil, false, nil
+	}
+	if t.From == StateInactive && t.To == StatePending {
+		return pendingBrief(t)
+	}
+	if t.From != StatePending {
 		return nil, false, nil
 	}
 	var b []byte
@@ -580,6 +592,34 @@ func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 	default:
 		return nil, false, nil
 	}
+	if err != nil {
+		return nil, false, err
+	}
+	return append(append([]byte(`{"type":"a","a":`), b...), '}'), true, nil
+}
+
+// pendingBrief is AlertBrief for an alert going pending: short when it is
+// a fresh alert with nothing but what a rule's condition gives it: [id,
+// from, to, at, value, host, rule_id, rule_name, metric, severity, op,
+// threshold, summary], at being active_at and the labels only {host}. An
+// alert with anything else (an acknowledgement, a silence, channels,
+// flapping, other labels, a notification) goes whole, and so does a
+// transition with a notification id, an escalation or a mute.
+func pendingBrief(t *Transition) ([]byte, bool, error) {
+	a := &t.Alert
+	if t.Escalated != "" || len(t.EscalateTo) > 0 || t.Redelivery || t.Muted || t.NotificationID != "" ||
+		a.Host == "" || len(a.Labels) != 1 || a.Labels["host"] != a.Host ||
+		!t.At.Equal(a.ActiveAt) || t.Value != a.Value || t.Threshold != a.Threshold {
+		return nil, false, nil
+	}
+	bare := Alert{ID: a.ID, RuleID: a.RuleID, RuleName: a.RuleName, Host: a.Host, Metric: a.Metric, Labels: a.Labels,
+		Severity: a.Severity, State: StatePending, Value: a.Value, Op: a.Op, Threshold: a.Threshold, Summary: a.Summary,
+		ActiveAt: a.ActiveAt}
+	if !reflect.DeepEqual(bare, *a) {
+		return nil, false, nil
+	}
+	b, err := marshalNoEscape([13]any{a.ID, t.From, t.To, t.At.UnixMilli(), t.Value, a.Host, a.RuleID, a.RuleName,
+		a.Metric, a.Severity, a.Op, a.Threshold, a.Summary})
 	if err != nil {
 		return nil, false, err
 	}
@@ -693,6 +733,12 @@ type alertBrief struct {
 	summary, severity string
 	notified          bool
 	threshold         float64
+	// fresh is set for the short form of an alert going pending (13
+	// fields), which carries the whole alert: host, rule, metric,
+	// severity, op, threshold, summary.
+	fresh                          bool
+	host, ruleID, ruleName, metric string
+	op                             string
 }
 
 func (b *alertBrief) UnmarshalJSON(data []byte) error {
@@ -703,8 +749,12 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 	var at int64
 	var notified int
 	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value, &b.summary, &notified, &b.severity, &b.threshold}
+	if len(a) == 13 {
+		dsts = []any{&b.id, &b.from, &b.to, &at, &b.value, &b.host, &b.ruleID, &b.ruleName, &b.metric, &b.severity,
+			&b.op, &b.threshold, &b.summary}
+	}
 	if len(a) != 5 && len(a) != len(dsts) {
-		return fmt.Errorf("short alert event: %d fields, want 5 or %d", len(a), len(dsts))
+		return fmt.Errorf("short alert event: %d fields, want 5, 9 or 13", len(a))
 	}
 	for i := range a {
 		if err := json.Unmarshal(a[i], dsts[i]); err != nil {
@@ -715,7 +765,10 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 		return errors.New("short alert event without an alert id")
 	}
 	b.at = time.UnixMilli(at).UTC()
-	b.fired, b.notified = len(a) == len(dsts), notified == 1
+	b.fired, b.notified, b.fresh = len(a) == 9, notified == 1, len(a) == 13
+	if b.fresh && (b.from != StateInactive || b.to != StatePending || b.host == "") {
+		return fmt.Errorf("short alert event of 13 fields from %q to %q on host %q: only an alert going pending on a host comes so", b.from, b.to, b.host)
+	}
 	return nil
 }
 
@@ -802,6 +855,11 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 		a, ok := d.alerts[b.id]
 		if !ok {
 			a = Alert{ID: b.id}
+		}
+		if b.fresh {
+			a = Alert{ID: b.id, RuleID: b.ruleID, RuleName: b.ruleName, Host: b.host, Metric: b.metric,
+				Labels: map[string]string{"host": b.host}, Severity: b.severity, Op: b.op, Threshold: b.threshold,
+				Summary: b.summary, ActiveAt: b.at}
 		}
 		a.State, a.Value = b.to, b.value
 		if b.to == StateFiring {

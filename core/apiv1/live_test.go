@@ -397,3 +397,83 @@ func TestLiveDecoderHostNumbers(t *testing.T) {
 		t.Errorf("a number from before the snapshot decoded: %+v", evs)
 	}
 }
+
+// A fresh alert going pending comes short with its fields in an array,
+// and reads back as the whole transition (times to the millisecond); an
+// alert with anything a rule's condition does not give it goes whole.
+func TestAlertBriefPending(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
+	base := Alert{ID: "a1", RuleID: "r1", RuleName: "High CPU", Host: "web-01", Metric: "cpu_usage_percent",
+		Labels: map[string]string{"host": "web-01"}, Severity: SeverityCritical, State: StatePending, Value: 91.25,
+		Op: ">", Threshold: 90, Summary: "High CPU on web-01: cpu_usage_percent is 91.25 (> 90) & <rising>", ActiveAt: at}
+	fresh := Transition{Alert: base, From: StateInactive, To: StatePending, At: at, Value: 91.25, Threshold: 90}
+	msg, ok, err := AlertBrief(&fresh, nil)
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief: %v %v", ok, err)
+	}
+	want := `{"type":"a","a":["a1","inactive","pending",1795867200123,91.25,"web-01","r1","High CPU","cpu_usage_percent","critical",">",90,"High CPU on web-01: cpu_usage_percent is 91.25 (> 90) & <rising>"]}`
+	if string(msg) != want {
+		t.Fatalf("AlertBrief = %s\nwant          %s", msg, want)
+	}
+	slim, _ := LiveTransition(&fresh)
+	if len(msg) > len(slim)*3/5 {
+		t.Errorf("short pending event %d bytes, keyed %d: want at most three fifths", len(msg), len(slim))
+	}
+	t.Logf("pending alert event: short %d bytes, keyed %d", len(msg), len(slim))
+	var d LiveDecoder
+	d.Decode([]byte(`{"type":"snapshot"}`))
+	evs, err := d.Decode([]byte(`{"type":"batch","events":[` + string(msg) + `]}`))
+	if err != nil || len(evs) != 1 || evs[0].Type != EventAlert || evs[0].Transition == nil {
+		t.Fatalf("decoded to %+v, %v", evs, err)
+	}
+	wantJSON, _ := json.Marshal(fresh)
+	gotJSON, _ := json.Marshal(evs[0].Transition)
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("decoded to %s\nwant       %s", gotJSON, wantJSON)
+	}
+	// The decoder keeps it: its firing in the short form finds it.
+	fire := fresh
+	fire.From, fire.To, fire.At, fire.Alert.State, fire.Alert.FiredAt = StatePending, StateFiring, at.Add(time.Minute), StateFiring, at.Add(time.Minute)
+	short, ok, _ := AlertBrief(&fire, &base)
+	if !ok {
+		t.Fatal("firing did not go short")
+	}
+	if evs, err = d.Decode(short); err != nil || evs[0].Transition.Alert.RuleName != "High CPU" || evs[0].Transition.Alert.Host != "web-01" {
+		t.Errorf("firing after a short pending: %+v, %v", evs, err)
+	}
+
+	with := func(f func(t *Transition)) Transition {
+		tr := fresh
+		tr.Alert.Labels = maps.Clone(base.Labels)
+		f(&tr)
+		return tr
+	}
+	for name, tr := range map[string]Transition{
+		"acknowledged":       with(func(t *Transition) { t.Alert.Ack = &Ack{By: "ann"} }),
+		"silenced":           with(func(t *Transition) { t.Alert.Silenced = "s1" }),
+		"flapping":           with(func(t *Transition) { t.Alert.Flapping = true }),
+		"channels":           with(func(t *Transition) { t.Alert.Channels = []string{"email"} }),
+		"labels beside host": with(func(t *Transition) { t.Alert.Labels["mount"] = "/" }),
+		"no labels":          with(func(t *Transition) { t.Alert.Labels = nil }),
+		"no host":            with(func(t *Transition) { t.Alert.Host, t.Alert.Labels = "", nil }),
+		"later than active":  with(func(t *Transition) { t.At = at.Add(time.Second) }),
+		"muted":              with(func(t *Transition) { t.Muted = true }),
+		"notification id":    with(func(t *Transition) { t.NotificationID = "n1" }),
+		"value moved":        with(func(t *Transition) { t.Value = 95 }),
+		"from pending":       with(func(t *Transition) { t.From = StatePending }),
+		"a reason":           with(func(t *Transition) { t.Reason = "repeat" }),
+		"notified":           with(func(t *Transition) { t.Alert.NotifiedAt = at }),
+	} {
+		if msg, ok, _ := AlertBrief(&tr, nil); ok {
+			t.Errorf("%s: went short: %s", name, msg)
+		}
+	}
+	for _, bad := range []string{
+		`{"type":"a","a":["a1","pending","firing",1,2,"h","r","n","m","s",">",1,"x"]}`,
+		`{"type":"a","a":["a1","inactive","pending",1,2,"","r","n","m","s",">",1,"x"]}`,
+	} {
+		if _, err := d.Decode([]byte(bad)); err == nil {
+			t.Errorf("Decode(%s) passed, want an error", bad)
+		}
+	}
+}

@@ -14,7 +14,9 @@
 // snapshot gives and an "epoch" event changes. A pending alert that ends without firing comes short too,
 // "a": [id, from, to, at in Unix ms, value], and so does one that fires with
 // nothing else changed, with its new summary, notified (1: notified at that
-// time), severity and threshold after the value. Any other alert event
+// time), severity and threshold after the value, and a fresh alert going
+// pending, with host, rule_id, rule_name, metric, severity, op, threshold
+// and summary after the value (labels {host}, active_at at). Any other alert event
 // leaves out what repeats another of its fields (apiv1's LiveTransition):
 // the alert's state when it is the transition's "to", its labels when they
 // are only {host}, the transition's value and threshold when they are the
@@ -140,7 +142,17 @@ function applyEvent(ev) {
       // at the transition's time. One that fired also has its new
       // summary, notified 1 when the channels heard of it then, and its
       // severity and threshold.
-      const [id, from, to, at, value, summary, notified, severity, threshold] = ev.a || [];
+      const a = ev.a || [];
+      if (a.length === 13) {
+        // A fresh alert going pending: all of it is here.
+        const [id, from, to, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary] = a;
+        if (!id || !host) return;
+        const iso = new Date(at).toISOString();
+        const alert = { id, rule_id, rule_name, host, metric, labels: { host }, severity, state: to, value, op, threshold, summary, active_at: iso };
+        applyEvent({ type: "alert", transition: { alert, from, to, at: iso, value, threshold } });
+        break;
+      }
+      const [id, from, to, at, value, summary, notified, severity, threshold] = a;
       if (!id) return;
       const known = model.alerts.get(id) || { id };
       const iso = new Date(at).toISOString();
