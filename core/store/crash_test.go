@@ -14,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"esmon/core/store/chunkenc"
 )
 
 // The kill -9 test runs this test binary again as a child that appends
@@ -33,9 +37,21 @@ const (
 func crashTime(base int64, r, seq int) int64 { return base + int64(r)*hourMS + int64(seq)*1000 }
 
 // crashValue is the value of series s of writer g at t: full-precision
-// floats, different everywhere, so any mix-up shows.
+// floats, different everywhere, so any mix-up shows; but series 0 and 1
+// are integers (bytes total and used) and series 2 is used over total
+// times 100, so that the flushes the kills land in write quotient chunks
+// (quotient.go) too.
 func crashValue(g, s int, t int64) float64 {
-	return rand.New(rand.NewPCG(uint64(t), uint64(g*1000+s))).Float64() * 100
+	rng := func(s int) *rand.Rand { return rand.New(rand.NewPCG(uint64(t), uint64(g*1000+s))) }
+	switch s {
+	case 0:
+		return float64(16e9 + rng(0).Int64N(1000))
+	case 1:
+		return float64(rng(1).Int64N(16e9))
+	case 2:
+		return crashValue(g, 1, t) / crashValue(g, 0, t) * 100
+	}
+	return rng(s).Float64() * 100
 }
 
 func crashSample(g, s int, t int64) Sample {
@@ -140,6 +156,28 @@ func TestKill9UnderLoad(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no batch was acknowledged in any round")
 	}
+	// The percentages went to Badger as quotient chunks, which the checks
+	// above read back through their operands.
+	db := open(t, Options{Dir: dir})
+	defer db.Close()
+	quotients := 0
+	db.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			it.Item().Value(func(v []byte) error {
+				if chunkenc.IsQuotient(v) {
+					quotients++
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if quotients == 0 {
+		t.Error("no quotient chunk in Badger: the kills never landed around one")
+	}
+	t.Logf("%d quotient chunks", quotients)
 }
 
 // verifyCrashRounds opens the store and checks every acknowledged sample
