@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 )
@@ -327,7 +328,8 @@ const (
 //   - A host event whose identity did not change, sent to a subscriber
 //     that does not watch the host, comes in the short form
 //     EventHostBrief: the host's number on the feed, online, last_seen,
-//     status and gauges in an array, about a quarter of the bytes (a
+//     status and gauges (in whole percent, as cards and the console show
+//     them) in an array, about a quarter of the bytes (a
 //     thousand pages each get every host's update: the bytes are most of
 //     the core's cost of the feed). The number (LiveHost.N) comes with the
 //     host's identity, in the snapshot and in each event with "facts",
@@ -449,8 +451,12 @@ type liveMessage struct {
 
 // HostBrief encodes h as an EventHostBrief message, as the core sends it:
 // with n, the host's number on the feed (LiveHost.N), in place of its id
-// (the id when n is 0), and its last_seen counted from the feed's epoch.
-// ok is false when h's status cannot go in the short form (BriefState).
+// (the id when n is 0), its last_seen counted from the feed's epoch, and
+// its gauges in whole percent, which is what a host card and the
+// console's gauges show (the agent's two decimals took a third of the
+// row); a watched host's events, the snapshot and the REST API carry them
+// exact. ok is false when h's status cannot go in the short form
+// (BriefState).
 func HostBrief(h *Host, n uint32, epoch int64) (b []byte, ok bool, err error) {
 	state, ok := BriefState(h.Status, h.Online)
 	if !ok {
@@ -464,11 +470,19 @@ func HostBrief(h *Host, n uint32, epoch int64) (b []byte, ok bool, err error) {
 	if n != 0 {
 		host = n
 	}
-	b, err = json.Marshal([6]any{host, state, seen, h.Gauges.CPU, h.Gauges.Memory, h.Gauges.Disk})
+	b, err = json.Marshal([6]any{host, state, seen, wholePercent(h.Gauges.CPU), wholePercent(h.Gauges.Memory), wholePercent(h.Gauges.Disk)})
 	if err != nil {
 		return nil, false, err
 	}
 	return append(append([]byte(hostBriefOpen), b...), '}'), true, nil
+}
+
+// wholePercent is a gauge rounded to a whole percent (never -0).
+func wholePercent(v float64) float64 {
+	if r := math.Round(v); r != 0 {
+		return r
+	}
+	return 0
 }
 
 // EpochEvent encodes an EventEpoch message.

@@ -30,16 +30,18 @@ func TestLiveDecoderShortHostEvents(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	// warning (3) online: 2*3+1; the time 123 ms after the epoch.
-	if want := `{"type":"h","h":["web-01",7,123,12.5,50.25,99]}`; string(brief) != want {
+	// warning (3) online: 2*3+1; the time 123 ms after the epoch; the
+	// gauges in whole percent.
+	if want := `{"type":"h","h":["web-01",7,123,13,50,99]}`; string(brief) != want {
 		t.Fatalf("HostBrief = %s, want %s", brief, want)
 	}
+	h.Gauges = Gauges{CPU: 13, Memory: 50, Disk: 99} // as the reader gets them
 	offline := h
 	offline.Online, offline.LastSeen, offline.Status = false, time.Time{}, StatusOffline
 	off, _, _ := HostBrief(&offline, 0, epoch)
 	row, _ := HostBriefRow(brief)
 	offRow, _ := HostBriefRow(off)
-	if string(row) != `["web-01",7,123,12.5,50.25,99]` || string(offRow) != `["web-01",2,null,12.5,50.25,99]` {
+	if string(row) != `["web-01",7,123,13,50,99]` || string(offRow) != `["web-01",2,null,13,50,99]` {
 		t.Fatalf("HostBriefRow = %s and %s", row, offRow)
 	}
 	if _, ok, _ := HostBrief(&Host{ID: "x", Status: "unknown"}, 0, epoch); ok {
@@ -345,7 +347,7 @@ func TestLiveDecoderHostNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	byID, _, _ := HostBrief(&web, 0, epoch)
-	if want := `{"type":"h","h":[7,1,7200123,12.5,0,0]}`; string(brief) != want {
+	if want := `{"type":"h","h":[7,1,7200123,13,0,0]}`; string(brief) != want {
 		t.Fatalf("HostBrief = %s, want %s", brief, want)
 	}
 	t.Logf("short host event: %d bytes with the number, %d with a 32-character id", len(brief), len(byID))
@@ -474,6 +476,25 @@ func TestAlertBriefPending(t *testing.T) {
 	} {
 		if _, err := d.Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%s) passed, want an error", bad)
+		}
+	}
+}
+
+// The short row's gauges are whole percent, as cards and the console show
+// them: half away from zero, never -0.
+func TestHostBriefWholePercent(t *testing.T) {
+	for _, tc := range []struct {
+		g    Gauges
+		want string
+	}{
+		{Gauges{CPU: 37.52, Memory: 61.49, Disk: 44.5}, `38,61,45]`},
+		{Gauges{CPU: 0.4, Memory: -0.2, Disk: 99.99}, `0,0,100]`},
+		{Gauges{CPU: 100, Memory: 0, Disk: 1e-9}, `100,0,0]`},
+	} {
+		h := Host{ID: "h", Online: true, Status: StatusOK, Gauges: tc.g}
+		b, ok, err := HostBrief(&h, 1, 0)
+		if err != nil || !ok || !bytes.HasSuffix(b, []byte(tc.want+"}")) {
+			t.Errorf("%+v: %s, want gauges %s", tc.g, b, tc.want)
 		}
 	}
 }

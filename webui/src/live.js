@@ -10,7 +10,8 @@
 // alone; host is the host's number on the feed ("n", given with the host in
 // the snapshot and in every event with its facts) or its id, state is
 // twice the status' place in STATUSES plus 1 when online, and seen is
-// last_seen in milliseconds since the feed's epoch (null: never), which the
+// last_seen in milliseconds since the feed's epoch (null: never; the gauges
+// are whole percent, as the card shows them), which the
 // snapshot gives and an "epoch" event changes. A pending alert that ends without firing comes short too,
 // "a": [id, from, to, at in Unix ms, value], and so does one that fires with
 // nothing else changed, with its new summary, notified (1: notified at that
