@@ -221,7 +221,7 @@ func TestDashboard(t *testing.T) {
 	conn.sendRaw(t, upShort)
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load"][data-state="pending"]`)))
 	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("pending since")`, "pending alert says so")
-	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("Load")`, "the pending alert's rule")
+	b.WaitText(`[data-alert="a-load"] .alert-title`, "Load")
 	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("9 > 8")`, "the pending alert's value and threshold")
 	b.WaitText(`[data-alert="a-load"] .alert-summary`, "Load of web is 9")
 	gone := apiv1.Transition{Alert: load, From: apiv1.StatePending, To: apiv1.StateInactive, At: time.Now(), Value: 3}
@@ -232,10 +232,14 @@ func TestDashboard(t *testing.T) {
 	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(short)+`]}`))
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load"]`)))
 
-	// Pending, then firing in the short form: the page makes the alert it
-	// has firing, and counts it.
+	// Pending, then firing, both in the short form: the page makes the
+	// alert it built from the short pending event firing, and counts it.
 	load.ID = "a-load2"
-	conn.sendRaw(t, liveTransition(t, load, apiv1.StateInactive, apiv1.StatePending, now, 9))
+	up.Alert = load
+	if upShort, ok, err = apiv1.AlertBrief(&up, nil); err != nil || !ok {
+		t.Fatalf("AlertBrief of the second pending: %v %v", ok, err)
+	}
+	conn.sendRaw(t, upShort)
 	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load2"][data-state="pending"]`)))
 	fired := load
 	fired.State, fired.Value, fired.FiredAt = apiv1.StateFiring, 9.5, now.Add(time.Minute)
@@ -250,6 +254,8 @@ func TestDashboard(t *testing.T) {
 	b.WaitText(`[data-count="critical"] .n`, "1")
 	b.WaitJS(`document.querySelector('[data-alert="a-load2"]').textContent.includes("9.5 > 9")`, "the firing value")
 	b.WaitText(`[data-alert="a-load2"] .alert-summary`, "Load is 9.5 (> 9)")
+	b.WaitText(`[data-alert="a-load2"] .alert-title`, "Load") // from the short pending event
+	b.WaitJS(`document.querySelector('[data-alert="a-load2"] .host-ref').getAttribute("href") === "#/host/h-web"`, "the firing alert's host")
 	fired.State, fired.ResolvedAt = apiv1.StateResolved, now.Add(time.Hour)
 	conn.sendRaw(t, liveTransition(t, fired, apiv1.StateFiring, apiv1.StateResolved, fired.ResolvedAt, 2))
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load2"]`)))
