@@ -867,13 +867,13 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 	}
 	if b := m.AlertBrief; m.Type == EventAlertBrief && b != nil {
 		a, ok := d.alerts[b.id]
-		if !ok {
-			a = Alert{ID: b.id}
-		}
-		if b.fresh {
+		switch {
+		case b.fresh: // the whole alert is in the event
 			a = Alert{ID: b.id, RuleID: b.ruleID, RuleName: b.ruleName, Host: b.host, Metric: b.metric,
 				Labels: map[string]string{"host": b.host}, Severity: b.severity, Op: b.op, Threshold: b.threshold,
 				Summary: b.summary, ActiveAt: b.at}
+		case !ok:
+			a = Alert{ID: b.id}
 		}
 		a.State, a.Value = b.to, b.value
 		if b.to == StateFiring {

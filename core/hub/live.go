@@ -548,15 +548,17 @@ type liveEventJSON struct {
 // goes in the short form (apiv1.EventHostBrief, with the host's number
 // for its id and its last_seen since the feed's epoch, after an epoch
 // event when it needs a new one): that is nearly every event of a busy
-// feed, and each is written to every page. A pending alert that ends
-// without firing, or fires with nothing else changed, goes in the short
-// form apiv1.EventAlertBrief; any other alert event without what repeats
+// feed, and each is written to every page. A fresh alert going pending,
+// and a pending alert that ends without firing or fires with nothing else
+// changed, go in the short form apiv1.EventAlertBrief; any other alert
+// event without what repeats
 // another of its fields (apiv1.LiveTransition). On an error ev's entry is
 // left out (an epoch event it brought stays: it is right for what follows).
 func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]liveEntry, error) {
 	if t := ev.Transition; ev.Type == apiv1.EventAlert && t != nil {
-		// A pending alert ending without firing, or firing, in the short
-		// form: the page has the alert from when it went pending.
+		// A fresh alert going pending, and a pending alert ending without
+		// firing or firing, in the short form (the latter two: the page
+		// has the alert from when it went pending).
 		known := l.rememberAlert(ev)
 		b, ok, err := apiv1.AlertBrief(t, known)
 		if !ok && err == nil {

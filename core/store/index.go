@@ -59,8 +59,8 @@ func indexEntry(ms *memSeries) (key, value []byte) {
 	return seriesIDKey(ms.id), []byte(ms.name)
 }
 
-// loadIndex reads every series into memory. The postings in Badger are
-// rebuilt in memory from the same entries.
+// loadIndex reads every series into memory; addSeries makes the postings
+// by host and by metric from them.
 func (d *DB) loadIndex() error {
 	return d.db.View(func(txn *badger.Txn) error {
 		// Values are read in place (they are inline in the tables), not

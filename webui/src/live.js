@@ -138,11 +138,12 @@ function applyEvent(ev) {
       break;
     }
     case "a": {
-      // A pending alert that ended without firing, or fired, short: the
-      // alert is the one this page has had since it went pending, fired
-      // at the transition's time. One that fired also has its new
-      // summary, notified 1 when the channels heard of it then, and its
-      // severity and threshold.
+      // Short alert events. A fresh alert going pending carries all of
+      // itself (13 fields). A pending alert that ended without firing, or
+      // fired: the alert is the one this page has had since it went
+      // pending, fired at the transition's time. One that fired also has
+      // its new summary, notified 1 when the channels heard of it then,
+      // and its severity and threshold.
       const a = ev.a || [];
       if (a.length === 13) {
         // A fresh alert going pending: all of it is here.

@@ -1,6 +1,7 @@
 package chunkenc
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -213,39 +214,33 @@ const minQuotientSamples = 4
 // integer chunks' values, bit for bit. Operands are integer chunks only,
 // so no quotient is ever another's operand.
 //
-// It screens by the first sample: for each candidate and each
+// It screens by the first sample: for each candidate, form and
 // denominator, the numerators whose first value could give the
-// candidate's are found by binary search among the integer chunks'
-// first values sorted, so the cost grows with n log n, not with the
-// pairs; the few survivors are then decoded and compared whole.
+// candidate's lie in an interval (findQuotient walks them with one cursor
+// over the integer chunks' first values sorted), so the cost grows with
+// the chunks, not with their pairs; the few survivors are then decoded
+// and compared whole.
 func FindQuotients(chunks [][]byte) []Derivation {
-	var ints []firstVal // integer chunks' first values, sorted
-	var cands []int
+	var ints []firstVal  // integer chunks' first values, sorted
+	var cands []firstVal // float and decimal chunks' first values
+	var scales []int     // cands' decimal scales (0: a float chunk)
 	for i, c := range chunks {
-		if len(c) < headerSize || Count(c) < minQuotientSamples {
+		if Count(c) < minQuotientSamples {
 			continue
 		}
-		switch Encoding(c[0] &^ (regularTimes | gridTimes)) {
-		case EncIntAdaptive:
-			if v, ok := firstValue(c); ok {
-				ints = append(ints, firstVal{v, i})
-			}
-		case EncFloatAdaptive, EncDecimalAdaptive:
-			cands = append(cands, i)
+		enc, v, scale, ok := firstValue(c)
+		switch {
+		case !ok:
+		case enc == EncIntAdaptive:
+			ints = append(ints, firstVal{v, i})
+		case enc == EncFloatAdaptive || enc == EncDecimalAdaptive:
+			cands, scales = append(cands, firstVal{v, i}), append(scales, scale)
 		}
 	}
 	if len(ints) < 2 || len(cands) == 0 {
 		return nil
 	}
-	slices.SortFunc(ints, func(x, y firstVal) int {
-		if x.v != y.v {
-			if x.v < y.v {
-				return -1
-			}
-			return 1
-		}
-		return x.i - y.i
-	})
+	slices.SortFunc(ints, func(x, y firstVal) int { return cmp.Or(cmp.Compare(x.v, y.v), x.i-y.i) })
 	decoded := map[int]decodedChunk{}
 	decode := func(i int) (decodedChunk, bool) {
 		d, ok := decoded[i]
@@ -256,21 +251,16 @@ func FindQuotients(chunks [][]byte) []Derivation {
 		return d, d.ok
 	}
 	var out []Derivation
-	for _, x := range cands {
-		x0, ok := firstValue(chunks[x])
-		if !ok {
-			continue
-		}
-		var forms []Form
-		if c := chunks[x]; Encoding(c[0]&^(regularTimes|gridTimes)) == EncDecimalAdaptive {
+	for j, x := range cands {
+		forms := []Form{FormRatio, FormShare}
+		if scales[j] > 0 {
 			// Its values have at most scale decimals: rounded ones.
-			for d := decimalScaleOf(c); d <= maxScale && d > 0; d++ {
+			forms = forms[:0]
+			for d := scales[j]; d <= maxScale; d++ {
 				forms = append(forms, FormRatio.Rounded(d), FormShare.Rounded(d))
 			}
-		} else {
-			forms = []Form{FormRatio, FormShare}
 		}
-		if found, ok := findQuotient(x, x0, forms, chunks, ints, decode); ok {
+		if found, ok := findQuotient(x.i, x.v, forms, chunks, ints, decode); ok {
 			out = append(out, found)
 		}
 	}
@@ -355,21 +345,13 @@ func decodeAll(b []byte) ([]int64, []float64, bool) {
 	return ts, vs, it.Err() == nil && len(ts) == it.Len()
 }
 
-// firstValue is the first value of a serialised adaptive chunk,
-// decoding no other.
-func firstValue(b []byte) (float64, bool) {
+// firstValue is the encoding, first value and decimal scale (0 unless a
+// decimal chunk) of a serialised adaptive chunk, decoding no other
+// value; ok is false for any other chunk.
+func firstValue(b []byte) (enc Encoding, v float64, scale int, ok bool) {
 	var it Iterator
 	if it.Reset(b) != nil || it.enc < EncIntAdaptive || !it.fill(1) {
-		return 0, false
+		return 0, 0, 0, false
 	}
-	return it.bv[0], true
-}
-
-// decimalScaleOf is the scale of a decimal chunk, 0 if b is not one.
-func decimalScaleOf(b []byte) int {
-	var it Iterator
-	if it.Reset(b) != nil || it.enc != EncDecimalAdaptive {
-		return 0
-	}
-	return int(it.scale)
+	return it.enc, it.bv[0], int(it.scale), true
 }
