@@ -83,11 +83,10 @@ func (d *DB) BytesByTier() map[string]int64 {
 	if d.opts.InMemory {
 		return out
 	}
-	d.badgerMu.RLock()
-	defer d.badgerMu.RUnlock()
-	if d.badgerClosed {
+	if !d.badger.enter() {
 		return out
 	}
+	defer d.badger.leave()
 	for _, ti := range d.db.Tables() {
 		tier := "index"
 		if len(ti.Left) > 0 {
@@ -104,7 +103,7 @@ func (d *DB) BytesByTier() map[string]int64 {
 		out[tier] += int64(ti.OnDiskSize)
 	}
 	_, vlog := d.db.Size()
-	out["vlog"] = vlog // d.Size would take badgerMu again
+	out["vlog"] = vlog
 	if d.wal != nil {
 		out["wal"] = d.wal.Size()
 	}

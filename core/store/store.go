@@ -345,11 +345,7 @@ type DB struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeErr  error
-	// badgerMu keeps Badger open for the readers of its tables outside a
-	// transaction (BytesByTier, Size: a metrics scrape may come during
-	// Close); badgerClosed is set, under it, once Badger is closed.
-	badgerMu     sync.RWMutex
-	badgerClosed bool
+	badger    gate // Badger open for KV records and table sizes until Close
 }
 
 var (
@@ -532,10 +528,8 @@ func (d *DB) Close() error {
 		} else {
 			errs = append(errs, d.flush())
 		}
-		d.badgerMu.Lock()
+		d.badger.shut()
 		errs = append(errs, d.db.Close())
-		d.badgerClosed = true
-		d.badgerMu.Unlock()
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
@@ -543,19 +537,21 @@ func (d *DB) Close() error {
 
 // RunValueLogGC reclaims space in Badger's value log; the core schedules it.
 func (d *DB) RunValueLogGC() {
-	for d.db.RunValueLogGC(0.5) == nil {
-	}
+	d.kv(func() error {
+		for d.db.RunValueLogGC(0.5) == nil {
+		}
+		return nil
+	})
 }
 
 // Size returns the bytes of the LSM tree and the value log (zero once
 // closed).
 func (d *DB) Size() (lsm, vlog int64) {
-	d.badgerMu.RLock()
-	defer d.badgerMu.RUnlock()
-	if d.badgerClosed {
-		return 0, 0
-	}
-	return d.db.Size()
+	d.kv(func() error {
+		lsm, vlog = d.db.Size()
+		return nil
+	})
+	return lsm, vlog
 }
 
 func mod(a, b int64) int64 {
@@ -572,28 +568,34 @@ const signBit = 1 << 63
 // Get returns a KV record.
 func (d *DB) Get(key []byte) ([]byte, error) {
 	var out []byte
-	err := d.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(key)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNotFound
-		}
-		if err != nil {
+	err := d.kv(func() error {
+		return d.db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(key)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			out, err = item.ValueCopy(nil)
 			return err
-		}
-		out, err = item.ValueCopy(nil)
-		return err
+		})
 	})
 	return out, err
 }
 
 // Put writes a KV record durably.
 func (d *DB) Put(key, value []byte) error {
-	return d.db.Update(func(txn *badger.Txn) error { return txn.Set(key, value) })
+	return d.kv(func() error {
+		return d.db.Update(func(txn *badger.Txn) error { return txn.Set(key, value) })
+	})
 }
 
 // Delete removes a KV record.
 func (d *DB) Delete(key []byte) error {
-	return d.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) })
+	return d.kv(func() error {
+		return d.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) })
+	})
 }
 
 // PutBatch writes KV records in one Badger write batch: one commit and one
@@ -604,38 +606,42 @@ func (d *DB) PutBatch(keys, values [][]byte) error {
 	if len(keys) != len(values) {
 		return fmt.Errorf("put batch: %d keys, %d values", len(keys), len(values))
 	}
-	wb := d.db.NewWriteBatch()
-	defer wb.Cancel()
-	for i, k := range keys {
-		var err error
-		if values[i] == nil {
-			err = wb.Delete(k)
-		} else {
-			err = wb.Set(k, values[i])
+	return d.kv(func() error {
+		wb := d.db.NewWriteBatch()
+		defer wb.Cancel()
+		for i, k := range keys {
+			var err error
+			if values[i] == nil {
+				err = wb.Delete(k)
+			} else {
+				err = wb.Set(k, values[i])
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return wb.Flush()
+		return wb.Flush()
+	})
 }
 
 // Scan walks KV records with a prefix in key order.
 func (d *DB) Scan(prefix []byte, fn func(key, value []byte) bool) error {
-	return d.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
+	return d.kv(func() error {
+		return d.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+			defer it.Close()
+			for it.Rewind(); it.Valid(); it.Next() {
+				item := it.Item()
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				if !fn(item.KeyCopy(nil), v) {
+					return nil
+				}
 			}
-			if !fn(item.KeyCopy(nil), v) {
-				return nil
-			}
-		}
-		return nil
+			return nil
+		})
 	})
 }
 
@@ -651,7 +657,7 @@ func (d *DB) Stats() Stats {
 	d.hmu.Lock()
 	n := d.byID.len()
 	d.hmu.Unlock()
-	lsm, vlog := d.db.Size()
+	lsm, vlog := d.Size()
 	return Stats{Series: n, LSMBytes: lsm, VlogByte: vlog}
 }
 
