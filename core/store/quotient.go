@@ -16,10 +16,11 @@ type flushItem struct {
 }
 
 // quotients finds, among the chunks a flush is about to write, those
-// whose values are an exact percentage of two other series' values of
-// the same host, window and first timestamp (memory used percent of used
-// and total bytes: chunkenc.EncQuotient), and returns what to write for
-// them instead: a quotient chunk naming the two series. The operands are
+// whose values are an exact percentage or difference of two other series'
+// values of the same host, window and first timestamp (memory used
+// percent of used and total bytes, memory available of total and used:
+// chunkenc.EncQuotient), and returns what to write for them instead: a
+// quotient chunk naming the two series. The operands are
 // written in the same batch, and share the quotient's window, so its
 // retention: the quotient's operands are there as long as it is. Only
 // Badger holds the quotient form; the head keeps the chunk as it was.

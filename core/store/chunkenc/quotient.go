@@ -11,13 +11,16 @@ import (
 // EncQuotient names a chunk that holds no samples of its own: its
 // timestamps are those of another chunk, the numerator, and its values a
 // percentage of the numerator's and a third chunk's (the denominator's)
-// values, sample by sample (see Form). Monitoring data has such series:
-// memory used percent is used bytes over total bytes times 100, computed
-// by the agent (gopsutil) from the two figures it sends beside it; a disk's
-// used percent is used over used plus free. Coded as a float of its own
-// such a series costs ~6 bytes a sample at full precision; as a quotient
-// chunk it costs the chunk's ~10 bytes. A quotient chunk is written only
-// where every value comes back bit for bit (see FindQuotients).
+// values, sample by sample, or their difference (see Form). Monitoring
+// data has such series: memory used percent is used bytes over total
+// bytes times 100, computed by the agent (gopsutil) from the two figures
+// it sends beside it; a disk's used percent is used over used plus free;
+// memory available is total minus used. Coded as a float of its own a
+// percentage costs ~6 bytes a sample at full precision, a byte count
+// that moves with the machine's memory 1–2; as a quotient chunk either
+// costs the chunk's ~10 bytes. A quotient chunk is written only where
+// every value comes back bit for bit (see FindQuotients). (The name is
+// the first form's: most of them are quotients.)
 //
 // Its serialised form: the encoding byte, the 16-bit sample count (as
 // every chunk), the form byte, then the numerator's and the
@@ -31,16 +34,19 @@ const EncQuotient Encoding = 6
 //
 //	FormRatio  a / b × 100
 //	FormShare  a / (a + b) × 100
+//	FormDiff   a − b (integers: exact)
 //
 // and the high four bits, when not zero, are 1 + a number of decimals d
 // that the result is rounded to, as math.Round(x × 10^d) / 10^d (with -0
-// read as 0): what an agent sending percentages with d decimals does.
+// read as 0): what an agent sending percentages with d decimals does
+// (never for a difference).
 type Form byte
 
 // The kinds of Form.
 const (
 	FormRatio Form = 1
 	FormShare Form = 2
+	FormDiff  Form = 3
 )
 
 // Rounded is the form f rounded to d decimals (0..maxScale).
@@ -52,13 +58,22 @@ func (f Form) kind() Form { return f & 0x0f }
 func (f Form) decimals() int { return int(f>>4) - 1 }
 
 func (f Form) valid() bool {
-	return (f.kind() == FormRatio || f.kind() == FormShare) && f.decimals() <= maxScale
+	switch f.kind() {
+	case FormRatio, FormShare:
+		return f.decimals() <= maxScale
+	case FormDiff:
+		return f.decimals() < 0
+	}
+	return false
 }
 
 func (f Form) String() string {
 	s := "a/b*100"
-	if f.kind() == FormShare {
+	switch f.kind() {
+	case FormShare:
 		s = "a/(a+b)*100"
+	case FormDiff:
+		s = "a-b"
 	}
 	if d := f.decimals(); d >= 0 {
 		s += fmt.Sprintf(" to %d decimals", d)
@@ -69,9 +84,12 @@ func (f Form) String() string {
 // Value is the value of f for operands a and b.
 func (f Form) Value(a, b float64) float64 {
 	var x float64
-	if f.kind() == FormShare {
+	switch f.kind() {
+	case FormDiff:
+		return a - b
+	case FormShare:
 		x = a / (a + b) * 100
-	} else {
+	default:
 		x = a / b * 100
 	}
 	if d := f.decimals(); d >= 0 {
@@ -211,15 +229,17 @@ const minQuotientSamples = 4
 // FindQuotients finds, among serialised chunks that hold the same
 // timestamps (one window of one host's series; the caller groups them),
 // the float chunks whose every value is a percentage (Form) of two
-// integer chunks' values, bit for bit. Operands are integer chunks only,
-// so no quotient is ever another's operand.
+// integer chunks' values, and then the integer chunks whose every value
+// is the difference of two others', bit for bit. Operands are integer
+// chunks that are not themselves derived, so a derived chunk is never
+// another's operand: reading one never takes more than its two operands.
 //
 // It screens by the first sample: for each candidate, form and
 // denominator, the numerators whose first value could give the
 // candidate's lie in an interval (findQuotient walks them with one cursor
 // over the integer chunks' first values sorted), so the cost grows with
 // the chunks, not with their pairs; the few survivors are then decoded
-// and compared whole.
+// and compared whole. Differences: see findDifferences.
 func FindQuotients(chunks [][]byte) []Derivation {
 	var ints []firstVal  // integer chunks' first values, sorted
 	var cands []firstVal // float and decimal chunks' first values
@@ -228,16 +248,16 @@ func FindQuotients(chunks [][]byte) []Derivation {
 		if Count(c) < minQuotientSamples {
 			continue
 		}
-		enc, v, scale, ok := firstValue(c)
+		enc, head, scale, ok := firstValues(c)
 		switch {
 		case !ok:
 		case enc == EncIntAdaptive:
-			ints = append(ints, firstVal{v, i})
+			ints = append(ints, firstVal{head[0], i, head})
 		case enc == EncFloatAdaptive || enc == EncDecimalAdaptive:
-			cands, scales = append(cands, firstVal{v, i}), append(scales, scale)
+			cands, scales = append(cands, firstVal{head[0], i, head}), append(scales, scale)
 		}
 	}
-	if len(ints) < 2 || len(cands) == 0 {
+	if len(ints) < 2 {
 		return nil
 	}
 	slices.SortFunc(ints, func(x, y firstVal) int { return cmp.Or(cmp.Compare(x.v, y.v), x.i-y.i) })
@@ -251,6 +271,7 @@ func FindQuotients(chunks [][]byte) []Derivation {
 		return d, d.ok
 	}
 	var out []Derivation
+	operand := map[int]bool{}
 	for j, x := range cands {
 		forms := []Form{FormRatio, FormShare}
 		if scales[j] > 0 {
@@ -262,6 +283,95 @@ func FindQuotients(chunks [][]byte) []Derivation {
 		}
 		if found, ok := findQuotient(x.i, x.v, forms, chunks, ints, decode); ok {
 			out = append(out, found)
+			operand[found.A], operand[found.B] = true, true
+		}
+	}
+	return append(out, findDifferences(chunks, ints, operand, decode)...)
+}
+
+// minDiffBytes and two bits a sample are the fewest bytes of values an
+// integer chunk written as a difference has: a difference chunk takes ~8
+// bytes, and reading it two other chunks. A constant (a series of zeros:
+// errors that never came, a machine without swap) is left alone, though
+// it is the difference of two others: its values take a bit a sample,
+// and its timestamps, the same as its host's other chunks', cost little
+// once the blocks are compressed.
+const minDiffBytes = 32
+
+// valueBytes is the length of a serialised chunk's value section.
+func valueBytes(b []byte) int {
+	if len(b) < headerSize {
+		return 0
+	}
+	tsLen, k := binary.Uvarint(b[headerSize:])
+	if k <= 0 || tsLen > uint64(len(b)-headerSize-k) {
+		return 0
+	}
+	return len(b) - headerSize - k - int(tsLen)
+}
+
+// findDifferences finds the integer chunks x whose every value is a − b
+// for two other integer chunks a and b that are not derived; operand
+// holds the chunks already taken as operands, which are not derived in
+// turn (memory used is total minus available and available is total
+// minus used: only one of the two can go). The chunks with the most
+// bytes of values are tried first: they save the most. For a candidate x, a's first value must be
+// x's plus b's, which rises with b's: one pass over ints (sorted by first
+// value) as b moves a cursor over them as a. The next three values screen
+// the few that agree by chance (small counts, zeros) before the three
+// chunks are decoded and compared whole.
+func findDifferences(chunks [][]byte, ints []firstVal, operand map[int]bool, decode func(int) (decodedChunk, bool)) []Derivation {
+	if len(ints) < 3 {
+		return nil
+	}
+	// By chunk index: how many samples, whether taken as an operand,
+	// whether derived.
+	count := make([]int, len(chunks))
+	used := make([]bool, len(chunks))
+	derived := make([]bool, len(chunks))
+	var xs []int // candidates: indexes into ints
+	size := make([]int, len(chunks))
+	for j, a := range ints {
+		count[a.i] = Count(chunks[a.i])
+		used[a.i] = operand[a.i]
+		if size[a.i] = valueBytes(chunks[a.i]); size[a.i] >= minDiffBytes+count[a.i]/4 && !used[a.i] {
+			xs = append(xs, j)
+		}
+	}
+	slices.SortStableFunc(xs, func(x, y int) int { return size[ints[y].i] - size[ints[x].i] })
+	top := ints[len(ints)-1].v
+	var out []Derivation
+	for _, xj := range xs {
+		x := &ints[xj]
+		if used[x.i] {
+			continue
+		}
+		n, k := count[x.i], 0
+	search:
+		for bj := range ints {
+			b := &ints[bj]
+			want := x.v + b.v
+			if want > top {
+				break
+			}
+			for k < len(ints) && ints[k].v < want {
+				k++
+			}
+			if b.i == x.i || derived[b.i] || count[b.i] != n {
+				continue
+			}
+			for aj := k; aj < len(ints) && ints[aj].v == want; aj++ {
+				a := &ints[aj]
+				if a.i == x.i || a.i == b.i || derived[a.i] || count[a.i] != n ||
+					a.head[1]-b.head[1] != x.head[1] || a.head[2]-b.head[2] != x.head[2] || a.head[3]-b.head[3] != x.head[3] {
+					continue
+				}
+				if derives(x.i, a.i, b.i, FormDiff, decode) {
+					out = append(out, Derivation{X: x.i, A: a.i, B: b.i, Form: FormDiff})
+					derived[x.i], used[a.i], used[b.i] = true, true, true
+					break search
+				}
+			}
 		}
 	}
 	return out
@@ -304,10 +414,12 @@ func findQuotient(x int, x0 float64, forms []Form, chunks [][]byte, ints []first
 	return Derivation{}, false
 }
 
-// firstVal is a chunk's first value and the chunk's index.
+// firstVal is a chunk's first value, the chunk's index and its first
+// minQuotientSamples values.
 type firstVal struct {
-	v float64
-	i int
+	v    float64
+	i    int
+	head [minQuotientSamples]float64
 }
 
 // derives reports whether chunk x's samples are f of chunks a's and b's.
@@ -345,13 +457,23 @@ func decodeAll(b []byte) ([]int64, []float64, bool) {
 	return ts, vs, it.Err() == nil && len(ts) == it.Len()
 }
 
-// firstValue is the encoding, first value and decimal scale (0 unless a
-// decimal chunk) of a serialised adaptive chunk, decoding no other
-// value; ok is false for any other chunk.
-func firstValue(b []byte) (enc Encoding, v float64, scale int, ok bool) {
+// firstValues is the encoding, first values and decimal scale (0 unless a
+// decimal chunk) of a serialised adaptive chunk of at least
+// minQuotientSamples samples, decoding no other value: the first
+// minQuotientSamples of an integer chunk (findDifferences screens with
+// them), the first of any other; ok is false for any other chunk.
+func firstValues(b []byte) (enc Encoding, head [minQuotientSamples]float64, scale int, ok bool) {
 	var it Iterator
-	if it.Reset(b) != nil || it.enc < EncIntAdaptive || !it.fill(1) {
-		return 0, 0, 0, false
+	if it.Reset(b) != nil || it.enc < EncIntAdaptive {
+		return 0, head, 0, false
 	}
-	return it.enc, it.bv[0], int(it.scale), true
+	n := 1
+	if it.enc == EncIntAdaptive {
+		n = minQuotientSamples
+	}
+	if !it.fill(n) || it.bn < n {
+		return 0, head, 0, false
+	}
+	copy(head[:], it.bv[:n])
+	return it.enc, head, int(it.scale), true
 }

@@ -61,10 +61,12 @@ func apply(f func(a, b float64) float64, a, b []float64) []float64 {
 // TestFindQuotients: percentages that are exact quotients of two integer
 // series of the same chunk group are found, in the forms agents compute
 // them (gopsutil's used/total×100, a disk's used/(used+free)×100, and
-// either rounded to two decimals as esmon's agent sends them), and come
-// back bit for bit from the quotient chunk and its operands; a series
-// one ulp off in one sample, at other timestamps, or not a quotient at
-// all is left alone.
+// either rounded to two decimals as esmon's agent sends them), and so are
+// integer series that are the difference of two others (memory available
+// is total minus used); each comes back bit for bit from the quotient
+// chunk and its operands; a series one ulp (or one) off in one sample,
+// at other timestamps, or not a quotient at all is left alone; and no
+// derived chunk is another's operand.
 func TestFindQuotients(t *testing.T) {
 	h := newHostHour(1)
 	ratio := func(a, b float64) float64 { return a / b * 100 }
@@ -81,6 +83,14 @@ func TestFindQuotients(t *testing.T) {
 	for i := range walk {
 		walk[i] = 50 + rng.NormFloat64()
 	}
+	// p − q = r, so also p − r = q: one of q and r can go, not both.
+	p, q := make([]float64, len(h.ts)), make([]float64, len(h.ts))
+	for i := range p {
+		p[i], q[i] = 9e12+float64(rng.IntN(1<<30)), 1e12+float64(rng.IntN(1<<20))
+	}
+	r := apply(func(a, b float64) float64 { return a - b }, p, q)
+	offByOne := apply(func(a, b float64) float64 { return a - b }, h.total, h.used)
+	offByOne[300]++
 	chunks := [][]byte{
 		seal(t, h.ts, h.total),                              // 0
 		seal(t, h.ts, h.used),                               // 1
@@ -94,13 +104,28 @@ func TestFindQuotients(t *testing.T) {
 		seal(t, h.ts, offByUlp),                             // 9
 		seal(t, shifted, apply(ratio, h.used, h.total)),     // 10
 		seal(t, h.ts, walk),                                 // 11
+		seal(t, h.ts, apply(func(a, b float64) float64 { return a - b }, h.total, h.used)), // 12: available
+		seal(t, h.ts, p),        // 13
+		seal(t, h.ts, q),        // 14
+		seal(t, h.ts, r),        // 15: p − q (or 14 is p − 15)
+		seal(t, h.ts, offByOne), // 16
 	}
-	want := map[int][2]int{5: {1, 0}, 6: {3, 4}, 7: {1, 0}, 8: {3, 4}}
+	want := map[int][2]int{5: {1, 0}, 6: {3, 4}, 7: {1, 0}, 8: {3, 4}, 12: {0, 1}, 15: {13, 14}}
+	if len(chunks[14]) > len(chunks[15]) { // the larger of the two goes
+		delete(want, 15)
+		want[14] = [2]int{13, 15}
+	}
 	got := chunkenc.FindQuotients(chunks)
 	found := map[int]bool{}
+	operands := map[int]bool{}
 	for _, d := range got {
-		ab, ok := want[d.X]
-		if !ok || ab != [2]int{d.A, d.B} {
+		operands[d.A], operands[d.B] = true, true
+	}
+	for _, d := range got {
+		if operands[d.X] {
+			t.Errorf("chunk %d is derived (%v of %d, %d) and an operand", d.X, d.Form, d.A, d.B)
+		}
+		if ab, ok := want[d.X]; !ok || ab != [2]int{d.A, d.B} {
 			t.Errorf("chunk %d found as %v of %d and %d, want %v", d.X, d.Form, d.A, d.B, want[d.X])
 			continue
 		}
@@ -155,7 +180,9 @@ func TestQuotientSamplesRefusesOtherOperands(t *testing.T) {
 			t.Errorf("%s: err %v, want ErrCorrupt", name, err)
 		}
 	}
-	for _, b := range [][]byte{{6, 0, 4, 1, 1}, {6, 0, 4, 0x31, 1, 1, 0}, {6, 0, 4, 0x81, 1, 1}, {6, 0, 4, 1, 0x80}} {
+	// Cut short, trailing bytes, 7 decimals, a bad uvarint, a rounded
+	// difference, an unknown form.
+	for _, b := range [][]byte{{6, 0, 4, 1, 1}, {6, 0, 4, 0x31, 1, 1, 0}, {6, 0, 4, 0x81, 1, 1}, {6, 0, 4, 1, 0x80}, {6, 0, 4, 0x13, 1, 1}, {6, 0, 4, 4, 1, 1}} {
 		if _, err := chunkenc.ParseQuotient(b); err == nil {
 			t.Errorf("%x parsed", b)
 		}
@@ -168,6 +195,7 @@ func FuzzQuotient(f *testing.F) {
 	num, den := seal(f, h.ts[:20], h.used[:20]), seal(f, h.ts[:20], h.total[:20])
 	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormRatio, Num: 1, Den: 2}), num, den)
 	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormShare.Rounded(2), Num: 1, Den: 2}), num, den)
+	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormDiff, Num: 2, Den: 1}), den, num)
 	f.Fuzz(func(t *testing.T, q, a, b []byte) {
 		qc, err := chunkenc.ParseQuotient(q)
 		if err != nil {
@@ -215,4 +243,43 @@ func BenchmarkFindQuotients(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*per*360), "ns/sample")
 	})
+}
+
+// TestDifferencesNeverChain: r = p − q, and r = s + u where s is r's low
+// 20 bits and u the rest, so s = r − u and u = r − s hold too. r, the
+// largest, goes first, as p − q; then s and u may not be taken as
+// differences of r: no chunk is derived from a derived one (reading it
+// would take more than its two operands). What is derived comes back bit
+// for bit.
+func TestDifferencesNeverChain(t *testing.T) {
+	h := newHostHour(5)
+	rng := rand.New(rand.NewPCG(5, 5))
+	n := len(h.ts)
+	p, q, s, u := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range p {
+		p[i] = 9e12 + float64(rng.IntN(1<<30))
+		q[i] = 1e12 + float64(rng.IntN(1<<20))
+		r := int64(p[i] - q[i])
+		s[i], u[i] = float64(r&(1<<20-1)), float64(r&^(1<<20-1))
+	}
+	r := apply(func(a, b float64) float64 { return a - b }, p, q)
+	chunks := [][]byte{seal(t, h.ts, p), seal(t, h.ts, q), seal(t, h.ts, r), seal(t, h.ts, s), seal(t, h.ts, u)}
+	got := chunkenc.FindQuotients(chunks)
+	if len(got) != 1 || got[0] != (chunkenc.Derivation{X: 2, A: 0, B: 1, Form: chunkenc.FormDiff}) {
+		t.Errorf("found %v, want chunk 2 as the difference of 0 and 1 alone", got)
+	}
+	for _, d := range got {
+		qc := chunkenc.Quotient{N: n, Form: d.Form, Num: uint64(d.A), Den: uint64(d.B)}
+		ts, vs, err := chunkenc.QuotientSamples(qc, chunks[d.A], chunks[d.B], nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, _ := chunkenc.NewIterator(chunks[d.X])
+		for i := 0; it.Next(); i++ {
+			if wt, wv := it.At(); ts[i] != wt || math.Float64bits(vs[i]) != math.Float64bits(wv) {
+				t.Fatalf("chunk %d sample %d: %d %v, want %d %v", d.X, i, ts[i], vs[i], wt, wv)
+			}
+		}
+	}
+	t.Logf("sizes %d %d %d %d %d", len(chunks[0]), len(chunks[1]), len(chunks[2]), len(chunks[3]), len(chunks[4]))
 }
