@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -223,39 +225,113 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 		}
 	}
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].firstT < chunks[j].firstT })
-	total := 0
-	for _, c := range chunks {
-		total += chunkenc.Count(c.data)
+	return r.decode(ms.id, chunks, from, to)
+}
+
+// parallelDecodeMin is the fewest samples a read decodes on more than one
+// core: below it starting goroutines costs more than it saves. A day of a
+// 1 s series (86,400 samples in 24 chunks) is decoded on two, as
+// VictoriaMetrics unpacks a query's blocks on every core.
+const parallelDecodeMin = 16 << 10
+
+// maxDecodeWorkers bounds the cores one read decodes on.
+const maxDecodeWorkers = 4
+
+// decode returns the samples in [from, to] of chunks, which are sorted by
+// first timestamp and do not overlap. Each chunk is decoded into its own
+// place of one slice, sized from the chunks' headers; a long read spreads
+// its chunks over up to maxDecodeWorkers goroutines (contiguous runs of
+// about equal samples), then the samples out of range are squeezed out.
+func (r *reader) decode(id uint64, chunks []memChunk, from, to int64) ([]Point, error) {
+	off := make([]int, len(chunks)+1) // chunk i goes to pts[off[i]:off[i+1]]
+	for i, c := range chunks {
+		n := len(c.pts)
+		if c.pts == nil {
+			n = chunkenc.Count(c.data)
+		}
+		off[i+1] = off[i] + n
 	}
-	pts := make([]Point, 0, total)
-	for _, c := range chunks {
-		if c.pts != nil {
-			for _, p := range c.pts {
-				if p.T >= from && p.T <= to {
-					pts = append(pts, p)
-				}
+	total := off[len(chunks)]
+	pts := make([]Point, total)
+	got := make([]int, len(chunks))
+	errs := make([]error, len(chunks))
+	run := func(it *chunkenc.Iterator, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			got[i], errs[i] = decodeChunk(it, chunks[i], pts[off[i]:off[i+1]], to)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), maxDecodeWorkers, len(chunks))
+	if total < parallelDecodeMin || workers < 2 {
+		run(&r.ci, 0, len(chunks))
+	} else {
+		// Contiguous runs of chunks of about total/workers samples each;
+		// the first is decoded here while the others run.
+		var wg sync.WaitGroup
+		first, lo := 0, 0
+		for w := 1; w <= workers; w++ {
+			hi := lo
+			for hi < len(chunks) && (w == workers || off[hi] < total*w/workers) {
+				hi++
 			}
+			switch {
+			case w == 1:
+				first = hi
+			case hi > lo:
+				wg.Add(1)
+				go func(lo, hi int) {
+					defer wg.Done()
+					run(new(chunkenc.Iterator), lo, hi)
+				}(lo, hi)
+			}
+			lo = hi
+		}
+		run(&r.ci, 0, first)
+		wg.Wait()
+	}
+	n := 0
+	for i, c := range chunks {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("series %d chunk at %d: %w", id, c.firstT, errs[i])
+		}
+		seg := pts[off[i] : off[i]+got[i]]
+		if len(seg) > 0 && seg[0].T >= from && seg[len(seg)-1].T <= to { // a chunk's times rise
+			if n != off[i] { // an earlier chunk had samples out of range
+				copy(pts[n:], seg)
+			}
+			n += len(seg)
 			continue
 		}
-		if err := r.ci.Reset(c.data); err != nil {
-			return nil, fmt.Errorf("series %d chunk at %d: %w", ms.id, c.firstT, err)
-		}
-		for ts, vs := r.ci.Batch(); len(ts) > 0 && ts[0] <= to; ts, vs = r.ci.Batch() {
-			vs = vs[:len(ts)]
-			for j, t := range ts {
-				if t > to {
-					break
-				}
-				if t >= from {
-					pts = append(pts, Point{T: t, V: vs[j]})
-				}
+		for _, p := range seg {
+			if p.T >= from && p.T <= to {
+				pts[n] = p
+				n++
 			}
 		}
-		if err := r.ci.Err(); err != nil {
-			return nil, fmt.Errorf("series %d chunk at %d: %w", ms.id, c.firstT, err)
-		}
 	}
-	return pts, nil
+	return pts[:n], nil
+}
+
+// decodeChunk decodes chunk c into dst, which has room for all of its
+// samples, up to the first batch past to, and returns how many it wrote.
+func decodeChunk(it *chunkenc.Iterator, c memChunk, dst []Point, to int64) (int, error) {
+	if c.pts != nil {
+		return copy(dst, c.pts), nil
+	}
+	if err := it.Reset(c.data); err != nil {
+		return 0, err
+	}
+	n := 0
+	for ts, vs := it.Batch(); len(ts) > 0 && ts[0] <= to; ts, vs = it.Batch() {
+		if len(ts) > len(dst)-n {
+			return n, fmt.Errorf("%w: more samples than its header counts", chunkenc.ErrCorrupt)
+		}
+		vs = vs[:len(ts)]
+		for j, t := range ts {
+			dst[n+j] = Point{T: t, V: vs[j]}
+		}
+		n += len(ts)
+	}
+	return n, it.Err()
 }
 
 // rows returns ms's rows of tier in [from, to]: stored rollups up to the

@@ -691,7 +691,8 @@ func (it *Iterator) fill(max int) bool {
 		}
 	case it.grid: // every offset is there: resetGrid checked
 		t := it.t0 + int64(it.i)*it.interval + it.base
-		for j := range ts {
+		j := it.ts.gridN(it.width, ts, t, it.interval)
+		for t += int64(j) * it.interval; j < len(ts); j++ {
 			o, _ := it.ts.readBits(it.width)
 			ts[j] = t + int64(o)
 			t += it.interval
