@@ -50,8 +50,8 @@ func TestProcesses(t *testing.T) {
 			scans: [][]ProcessInfo{{p(1, "init", 5, 100), p(2, "java", 50, 900), p(3, "sshd", 1, 50)}},
 			want: map[string]float64{
 				"process_count": 3,
-				"process_resident_memory_bytes{process=java,pid=2}": 900,
-				"process_resident_memory_bytes{process=init,pid=1}": 100,
+				"process_resident_memory_bytes{process=java}": 900,
+				"process_resident_memory_bytes{process=init}": 100,
 			},
 		},
 		{
@@ -63,10 +63,27 @@ func TestProcesses(t *testing.T) {
 			},
 			want: map[string]float64{
 				"process_count": 4,
-				"process_cpu_usage_percent{process=java,pid=2}":     150,
-				"process_cpu_usage_percent{process=sshd,pid=3}":     20,
-				"process_resident_memory_bytes{process=java,pid=2}": 900,
-				"process_resident_memory_bytes{process=init,pid=1}": 100,
+				"process_cpu_usage_percent{process=java}":     150,
+				"process_cpu_usage_percent{process=sshd}":     20,
+				"process_resident_memory_bytes{process=java}": 900,
+				"process_resident_memory_bytes{process=init}": 100,
+			},
+		},
+		{
+			// Three JVMs of a WebSphere cell and two short-lived compilers:
+			// one series a program, whatever its processes' pids.
+			name: "processes of one name are summed",
+			top:  2,
+			scans: [][]ProcessInfo{
+				{p(10, "java", 100, 1000), p(11, "java", 10, 2000), p(12, "java", 1, 500), p(20, "cc1", 1, 300), p(21, "cc1", 2, 300)},
+				{p(10, "java", 101, 1000), p(11, "java", 12, 2100), p(12, "java", 1, 500), p(21, "cc1", 7, 700), p(22, "cc1", 1, 700), p(30, "db", 3, 3000)},
+			},
+			want: map[string]float64{
+				"process_count":                               6,
+				"process_cpu_usage_percent{process=cc1}":      50, // pid 21 only: 22 started since the first scan
+				"process_cpu_usage_percent{process=java}":     30,
+				"process_resident_memory_bytes{process=java}": 3600,
+				"process_resident_memory_bytes{process=db}":   3000,
 			},
 		},
 		{
@@ -78,7 +95,7 @@ func TestProcesses(t *testing.T) {
 			},
 			want: map[string]float64{
 				"process_count": 1,
-				"process_resident_memory_bytes{process=other,pid=7}": 10,
+				"process_resident_memory_bytes{process=other}": 10,
 			},
 		},
 	}

@@ -1,9 +1,10 @@
 package collect
 
 import (
+	"cmp"
 	"context"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
 
 	"esmon/core/wire"
@@ -29,10 +30,16 @@ const DefaultTopProcesses = 10
 // DefaultProcessInterval is how often the agent scans the processes.
 const DefaultProcessInterval = 30 * time.Second
 
-// Processes collects the number of processes and the top processes by CPU
+// Processes collects the number of processes and the top programs by CPU
 // (percent of one core, over the time since the previous scan) and by
-// resident memory, labelled with process name and pid. It is slow on a busy
-// machine: run it through Every.
+// resident memory, each the sum over the processes of that name, labelled
+// with the name alone. Not by pid: every process started is then a new
+// series, for good, which on a machine that builds or runs batch jobs
+// makes thousands a day, each costing the core an index entry and a chunk
+// for a few samples, until the host's series budget refuses new ones (as
+// process-exporter groups processes by name for Prometheus). The names of
+// a machine's programs are few. It is slow on a busy machine: run it
+// through Every.
 type Processes struct {
 	Source ProcessSource
 	// Top is how many processes to report of each kind; zero means
@@ -45,17 +52,17 @@ type Processes struct {
 	now      func() time.Time
 	prev     map[procKey]float64 // CPU seconds at the previous scan
 	prevTime time.Time
-	// spare, busy and byMem are room kept from the previous scan, so a
-	// scan does not allocate them again.
-	spare map[procKey]float64
-	busy  []procUse
-	byMem []ProcessInfo
+	// spare, cpuBy, memBy and top are room kept from the previous scan,
+	// so a scan does not allocate them again.
+	spare        map[procKey]float64
+	cpuBy, memBy map[string]float64
+	top          []program
 }
 
-// procUse is a process and its CPU use since the previous scan.
-type procUse struct {
-	p   ProcessInfo
-	cpu float64
+// program is a program's name and a figure summed over its processes.
+type program struct {
+	name string
+	v    float64
 }
 
 // procKey names a process across scans; with the name, a reused pid is not
@@ -99,51 +106,54 @@ func (c *Processes) scan(ctx context.Context, s *Sink) error {
 	if top <= 0 {
 		top = DefaultTopProcesses
 	}
-	busy := c.busy[:0]
 	wall := now.Sub(c.prevTime).Seconds()
 	cur := c.spare
 	if cur == nil {
 		cur = make(map[procKey]float64, len(ps))
 	}
+	if c.cpuBy == nil {
+		c.cpuBy, c.memBy = map[string]float64{}, map[string]float64{}
+	}
 	clear(cur)
+	clear(c.cpuBy)
+	clear(c.memBy)
 	for _, p := range ps {
 		k := procKey{p.PID, p.Name}
 		cur[k] = p.CPUSeconds
+		c.memBy[p.Name] += float64(p.RSSBytes)
+		// Only a process seen at both scans has a CPU figure for the
+		// time between them (one that started since may have been
+		// missed by the previous listing; its whole time is not this
+		// interval's for sure).
 		if before, ok := c.prev[k]; ok && wall > 0 && p.CPUSeconds >= before {
-			busy = append(busy, procUse{p, (p.CPUSeconds - before) / wall * 100})
+			c.cpuBy[p.Name] += (p.CPUSeconds - before) / wall * 100
 		}
 	}
 	c.prev, c.spare, c.prevTime = cur, c.prev, now
-	c.busy = busy
 	if s == nil {
 		return nil
 	}
 	s.Add(wire.ProcessCount, float64(len(ps)))
-	slices.SortFunc(busy, func(a, b procUse) int {
-		if a.cpu != b.cpu {
-			if a.cpu > b.cpu {
-				return -1
-			}
-			return 1
-		}
-		return int(a.p.PID - b.p.PID)
-	})
-	for _, u := range busy[:min(top, len(busy))] {
-		s.Add(wire.ProcessCPUPercent, u.cpu, wire.LabelProcess, u.p.Name, wire.LabelPID, strconv.Itoa(int(u.p.PID)))
-	}
-	byMem := append(c.byMem[:0], ps...)
-	c.byMem = byMem
-	slices.SortFunc(byMem, func(a, b ProcessInfo) int {
-		if a.RSSBytes != b.RSSBytes {
-			if a.RSSBytes > b.RSSBytes {
-				return -1
-			}
-			return 1
-		}
-		return int(a.PID - b.PID)
-	})
-	for _, p := range byMem[:min(top, len(byMem))] {
-		s.Add(wire.ProcessMemoryBytes, float64(p.RSSBytes), wire.LabelProcess, p.Name, wire.LabelPID, strconv.Itoa(int(p.PID)))
-	}
+	c.addTop(s, wire.ProcessCPUPercent, c.cpuBy, top)
+	c.addTop(s, wire.ProcessMemoryBytes, c.memBy, top)
 	return nil
+}
+
+// addTop adds metric for the n programs of by with the largest figures
+// (ties by name).
+func (c *Processes) addTop(s *Sink, metric string, by map[string]float64, n int) {
+	top := c.top[:0]
+	for name, v := range by {
+		top = append(top, program{name, v})
+	}
+	slices.SortFunc(top, func(a, b program) int {
+		if a.v != b.v {
+			return cmp.Compare(b.v, a.v)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	for _, p := range top[:min(n, len(top))] {
+		s.Add(metric, p.v, wire.LabelProcess, p.name)
+	}
+	c.top = top
 }

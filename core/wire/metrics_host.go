@@ -4,8 +4,8 @@ package wire
 // collectors, and of the agent's own spool. Conventions as in metrics.go.
 const (
 	ProcessCount       = "process_count"
-	ProcessCPUPercent  = "process_cpu_usage_percent"     // labels process, pid; percent of one core; the top 10
-	ProcessMemoryBytes = "process_resident_memory_bytes" // labels process, pid; the top 10
+	ProcessCPUPercent  = "process_cpu_usage_percent"     // label process (a program's name: its processes summed); percent of one core; the top 10
+	ProcessMemoryBytes = "process_resident_memory_bytes" // label process (as above); the top 10
 
 	ServiceState   = "service_state"   // label service; Windows' numbering: 0 not installed, 1 stopped, 4 running
 	ServiceRunning = "service_running" // label service; 1 or 0
@@ -34,7 +34,6 @@ const (
 // Label names used with the metrics above.
 const (
 	LabelProcess = "process"
-	LabelPID     = "pid"
 	LabelService = "service"
 	LabelSensor  = "sensor"
 	LabelCheck   = "check"
