@@ -38,9 +38,9 @@ func crashTime(base int64, r, seq int) int64 { return base + int64(r)*hourMS + i
 
 // crashValue is the value of series s of writer g at t: full-precision
 // floats, different everywhere, so any mix-up shows; but series 0 and 1
-// are integers (bytes total and used) and series 2 is used over total
-// times 100, so that the flushes the kills land in write quotient chunks
-// (quotient.go) too.
+// are integers (bytes total and used), series 2 is used over total times
+// 100 and series 3 total minus used, so that the flushes the kills land in
+// write quotient chunks of both kinds (quotient.go) too.
 func crashValue(g, s int, t int64) float64 {
 	rng := func(s int) *rand.Rand { return rand.New(rand.NewPCG(uint64(t), uint64(g*1000+s))) }
 	switch s {
@@ -50,6 +50,8 @@ func crashValue(g, s int, t int64) float64 {
 		return float64(rng(1).Int64N(16e9))
 	case 2:
 		return crashValue(g, 1, t) / crashValue(g, 0, t) * 100
+	case 3:
+		return crashValue(g, 0, t) - crashValue(g, 1, t)
 	}
 	return rng(s).Float64() * 100
 }
@@ -160,7 +162,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	// above read back through their operands.
 	db := open(t, Options{Dir: dir})
 	defer db.Close()
-	quotients := 0
+	quotients, diffs := 0, 0
 	db.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
 		defer it.Close()
@@ -168,16 +170,19 @@ func TestKill9UnderLoad(t *testing.T) {
 			it.Item().Value(func(v []byte) error {
 				if chunkenc.IsQuotient(v) {
 					quotients++
+					if q, err := chunkenc.ParseQuotient(v); err == nil && q.Form == chunkenc.FormDiff {
+						diffs++
+					}
 				}
 				return nil
 			})
 		}
 		return nil
 	})
-	if quotients == 0 {
-		t.Error("no quotient chunk in Badger: the kills never landed around one")
+	if quotients == 0 || diffs == 0 {
+		t.Errorf("%d quotient chunks in Badger, %d of them differences: the kills never landed around one", quotients, diffs)
 	}
-	t.Logf("%d quotient chunks", quotients)
+	t.Logf("%d quotient chunks, %d of them differences", quotients, diffs)
 }
 
 // verifyCrashRounds opens the store and checks every acknowledged sample
