@@ -61,7 +61,7 @@ func quotients(items []flushItem) map[*chunkRef][]byte {
 				out = map[*chunkRef][]byte{}
 			}
 			out[g.refs[dv.X]] = chunkenc.AppendQuotient(nil, chunkenc.Quotient{
-				N: chunkenc.Count(datas[dv.X]), Form: dv.Form, Num: g.ids[dv.A], Den: g.ids[dv.B]})
+				N: chunkenc.Count(datas[dv.X]), Form: dv.Form, Num: g.ids[dv.A], Den: g.ids[dv.B], C: dv.C})
 		}
 	}
 	return out

@@ -10,16 +10,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"esmon/agentsvc/collect"
 	"esmon/core/store"
 	"esmon/core/store/dataset"
 )
 
 // TestDevopsQuotientsLossless: three hours of three devops hosts go in,
-// each with one more series, memory total minus used (as gopsutil's
-// available is); after a restart every sample of every series comes back
-// bit for bit, the percentages of used over total bytes and the
-// difference among them, which the flusher wrote as quotient chunks (five
-// a host and closed window: the counter says how many).
+// each with more series: memory total minus used (as gopsutil's
+// available is), and a Linux file system's free bytes (total minus used
+// minus the blocks kept for root) and used percent (used / (used + free)
+// × 100, two decimals); after a restart every sample of every series
+// comes back bit for bit, the percentages, the difference and the
+// difference with an offset among them, which the flusher wrote as
+// quotient chunks (seven a host and closed window: the counter says how
+// many).
 func TestDevopsQuotientsLossless(t *testing.T) {
 	const hosts, steps = 3, 3 * 360 // a multiple of 30
 	dir := t.TempDir()
@@ -37,16 +41,25 @@ func TestDevopsQuotientsLossless(t *testing.T) {
 	var batch []store.Sample // a few minutes a commit: the test's time is fsyncs
 	for step := range steps {
 		for _, b := range fleet.Next() {
-			var total, used float64
+			var total, used, fsUsed float64
 			for _, s := range b {
 				switch s.Metric {
 				case "mem_total_bytes":
 					total = s.V
 				case "mem_used_bytes":
 					used = s.V
+				case "disk_used_bytes":
+					fsUsed = 2 * s.V // not the same series with an offset: that would be a difference too
 				}
 			}
-			b = append(b, store.Sample{Metric: "mem_unused_bytes", Labels: b[0].Labels, T: b[0].T, V: total - used})
+			const fsTotal, reserved = 500 << 30, 25 << 30
+			fsFree := fsTotal - fsUsed - reserved
+			ls, at := b[0].Labels, b[0].T
+			b = append(b, store.Sample{Metric: "mem_unused_bytes", Labels: ls, T: at, V: total - used},
+				store.Sample{Metric: "fs_total_bytes", Labels: ls, T: at, V: fsTotal},
+				store.Sample{Metric: "fs_used_bytes", Labels: ls, T: at, V: fsUsed},
+				store.Sample{Metric: "fs_free_bytes", Labels: ls, T: at, V: fsFree},
+				store.Sample{Metric: "fs_used_percent", Labels: ls, T: at, V: collect.Precision("fs_used_percent", fsUsed/(fsUsed+fsFree)*100)})
 			for _, s := range b {
 				k := key{s.Metric, s.Labels.Get("host")}
 				want[k] = append(want[k], store.Point{T: s.T, V: s.V})
@@ -72,8 +85,8 @@ func TestDevopsQuotientsLossless(t *testing.T) {
 	}
 	// Each host closes two or three windows in three hours (windows start
 	// at an offset of the hour per host).
-	if quotients < 5*hosts*2 || math.Mod(quotients, 5) != 0 {
-		t.Errorf("%v quotient chunks written, want five a host and window, at least %d", quotients, 5*hosts*2)
+	if quotients < 7*hosts*2 || math.Mod(quotients, 7) != 0 {
+		t.Errorf("%v quotient chunks written, want seven a host and window, at least %d", quotients, 7*hosts*2)
 	}
 	db, err = store.Open(store.Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -15,7 +15,8 @@ import (
 // data has such series: memory used percent is used bytes over total
 // bytes times 100, computed by the agent (gopsutil) from the two figures
 // it sends beside it; a disk's used percent is used over used plus free;
-// memory available is total minus used. Coded as a float of its own a
+// memory available is total minus used; a file system's free bytes on
+// Linux are total minus used minus a constant. Coded as a float of its own a
 // percentage costs ~6 bytes a sample at full precision, a byte count
 // that moves with the machine's memory 1–2; as a quotient chunk either
 // costs the chunk's ~10 bytes. A quotient chunk is written only where
@@ -26,15 +27,17 @@ import (
 // every chunk), the form byte, then the numerator's and the
 // denominator's series as uvarints: numbers the store gives (its series
 // ids); the store reads the two chunks of those series with the same
-// window and first timestamp.
+// window and first timestamp. A form byte with formOffset set is followed
+// by the offset c, a zigzag uvarint (see Quotient.C).
 const EncQuotient Encoding = 6
 
 // Form is how a quotient chunk's values follow from its operands a and b.
-// The low four bits name the kind:
+// The low three bits name the kind, c being the quotient's offset
+// (Quotient.C, zero unless stored):
 //
-//	FormRatio  a / b × 100
+//	FormRatio  a / (b + c) × 100
 //	FormShare  a / (a + b) × 100
-//	FormDiff   a − b (integers: exact)
+//	FormDiff   a − b + c (integers: exact)
 //
 // and the high four bits, when not zero, are 1 + a number of decimals d
 // that the result is rounded to, as math.Round(x × 10^d) / 10^d (with -0
@@ -49,15 +52,22 @@ const (
 	FormDiff  Form = 3
 )
 
+// formOffset, in a stored form byte, says an offset follows the
+// operands; a Form in a Quotient or Derivation never has it.
+const formOffset Form = 0x08
+
 // Rounded is the form f rounded to d decimals (0..maxScale).
 func (f Form) Rounded(d int) Form { return f&0x0f | Form(d+1)<<4 }
 
-func (f Form) kind() Form { return f & 0x0f }
+func (f Form) kind() Form { return f & 0x07 }
 
 // decimals is the number of decimals f rounds to, -1 for none.
 func (f Form) decimals() int { return int(f>>4) - 1 }
 
 func (f Form) valid() bool {
+	if f&formOffset != 0 {
+		return false
+	}
 	switch f.kind() {
 	case FormRatio, FormShare:
 		return f.decimals() <= maxScale
@@ -81,16 +91,17 @@ func (f Form) String() string {
 	return s
 }
 
-// Value is the value of f for operands a and b.
-func (f Form) Value(a, b float64) float64 {
+// Value is the value of f for operands a and b and offset c (integers
+// all, below 2^53, where there is one: every sum is exact).
+func (f Form) Value(a, b, c float64) float64 {
 	var x float64
 	switch f.kind() {
 	case FormDiff:
-		return a - b
+		return a - b + c
 	case FormShare:
 		x = a / (a + b) * 100
 	default:
-		x = a / b * 100
+		x = a / (b + c) * 100
 	}
 	if d := f.decimals(); d >= 0 {
 		p := pow10[d]
@@ -133,15 +144,28 @@ type Quotient struct {
 	N        int    // samples
 	Form     Form   // how its values follow from its operands'
 	Num, Den uint64 // the operands' series
+	// C is the offset of a FormRatio or FormDiff: a file system's free
+	// bytes are total minus used minus the blocks kept for root, a
+	// constant; and its used percent, used / (used + free) × 100, is
+	// then used / (total − reserved) × 100.
+	C int64
 }
 
 // AppendQuotient appends the serialised quotient chunk q to dst.
 func AppendQuotient(dst []byte, q Quotient) []byte {
 	dst = append(dst, byte(EncQuotient))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(q.N))
-	dst = append(dst, byte(q.Form))
+	f := q.Form
+	if q.C != 0 {
+		f |= formOffset
+	}
+	dst = append(dst, byte(f))
 	dst = binary.AppendUvarint(dst, q.Num)
-	return binary.AppendUvarint(dst, q.Den)
+	dst = binary.AppendUvarint(dst, q.Den)
+	if q.C != 0 {
+		dst = binary.AppendUvarint(dst, zigzag(q.C))
+	}
+	return dst
 }
 
 // IsQuotient reports whether the serialised chunk b is a quotient chunk,
@@ -154,8 +178,9 @@ func ParseQuotient(b []byte) (Quotient, error) {
 	if len(b) < headerSize+1 || Encoding(b[0]) != EncQuotient {
 		return Quotient{}, fmt.Errorf("%w: not a quotient chunk", ErrCorrupt)
 	}
-	q := Quotient{N: int(binary.BigEndian.Uint16(b[1:3])), Form: Form(b[3])}
-	if !q.Form.valid() {
+	q := Quotient{N: int(binary.BigEndian.Uint16(b[1:3])), Form: Form(b[3]) &^ formOffset}
+	offset := Form(b[3])&formOffset != 0
+	if !q.Form.valid() || (offset && q.Form.kind() == FormShare) {
 		return Quotient{}, fmt.Errorf("%w: quotient of unknown form %#x", ErrCorrupt, b[3])
 	}
 	p := headerSize + 1
@@ -164,8 +189,15 @@ func ParseQuotient(b []byte) (Quotient, error) {
 		return Quotient{}, fmt.Errorf("%w: bad quotient numerator", ErrCorrupt)
 	}
 	p += k
-	if q.Den, k = binary.Uvarint(b[p:]); k <= 0 || p+k != len(b) {
+	if q.Den, k = binary.Uvarint(b[p:]); k <= 0 || (!offset && p+k != len(b)) {
 		return Quotient{}, fmt.Errorf("%w: bad quotient denominator", ErrCorrupt)
+	}
+	if offset {
+		p += k
+		zz, k := binary.Uvarint(b[p:])
+		if q.C = unzigzag(zz); k <= 0 || p+k != len(b) || q.C == 0 || q.C >= maxExactInt || q.C <= -maxExactInt {
+			return Quotient{}, fmt.Errorf("%w: bad quotient offset", ErrCorrupt)
+		}
 	}
 	return q, nil
 }
@@ -185,6 +217,7 @@ func QuotientSamples(q Quotient, num, den []byte, ts []int64, vs []float64) ([]i
 	if a.Len() != q.N || b.Len() != q.N {
 		return ts, vs, fmt.Errorf("%w: quotient of %d samples over operands of %d and %d", ErrCorrupt, q.N, a.Len(), b.Len())
 	}
+	c := float64(q.C)
 	for {
 		at, av := a.Batch()
 		bt, bv := b.Batch()
@@ -199,7 +232,7 @@ func QuotientSamples(q Quotient, num, den []byte, ts []int64, vs []float64) ([]i
 				return ts, vs, fmt.Errorf("%w: quotient's operands at different times (%d, %d)", ErrCorrupt, t, bt[j])
 			}
 			ts = append(ts, t)
-			vs = append(vs, q.Form.Value(av[j], bv[j]))
+			vs = append(vs, q.Form.Value(av[j], bv[j], c))
 		}
 	}
 	if err := a.Err(); err != nil {
@@ -215,22 +248,30 @@ func QuotientSamples(q Quotient, num, den []byte, ts []int64, vs []float64) ([]i
 }
 
 // Derivation says that the values of chunk X are Form of the values of
-// chunks A (the numerator) and B (the denominator), at the same
-// timestamps: indexes into the slice given to FindQuotients.
+// chunks A (the numerator) and B (the denominator) and offset C, at the
+// same timestamps: indexes into the slice given to FindQuotients.
 type Derivation struct {
 	X, A, B int
 	Form    Form
+	C       int64
 }
 
 // minQuotientSamples is the fewest samples a chunk must have to be
 // written as a quotient: below it the chunk is small anyway.
 const minQuotientSamples = 4
 
+// headLen first values of each integer chunk screen the differences: an
+// integer chunk with fewer samples takes no part in them. Fewer let
+// through too many pairs of small walks (steps of a few units) that
+// agree by chance, each then decoded whole.
+const headLen = 8
+
 // FindQuotients finds, among serialised chunks that hold the same
 // timestamps (one window of one host's series; the caller groups them),
 // the float chunks whose every value is a percentage (Form) of two
 // integer chunks' values, and then the integer chunks whose every value
-// is the difference of two others', bit for bit. Operands are integer
+// is the difference of two others' (plus a constant, see
+// findOffsetDifferences), bit for bit. Operands are integer
 // chunks that are not themselves derived, so a derived chunk is never
 // another's operand: reading one never takes more than its two operands.
 //
@@ -239,7 +280,8 @@ const minQuotientSamples = 4
 // candidate's lie in an interval (findQuotient walks them with one cursor
 // over the integer chunks' first values sorted), so the cost grows with
 // the chunks, not with their pairs; the few survivors are then decoded
-// and compared whole. Differences: see findDifferences.
+// and compared whole. Differences: see findDifferences and
+// findOffsetDifferences.
 func FindQuotients(chunks [][]byte) []Derivation {
 	var ints []firstVal  // integer chunks' first values, sorted
 	var cands []firstVal // float and decimal chunks' first values
@@ -286,7 +328,14 @@ func FindQuotients(chunks [][]byte) []Derivation {
 			operand[found.A], operand[found.B] = true, true
 		}
 	}
-	return append(out, findDifferences(chunks, ints, operand, decode)...)
+	var long []firstVal // ints with headLen samples or more: sorted too
+	for _, a := range ints {
+		if Count(chunks[a.i]) >= headLen {
+			long = append(long, a)
+		}
+	}
+	out = append(out, findDifferences(chunks, long, operand, decode)...)
+	return findOffsetDifferences(chunks, long, out, decode)
 }
 
 // minDiffBytes and two bits a sample are the fewest bytes of values an
@@ -362,15 +411,122 @@ func findDifferences(chunks [][]byte, ints []firstVal, operand map[int]bool, dec
 			}
 			for aj := k; aj < len(ints) && ints[aj].v == want; aj++ {
 				a := &ints[aj]
-				if a.i == x.i || a.i == b.i || derived[a.i] || count[a.i] != n ||
-					a.head[1]-b.head[1] != x.head[1] || a.head[2]-b.head[2] != x.head[2] || a.head[3]-b.head[3] != x.head[3] {
+				if a.i == x.i || a.i == b.i || derived[a.i] || count[a.i] != n || !headsDiffer(a, b, x, 0) {
 					continue
 				}
-				if derives(x.i, a.i, b.i, FormDiff, decode) {
+				if derives(x.i, a.i, b.i, FormDiff, 0, decode) {
 					out = append(out, Derivation{X: x.i, A: a.i, B: b.i, Form: FormDiff})
 					derived[x.i], used[a.i], used[b.i] = true, true, true
 					break search
 				}
+			}
+		}
+	}
+	return out
+}
+
+// findOffsetDifferences finds, after the quotients and the exact
+// differences (out), the integer chunks x whose every value is a − b + c
+// for two other integer chunks a and b that are not derived and a
+// constant c: a file system's free bytes are its total minus its used
+// minus the blocks kept for root. Such an x is usually an operand
+// already: of its used percentage, used / (used + free) × 100 (gopsutil
+// on Linux). It may go where it is the second operand of percentages
+// alone, of the form b / (b + x) × 100 with b its own b: with x = a − b
+// + c those are b / (a + c) × 100, bit for bit (b + x and a + c are the
+// same integer, computed exactly), and are rewritten so, which keeps
+// every derived chunk two plain operands away. Any other use of x keeps
+// it. The screening is findDifferences' with the first step of each
+// chunk (its second value minus its first) for the first value, since c
+// can be anything; its second and third steps screen the rest.
+func findOffsetDifferences(chunks [][]byte, ints []firstVal, out []Derivation, decode func(int) (decodedChunk, bool)) []Derivation {
+	if len(ints) < 3 {
+		return out
+	}
+	derived := make([]bool, len(chunks))
+	for _, d := range out {
+		derived[d.X] = true
+	}
+	type step struct {
+		s1 float64 // the chunk's second value less its first
+		j  int     // the chunk's index in ints
+	}
+	steps := make([]step, len(ints))
+	count := make([]int, len(chunks))
+	size := make([]int, len(chunks))
+	var xs []int // candidates: indexes into steps
+	for j, a := range ints {
+		steps[j] = step{a.head[1] - a.head[0], j}
+		count[a.i] = Count(chunks[a.i])
+		size[a.i] = valueBytes(chunks[a.i])
+	}
+	slices.SortFunc(steps, func(x, y step) int { return cmp.Or(cmp.Compare(x.s1, y.s1), x.j-y.j) })
+	for k, st := range steps {
+		if i := ints[st.j].i; !derived[i] && size[i] >= minDiffBytes+count[i]/4 {
+			xs = append(xs, k)
+		}
+	}
+	slices.SortStableFunc(xs, func(x, y int) int { return size[ints[steps[y].j].i] - size[ints[steps[x].j].i] })
+	top := steps[len(steps)-1].s1
+	var uses []int
+	for _, xk := range xs {
+		sx, x := steps[xk], &ints[steps[xk].j]
+		// x's uses as an operand: percentages with x second alone.
+		uses = uses[:0]
+		keep := false
+		for u, d := range out {
+			if d.A == x.i || d.B == x.i {
+				keep = keep || d.Form.kind() != FormShare || d.B != x.i
+				uses = append(uses, u)
+			}
+		}
+		if keep {
+			continue
+		}
+		n, k := count[x.i], 0
+	search:
+		for _, sb := range steps {
+			b := &ints[sb.j]
+			want := sx.s1 + sb.s1
+			if want > top {
+				break
+			}
+			for k < len(steps) && steps[k].s1 < want {
+				k++
+			}
+			if b.i == x.i || derived[b.i] || count[b.i] != n {
+				continue
+			}
+			for _, u := range uses {
+				if out[u].A != b.i {
+					continue search
+				}
+			}
+			for ak := k; ak < len(steps) && steps[ak].s1 == want; ak++ {
+				sa := steps[ak]
+				a := &ints[sa.j]
+				c := x.v - a.v + b.v // integers: exact
+				if a.i == x.i || a.i == b.i || derived[a.i] || count[a.i] != n || !headsDiffer(a, b, x, c) {
+					continue
+				}
+				if math.Abs(c) >= maxExactInt || !derives(x.i, a.i, b.i, FormDiff, int64(c), decode) {
+					continue
+				}
+				rewrite := make([]Derivation, len(uses))
+				ok := true
+				for r, u := range uses {
+					rewrite[r] = Derivation{X: out[u].X, A: b.i, B: a.i, Form: FormRatio | out[u].Form&^0x0f, C: int64(c)}
+					ok = ok && derives(rewrite[r].X, b.i, a.i, rewrite[r].Form, int64(c), decode)
+				}
+				if !ok {
+					continue
+				}
+				for r, u := range uses {
+					out[u] = rewrite[r]
+				}
+				out = append(out, Derivation{X: x.i, A: a.i, B: b.i, Form: FormDiff, C: int64(c)})
+				derived[x.i] = true
+				break search
 			}
 		}
 	}
@@ -402,10 +558,10 @@ func findQuotient(x int, x0 float64, forms []Form, chunks [][]byte, ints []first
 				if a.v > hi {
 					break
 				}
-				if a.i == b.i || Count(chunks[a.i]) != n || math.Float64bits(f.Value(a.v, b.v)) != math.Float64bits(x0) {
+				if a.i == b.i || Count(chunks[a.i]) != n || math.Float64bits(f.Value(a.v, b.v, 0)) != math.Float64bits(x0) {
 					continue
 				}
-				if derives(x, a.i, b.i, f, decode) {
+				if derives(x, a.i, b.i, f, 0, decode) {
 					return Derivation{X: x, A: a.i, B: b.i, Form: f}, true
 				}
 			}
@@ -415,23 +571,35 @@ func findQuotient(x int, x0 float64, forms []Form, chunks [][]byte, ints []first
 }
 
 // firstVal is a chunk's first value, the chunk's index and its first
-// minQuotientSamples values.
+// headLen values (integer chunks; others the first alone).
 type firstVal struct {
 	v    float64
 	i    int
-	head [minQuotientSamples]float64
+	head [headLen]float64
 }
 
-// derives reports whether chunk x's samples are f of chunks a's and b's.
-func derives(x, a, b int, f Form, decode func(int) (decodedChunk, bool)) bool {
+// headsDiffer reports whether x's first values are a's less b's plus c.
+func headsDiffer(a, b, x *firstVal, c float64) bool {
+	for k := range headLen {
+		if a.head[k]-b.head[k]+c != x.head[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// derives reports whether chunk x's samples are f of chunks a's and b's
+// and offset c.
+func derives(x, a, b int, f Form, c int64, decode func(int) (decodedChunk, bool)) bool {
 	dx, ok1 := decode(x)
 	da, ok2 := decode(a)
 	db, ok3 := decode(b)
 	if !ok1 || !ok2 || !ok3 || !slices.Equal(dx.ts, da.ts) || !slices.Equal(dx.ts, db.ts) {
 		return false
 	}
+	fc := float64(c)
 	for j, v := range dx.vs {
-		if math.Float64bits(f.Value(da.vs[j], db.vs[j])) != math.Float64bits(v) {
+		if math.Float64bits(f.Value(da.vs[j], db.vs[j], fc)) != math.Float64bits(v) {
 			return false
 		}
 	}
@@ -459,17 +627,17 @@ func decodeAll(b []byte) ([]int64, []float64, bool) {
 
 // firstValues is the encoding, first values and decimal scale (0 unless a
 // decimal chunk) of a serialised adaptive chunk of at least
-// minQuotientSamples samples, decoding no other value: the first
-// minQuotientSamples of an integer chunk (findDifferences screens with
-// them), the first of any other; ok is false for any other chunk.
-func firstValues(b []byte) (enc Encoding, head [minQuotientSamples]float64, scale int, ok bool) {
+// minQuotientSamples samples, decoding no other value: up to the first
+// headLen of an integer chunk (the differences are screened with them),
+// the first of any other; ok is false for any other chunk.
+func firstValues(b []byte) (enc Encoding, head [headLen]float64, scale int, ok bool) {
 	var it Iterator
 	if it.Reset(b) != nil || it.enc < EncIntAdaptive {
 		return 0, head, 0, false
 	}
 	n := 1
 	if it.enc == EncIntAdaptive {
-		n = minQuotientSamples
+		n = min(headLen, it.Len())
 	}
 	if !it.fill(n) || it.bn < n {
 		return 0, head, 0, false

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -130,7 +131,7 @@ func TestFindQuotients(t *testing.T) {
 			continue
 		}
 		found[d.X] = true
-		b := chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: chunkenc.Count(chunks[d.X]), Form: d.Form, Num: uint64(d.A), Den: uint64(d.B)})
+		b := chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: chunkenc.Count(chunks[d.X]), Form: d.Form, Num: uint64(d.A), Den: uint64(d.B), C: d.C})
 		if len(b) > 12 || chunkenc.Count(b) != 360 || !chunkenc.IsQuotient(b) {
 			t.Errorf("quotient chunk %x", b)
 		}
@@ -181,8 +182,10 @@ func TestQuotientSamplesRefusesOtherOperands(t *testing.T) {
 		}
 	}
 	// Cut short, trailing bytes, 7 decimals, a bad uvarint, a rounded
-	// difference, an unknown form.
-	for _, b := range [][]byte{{6, 0, 4, 1, 1}, {6, 0, 4, 0x31, 1, 1, 0}, {6, 0, 4, 0x81, 1, 1}, {6, 0, 4, 1, 0x80}, {6, 0, 4, 0x13, 1, 1}, {6, 0, 4, 4, 1, 1}} {
+	// difference, an unknown form; an offset on a share, an offset of
+	// zero, one cut short, one past 2^53.
+	for _, b := range [][]byte{{6, 0, 4, 1, 1}, {6, 0, 4, 0x31, 1, 1, 0}, {6, 0, 4, 0x81, 1, 1}, {6, 0, 4, 1, 0x80}, {6, 0, 4, 0x13, 1, 1}, {6, 0, 4, 4, 1, 1},
+		{6, 0, 4, 0x0a, 1, 1, 2}, {6, 0, 4, 0x0b, 1, 1, 0}, {6, 0, 4, 0x0b, 1, 1}, {6, 0, 4, 0x0b, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01}} {
 		if _, err := chunkenc.ParseQuotient(b); err == nil {
 			t.Errorf("%x parsed", b)
 		}
@@ -196,6 +199,8 @@ func FuzzQuotient(f *testing.F) {
 	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormRatio, Num: 1, Den: 2}), num, den)
 	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormShare.Rounded(2), Num: 1, Den: 2}), num, den)
 	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormDiff, Num: 2, Den: 1}), den, num)
+	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormDiff, Num: 2, Den: 1, C: -12345}), den, num)
+	f.Add(chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: 20, Form: chunkenc.FormRatio.Rounded(2), Num: 1, Den: 2, C: 99}), num, den)
 	f.Fuzz(func(t *testing.T, q, a, b []byte) {
 		qc, err := chunkenc.ParseQuotient(q)
 		if err != nil {
@@ -282,4 +287,81 @@ func TestDifferencesNeverChain(t *testing.T) {
 		}
 	}
 	t.Logf("sizes %d %d %d %d %d", len(chunks[0]), len(chunks[1]), len(chunks[2]), len(chunks[3]), len(chunks[4]))
+}
+
+// checkDerived checks that each derivation gives its chunk back bit for
+// bit through the serialised quotient chunk, and that no derived chunk is
+// another's operand.
+func checkDerived(t *testing.T, chunks [][]byte, got []chunkenc.Derivation) {
+	t.Helper()
+	operands := map[int]bool{}
+	for _, d := range got {
+		operands[d.A], operands[d.B] = true, true
+	}
+	for _, d := range got {
+		if operands[d.X] {
+			t.Errorf("chunk %d is derived (%v of %d, %d) and an operand", d.X, d.Form, d.A, d.B)
+		}
+		b := chunkenc.AppendQuotient(nil, chunkenc.Quotient{N: chunkenc.Count(chunks[d.X]), Form: d.Form, Num: uint64(d.A), Den: uint64(d.B), C: d.C})
+		q, err := chunkenc.ParseQuotient(b)
+		if err != nil {
+			t.Fatalf("chunk %d: %x: %v", d.X, b, err)
+		}
+		ts, vs, err := chunkenc.QuotientSamples(q, chunks[q.Num], chunks[q.Den], nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it, _ := chunkenc.NewIterator(chunks[d.X])
+		for i := 0; it.Next(); i++ {
+			if wt, wv := it.At(); ts[i] != wt || math.Float64bits(vs[i]) != math.Float64bits(wv) {
+				t.Fatalf("chunk %d sample %d: %d %v, want %d %v", d.X, i, ts[i], vs[i], wt, wv)
+			}
+		}
+	}
+}
+
+// TestOffsetDifferences: a Linux file system's free bytes are total minus
+// used minus the blocks kept for root, and its used percent, as gopsutil
+// computes it, used / (used + free) × 100. Free goes as total − used + c
+// and the percent is rewritten as used / (total + c) × 100; both come
+// back bit for bit. Where free is also the operand of another kind of
+// percentage it stays.
+func TestOffsetDifferences(t *testing.T) {
+	h := newHostHour(6)
+	const total, reserved = 5e11, 172759879680
+	n := len(h.ts)
+	tot, used, free := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range tot {
+		tot[i], used[i] = total, 1e11+math.Round(h.dUsed[i]/8)
+		free[i] = total - used[i] - reserved
+	}
+	share := func(a, b float64) float64 { return collect.Precision("x_percent", a/(a+b)*100) }
+	freePct := func(a, b float64) float64 { return a / b * 100 }
+	offset := chunkenc.Derivation{X: 2, A: 0, B: 1, Form: chunkenc.FormDiff, C: -reserved}
+	rewritten := chunkenc.Derivation{X: 3, A: 1, B: 0, Form: chunkenc.FormRatio.Rounded(2), C: -reserved}
+	for _, tc := range []struct {
+		name string
+		more [][]float64 // chunks 3 on: series derived from used (0), total (1), free (2)
+		want []chunkenc.Derivation
+	}{
+		{"used percent of used and free", [][]float64{apply(share, used, free)}, []chunkenc.Derivation{rewritten, offset}},
+		{"no percent", nil, nil}, // free or used: the same noise
+		{"free also over total", [][]float64{apply(share, used, free), apply(freePct, free, tot)},
+			[]chunkenc.Derivation{{X: 3, A: 1, B: 2, Form: chunkenc.FormShare.Rounded(2)}, {X: 4, A: 2, B: 0, Form: chunkenc.FormRatio}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chunks := [][]byte{seal(t, h.ts, tot), seal(t, h.ts, used), seal(t, h.ts, free)}
+			for _, vs := range tc.more {
+				chunks = append(chunks, seal(t, h.ts, vs))
+			}
+			got := chunkenc.FindQuotients(chunks)
+			if tc.want == nil && len(got) == 1 && (got[0] == offset || got[0] == chunkenc.Derivation{X: 1, A: 0, B: 2, Form: chunkenc.FormDiff, C: -reserved}) {
+				tc.want = got
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("found %+v\nwant  %+v", got, tc.want)
+			}
+			checkDerived(t, chunks, got)
+		})
+	}
 }
