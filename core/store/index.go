@@ -159,7 +159,11 @@ func (d *DB) Latest(host string, metrics ...string) []Latest {
 	out := make([]Latest, 0, size)
 	var all Labels // every series' labels, in one array (or a few)
 	for ms := range base {
-		if ms.lastT == minTime || (len(metrics) > 0 && !slices.Contains(metrics, ms.metric())) {
+		if ms.lastT == minTime {
+			continue
+		}
+		metric := ms.metric()
+		if len(metrics) > 0 && !slices.Contains(metrics, metric) {
 			continue
 		}
 		if cap(all)-len(all) < 8 { // two labels a series is the usual
@@ -167,7 +171,7 @@ func (d *DB) Latest(host string, metrics ...string) []Latest {
 		}
 		n := len(all)
 		all = appendKeyLabels(all, ms.name)
-		out = append(out, Latest{SeriesInfo: SeriesInfo{Metric: ms.metric(), Labels: all[n:len(all):len(all)]}, T: ms.lastT, V: ms.lastV})
+		out = append(out, Latest{SeriesInfo: SeriesInfo{Metric: metric, Labels: all[n:len(all):len(all)]}, T: ms.lastT, V: ms.lastV})
 	}
 	return out
 }
