@@ -270,8 +270,7 @@ const headLen = 8
 // timestamps (one window of one host's series; the caller groups them),
 // the float chunks whose every value is a percentage (Form) of two
 // integer chunks' values, and then the integer chunks whose every value
-// is the difference of two others' (plus a constant, see
-// findOffsetDifferences), bit for bit. Operands are integer
+// is the difference of two others' (plus a constant), bit for bit. Operands are integer
 // chunks that are not themselves derived, so a derived chunk is never
 // another's operand: reading one never takes more than its two operands.
 //
@@ -280,8 +279,7 @@ const headLen = 8
 // candidate's lie in an interval (findQuotient walks them with one cursor
 // over the integer chunks' first values sorted), so the cost grows with
 // the chunks, not with their pairs; the few survivors are then decoded
-// and compared whole. Differences: see findDifferences and
-// findOffsetDifferences.
+// and compared whole. Differences: see findDifferences.
 func FindQuotients(chunks [][]byte) []Derivation {
 	var ints []firstVal  // integer chunks' first values, sorted
 	var cands []firstVal // float and decimal chunks' first values
@@ -313,7 +311,6 @@ func FindQuotients(chunks [][]byte) []Derivation {
 		return d, d.ok
 	}
 	var out []Derivation
-	operand := map[int]bool{}
 	for j, x := range cands {
 		forms := []Form{FormRatio, FormShare}
 		if scales[j] > 0 {
@@ -325,7 +322,6 @@ func FindQuotients(chunks [][]byte) []Derivation {
 		}
 		if found, ok := findQuotient(x.i, x.v, forms, chunks, ints, decode); ok {
 			out = append(out, found)
-			operand[found.A], operand[found.B] = true, true
 		}
 	}
 	var long []firstVal // ints with headLen samples or more: sorted too
@@ -334,8 +330,7 @@ func FindQuotients(chunks [][]byte) []Derivation {
 			long = append(long, a)
 		}
 	}
-	out = append(out, findDifferences(chunks, long, operand, decode)...)
-	return findOffsetDifferences(chunks, long, out, decode)
+	return findDifferences(chunks, long, out, decode)
 }
 
 // minDiffBytes and two bits a sample are the fewest bytes of values an
@@ -359,87 +354,26 @@ func valueBytes(b []byte) int {
 	return len(b) - headerSize - k - int(tsLen)
 }
 
-// findDifferences finds the integer chunks x whose every value is a − b
-// for two other integer chunks a and b that are not derived; operand
-// holds the chunks already taken as operands, which are not derived in
-// turn (memory used is total minus available and available is total
-// minus used: only one of the two can go). The chunks with the most
-// bytes of values are tried first: they save the most. For a candidate x, a's first value must be
-// x's plus b's, which rises with b's: one pass over ints (sorted by first
-// value) as b moves a cursor over them as a. The next three values screen
-// the few that agree by chance (small counts, zeros) before the three
+// findDifferences finds, after the quotients (out), the integer chunks x
+// whose every value is a − b + c for two other integer chunks a and b that
+// are not derived and a constant c: memory available is total minus used
+// (c = 0), a file system's free bytes on Linux its total minus its used
+// minus the blocks kept for root. The chunks with the most bytes of
+// values go first: they save the most. No derived chunk is another's
+// operand, so a chunk taken as an operand is not derived in turn (used =
+// total − available and available = total − used both hold: one goes),
+// with one exception: a file system's free bytes are an operand already,
+// of its used percentage, used / (used + free) × 100 (gopsutil on Linux).
+// x may go where it is the second operand of percentages alone, of the
+// form b / (b + x) × 100 with b its own b: with x = a − b + c those are
+// b / (a + c) × 100, bit for bit (b + x and a + c are the same integer,
+// computed exactly), and are rewritten so. For a candidate x and an
+// operand b, a's first step (second value less first) must be x's plus
+// b's, which rises with b's: one pass over the chunks sorted by first
+// step moves a cursor over them as a; the first headLen values screen
+// the few that agree by chance (small walks, constants) before the three
 // chunks are decoded and compared whole.
-func findDifferences(chunks [][]byte, ints []firstVal, operand map[int]bool, decode func(int) (decodedChunk, bool)) []Derivation {
-	if len(ints) < 3 {
-		return nil
-	}
-	// By chunk index: how many samples, whether taken as an operand,
-	// whether derived.
-	count := make([]int, len(chunks))
-	used := make([]bool, len(chunks))
-	derived := make([]bool, len(chunks))
-	var xs []int // candidates: indexes into ints
-	size := make([]int, len(chunks))
-	for j, a := range ints {
-		count[a.i] = Count(chunks[a.i])
-		used[a.i] = operand[a.i]
-		if size[a.i] = valueBytes(chunks[a.i]); size[a.i] >= minDiffBytes+count[a.i]/4 && !used[a.i] {
-			xs = append(xs, j)
-		}
-	}
-	slices.SortStableFunc(xs, func(x, y int) int { return size[ints[y].i] - size[ints[x].i] })
-	top := ints[len(ints)-1].v
-	var out []Derivation
-	for _, xj := range xs {
-		x := &ints[xj]
-		if used[x.i] {
-			continue
-		}
-		n, k := count[x.i], 0
-	search:
-		for bj := range ints {
-			b := &ints[bj]
-			want := x.v + b.v
-			if want > top {
-				break
-			}
-			for k < len(ints) && ints[k].v < want {
-				k++
-			}
-			if b.i == x.i || derived[b.i] || count[b.i] != n {
-				continue
-			}
-			for aj := k; aj < len(ints) && ints[aj].v == want; aj++ {
-				a := &ints[aj]
-				if a.i == x.i || a.i == b.i || derived[a.i] || count[a.i] != n || !headsDiffer(a, b, x, 0) {
-					continue
-				}
-				if derives(x.i, a.i, b.i, FormDiff, 0, decode) {
-					out = append(out, Derivation{X: x.i, A: a.i, B: b.i, Form: FormDiff})
-					derived[x.i], used[a.i], used[b.i] = true, true, true
-					break search
-				}
-			}
-		}
-	}
-	return out
-}
-
-// findOffsetDifferences finds, after the quotients and the exact
-// differences (out), the integer chunks x whose every value is a − b + c
-// for two other integer chunks a and b that are not derived and a
-// constant c: a file system's free bytes are its total minus its used
-// minus the blocks kept for root. Such an x is usually an operand
-// already: of its used percentage, used / (used + free) × 100 (gopsutil
-// on Linux). It may go where it is the second operand of percentages
-// alone, of the form b / (b + x) × 100 with b its own b: with x = a − b
-// + c those are b / (a + c) × 100, bit for bit (b + x and a + c are the
-// same integer, computed exactly), and are rewritten so, which keeps
-// every derived chunk two plain operands away. Any other use of x keeps
-// it. The screening is findDifferences' with the first step of each
-// chunk (its second value minus its first) for the first value, since c
-// can be anything; its second and third steps screen the rest.
-func findOffsetDifferences(chunks [][]byte, ints []firstVal, out []Derivation, decode func(int) (decodedChunk, bool)) []Derivation {
+func findDifferences(chunks [][]byte, ints []firstVal, out []Derivation, decode func(int) (decodedChunk, bool)) []Derivation {
 	if len(ints) < 3 {
 		return out
 	}

@@ -44,7 +44,7 @@ func newHostHour(seed uint64) hostHour {
 		h.ts = append(h.ts, t)
 		h.total = append(h.total, 16e9+float64(i%2)) // not constant: an integer walk too
 		h.used = append(h.used, used)
-		h.avail = append(h.avail, 16e9-used)
+		h.avail = append(h.avail, 16e9-used-float64(i%3)*4096) // no difference of the others, with or without an offset
 		h.dUsed = append(h.dUsed, dUsed)
 		h.dFree = append(h.dFree, 1e12-dUsed)
 	}
