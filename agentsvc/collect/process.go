@@ -23,7 +23,7 @@ type ProcessSource interface {
 	Processes(ctx context.Context) ([]ProcessInfo, error)
 }
 
-// DefaultTopProcesses is how many processes Processes reports by CPU and
+// DefaultTopProcesses is how many programs Processes reports by CPU and
 // by memory.
 const DefaultTopProcesses = 10
 
@@ -42,8 +42,8 @@ const DefaultProcessInterval = 30 * time.Second
 // through Every.
 type Processes struct {
 	Source ProcessSource
-	// Top is how many processes to report of each kind; zero means
-	// DefaultTopProcesses.
+	// Top is how many programs to report by CPU and by memory; zero
+	// means DefaultTopProcesses.
 	Top int
 	// Baseline is the wait between the two scans of the first collection,
 	// which needs two to tell CPU use; zero means no CPU top the first time.
@@ -146,12 +146,7 @@ func (c *Processes) addTop(s *Sink, metric string, by map[string]float64, n int)
 	for name, v := range by {
 		top = append(top, program{name, v})
 	}
-	slices.SortFunc(top, func(a, b program) int {
-		if a.v != b.v {
-			return cmp.Compare(b.v, a.v)
-		}
-		return strings.Compare(a.name, b.name)
-	})
+	slices.SortFunc(top, func(a, b program) int { return cmp.Or(cmp.Compare(b.v, a.v), strings.Compare(a.name, b.name)) })
 	for _, p := range top[:min(n, len(top))] {
 		s.Add(metric, p.v, wire.LabelProcess, p.name)
 	}

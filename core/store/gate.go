@@ -1,6 +1,10 @@
 package store
 
-import "sync"
+import (
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
 
 // gate keeps Badger open for the callers outside the store's own
 // goroutines (the KV records of hosts, alerts and users; a metrics scrape
@@ -55,4 +59,14 @@ func (d *DB) kv(fn func() error) error {
 	}
 	defer d.badger.leave()
 	return fn()
+}
+
+// view is Badger's View with Badger open, or ErrClosed.
+func (d *DB) view(fn func(*badger.Txn) error) error {
+	return d.kv(func() error { return d.db.View(fn) })
+}
+
+// update is Badger's Update with Badger open, or ErrClosed.
+func (d *DB) update(fn func(*badger.Txn) error) error {
+	return d.kv(func() error { return d.db.Update(fn) })
 }

@@ -568,34 +568,28 @@ const signBit = 1 << 63
 // Get returns a KV record.
 func (d *DB) Get(key []byte) ([]byte, error) {
 	var out []byte
-	err := d.kv(func() error {
-		return d.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(key)
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return ErrNotFound
-			}
-			if err != nil {
-				return err
-			}
-			out, err = item.ValueCopy(nil)
+	err := d.view(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNotFound
+		}
+		if err != nil {
 			return err
-		})
+		}
+		out, err = item.ValueCopy(nil)
+		return err
 	})
 	return out, err
 }
 
 // Put writes a KV record durably.
 func (d *DB) Put(key, value []byte) error {
-	return d.kv(func() error {
-		return d.db.Update(func(txn *badger.Txn) error { return txn.Set(key, value) })
-	})
+	return d.update(func(txn *badger.Txn) error { return txn.Set(key, value) })
 }
 
 // Delete removes a KV record.
 func (d *DB) Delete(key []byte) error {
-	return d.kv(func() error {
-		return d.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) })
-	})
+	return d.update(func(txn *badger.Txn) error { return txn.Delete(key) })
 }
 
 // PutBatch writes KV records in one Badger write batch: one commit and one
@@ -626,22 +620,20 @@ func (d *DB) PutBatch(keys, values [][]byte) error {
 
 // Scan walks KV records with a prefix in key order.
 func (d *DB) Scan(prefix []byte, fn func(key, value []byte) bool) error {
-	return d.kv(func() error {
-		return d.db.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
-			defer it.Close()
-			for it.Rewind(); it.Valid(); it.Next() {
-				item := it.Item()
-				v, err := item.ValueCopy(nil)
-				if err != nil {
-					return err
-				}
-				if !fn(item.KeyCopy(nil), v) {
-					return nil
-				}
+	return d.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
 			}
-			return nil
-		})
+			if !fn(item.KeyCopy(nil), v) {
+				return nil
+			}
+		}
+		return nil
 	})
 }
 

@@ -270,9 +270,10 @@ const headLen = 8
 // timestamps (one window of one host's series; the caller groups them),
 // the float chunks whose every value is a percentage (Form) of two
 // integer chunks' values, and then the integer chunks whose every value
-// is the difference of two others' (plus a constant), bit for bit. Operands are integer
-// chunks that are not themselves derived, so a derived chunk is never
-// another's operand: reading one never takes more than its two operands.
+// is the difference of two others' (plus a constant), bit for bit.
+// Operands are integer chunks that are not themselves derived, so a
+// derived chunk is never another's operand: reading one never takes more
+// than its two operands.
 //
 // It screens by the first sample: for each candidate, form and
 // denominator, the numerators whose first value could give the
@@ -281,8 +282,8 @@ const headLen = 8
 // the chunks, not with their pairs; the few survivors are then decoded
 // and compared whole. Differences: see findDifferences.
 func FindQuotients(chunks [][]byte) []Derivation {
-	var ints []firstVal  // integer chunks' first values, sorted
-	var cands []firstVal // float and decimal chunks' first values
+	var ints []firstVal  // integer chunks' first values, sorted by the first
+	var cands []firstVal // float and decimal chunks' first value
 	var scales []int     // cands' decimal scales (0: a float chunk)
 	for i, c := range chunks {
 		if Count(c) < minQuotientSamples {
@@ -292,15 +293,15 @@ func FindQuotients(chunks [][]byte) []Derivation {
 		switch {
 		case !ok:
 		case enc == EncIntAdaptive:
-			ints = append(ints, firstVal{head[0], i, head})
+			ints = append(ints, firstVal{i, head})
 		case enc == EncFloatAdaptive || enc == EncDecimalAdaptive:
-			cands, scales = append(cands, firstVal{head[0], i, head}), append(scales, scale)
+			cands, scales = append(cands, firstVal{i, head}), append(scales, scale)
 		}
 	}
 	if len(ints) < 2 {
 		return nil
 	}
-	slices.SortFunc(ints, func(x, y firstVal) int { return cmp.Or(cmp.Compare(x.v, y.v), x.i-y.i) })
+	slices.SortFunc(ints, func(x, y firstVal) int { return cmp.Or(cmp.Compare(x.v(), y.v()), x.i-y.i) })
 	decoded := map[int]decodedChunk{}
 	decode := func(i int) (decodedChunk, bool) {
 		d, ok := decoded[i]
@@ -320,11 +321,11 @@ func FindQuotients(chunks [][]byte) []Derivation {
 				forms = append(forms, FormRatio.Rounded(d), FormShare.Rounded(d))
 			}
 		}
-		if found, ok := findQuotient(x.i, x.v, forms, chunks, ints, decode); ok {
+		if found, ok := findQuotient(x.i, x.v(), forms, chunks, ints, decode); ok {
 			out = append(out, found)
 		}
 	}
-	var long []firstVal // ints with headLen samples or more: sorted too
+	var long []firstVal // ints with headLen samples or more
 	for _, a := range ints {
 		if Count(chunks[a.i]) >= headLen {
 			long = append(long, a)
@@ -439,8 +440,8 @@ func findDifferences(chunks [][]byte, ints []firstVal, out []Derivation, decode 
 			for ak := k; ak < len(steps) && steps[ak].s1 == want; ak++ {
 				sa := steps[ak]
 				a := &ints[sa.j]
-				c := x.v - a.v + b.v // integers: exact
-				if a.i == x.i || a.i == b.i || derived[a.i] || count[a.i] != n || !headsDiffer(a, b, x, c) {
+				c := x.v() - a.v() + b.v() // integers: exact
+				if a.i == x.i || a.i == b.i || derived[a.i] || count[a.i] != n || !headsMatch(a, b, x, c) {
 					continue
 				}
 				if math.Abs(c) >= maxExactInt || !derives(x.i, a.i, b.i, FormDiff, int64(c), decode) {
@@ -478,21 +479,21 @@ func findQuotient(x int, x0 float64, forms []Form, chunks [][]byte, ints []first
 	for _, f := range forms {
 		k := 0
 		for _, b := range ints {
-			lo, hi, ok := f.numerators(x0, b.v)
+			lo, hi, ok := f.numerators(x0, b.v())
 			if !ok {
 				continue
 			}
-			for k < len(ints) && ints[k].v < lo {
+			for k < len(ints) && ints[k].v() < lo {
 				k++
 			}
 			if Count(chunks[b.i]) != n {
 				continue
 			}
 			for _, a := range ints[k:] {
-				if a.v > hi {
+				if a.v() > hi {
 					break
 				}
-				if a.i == b.i || Count(chunks[a.i]) != n || math.Float64bits(f.Value(a.v, b.v, 0)) != math.Float64bits(x0) {
+				if a.i == b.i || Count(chunks[a.i]) != n || math.Float64bits(f.Value(a.v(), b.v(), 0)) != math.Float64bits(x0) {
 					continue
 				}
 				if derives(x, a.i, b.i, f, 0, decode) {
@@ -504,16 +505,18 @@ func findQuotient(x int, x0 float64, forms []Form, chunks [][]byte, ints []first
 	return Derivation{}, false
 }
 
-// firstVal is a chunk's first value, the chunk's index and its first
-// headLen values (integer chunks; others the first alone).
+// firstVal is a chunk's index and its first headLen values (integer
+// chunks; others the first alone).
 type firstVal struct {
-	v    float64
 	i    int
 	head [headLen]float64
 }
 
-// headsDiffer reports whether x's first values are a's less b's plus c.
-func headsDiffer(a, b, x *firstVal, c float64) bool {
+// v is the chunk's first value.
+func (f *firstVal) v() float64 { return f.head[0] }
+
+// headsMatch reports whether x's first values are a's less b's plus c.
+func headsMatch(a, b, x *firstVal, c float64) bool {
 	for k := range headLen {
 		if a.head[k]-b.head[k]+c != x.head[k] {
 			return false
