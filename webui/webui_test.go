@@ -1,6 +1,7 @@
 package webui_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -214,7 +215,7 @@ func TestDashboard(t *testing.T) {
 		Labels: map[string]string{"host": "h-web"}, Severity: apiv1.SeverityWarning, State: apiv1.StatePending,
 		Value: 9, Op: ">", Threshold: 8, Summary: "Load of web is 9", ActiveAt: now}
 	up := apiv1.Transition{Alert: load, From: apiv1.StateInactive, To: apiv1.StatePending, At: now, Value: 9, Threshold: 8}
-	upShort, ok, err := apiv1.AlertBrief(&up, nil)
+	upShort, ok, err := apiv1.AlertBrief(&up, nil, apiv1.BriefRefs{})
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief of the pending: %v %v", ok, err)
 	}
@@ -225,7 +226,7 @@ func TestDashboard(t *testing.T) {
 	b.WaitJS(`document.querySelector('[data-alert="a-load"]').textContent.includes("9 > 8")`, "the pending alert's value and threshold")
 	b.WaitText(`[data-alert="a-load"] .alert-summary`, "Load of web is 9")
 	gone := apiv1.Transition{Alert: load, From: apiv1.StatePending, To: apiv1.StateInactive, At: time.Now(), Value: 3}
-	short, ok, err := apiv1.AlertBrief(&gone, nil)
+	short, ok, err := apiv1.AlertBrief(&gone, nil, apiv1.BriefRefs{})
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
@@ -236,7 +237,7 @@ func TestDashboard(t *testing.T) {
 	// alert it built from the short pending event firing, and counts it.
 	load.ID = "a-load2"
 	up.Alert = load
-	if upShort, ok, err = apiv1.AlertBrief(&up, nil); err != nil || !ok {
+	if upShort, ok, err = apiv1.AlertBrief(&up, nil, apiv1.BriefRefs{}); err != nil || !ok {
 		t.Fatalf("AlertBrief of the second pending: %v %v", ok, err)
 	}
 	conn.sendRaw(t, upShort)
@@ -246,7 +247,7 @@ func TestDashboard(t *testing.T) {
 	fired.Summary, fired.NotifiedAt = "Load is 9.5 (> 9)", fired.FiredAt
 	fired.Severity, fired.Threshold = apiv1.SeverityCritical, 9 // past the rule's critical level while pending
 	fire := apiv1.Transition{Alert: fired, From: apiv1.StatePending, To: apiv1.StateFiring, At: fired.FiredAt, Value: 9.5, Threshold: 9}
-	if short, ok, err = apiv1.AlertBrief(&fire, &load); err != nil || !ok {
+	if short, ok, err = apiv1.AlertBrief(&fire, &load, apiv1.BriefRefs{}); err != nil || !ok {
 		t.Fatalf("AlertBrief of the firing: %v %v", ok, err)
 	}
 	conn.sendRaw(t, short)
@@ -260,6 +261,39 @@ func TestDashboard(t *testing.T) {
 	conn.sendRaw(t, liveTransition(t, fired, apiv1.StateFiring, apiv1.StateResolved, fired.ResolvedAt, 2))
 	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load2"]`)))
 	b.WaitText(`[data-count="critical"] .n`, "0")
+
+	// With its rule numbered (a rule event before it, in one batch) and its
+	// host by number, a pending alert leaves out its plain summary, and so
+	// does its firing: the page builds both as the core does, to the
+	// digit (2.625 is "2.62" in Go, "2.63" from JavaScript's toFixed).
+	rule, err := apiv1.RuleEvent(apiv1.LiveRule{N: 4, ID: "r-load", Name: "Load", Metric: "load_average_1m", Op: ">"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load3 := load
+	load3.ID, load3.Value, load3.Threshold = "a-load3", 2.625, 2
+	load3.Summary = apiv1.PlainSummary("Load", "h-web", "load_average_1m", 2.625, ">", 2)
+	up = apiv1.Transition{Alert: load3, From: apiv1.StateInactive, To: apiv1.StatePending, At: now, Value: 2.625, Threshold: 2}
+	if upShort, ok, err = apiv1.AlertBrief(&up, nil, apiv1.BriefRefs{Host: 5, Rule: 4}); err != nil || !ok || !bytes.HasSuffix(upShort, []byte(`,5,4,"warning",2,null]}`)) {
+		t.Fatalf("AlertBrief of the numbered pending: %s %v %v", upShort, ok, err)
+	}
+	conn.sendRaw(t, []byte(`{"type":"batch","events":[`+string(rule)+`,`+string(upShort)+`]}`))
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load3"][data-state="pending"]`)))
+	b.WaitText(`[data-alert="a-load3"] .alert-summary`, "Load on h-web: load_average_1m is 2.62 (> 2)")
+	b.WaitText(`[data-alert="a-load3"] .alert-title`, "Load")
+	fired = load3
+	fired.State, fired.Value, fired.FiredAt = apiv1.StateFiring, 1234565, now.Add(time.Minute)
+	fired.Summary = apiv1.PlainSummary("Load", "h-web", "load_average_1m", 1234565, ">", 2)
+	fire = apiv1.Transition{Alert: fired, From: apiv1.StatePending, To: apiv1.StateFiring, At: fired.FiredAt, Value: 1234565, Threshold: 2}
+	if short, ok, err = apiv1.AlertBrief(&fire, &load3, apiv1.BriefRefs{}); err != nil || !ok || !bytes.Contains(short, []byte(`,null,`)) {
+		t.Fatalf("AlertBrief of the numbered firing: %s %v %v", short, ok, err)
+	}
+	conn.sendRaw(t, short)
+	b.Do(chromedp.WaitVisible(chromedp.CSS(`[data-alert="a-load3"][data-state="firing"]`)))
+	b.WaitText(`[data-alert="a-load3"] .alert-summary`, "Load on h-web: load_average_1m is 1.23456e+06 (> 2)")
+	fired.State, fired.ResolvedAt = apiv1.StateResolved, now.Add(time.Hour)
+	conn.sendRaw(t, liveTransition(t, fired, apiv1.StateFiring, apiv1.StateResolved, fired.ResolvedAt, 1))
+	b.Do(chromedp.WaitNotPresent(chromedp.CSS(`[data-alert="a-load3"]`)))
 
 	// Everything the page loaded came from the core.
 	if got := b.EvalString(`performance.getEntriesByType("resource").map(e => e.name)

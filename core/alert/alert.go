@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math"
 	"path"
 	"slices"
 	"sort"
@@ -1088,16 +1087,9 @@ func summary(r *apiv1.Rule, a *apiv1.Alert) string {
 		}
 		what = store.SeriesKey(a.Metric, rest)
 	}
-	s := fmt.Sprintf("%s on %s: %s is %s (%s %s)", r.Name, a.Host, what, fmtValue(a.Value), r.Op, fmtValue(a.Threshold))
+	s := apiv1.PlainSummary(r.Name, a.Host, what, a.Value, r.Op, a.Threshold)
 	if r.Summary != "" {
 		s = r.Summary + " — " + s
 	}
 	return s
-}
-
-func fmtValue(v float64) string {
-	if math.Abs(v) >= 1e6 || v == math.Trunc(v) {
-		return strconv.FormatFloat(v, 'g', 6, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
 }

@@ -46,7 +46,7 @@ func TestFiringGoesShortOnTheFeed(t *testing.T) {
 						if pending == nil {
 							t.Fatal("fired without going pending first")
 						}
-						if _, ok, err := apiv1.AlertBrief(&tr, pending); err != nil || !ok {
+						if _, ok, err := apiv1.AlertBrief(&tr, pending, apiv1.BriefRefs{}); err != nil || !ok {
 							p, _ := json.Marshal(pending)
 							f, _ := json.Marshal(tr)
 							t.Fatalf("the firing went whole (%v)\npending %s\nfiring  %s", err, p, f)

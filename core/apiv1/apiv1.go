@@ -295,14 +295,25 @@ const (
 	// [id, from, to, at, value]} with at in Unix milliseconds, and for one
 	// that fires also its summary, notified (1: notified_at is at),
 	// severity and threshold; for one going pending the whole alert
-	// follows the value: host, rule_id, rule_name, metric, severity, op,
-	// threshold, summary (its labels are {host}, its active_at is at). For
+	// follows the value: host (its number on the feed, or its id), rule
+	// (its number on the feed: LiveRule, EventRule), severity, threshold,
+	// summary; or, when its rule has no number, host, rule_id, rule_name,
+	// metric, severity, op, threshold, summary (its labels are {host}, its
+	// active_at is at). A summary that is null is the alert's plain one
+	// (PlainSummary), which the reader builds. For
 	// the other two the subscriber knows the alert (it was pending: in the
 	// snapshot or an earlier event). LiveDecoder turns it into an
 	// EventAlert with the alert it knew, in its new state with the value
 	// (and, when it fires, fired_at at the transition's time, the summary,
 	// severity and threshold, and notified_at when notified).
 	EventAlertBrief = "a"
+	// EventRule, on /ws/live only, numbers a rule for the short form of
+	// alerts going pending: {"type":"r","r":[n, rule_id, rule_name,
+	// metric, op]} (LiveRule). The snapshot carries the rules numbered
+	// before it in "rules"; the core sends a rule event before the first
+	// alert event that names the rule by a new number. LiveDecoder keeps
+	// it and returns no event for it.
+	EventRule = "r"
 )
 
 // Event is one live event: what Live.Subscribe hands an in-process
@@ -346,9 +357,13 @@ const (
 //     the alert (AlertBrief), come in the short form EventAlertBrief,
 //     about a seventh of the bytes: the subscriber has the alert from when
 //     it went pending. So does a fresh alert going pending, with the
-//     alert's fields in the array instead of keyed, about three fifths of
-//     the bytes. A reader builds the transition from it (LiveDecoder
-//     does that for Go readers).
+//     alert's fields in the array instead of keyed, its host and rule by
+//     their numbers on the feed and its summary left out when it is the
+//     plain one: about a quarter of the bytes. Rules get their numbers
+//     like hosts: in the snapshot ("rules", those numbered before it) and
+//     in an EventRule before the first alert that uses a new one. A
+//     reader builds the transition from it (LiveDecoder does that for Go
+//     readers).
 //   - Any other alert event comes whole, less what repeats another field
 //     of the same message (LiveTransition): the alert's state when it is
 //     the transition's To; its labels when they are only its host
@@ -445,6 +460,8 @@ type liveMessage struct {
 	Host       *LiveHost           `json:"host,omitempty"`
 	Brief      *liveBrief          `json:"h,omitempty"`
 	AlertBrief *alertBrief         `json:"a,omitempty"`
+	Rule       *LiveRule           `json:"r,omitempty"`
+	Rules      []LiveRule          `json:"rules,omitempty"`
 	Transition *liveTransitionJSON `json:"transition,omitempty"`
 	Events     []liveMessage       `json:"events,omitempty"`
 }
@@ -557,26 +574,38 @@ func (b *liveBrief) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// BriefRefs are the numbers on the feed of an alert's host (LiveHost.N)
+// and rule (LiveRule.N), which the short form of an alert going pending
+// carries in place of the host's id and the rule's fields; 0 is none
+// (the host then goes by its id, and without the rule's number the event
+// carries the rule's fields).
+type BriefRefs struct {
+	Host, Rule uint32
+}
+
 // AlertBrief encodes t as an EventAlertBrief message when it may go in
 // the short form, and ok is false when it may not. known is the alert as
-// the feed sent it last, nil when it did not. A fresh alert going pending
-// goes short with the alert's fields (pendingBrief). A pending alert that ends
-// without firing goes short: [id, from, to, at, value]. So does one that
-// fires, when its alert is known and firing changed nothing in it but
-// its state, value, summary (which tells the value), fired_at (the
-// transition's time), notified_at (the transition's time, or as it was),
-// severity and threshold (a rule with a warning level moves both while
-// the alert is pending), and the transition carries nothing a reader
-// shows (a reason, an escalation, a mute): [id, from, to, at, value,
-// summary, notified, severity, threshold] with notified 1 when
-// notified_at is the transition's time. The short form carries no
-// notification id, and its times are to the millisecond.
-func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
+// the feed sent it last, nil when it did not; refs are the numbers of
+// its host and rule, for an alert going pending. A fresh alert going
+// pending goes short with the alert's fields (pendingBrief). A pending
+// alert that ends without firing goes short: [id, from, to, at, value].
+// So does one that fires, when its alert is known and firing changed
+// nothing in it but its state, value, summary (which tells the value),
+// fired_at (the transition's time), notified_at (the transition's time,
+// or as it was), severity and threshold (a rule with a warning level
+// moves both while the alert is pending), and the transition carries
+// nothing a reader shows (a reason, an escalation, a mute): [id, from,
+// to, at, value, summary, notified, severity, threshold] with notified 1
+// when notified_at is the transition's time, and summary null when it is
+// the alert's plain summary (PlainSummary of its rule name, host, metric,
+// new value, op and new threshold), which the reader builds. The short
+// form carries no notification id, and its times are to the millisecond.
+func AlertBrief(t *Transition, known *Alert, refs BriefRefs) (msg []byte, ok bool, err error) {
 	if t.Reason != "" || t.Alert.ID == "" {
 		return nil, false, nil
 	}
 	if t.From == StateInactive && t.To == StatePending {
-		return pendingBrief(t)
+		return pendingBrief(t, refs)
 	}
 	if t.From != StatePending {
 		return nil, false, nil
@@ -601,8 +630,8 @@ func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 		if !reflect.DeepEqual(k, t.Alert) {
 			return nil, false, nil
 		}
-		b, err = marshalNoEscape([9]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value, t.Alert.Summary, notified,
-			t.Alert.Severity, t.Alert.Threshold})
+		b, err = marshalNoEscape([9]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value, briefSummary(&t.Alert),
+			notified, t.Alert.Severity, t.Alert.Threshold})
 	default:
 		return nil, false, nil
 	}
@@ -612,14 +641,27 @@ func AlertBrief(t *Transition, known *Alert) (msg []byte, ok bool, err error) {
 	return append(append([]byte(`{"type":"a","a":`), b...), '}'), true, nil
 }
 
+// briefSummary is a's summary as a short alert event carries it: nil
+// (null) when it is a's plain summary, which the reader builds.
+func briefSummary(a *Alert) any {
+	if a.Summary == plainSummaryOf(a, a.Value, a.Threshold) {
+		return nil
+	}
+	return a.Summary
+}
+
 // pendingBrief is AlertBrief for an alert going pending: short when it is
-// a fresh alert with nothing but what a rule's condition gives it: [id,
-// from, to, at, value, host, rule_id, rule_name, metric, severity, op,
-// threshold, summary], at being active_at and the labels only {host}. An
-// alert with anything else (an acknowledgement, a silence, channels,
-// flapping, other labels, a notification) goes whole, and so does a
-// transition with a notification id, an escalation or a mute.
-func pendingBrief(t *Transition) ([]byte, bool, error) {
+// a fresh alert with nothing but what a rule's condition gives it, at
+// being active_at and the labels only {host}: [id, from, to, at, value,
+// host, rule, severity, threshold, summary] with host the host's number
+// on the feed (its id when refs.Host is 0), rule the rule's (LiveRule),
+// and summary null when it is the alert's plain summary; without the
+// rule's number [id, from, to, at, value, host, rule_id, rule_name,
+// metric, severity, op, threshold, summary] with the host's id. An alert
+// with anything else (an acknowledgement, a silence, channels, flapping,
+// other labels, a notification) goes whole, and so does a transition
+// with a notification id, an escalation or a mute.
+func pendingBrief(t *Transition, refs BriefRefs) ([]byte, bool, error) {
 	a := &t.Alert
 	if t.Escalated != "" || len(t.EscalateTo) > 0 || t.Redelivery || t.Muted || t.NotificationID != "" ||
 		a.Host == "" || len(a.Labels) != 1 || a.Labels["host"] != a.Host ||
@@ -632,8 +674,19 @@ func pendingBrief(t *Transition) ([]byte, bool, error) {
 	if !reflect.DeepEqual(bare, *a) {
 		return nil, false, nil
 	}
-	b, err := marshalNoEscape([13]any{a.ID, t.From, t.To, t.At.UnixMilli(), t.Value, a.Host, a.RuleID, a.RuleName,
-		a.Metric, a.Severity, a.Op, a.Threshold, a.Summary})
+	var b []byte
+	var err error
+	if refs.Rule != 0 {
+		var host any = a.Host
+		if refs.Host != 0 {
+			host = refs.Host
+		}
+		b, err = marshalNoEscape([10]any{a.ID, t.From, t.To, t.At.UnixMilli(), t.Value, host, refs.Rule, a.Severity,
+			a.Threshold, briefSummary(a)})
+	} else {
+		b, err = marshalNoEscape([13]any{a.ID, t.From, t.To, t.At.UnixMilli(), t.Value, a.Host, a.RuleID, a.RuleName,
+			a.Metric, a.Severity, a.Op, a.Threshold, a.Summary})
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -743,16 +796,21 @@ type alertBrief struct {
 	value        float64
 	// fired is set for the short form of an alert that fires (9 fields),
 	// which also has summary, notified, severity and threshold.
-	fired             bool
-	summary, severity string
-	notified          bool
-	threshold         float64
-	// fresh is set for the short form of an alert going pending (13
-	// fields), which carries the whole alert: host, rule, metric,
-	// severity, op, threshold, summary.
+	fired    bool
+	severity string
+	notified bool
+	// summary nil is the alert's plain summary (null on the wire).
+	summary   *string
+	threshold float64
+	// fresh is set for the short form of an alert going pending (10 or 13
+	// fields), which carries the whole alert: host, rule, severity,
+	// threshold, summary. With 10 fields the host may be its number on
+	// the feed (hostN) and the rule is its number (ruleN); with 13 the
+	// rule's fields are here.
 	fresh                          bool
 	host, ruleID, ruleName, metric string
 	op                             string
+	hostN, ruleN                   uint32
 }
 
 func (b *alertBrief) UnmarshalJSON(data []byte) error {
@@ -762,13 +820,18 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 	}
 	var at int64
 	var notified int
-	dsts := []any{&b.id, &b.from, &b.to, &at, &b.value, &b.summary, &notified, &b.severity, &b.threshold}
-	if len(a) == 13 {
+	var host json.RawMessage
+	var dsts []any
+	switch len(a) {
+	case 5, 9:
+		dsts = []any{&b.id, &b.from, &b.to, &at, &b.value, &b.summary, &notified, &b.severity, &b.threshold}[:len(a)]
+	case 10:
+		dsts = []any{&b.id, &b.from, &b.to, &at, &b.value, &host, &b.ruleN, &b.severity, &b.threshold, &b.summary}
+	case 13:
 		dsts = []any{&b.id, &b.from, &b.to, &at, &b.value, &b.host, &b.ruleID, &b.ruleName, &b.metric, &b.severity,
 			&b.op, &b.threshold, &b.summary}
-	}
-	if len(a) != 5 && len(a) != len(dsts) {
-		return fmt.Errorf("short alert event: %d fields, want 5, 9 or 13", len(a))
+	default:
+		return fmt.Errorf("short alert event: %d fields, want 5, 9, 10 or 13", len(a))
 	}
 	for i := range a {
 		if err := json.Unmarshal(a[i], dsts[i]); err != nil {
@@ -778,10 +841,25 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 	if b.id == "" {
 		return errors.New("short alert event without an alert id")
 	}
+	if len(a) == 10 {
+		if err := json.Unmarshal(host, &b.hostN); err != nil || b.hostN == 0 {
+			b.hostN = 0
+			if err := json.Unmarshal(host, &b.host); err != nil {
+				return fmt.Errorf("short alert event, field 5: want the host's number on the feed or its id: %w", err)
+			}
+		}
+		if b.ruleN == 0 {
+			return errors.New("short alert event of 10 fields without a rule number")
+		}
+	}
 	b.at = time.UnixMilli(at).UTC()
-	b.fired, b.notified, b.fresh = len(a) == 9, notified == 1, len(a) == 13
-	if b.fresh && (b.from != StateInactive || b.to != StatePending || b.host == "") {
-		return fmt.Errorf("short alert event of 13 fields from %q to %q on host %q: only an alert going pending on a host comes so", b.from, b.to, b.host)
+	b.fired, b.notified, b.fresh = len(a) == 9, notified == 1, len(a) == 10 || len(a) == 13
+	if b.fresh && (b.from != StateInactive || b.to != StatePending || (b.host == "" && b.hostN == 0)) {
+		return fmt.Errorf("short alert event of %d fields from %q to %q on host %q: only an alert going pending on a host comes so",
+			len(a), b.from, b.to, b.host)
+	}
+	if len(a) == 13 && b.summary == nil {
+		return errors.New("short alert event of 13 fields without a summary")
 	}
 	return nil
 }
@@ -802,8 +880,9 @@ type hostIdentity struct {
 type LiveDecoder struct {
 	epoch  int64 // the feed's epoch, for short host events' last_seen
 	hosts  map[string]hostIdentity
-	nums   map[uint32]string // host numbers on the feed, for short host events
-	alerts map[string]Alert  // pending and firing, for short alert events
+	nums   map[uint32]string // host numbers on the feed, for short host and alert events
+	rules  map[uint32]LiveRule
+	alerts map[string]Alert // pending and firing, for short alert events
 }
 
 // Decode reads one /ws/live message and returns its events in order.
@@ -813,7 +892,7 @@ func (d *LiveDecoder) Decode(msg []byte) ([]Event, error) {
 		return nil, fmt.Errorf("read live message: %w", err)
 	}
 	if d.hosts == nil {
-		d.hosts, d.nums, d.alerts = map[string]hostIdentity{}, map[uint32]string{}, map[string]Alert{}
+		d.hosts, d.nums, d.rules, d.alerts = map[string]hostIdentity{}, map[uint32]string{}, map[uint32]LiveRule{}, map[string]Alert{}
 	}
 	if m.Type == EventBatch {
 		out := make([]Event, 0, len(m.Events))
@@ -831,12 +910,18 @@ func (d *LiveDecoder) Decode(msg []byte) ([]Event, error) {
 }
 
 // event turns m into an Event; ok is false for an epoch event, which only
-// sets the decoder's epoch, and for a short host event of a host number
-// the feed never gave (a host removed before this reader's snapshot),
-// which is dropped.
+// sets the decoder's epoch, and a rule event, which only numbers a rule;
+// and for a short host event of a host number the feed never gave (a
+// host removed before this reader's snapshot), which is dropped, as is
+// a short alert event with a host or rule number the feed never gave
+// (the core sends each before any event that uses it).
 func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
-	if m.Type == EventEpoch {
+	switch {
+	case m.Type == EventEpoch:
 		d.epoch = m.Epoch
+		return Event{}, false
+	case m.Type == EventRule && m.Rule != nil:
+		d.rules[m.Rule.N] = *m.Rule
 		return Event{}, false
 	}
 	ev = Event{Type: m.Type, Alerts: m.Alerts}
@@ -847,6 +932,10 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 		d.epoch = m.Epoch
 		clear(d.hosts)
 		clear(d.nums)
+		clear(d.rules)
+		for _, r := range m.Rules {
+			d.rules[r.N] = r
+		}
 		ev.Hosts = make([]Host, 0, len(m.Hosts))
 		for i := range m.Hosts {
 			ev.Hosts = append(ev.Hosts, d.host(&m.Hosts[i]))
@@ -868,10 +957,22 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 	if b := m.AlertBrief; m.Type == EventAlertBrief && b != nil {
 		a, ok := d.alerts[b.id]
 		switch {
-		case b.fresh: // the whole alert is in the event
+		case b.fresh: // the whole alert is in the event, its host and rule perhaps by number
+			if b.hostN != 0 {
+				if b.host, ok = d.nums[b.hostN]; !ok {
+					return ev, false
+				}
+			}
+			if b.ruleN != 0 {
+				r, ok := d.rules[b.ruleN]
+				if !ok {
+					return ev, false
+				}
+				b.ruleID, b.ruleName, b.metric, b.op = r.ID, r.Name, r.Metric, r.Op
+			}
 			a = Alert{ID: b.id, RuleID: b.ruleID, RuleName: b.ruleName, Host: b.host, Metric: b.metric,
 				Labels: map[string]string{"host": b.host}, Severity: b.severity, Op: b.op, Threshold: b.threshold,
-				Summary: b.summary, ActiveAt: b.at}
+				ActiveAt: b.at}
 		case !ok:
 			a = Alert{ID: b.id}
 		}
@@ -880,9 +981,15 @@ func (d *LiveDecoder) event(m *liveMessage) (ev Event, ok bool) {
 			a.FiredAt = b.at
 		}
 		if b.fired {
-			a.Summary, a.Severity, a.Threshold = b.summary, b.severity, b.threshold
+			a.Severity, a.Threshold = b.severity, b.threshold
 			if b.notified {
 				a.NotifiedAt = b.at
+			}
+		}
+		if b.fresh || b.fired {
+			a.Summary = plainSummaryOf(&a, a.Value, a.Threshold)
+			if b.summary != nil {
+				a.Summary = *b.summary
 			}
 		}
 		if b.to == StatePending || b.to == StateFiring {

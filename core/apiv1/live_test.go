@@ -104,7 +104,7 @@ func TestLiveDecoderShortAlertEvents(t *testing.T) {
 		State: StatePending, Value: 91, Op: ">", Threshold: 90, Summary: "cpu high", ActiveAt: at.Add(-time.Minute)}
 	gone := Transition{Alert: pending, From: StatePending, To: StateInactive, At: at, Value: 42.5, Threshold: 90}
 	gone.Alert.State = StateInactive
-	msg, ok, err := AlertBrief(&gone, nil)
+	msg, ok, err := AlertBrief(&gone, nil, BriefRefs{})
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
@@ -117,7 +117,7 @@ func TestLiveDecoderShortAlertEvents(t *testing.T) {
 		{Alert: pending, From: StateFiring, To: StateResolved},
 		{Alert: pending, From: StatePending, To: StateInactive, Reason: "acknowledged"},
 	} {
-		if _, ok, _ := AlertBrief(&tr, nil); ok {
+		if _, ok, _ := AlertBrief(&tr, nil, BriefRefs{}); ok {
 			t.Errorf("%s → %s (%q) went short", tr.From, tr.To, tr.Reason)
 		}
 	}
@@ -275,7 +275,7 @@ func TestAlertBriefFiring(t *testing.T) {
 	fired := fires(func(t *Transition) {
 		t.NotificationID, t.Alert.Summary, t.Alert.NotifiedAt = "n1", "cpu at 93.5 (> 90)", t.At
 	})
-	msg, ok, err := AlertBrief(&fired, &pending)
+	msg, ok, err := AlertBrief(&fired, &pending, BriefRefs{})
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
@@ -300,7 +300,7 @@ func TestAlertBriefFiring(t *testing.T) {
 
 	// A rule with a warning level: pending at warning, firing at critical.
 	worse := fires(func(t *Transition) { t.Alert.Severity, t.Alert.Threshold, t.Threshold = SeverityVeryCritical, 95, 95 })
-	if msg, ok, err = AlertBrief(&worse, &pending); err != nil || !ok {
+	if msg, ok, err = AlertBrief(&worse, &pending, BriefRefs{}); err != nil || !ok {
 		t.Fatalf("AlertBrief with a new severity: %v %v", ok, err)
 	}
 	var d2 LiveDecoder
@@ -323,11 +323,11 @@ func TestAlertBriefFiring(t *testing.T) {
 		"value apart":      fires(func(t *Transition) { t.Value = 94 }),
 		"threshold apart":  fires(func(t *Transition) { t.Threshold = 85 }),
 	} {
-		if _, ok, _ := AlertBrief(&tr, &pending); ok {
+		if _, ok, _ := AlertBrief(&tr, &pending, BriefRefs{}); ok {
 			t.Errorf("%s: went short", name)
 		}
 	}
-	if _, ok, _ := AlertBrief(&fired, nil); ok {
+	if _, ok, _ := AlertBrief(&fired, nil, BriefRefs{}); ok {
 		t.Error("an alert the feed did not send pending went short")
 	}
 	if _, err := d.Decode([]byte(`{"type":"a","a":["a1","pending","firing",1795867200123,93.5,"cpu"]}`)); err == nil {
@@ -409,7 +409,7 @@ func TestAlertBriefPending(t *testing.T) {
 		Labels: map[string]string{"host": "web-01"}, Severity: SeverityCritical, State: StatePending, Value: 91.25,
 		Op: ">", Threshold: 90, Summary: "High CPU on web-01: cpu_usage_percent is 91.25 (> 90) & <rising>", ActiveAt: at}
 	fresh := Transition{Alert: base, From: StateInactive, To: StatePending, At: at, Value: 91.25, Threshold: 90}
-	msg, ok, err := AlertBrief(&fresh, nil)
+	msg, ok, err := AlertBrief(&fresh, nil, BriefRefs{})
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
@@ -436,7 +436,7 @@ func TestAlertBriefPending(t *testing.T) {
 	// The decoder keeps it: its firing in the short form finds it.
 	fire := fresh
 	fire.From, fire.To, fire.At, fire.Alert.State, fire.Alert.FiredAt = StatePending, StateFiring, at.Add(time.Minute), StateFiring, at.Add(time.Minute)
-	short, ok, _ := AlertBrief(&fire, &base)
+	short, ok, _ := AlertBrief(&fire, &base, BriefRefs{})
 	if !ok {
 		t.Fatal("firing did not go short")
 	}
@@ -466,7 +466,7 @@ func TestAlertBriefPending(t *testing.T) {
 		"a reason":           with(func(t *Transition) { t.Reason = "repeat" }),
 		"notified":           with(func(t *Transition) { t.Alert.NotifiedAt = at }),
 	} {
-		if msg, ok, _ := AlertBrief(&tr, nil); ok {
+		if msg, ok, _ := AlertBrief(&tr, nil, BriefRefs{}); ok {
 			t.Errorf("%s: went short: %s", name, msg)
 		}
 	}
@@ -478,6 +478,105 @@ func TestAlertBriefPending(t *testing.T) {
 			t.Errorf("Decode(%s) passed, want an error", bad)
 		}
 	}
+}
+
+// With its host and rule numbered on the feed, a fresh alert going
+// pending names both by number, and leaves out a plain summary; its
+// firing leaves out the new plain summary too. The decoder builds the
+// whole alert from the numbers the feed gave (a rule event, or the
+// snapshot's rules) and drops an event with a number it never got.
+func TestAlertBriefNumbered(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 123e6, time.UTC)
+	base := Alert{ID: "a1", RuleID: "r1", RuleName: "High CPU", Host: "web-01", Metric: "cpu_usage_percent",
+		Labels: map[string]string{"host": "web-01"}, Severity: SeverityCritical, State: StatePending, Value: 91.25,
+		Op: ">", Threshold: 90, Summary: PlainSummary("High CPU", "web-01", "cpu_usage_percent", 91.25, ">", 90), ActiveAt: at}
+	if want := "High CPU on web-01: cpu_usage_percent is 91.25 (> 90)"; base.Summary != want {
+		t.Fatalf("PlainSummary = %q, want %q", base.Summary, want)
+	}
+	fresh := Transition{Alert: base, From: StateInactive, To: StatePending, At: at, Value: 91.25, Threshold: 90}
+	msg, ok, err := AlertBrief(&fresh, nil, BriefRefs{Host: 7, Rule: 3})
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief: %v %v", ok, err)
+	}
+	if want := `{"type":"a","a":["a1","inactive","pending",1795867200123,91.25,7,3,"critical",90,null]}`; string(msg) != want {
+		t.Fatalf("AlertBrief = %s\nwant          %s", msg, want)
+	}
+	old, _, _ := AlertBrief(&fresh, nil, BriefRefs{})
+	t.Logf("pending alert event: %d bytes numbered, %d with the rule's fields", len(msg), len(old))
+	// Without the host's number the host goes by its id; a summary of its
+	// own goes as it is.
+	own := fresh
+	own.Alert.Summary = "CPU hot"
+	if b, _, _ := AlertBrief(&own, nil, BriefRefs{Rule: 3}); !bytes.HasSuffix(b, []byte(`91.25,"web-01",3,"critical",90,"CPU hot"]}`)) {
+		t.Errorf("host by id, own summary: %s", b)
+	}
+
+	var d LiveDecoder
+	d.Decode([]byte(`{"type":"snapshot","hosts":[{"id":"web-01","n":7}],"rules":[[3,"r1","High CPU","cpu_usage_percent",">"]]}`))
+	evs, err := d.Decode(msg)
+	if err != nil || len(evs) != 1 || evs[0].Transition == nil {
+		t.Fatalf("decoded to %+v, %v", evs, err)
+	}
+	wantJSON, _ := json.Marshal(fresh)
+	if gotJSON, _ := json.Marshal(evs[0].Transition); string(gotJSON) != string(wantJSON) {
+		t.Errorf("decoded to %s\nwant       %s", gotJSON, wantJSON)
+	}
+	if evs, _ := d.Decode(must(AlertBrief(&own, nil, BriefRefs{Rule: 3}))); len(evs) != 1 || evs[0].Transition.Alert.Summary != "CPU hot" ||
+		evs[0].Transition.Alert.Host != "web-01" {
+		t.Errorf("own summary, host by id: %+v", evs)
+	}
+	// Firing with the new value's plain summary: null, built again.
+	fire := fresh
+	fire.From, fire.To, fire.At, fire.Value = StatePending, StateFiring, at.Add(time.Minute), 97
+	fire.Alert.State, fire.Alert.FiredAt, fire.Alert.Value = StateFiring, fire.At, 97
+	fire.Alert.Summary = PlainSummary("High CPU", "web-01", "cpu_usage_percent", 97, ">", 90)
+	short := must(AlertBrief(&fire, &base, BriefRefs{}))
+	if want := `{"type":"a","a":["a1","pending","firing",1795867260123,97,null,0,"critical",90]}`; string(short) != want {
+		t.Errorf("firing = %s, want %s", short, want)
+	}
+	if evs, err := d.Decode(short); err != nil || len(evs) != 1 || evs[0].Transition.Alert.Summary != fire.Alert.Summary {
+		t.Errorf("firing decoded to %+v, %v", evs, err)
+	}
+
+	// A rule event numbers a rule for what follows; a new snapshot
+	// forgets the numbers of the last.
+	var e LiveDecoder
+	e.Decode([]byte(`{"type":"snapshot","hosts":[{"id":"web-01","n":7}]}`))
+	if evs, err := e.Decode(msg); err != nil || len(evs) != 0 {
+		t.Errorf("a rule number never given decoded: %+v, %v", evs, err)
+	}
+	rule, _ := RuleEvent(LiveRule{N: 3, ID: "r1", Name: "High CPU", Metric: "cpu_usage_percent", Op: ">"})
+	if want := `{"type":"r","r":[3,"r1","High CPU","cpu_usage_percent",">"]}`; string(rule) != want {
+		t.Errorf("RuleEvent = %s, want %s", rule, want)
+	}
+	if evs, err := e.Decode([]byte(`{"type":"batch","events":[` + string(rule) + `,` + string(msg) + `]}`)); err != nil || len(evs) != 1 ||
+		evs[0].Transition.Alert.RuleName != "High CPU" || evs[0].Transition.Alert.Summary != base.Summary {
+		t.Errorf("after a rule event: %+v, %v", evs, err)
+	}
+	e.Decode([]byte(`{"type":"snapshot","hosts":[{"id":"web-01","n":7}]}`))
+	if evs, _ := e.Decode(msg); len(evs) != 0 {
+		t.Errorf("a rule number from before the snapshot decoded: %+v", evs)
+	}
+	for _, bad := range []string{
+		`{"type":"a","a":["a1","inactive","pending",1,2,7,0,"critical",90,null]}`,         // rule 0
+		`{"type":"a","a":["a1","inactive","pending",1,2,true,3,"critical",90,null]}`,      // host neither
+		`{"type":"a","a":["a1","pending","firing",1,2,7,3,"critical",90,null]}`,           // not pending
+		`{"type":"a","a":["a1","inactive","pending",1,2,"h","r","n","m","s",">",1,null]}`, // 13 fields, no summary
+		`{"type":"r","r":[0,"r1","High CPU","cpu",">"]}`,                                  // rule 0
+		`{"type":"r","r":[3,"r1","High CPU","cpu"]}`,                                      // 4 fields
+		`{"type":"snapshot","rules":[[3,"r1"]]}`,                                          // short rule
+	} {
+		if _, err := d.Decode([]byte(bad)); err == nil {
+			t.Errorf("Decode(%s) passed, want an error", bad)
+		}
+	}
+}
+
+func must(b []byte, ok bool, err error) []byte {
+	if !ok || err != nil {
+		panic(fmt.Sprint("AlertBrief: ", ok, err))
+	}
+	return b
 }
 
 // The short row's gauges are whole percent, as cards and the console show

@@ -106,6 +106,10 @@ const (
 	// ends, and only one whose ending event was dropped stays; past the
 	// bound they are all forgotten, and the next to fire go whole.
 	liveKnownAlerts = 1 << 16
+	// liveMaxRules bounds the rules the feed numbers (apiv1.LiveRule),
+	// which every snapshot carries: past it, alerts of a rule not
+	// numbered yet carry the rule's fields.
+	liveMaxRules = 1 << 14
 )
 
 type validityKey struct{}
@@ -157,6 +161,13 @@ type Live struct {
 	numMu sync.Mutex // guards nums: run and the snapshots' encoders number hosts
 	nums  map[string]uint32
 
+	// ruleNums numbers the rules alerts name (apiv1.LiveRule), keyed by
+	// the rule's four fields; only run uses it. rules, under mu, are the
+	// numbered rules in the order of their numbers as of the ring's head,
+	// each as the array a snapshot carries: append-only, so a snapshot
+	// takes the slice as it stands.
+	ruleNums map[string]uint32
+
 	// encEpoch is the epoch the short host events run encodes count
 	// their last_seen from (apiv1.EventEpoch); only run uses it. epoch,
 	// under mu, is the one in force at the ring's head, which a snapshot
@@ -179,6 +190,7 @@ type Live struct {
 	ring      []liveEntry
 	head      uint64 // sequence number of the next event
 	epoch     int64  // the epoch in force at head
+	rules     []json.RawMessage
 	lowCursor uint64 // no page's cursor is below it (see roomLocked)
 	conns     map[*liveConn]struct{}
 	waiting   []*liveConn // idle pages: the next event starts their writer
@@ -204,12 +216,14 @@ type subscriber struct {
 
 // liveEntry is one encoded event in the ring. full, set only when a page
 // watched the host when the event was published, adds the host's Latest.
-// epoch is set in an epoch event's entry, the epoch it starts.
+// epoch is set in an epoch event's entry, the epoch it starts; rule in a
+// rule event's entry, the rule as the snapshot carries it.
 type liveEntry struct {
 	host  string
 	slim  []byte
 	full  []byte
 	epoch int64
+	rule  json.RawMessage
 }
 
 // liveSnapshot is the last snapshot's encoding and where in the ring it
@@ -276,6 +290,7 @@ func NewLive(snapshot func(latest bool) apiv1.Event, reg prometheus.Registerer, 
 		known:      map[string]uint64{},
 		alerts:     map[string]apiv1.Alert{},
 		nums:       map[string]uint32{},
+		ruleNums:   map[string]uint32{},
 		seed:       maphash.MakeSeed(),
 		conns:      map[*liveConn]struct{}{},
 		watched:    map[string]int{},
@@ -482,6 +497,9 @@ func (l *Live) publish(events []apiv1.Event) {
 		if e.epoch != 0 {
 			l.epoch = e.epoch
 		}
+		if e.rule != nil {
+			l.rules = append(l.rules, e.rule)
+		}
 	}
 	wake := l.waiting
 	l.waiting = l.spare[:0]
@@ -535,6 +553,7 @@ func (l *Live) startWriters(cs []*liveConn) {
 type liveEventJSON struct {
 	Type       string            `json:"type"`
 	Epoch      int64             `json:"epoch,omitempty"`
+	Rules      []json.RawMessage `json:"rules,omitempty"`
 	Host       *apiv1.LiveHost   `json:"host,omitempty"`
 	Transition *apiv1.Transition `json:"transition,omitempty"`
 	Hosts      []apiv1.LiveHost  `json:"hosts,omitempty"`
@@ -560,7 +579,14 @@ func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]live
 		// firing or firing, in the short form (the latter two: the page
 		// has the alert from when it went pending).
 		known := l.rememberAlert(ev)
-		b, ok, err := apiv1.AlertBrief(t, known)
+		var refs apiv1.BriefRefs
+		if t.From == apiv1.StateInactive && t.To == apiv1.StatePending {
+			var err error
+			if entries, refs, err = l.briefRefs(entries, &t.Alert); err != nil {
+				return entries, err
+			}
+		}
+		b, ok, err := apiv1.AlertBrief(t, known, refs)
 		if !ok && err == nil {
 			b, err = apiv1.LiveTransition(t)
 		}
@@ -613,6 +639,41 @@ func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]live
 		}
 	}
 	return append(entries, e), nil
+}
+
+// briefRefs numbers an alert's host and rule for the short form of an
+// alert going pending. The host goes by its number only when the feed has
+// sent the host's identity (which carries the number) before this event:
+// every page then has the number, from its snapshot or from that event.
+// A rule new to the feed gets the next number, and a rule event before
+// this one gives it to the pages (and the snapshots after it); past
+// liveMaxRules a new rule gets none.
+func (l *Live) briefRefs(entries []liveEntry, a *apiv1.Alert) ([]liveEntry, apiv1.BriefRefs, error) {
+	var refs apiv1.BriefRefs
+	if _, ok := l.known[a.Host]; ok {
+		refs.Host = l.num(a.Host)
+	}
+	r := apiv1.RuleOf(a)
+	key := r.ID + "\x00" + r.Name + "\x00" + r.Metric + "\x00" + r.Op
+	n, ok := l.ruleNums[key]
+	if !ok {
+		if len(l.ruleNums) >= liveMaxRules {
+			return entries, refs, nil
+		}
+		r.N = uint32(len(l.ruleNums) + 1)
+		row, err := r.MarshalJSON()
+		if err != nil {
+			return entries, refs, err
+		}
+		msg, err := apiv1.RuleEvent(r)
+		if err != nil {
+			return entries, refs, err
+		}
+		n, l.ruleNums[key] = r.N, r.N
+		entries = append(entries, liveEntry{slim: msg, rule: row})
+	}
+	refs.Rule = n
+	return entries, refs, nil
 }
 
 // rememberAlert keeps the alert of an alert event in Live.alerts while it
@@ -799,7 +860,7 @@ func (l *Live) snapshotFor() ([]byte, uint64, error) {
 	if l.ring == nil {
 		l.ring = make([]liveEntry, l.ringMask+1)
 	}
-	s, seq, epoch := l.snap, l.head, l.epoch
+	s, seq, epoch, rules := l.snap, l.head, l.epoch, l.rules
 	l.mu.Unlock()
 	if s.b != nil && time.Since(s.at) < liveSnapshotReuse && seq-s.seq <= (l.ringMask+1)/2 {
 		return s.b, s.seq, nil
@@ -807,7 +868,7 @@ func (l *Live) snapshotFor() ([]byte, uint64, error) {
 	// Every event before seq is in what snapshot returns now; events from
 	// seq on follow it from the ring (some of them twice, harmlessly).
 	ev := l.snapshot(false)
-	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Epoch: epoch, Hosts: l.liveHosts(ev.Hosts), Alerts: ev.Alerts})
+	b, err := json.Marshal(liveEventJSON{Type: apiv1.EventSnapshot, Epoch: epoch, Rules: rules, Hosts: l.liveHosts(ev.Hosts), Alerts: ev.Alerts})
 	if err != nil {
 		return nil, 0, err
 	}

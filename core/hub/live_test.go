@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -538,6 +539,13 @@ func TestLiveShortAlertTransitions(t *testing.T) {
 	<-console
 	p := openPage(t, srv)
 	p.next()
+	// The host's identity, with its number, is on the feed before its
+	// alerts: they name it by the number.
+	l.Publish(hostEvent("web-01"))
+	if _, evs := p.next(); len(evs) != 1 || evs[0].Host == nil || evs[0].Host.ID != "web-01" {
+		t.Fatalf("host event: %+v", evs)
+	}
+	<-console
 	move := func(a apiv1.Alert, from, to string, at time.Time, v float64) apiv1.Transition {
 		a.State, a.Value = to, v
 		if to == apiv1.StateFiring {
@@ -567,16 +575,73 @@ func TestLiveShortAlertTransitions(t *testing.T) {
 			!got.At.Equal(tr.At) || got.Alert.Labels["host"] != "web-01" {
 			t.Errorf("%s %s → %s: page decoded %+v", tr.Alert.ID, tr.From, tr.To, got)
 		}
-		short := bytes.HasPrefix(raw, []byte(`{"type":"a",`))
-		limit := 80 // a fresh alert going pending carries the alert's fields
-		if tr.To == apiv1.StatePending {
-			limit = 120
+		// The first alert going pending numbers its rule: a rule event
+		// comes before it (in one batch); the second names it by number.
+		alert, ruleEvent := raw, []byte(nil)
+		if rest, ok := bytes.CutPrefix(raw, []byte(`{"type":"batch","events":[{"type":"r","r":`)); ok {
+			end := bytes.Index(rest, []byte("]},"))
+			ruleEvent, alert = rest[:end+1], bytes.TrimSuffix(rest[end+3:], []byte("]}"))
 		}
-		if short != tc.short || short && len(raw) > limit || !short && bytes.Contains(raw, []byte(`"state"`)) {
-			t.Errorf("%s %s → %s: page got %d bytes: %s", tr.Alert.ID, tr.From, tr.To, len(raw), raw)
+		if wantRule := tr.Alert.ActiveAt.Equal(at) && tr.To == apiv1.StatePending; wantRule != (string(ruleEvent) == `[1,"","High CPU","",""]`) {
+			t.Errorf("%s %s → %s: rule event %q (want one: %v) in %s", tr.Alert.ID, tr.From, tr.To, ruleEvent, wantRule, raw)
+		}
+		short := bytes.HasPrefix(alert, []byte(`{"type":"a",`))
+		limit := 80
+		if tr.To == apiv1.StatePending {
+			limit = 85 // a fresh alert going pending also carries its host, rule, severity, threshold and summary
+		}
+		if short != tc.short || short && len(alert) > limit || !short && bytes.Contains(raw, []byte(`"state"`)) ||
+			tr.To == apiv1.StatePending && !bytes.Contains(alert, []byte(`,95,1,1,"critical",90,`)) {
+			t.Errorf("%s %s → %s: page got %d bytes: %s", tr.Alert.ID, tr.From, tr.To, len(alert), raw)
 		}
 		if ev := recvEvent(t, console); ev.Transition == nil || ev.Transition.To != tr.To || ev.Transition.Alert.RuleName != "High CPU" {
 			t.Errorf("console got %+v", ev)
+		}
+	}
+}
+
+// A page that connects after a rule was numbered gets the rule in its
+// snapshot, and decodes later alerts that name it by number; an alert's
+// plain summary is left out and built again by the reader.
+func TestLiveRulesInSnapshot(t *testing.T) {
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	web := apiv1.Host{ID: "web-01", Status: apiv1.StatusOK}
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot, Hosts: []apiv1.Host{web}} })
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	defer l.Close()
+	p1 := openPage(t, srv)
+	p1.next()
+	l.Publish(hostEvent("web-01"))
+	p1.next()
+	pending := func(id string) apiv1.Transition {
+		a := apiv1.Alert{ID: id, RuleID: "r1", RuleName: "High CPU", Host: "web-01", Metric: "cpu",
+			Labels: map[string]string{"host": "web-01"}, Severity: apiv1.SeverityCritical, State: apiv1.StatePending,
+			Value: 95.5, Op: ">", Threshold: 90, ActiveAt: at,
+			Summary: apiv1.PlainSummary("High CPU", "web-01", "cpu", 95.5, ">", 90)}
+		return apiv1.Transition{Alert: a, From: apiv1.StateInactive, To: apiv1.StatePending, At: at, Value: 95.5, Threshold: 90}
+	}
+	a1 := pending("a1")
+	l.Publish(apiv1.Event{Type: apiv1.EventAlert, Transition: &a1})
+	if raw, _ := p1.next(); !bytes.Contains(raw, []byte(`{"type":"r","r":[1,"r1","High CPU","cpu",">"]}`)) {
+		t.Fatalf("first alert of the rule without its rule event: %s", raw)
+	}
+	l.mu.Lock()
+	l.snap = liveSnapshot{} // the next page gets a snapshot of its own
+	l.mu.Unlock()
+	p2 := openPage(t, srv)
+	if raw, _ := p2.next(); !bytes.Contains(raw, []byte(`"rules":[[1,"r1","High CPU","cpu","\u003e"]]`)) {
+		t.Fatalf("snapshot without the rule: %s", raw)
+	}
+	a2 := pending("a2")
+	l.Publish(apiv1.Event{Type: apiv1.EventAlert, Transition: &a2})
+	for _, p := range []*page{p1, p2} {
+		raw, evs := p.next()
+		if want := `{"type":"a","a":["a2","inactive","pending",1795867200000,95.5,1,1,"critical",90,null]}`; string(raw) != want {
+			t.Errorf("got %s, want %s", raw, want)
+		}
+		if len(evs) != 1 || evs[0].Transition == nil || !reflect.DeepEqual(evs[0].Transition.Alert, a2.Alert) {
+			t.Errorf("decoded %+v, want %+v", evs, a2.Alert)
 		}
 	}
 }

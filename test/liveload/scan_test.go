@@ -60,10 +60,20 @@ func TestScanDelays(t *testing.T) {
 	known := apiv1.Alert{ID: "a1", Severity: "critical", Threshold: 90, Labels: map[string]string{"host": "a"}}
 	fired := known
 	fired.State, fired.Value, fired.FiredAt, fired.Summary = "firing", 1, at, "[1,1,2]"
-	shortAlert, ok, err := apiv1.AlertBrief(&apiv1.Transition{Alert: fired, From: "pending", To: "firing", At: at, Value: 1, Threshold: 90}, &known)
+	shortAlert, ok, err := apiv1.AlertBrief(&apiv1.Transition{Alert: fired, From: "pending", To: "firing", At: at, Value: 1, Threshold: 90}, &known, apiv1.BriefRefs{})
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
+	// A fresh alert going pending with its host and rule by number (value
+	// and threshold whole, like a row's numbers), after the rule's event.
+	pending := apiv1.Alert{ID: "a2", RuleName: "r", Host: "a", Labels: map[string]string{"host": "a"}, State: "pending",
+		Value: 95, Threshold: 90, ActiveAt: at}
+	numbered, ok, err := apiv1.AlertBrief(&apiv1.Transition{Alert: pending, From: "inactive", To: "pending", At: at, Value: 95, Threshold: 90}, nil,
+		apiv1.BriefRefs{Host: 1, Rule: 3})
+	if err != nil || !ok {
+		t.Fatalf("AlertBrief: %v %v", ok, err)
+	}
+	rule, _ := apiv1.RuleEvent(apiv1.LiveRule{N: 3, ID: "r3", Name: "r", Metric: "cpu", Op: ">"})
 	snapshot := fmt.Appendf(nil, `{"type":"snapshot","epoch":%d,"hosts":[{"id":"x","online":true,"last_seen":%q}]}`, epoch, at.Format(time.RFC3339Nano))
 	tests := []struct {
 		name string
@@ -80,6 +90,7 @@ func TestScanDelays(t *testing.T) {
 		{"a batch of both forms", batch(brief("a", 7, true, at), host("new", true, at), alert, brief("b", 0, true, at), brief("c", 9, false, at)), 3},
 		{"a short alert event", shortAlert, 0},
 		{"a batch with a short alert event", batch(brief("a", 1, true, at), shortAlert, brief("b", 12, true, at)), 2},
+		{"a batch with a rule and an alert by numbers", batch(brief("a", 1, true, at), rule, numbered, brief("b", 12, true, at)), 2},
 		{"a host with a warning", warning, 1},
 		{"an alert", alert, 0},
 		{"the snapshot", snapshot, 0},

@@ -15,9 +15,14 @@
 // snapshot gives and an "epoch" event changes. A pending alert that ends without firing comes short too,
 // "a": [id, from, to, at in Unix ms, value], and so does one that fires with
 // nothing else changed, with its new summary, notified (1: notified at that
-// time), severity and threshold after the value, and a fresh alert going
-// pending, with host, rule_id, rule_name, metric, severity, op, threshold
-// and summary after the value (labels {host}, active_at at). Any other alert event
+// time), severity and threshold after the value. A fresh alert going
+// pending comes short with host, rule, severity, threshold and summary
+// after the value (labels {host}, active_at at): host by its number or id,
+// rule by its number on the feed, which the snapshot's "rules" and "r"
+// events give as [n, rule_id, rule_name, metric, op]; or, when the rule has
+// no number, with host, rule_id, rule_name, metric, severity, op, threshold
+// and summary. A summary that is null is the alert's plain one, which
+// plainSummary builds as the core does. Any other alert event
 // leaves out what repeats another of its fields (apiv1's LiveTransition):
 // the alert's state when it is the transition's "to", its labels when they
 // are only {host}, the transition's value and threshold when they are the
@@ -25,6 +30,8 @@
 // them back.
 // When the socket drops, the banner shows and the feed reconnects with
 // exponential backoff and jitter; close code 4401 ends the session.
+
+import { fmtValue } from "./fmtvalue.js";
 
 const CLOSE_UNAUTHORIZED = 4401;
 const BACKOFF_MIN_MS = 1000;
@@ -35,6 +42,7 @@ export const model = {
   hosts: new Map(), // host id -> apiv1.Host
   alerts: new Map(), // alert id -> apiv1.Alert (state firing or pending)
   nums: new Map(), // host number on the feed -> host id
+  rules: new Map(), // rule number on the feed -> [n, rule_id, rule_name, metric, op]
   epoch: 0, // Unix ms that short host events count last_seen from
   loaded: false, // a snapshot arrived since sign-in
 };
@@ -71,6 +79,7 @@ export function resetModel() {
   model.hosts.clear();
   model.alerts.clear();
   model.nums.clear();
+  model.rules.clear();
   model.epoch = 0;
   model.loaded = false;
   emit({ type: "reset" });
@@ -102,6 +111,13 @@ function fillTransition(tr) {
   if (!("at" in tr) && tr.to === "pending") tr.at = a.active_at;
 }
 
+// plainSummary is the summary the core gives an alert of a rule without a
+// summary of its own (apiv1.PlainSummary), which short alert events leave
+// out: "High CPU on web-01: cpu_usage_percent is 91.25 (> 90)".
+export function plainSummary(a) {
+  return `${a.rule_name} on ${a.host}: ${a.metric} is ${fmtValue(a.value)} (${a.op} ${fmtValue(a.threshold)})`;
+}
+
 function applyEvent(ev) {
   switch (ev.type) {
     case "batch":
@@ -111,6 +127,7 @@ function applyEvent(ev) {
     case "snapshot":
       model.hosts = new Map((ev.hosts || []).map((h) => [h.id, h]));
       model.nums = new Map((ev.hosts || []).filter((h) => h.n).map((h) => [h.n, h.id]));
+      model.rules = new Map((ev.rules || []).map((r) => [r[0], r]));
       model.epoch = ev.epoch || 0;
       model.alerts = new Map(
         (ev.alerts || []).filter((a) => a.state === "firing" || a.state === "pending").map((a) => [a.id, a]),
@@ -124,6 +141,9 @@ function applyEvent(ev) {
       break;
     case "epoch":
       model.epoch = ev.epoch || 0;
+      break;
+    case "r":
+      if (Array.isArray(ev.r) && ev.r[0]) model.rules.set(ev.r[0], ev.r);
       break;
     case "h": {
       const [host, state, seen, cpu, memory, disk] = ev.h || [];
@@ -139,18 +159,31 @@ function applyEvent(ev) {
     }
     case "a": {
       // Short alert events. A fresh alert going pending carries all of
-      // itself (13 fields). A pending alert that ended without firing, or
-      // fired: the alert is the one this page has had since it went
-      // pending, fired at the transition's time. One that fired also has
-      // its new summary, notified 1 when the channels heard of it then,
-      // and its severity and threshold.
+      // itself (10 fields: host and rule by number; 13: the rule's
+      // fields). A pending alert that ended without firing, or fired: the
+      // alert is the one this page has had since it went pending, fired
+      // at the transition's time. One that fired also has its new summary,
+      // notified 1 when the channels heard of it then, and its severity
+      // and threshold.
       const a = ev.a || [];
-      if (a.length === 13) {
-        // A fresh alert going pending: all of it is here.
-        const [id, from, to, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary] = a;
+      if (a.length === 10 || a.length === 13) {
+        // A fresh alert going pending: all of it is here, or named.
+        let id, from, to, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary;
+        if (a.length === 13) {
+          [id, from, to, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary] = a;
+        } else {
+          let rule;
+          [id, from, to, at, value, host, rule, severity, threshold, summary] = a;
+          // A number the feed never gave this page cannot be read.
+          if (typeof host === "number") host = model.nums.get(host);
+          const r = model.rules.get(rule);
+          if (!r) return;
+          [, rule_id, rule_name, metric, op] = r;
+        }
         if (!id || !host) return;
         const iso = new Date(at).toISOString();
         const alert = { id, rule_id, rule_name, host, metric, labels: { host }, severity, state: to, value, op, threshold, summary, active_at: iso };
+        if (summary == null) alert.summary = plainSummary(alert);
         applyEvent({ type: "alert", transition: { alert, from, to, at: iso, value, threshold } });
         break;
       }
@@ -160,9 +193,9 @@ function applyEvent(ev) {
       const iso = new Date(at).toISOString();
       const alert = { ...known, state: to, value };
       if (to === "firing") alert.fired_at = iso;
-      if (summary !== undefined) alert.summary = summary;
       if (notified === 1) alert.notified_at = iso;
       if (severity !== undefined) Object.assign(alert, { severity, threshold });
+      if (summary !== undefined) alert.summary = summary == null ? plainSummary(alert) : summary;
       applyEvent({
         type: "alert",
         transition: { alert, from, to, at: iso, value, threshold: alert.threshold },
