@@ -174,8 +174,14 @@ func (s *seq) put(w *bitWriter, v int64) {
 	k := s.k
 	y := zigzag(r >> s.shift)
 	if q := y >> k; q < riceEscape && (r>>s.shift)<<s.shift == r {
-		w.writeBits(1, uint8(q)+1)
-		w.writeBits(y, k)
+		// q zero bits, a one, and y's low k bits; one write when they fit
+		// in 64 bits, as nearly all do.
+		if n := uint8(q) + 1 + k; n <= 64 {
+			w.writeBits(1<<k|y&(1<<k-1), n)
+		} else {
+			w.writeBits(1, uint8(q)+1)
+			w.writeBits(y, k)
+		}
 	} else {
 		w.writeBits(0, riceEscape)
 		writeLong(w, zigzag(r))

@@ -129,6 +129,12 @@ type Times struct {
 	// while there is none (the first irr timestamps are regular).
 	t0, interval int64
 	irr          int32
+	// grid is the timestamp section of gridded chunks of the first gridN
+	// timestamps (see SealedBytes), nil with gridN set when a grid is no
+	// smaller: every series of a host seals its chunk of a window with
+	// the same timestamps, so it is worked out once for all of them.
+	gridN int32
+	grid  []byte
 }
 
 // NewTimes returns an empty Times to share.
@@ -453,20 +459,38 @@ func (c *Chunk) SealedBytes() []byte {
 	if tm.regular(n) || n < 3 {
 		return c.Bytes()
 	}
-	ts := make([]int64, n)
-	var q seq
-	rd := newBitReader(tm.w.appendTo(nil))
-	if q.getN(&rd, ts) != n { // written by this chunk: always complete
+	if int(tm.gridN) != n {
+		tm.grid, tm.gridN = tm.gridSection(n), int32(n)
+	}
+	if tm.grid == nil {
 		return c.Bytes()
 	}
-	t0, span := ts[0], uint64(ts[n-1])-uint64(ts[0])
+	dst := make([]byte, 0, headerSize+binary.MaxVarintLen32+len(tm.grid)+c.vs.size())
+	dst = append(dst, byte(c.enc)|gridTimes)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	dst = binary.AppendUvarint(dst, uint64(len(tm.grid)))
+	dst = append(dst, tm.grid...)
+	return c.vs.appendTo(dst)
+}
+
+// gridSection is the timestamp section of a gridded chunk of ts's first n
+// timestamps, n of them all, or nil when it is not smaller than their
+// adaptive sequence (or they are too far apart for a grid).
+func (ts *Times) gridSection(n int) []byte {
+	times := make([]int64, n)
+	var q seq
+	rd := newBitReader(ts.w.appendTo(nil))
+	if q.getN(&rd, times) != n { // written by this chunk: always complete
+		return nil
+	}
+	t0, span := times[0], uint64(times[n-1])-uint64(times[0])
 	if span >= 1<<62 { // far apart: no grid, and no overflow below
-		return c.Bytes()
+		return nil
 	}
 	steps := int64(n - 1)
 	iv := (int64(span) + steps/2) / steps
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for i, t := range ts {
+	for i, t := range times {
 		o := (t - t0) - int64(i)*iv
 		lo, hi = min(lo, o), max(hi, o)
 	}
@@ -474,21 +498,14 @@ func (c *Chunk) SealedBytes() []byte {
 	head := binary.AppendUvarint(binary.BigEndian.AppendUint64(nil, uint64(t0)), uint64(iv))
 	head = binary.AppendUvarint(head, zigzag(lo))
 	head = append(head, byte(width))
-	size := len(head) + (n*width+7)/8
-	if size >= tm.w.size() {
-		return c.Bytes()
+	if len(head)+(n*width+7)/8 >= ts.w.size() {
+		return nil
 	}
-	dst := make([]byte, 0, headerSize+binary.MaxVarintLen32+size+c.vs.size())
-	dst = append(dst, byte(c.enc)|gridTimes)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	dst = binary.AppendUvarint(dst, uint64(size))
-	dst = append(dst, head...)
 	var w bitWriter
-	for i, t := range ts {
+	for i, t := range times {
 		w.writeBits(uint64((t-t0)-int64(i)*iv-lo), uint8(width))
 	}
-	dst = w.appendTo(dst)
-	return c.vs.appendTo(dst)
+	return w.appendTo(head)
 }
 
 // FromBytes rebuilds an appendable chunk from its serialised form (of any
