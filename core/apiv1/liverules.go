@@ -52,6 +52,9 @@ func (r *LiveRule) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// ruleEventOpen is how an EventRule message begins.
+const ruleEventOpen = `{"type":"r","r":`
+
 // RuleEvent encodes an EventRule message: {"type":"r","r":[n, rule_id,
 // rule_name, metric, op]}.
 func RuleEvent(r LiveRule) ([]byte, error) {
@@ -59,7 +62,16 @@ func RuleEvent(r LiveRule) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(append([]byte(`{"type":"r","r":`), b...), '}'), nil
+	return append(append([]byte(ruleEventOpen), b...), '}'), nil
+}
+
+// RuleEventRow returns the array of a rule event message (what RuleEvent
+// makes), as a snapshot's "rules" carries it, and whether msg is one.
+func RuleEventRow(msg []byte) ([]byte, bool) {
+	if len(msg) <= len(ruleEventOpen) || string(msg[:len(ruleEventOpen)]) != ruleEventOpen {
+		return nil, false
+	}
+	return msg[len(ruleEventOpen) : len(msg)-1], true
 }
 
 // PlainSummary is the summary the alert engine gives an alert of a rule

@@ -164,8 +164,9 @@ type Live struct {
 	// ruleNums numbers the rules alerts name (apiv1.LiveRule), keyed by
 	// the rule's four fields; only run uses it. rules, under mu, are the
 	// numbered rules in the order of their numbers as of the ring's head,
-	// each as the array a snapshot carries: append-only, so a snapshot
-	// takes the slice as it stands.
+	// each as the array a snapshot carries (from the rule events that
+	// entered the ring): append-only, so a snapshot takes the slice as it
+	// stands.
 	ruleNums map[string]uint32
 
 	// encEpoch is the epoch the short host events run encodes count
@@ -216,14 +217,12 @@ type subscriber struct {
 
 // liveEntry is one encoded event in the ring. full, set only when a page
 // watched the host when the event was published, adds the host's Latest.
-// epoch is set in an epoch event's entry, the epoch it starts; rule in a
-// rule event's entry, the rule as the snapshot carries it.
+// epoch is set in an epoch event's entry, the epoch it starts.
 type liveEntry struct {
 	host  string
 	slim  []byte
 	full  []byte
 	epoch int64
-	rule  json.RawMessage
 }
 
 // liveSnapshot is the last snapshot's encoding and where in the ring it
@@ -497,8 +496,8 @@ func (l *Live) publish(events []apiv1.Event) {
 		if e.epoch != 0 {
 			l.epoch = e.epoch
 		}
-		if e.rule != nil {
-			l.rules = append(l.rules, e.rule)
+		if row, ok := apiv1.RuleEventRow(e.slim); ok {
+			l.rules = append(l.rules, row)
 		}
 	}
 	wake := l.waiting
@@ -661,16 +660,12 @@ func (l *Live) briefRefs(entries []liveEntry, a *apiv1.Alert) ([]liveEntry, apiv
 			return entries, refs, nil
 		}
 		r.N = uint32(len(l.ruleNums) + 1)
-		row, err := r.MarshalJSON()
-		if err != nil {
-			return entries, refs, err
-		}
 		msg, err := apiv1.RuleEvent(r)
 		if err != nil {
 			return entries, refs, err
 		}
 		n, l.ruleNums[key] = r.N, r.N
-		entries = append(entries, liveEntry{slim: msg, rule: row})
+		entries = append(entries, liveEntry{slim: msg})
 	}
 	refs.Rule = n
 	return entries, refs, nil
