@@ -292,14 +292,16 @@ const (
 	// EventAlertBrief is an alert event in its short form, on /ws/live
 	// only, for a fresh alert going pending, and for a pending alert that
 	// ends without firing or that fires (see AlertBrief): {"type":"a","a":
-	// [id, from, to, at, value]} with at in Unix milliseconds, and for one
-	// that fires also its summary, notified (1: notified_at is at),
-	// severity and threshold; for one going pending the whole alert
-	// follows the value: host (its number on the feed, or its id), rule
+	// [id, at, value]} with at in Unix milliseconds, and for one that
+	// fires also its summary, notified (1: notified_at is at), severity
+	// and threshold; for one going pending the whole alert follows the
+	// value: host (its number on the feed, or its id), rule
 	// (its number on the feed: LiveRule, EventRule), severity, threshold,
 	// summary; or, when its rule has no number, host, rule_id, rule_name,
 	// metric, severity, op, threshold, summary (its labels are {host}, its
-	// active_at is at). A summary that is null is the alert's plain one
+	// active_at is at). The number of fields tells the transition: 3
+	// pending to inactive, 7 pending to firing, 8 or 11 inactive to
+	// pending. A summary that is null is the alert's plain one
 	// (PlainSummary), which the reader builds. For
 	// the other two the subscriber knows the alert (it was pending: in the
 	// snapshot or an earlier event). LiveDecoder turns it into an
@@ -588,18 +590,19 @@ type BriefRefs struct {
 // the feed sent it last, nil when it did not; refs are the numbers of
 // its host and rule, for an alert going pending. A fresh alert going
 // pending goes short with the alert's fields (pendingBrief). A pending
-// alert that ends without firing goes short: [id, from, to, at, value].
+// alert that ends without firing goes short: [id, at, value].
 // So does one that fires, when its alert is known and firing changed
 // nothing in it but its state, value, summary (which tells the value),
 // fired_at (the transition's time), notified_at (the transition's time,
 // or as it was), severity and threshold (a rule with a warning level
 // moves both while the alert is pending), and the transition carries
-// nothing a reader shows (a reason, an escalation, a mute): [id, from,
-// to, at, value, summary, notified, severity, threshold] with notified 1
+// nothing a reader shows (a reason, an escalation, a mute): [id, at,
+// value, summary, notified, severity, threshold] with notified 1
 // when notified_at is the transition's time, and summary null when it is
 // the alert's plain summary (PlainSummary of its rule name, host, metric,
 // new value, op and new threshold), which the reader builds. The short
-// form carries no notification id, and its times are to the millisecond.
+// form carries no notification id, and its times are to the millisecond;
+// its number of fields says the transition (no two forms have the same).
 func AlertBrief(t *Transition, known *Alert, refs BriefRefs) (msg []byte, ok bool, err error) {
 	if t.Reason != "" || t.Alert.ID == "" {
 		return nil, false, nil
@@ -613,7 +616,7 @@ func AlertBrief(t *Transition, known *Alert, refs BriefRefs) (msg []byte, ok boo
 	var b []byte
 	switch t.To {
 	case StateInactive:
-		b, err = json.Marshal([5]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value})
+		b, err = json.Marshal([3]any{t.Alert.ID, t.At.UnixMilli(), t.Value})
 	case StateFiring:
 		if known == nil || t.Escalated != "" || len(t.EscalateTo) > 0 || t.Redelivery || t.Muted ||
 			t.Value != t.Alert.Value || t.Threshold != t.Alert.Threshold || t.Alert.State != StateFiring ||
@@ -630,7 +633,7 @@ func AlertBrief(t *Transition, known *Alert, refs BriefRefs) (msg []byte, ok boo
 		if !reflect.DeepEqual(k, t.Alert) {
 			return nil, false, nil
 		}
-		b, err = marshalNoEscape([9]any{t.Alert.ID, t.From, t.To, t.At.UnixMilli(), t.Value, briefSummary(&t.Alert),
+		b, err = marshalNoEscape([7]any{t.Alert.ID, t.At.UnixMilli(), t.Value, briefSummary(&t.Alert),
 			notified, t.Alert.Severity, t.Alert.Threshold})
 	default:
 		return nil, false, nil
@@ -652,12 +655,12 @@ func briefSummary(a *Alert) any {
 
 // pendingBrief is AlertBrief for an alert going pending: short when it is
 // a fresh alert with nothing but what a rule's condition gives it, at
-// being active_at and the labels only {host}: [id, from, to, at, value,
-// host, rule, severity, threshold, summary] with host the host's number
+// being active_at and the labels only {host}: [id, at, value, host,
+// rule, severity, threshold, summary] with host the host's number
 // on the feed (its id when refs.Host is 0), rule the rule's (LiveRule),
 // and summary null when it is the alert's plain summary; without the
-// rule's number [id, from, to, at, value, host, rule_id, rule_name,
-// metric, severity, op, threshold, summary] with the host's id. An alert
+// rule's number [id, at, value, host, rule_id, rule_name, metric,
+// severity, op, threshold, summary] with the host's id. An alert
 // with anything else (an acknowledgement, a silence, channels, flapping,
 // other labels, a notification) goes whole, and so does a transition
 // with a notification id, an escalation or a mute.
@@ -681,10 +684,10 @@ func pendingBrief(t *Transition, refs BriefRefs) ([]byte, bool, error) {
 		if refs.Host != 0 {
 			host = refs.Host
 		}
-		b, err = marshalNoEscape([10]any{a.ID, t.From, t.To, t.At.UnixMilli(), t.Value, host, refs.Rule, a.Severity,
-			a.Threshold, briefSummary(a)})
+		b, err = marshalNoEscape([8]any{a.ID, t.At.UnixMilli(), t.Value, host, refs.Rule, a.Severity, a.Threshold,
+			briefSummary(a)})
 	} else {
-		b, err = marshalNoEscape([13]any{a.ID, t.From, t.To, t.At.UnixMilli(), t.Value, a.Host, a.RuleID, a.RuleName,
+		b, err = marshalNoEscape([11]any{a.ID, t.At.UnixMilli(), t.Value, a.Host, a.RuleID, a.RuleName,
 			a.Metric, a.Severity, a.Op, a.Threshold, a.Summary})
 	}
 	if err != nil {
@@ -794,7 +797,7 @@ type alertBrief struct {
 	id, from, to string
 	at           time.Time
 	value        float64
-	// fired is set for the short form of an alert that fires (9 fields),
+	// fired is set for the short form of an alert that fires (7 fields),
 	// which also has summary, notified, severity and threshold.
 	fired    bool
 	severity string
@@ -802,10 +805,10 @@ type alertBrief struct {
 	// summary nil is the alert's plain summary (null on the wire).
 	summary   *string
 	threshold float64
-	// fresh is set for the short form of an alert going pending (10 or 13
+	// fresh is set for the short form of an alert going pending (8 or 11
 	// fields), which carries the whole alert: host, rule, severity,
-	// threshold, summary. With 10 fields the host may be its number on
-	// the feed (hostN) and the rule is its number (ruleN); with 13 the
+	// threshold, summary. With 8 fields the host may be its number on
+	// the feed (hostN) and the rule is its number (ruleN); with 11 the
 	// rule's fields are here.
 	fresh                          bool
 	host, ruleID, ruleName, metric string
@@ -822,16 +825,23 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 	var notified int
 	var host json.RawMessage
 	var dsts []any
+	// The form, told by the number of fields, says the transition.
 	switch len(a) {
-	case 5, 9:
-		dsts = []any{&b.id, &b.from, &b.to, &at, &b.value, &b.summary, &notified, &b.severity, &b.threshold}[:len(a)]
-	case 10:
-		dsts = []any{&b.id, &b.from, &b.to, &at, &b.value, &host, &b.ruleN, &b.severity, &b.threshold, &b.summary}
-	case 13:
-		dsts = []any{&b.id, &b.from, &b.to, &at, &b.value, &b.host, &b.ruleID, &b.ruleName, &b.metric, &b.severity,
-			&b.op, &b.threshold, &b.summary}
+	case 3:
+		b.from, b.to = StatePending, StateInactive
+		dsts = []any{&b.id, &at, &b.value}
+	case 7:
+		b.from, b.to = StatePending, StateFiring
+		dsts = []any{&b.id, &at, &b.value, &b.summary, &notified, &b.severity, &b.threshold}
+	case 8:
+		b.from, b.to = StateInactive, StatePending
+		dsts = []any{&b.id, &at, &b.value, &host, &b.ruleN, &b.severity, &b.threshold, &b.summary}
+	case 11:
+		b.from, b.to = StateInactive, StatePending
+		dsts = []any{&b.id, &at, &b.value, &b.host, &b.ruleID, &b.ruleName, &b.metric, &b.severity, &b.op, &b.threshold,
+			&b.summary}
 	default:
-		return fmt.Errorf("short alert event: %d fields, want 5, 9, 10 or 13", len(a))
+		return fmt.Errorf("short alert event: %d fields, want 3, 7, 8 or 11", len(a))
 	}
 	for i := range a {
 		if err := json.Unmarshal(a[i], dsts[i]); err != nil {
@@ -841,25 +851,24 @@ func (b *alertBrief) UnmarshalJSON(data []byte) error {
 	if b.id == "" {
 		return errors.New("short alert event without an alert id")
 	}
-	if len(a) == 10 {
+	if len(a) == 8 {
 		if err := json.Unmarshal(host, &b.hostN); err != nil || b.hostN == 0 {
 			b.hostN = 0
 			if err := json.Unmarshal(host, &b.host); err != nil {
-				return fmt.Errorf("short alert event, field 5: want the host's number on the feed or its id: %w", err)
+				return fmt.Errorf("short alert event, field 3: want the host's number on the feed or its id: %w", err)
 			}
 		}
 		if b.ruleN == 0 {
-			return errors.New("short alert event of 10 fields without a rule number")
+			return errors.New("short alert event of 8 fields without a rule number")
 		}
 	}
 	b.at = time.UnixMilli(at).UTC()
-	b.fired, b.notified, b.fresh = len(a) == 9, notified == 1, len(a) == 10 || len(a) == 13
-	if b.fresh && (b.from != StateInactive || b.to != StatePending || (b.host == "" && b.hostN == 0)) {
-		return fmt.Errorf("short alert event of %d fields from %q to %q on host %q: only an alert going pending on a host comes so",
-			len(a), b.from, b.to, b.host)
+	b.fired, b.notified, b.fresh = len(a) == 7, notified == 1, len(a) == 8 || len(a) == 11
+	if b.fresh && b.host == "" && b.hostN == 0 {
+		return fmt.Errorf("short alert event of %d fields without a host: only an alert going pending on a host comes so", len(a))
 	}
-	if len(a) == 13 && b.summary == nil {
-		return errors.New("short alert event of 13 fields without a summary")
+	if len(a) == 11 && b.summary == nil {
+		return errors.New("short alert event of 11 fields without a summary")
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func TestLiveDecoderShortAlertEvents(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
-	if want := `{"type":"a","a":["a1","pending","inactive",1795867200123,42.5]}`; string(msg) != want {
+	if want := `{"type":"a","a":["a1",1795867200123,42.5]}`; string(msg) != want {
 		t.Fatalf("AlertBrief = %s, want %s", msg, want)
 	}
 	for _, tr := range []Transition{
@@ -157,7 +157,7 @@ func TestLiveDecoderShortAlertEvents(t *testing.T) {
 	// send) still decodes, with the id alone.
 	check("unknown", &fromEvent, string(msg), Alert{ID: "a1"})
 
-	for _, bad := range []string{`{"type":"a","a":["a1","pending"]}`, `{"type":"a","a":["",1,2,3,4]}`, `{"type":"a","a":"x"}`} {
+	for _, bad := range []string{`{"type":"a","a":["a1","pending"]}`, `{"type":"a","a":["",1,2]}`, `{"type":"a","a":"x"}`} {
 		if _, err := fromEvent.Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%s) passed, want an error", bad)
 		}
@@ -279,7 +279,7 @@ func TestAlertBriefFiring(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
-	if want := `{"type":"a","a":["a1","pending","firing",1795867200123,93.5,"cpu at 93.5 (> 90)",1,"critical",90]}`; string(msg) != want {
+	if want := `{"type":"a","a":["a1",1795867200123,93.5,"cpu at 93.5 (> 90)",1,"critical",90]}`; string(msg) != want {
 		t.Fatalf("AlertBrief = %s, want %s", msg, want)
 	}
 	var d LiveDecoder
@@ -330,7 +330,7 @@ func TestAlertBriefFiring(t *testing.T) {
 	if _, ok, _ := AlertBrief(&fired, nil, BriefRefs{}); ok {
 		t.Error("an alert the feed did not send pending went short")
 	}
-	if _, err := d.Decode([]byte(`{"type":"a","a":["a1","pending","firing",1795867200123,93.5,"cpu"]}`)); err == nil {
+	if _, err := d.Decode([]byte(`{"type":"a","a":["a1",1795867200123,93.5,"cpu"]}`)); err == nil {
 		t.Error("a short alert event of six fields decoded")
 	}
 }
@@ -413,7 +413,7 @@ func TestAlertBriefPending(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
-	want := `{"type":"a","a":["a1","inactive","pending",1795867200123,91.25,"web-01","r1","High CPU","cpu_usage_percent","critical",">",90,"High CPU on web-01: cpu_usage_percent is 91.25 (> 90) & <rising>"]}`
+	want := `{"type":"a","a":["a1",1795867200123,91.25,"web-01","r1","High CPU","cpu_usage_percent","critical",">",90,"High CPU on web-01: cpu_usage_percent is 91.25 (> 90) & <rising>"]}`
 	if string(msg) != want {
 		t.Fatalf("AlertBrief = %s\nwant          %s", msg, want)
 	}
@@ -471,8 +471,8 @@ func TestAlertBriefPending(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		`{"type":"a","a":["a1","pending","firing",1,2,"h","r","n","m","s",">",1,"x"]}`,
-		`{"type":"a","a":["a1","inactive","pending",1,2,"","r","n","m","s",">",1,"x"]}`,
+		`{"type":"a","a":["a1",1,2,"h","r","n","m","s",">",1]}`,
+		`{"type":"a","a":["a1",1,2,"","r","n","m","s",">",1,"x"]}`,
 	} {
 		if _, err := d.Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%s) passed, want an error", bad)
@@ -498,7 +498,7 @@ func TestAlertBriefNumbered(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("AlertBrief: %v %v", ok, err)
 	}
-	if want := `{"type":"a","a":["a1","inactive","pending",1795867200123,91.25,7,3,"critical",90,null]}`; string(msg) != want {
+	if want := `{"type":"a","a":["a1",1795867200123,91.25,7,3,"critical",90,null]}`; string(msg) != want {
 		t.Fatalf("AlertBrief = %s\nwant          %s", msg, want)
 	}
 	old, _, _ := AlertBrief(&fresh, nil, BriefRefs{})
@@ -531,7 +531,7 @@ func TestAlertBriefNumbered(t *testing.T) {
 	fire.Alert.State, fire.Alert.FiredAt, fire.Alert.Value = StateFiring, fire.At, 97
 	fire.Alert.Summary = PlainSummary("High CPU", "web-01", "cpu_usage_percent", 97, ">", 90)
 	short := must(AlertBrief(&fire, &base, BriefRefs{}))
-	if want := `{"type":"a","a":["a1","pending","firing",1795867260123,97,null,0,"critical",90]}`; string(short) != want {
+	if want := `{"type":"a","a":["a1",1795867260123,97,null,0,"critical",90]}`; string(short) != want {
 		t.Errorf("firing = %s, want %s", short, want)
 	}
 	if evs, err := d.Decode(short); err != nil || len(evs) != 1 || evs[0].Transition.Alert.Summary != fire.Alert.Summary {
@@ -558,13 +558,13 @@ func TestAlertBriefNumbered(t *testing.T) {
 		t.Errorf("a rule number from before the snapshot decoded: %+v", evs)
 	}
 	for _, bad := range []string{
-		`{"type":"a","a":["a1","inactive","pending",1,2,7,0,"critical",90,null]}`,         // rule 0
-		`{"type":"a","a":["a1","inactive","pending",1,2,true,3,"critical",90,null]}`,      // host neither
-		`{"type":"a","a":["a1","pending","firing",1,2,7,3,"critical",90,null]}`,           // not pending
-		`{"type":"a","a":["a1","inactive","pending",1,2,"h","r","n","m","s",">",1,null]}`, // 13 fields, no summary
-		`{"type":"r","r":[0,"r1","High CPU","cpu",">"]}`,                                  // rule 0
-		`{"type":"r","r":[3,"r1","High CPU","cpu"]}`,                                      // 4 fields
-		`{"type":"snapshot","rules":[[3,"r1"]]}`,                                          // short rule
+		`{"type":"a","a":["a1",1,2,7,0,"critical",90,null]}`,         // rule 0
+		`{"type":"a","a":["a1",1,2,true,3,"critical",90,null]}`,      // host neither
+		`{"type":"a","a":["a1",1,2,7,3,"critical",90,null,1]}`,       // no such form
+		`{"type":"a","a":["a1",1,2,"h","r","n","m","s",">",1,null]}`, // 11 fields, no summary
+		`{"type":"r","r":[0,"r1","High CPU","cpu",">"]}`,             // rule 0
+		`{"type":"r","r":[3,"r1","High CPU","cpu"]}`,                 // 4 fields
+		`{"type":"snapshot","rules":[[3,"r1"]]}`,                     // short rule
 	} {
 		if _, err := d.Decode([]byte(bad)); err == nil {
 			t.Errorf("Decode(%s) passed, want an error", bad)

@@ -12,17 +12,19 @@
 // twice the status' place in STATUSES plus 1 when online, and seen is
 // last_seen in milliseconds since the feed's epoch (null: never; the gauges
 // are whole percent, as the card shows them), which the
-// snapshot gives and an "epoch" event changes. A pending alert that ends without firing comes short too,
-// "a": [id, from, to, at in Unix ms, value], and so does one that fires with
-// nothing else changed, with its new summary, notified (1: notified at that
-// time), severity and threshold after the value. A fresh alert going
-// pending comes short with host, rule, severity, threshold and summary
-// after the value (labels {host}, active_at at): host by its number or id,
-// rule by its number on the feed, which the snapshot's "rules" and "r"
-// events give as [n, rule_id, rule_name, metric, op]; or, when the rule has
-// no number, with host, rule_id, rule_name, metric, severity, op, threshold
-// and summary. A summary that is null is the alert's plain one, which
-// plainSummary builds as the core does. Any other alert event
+// snapshot gives and an "epoch" event changes. A pending alert that ends
+// without firing comes short too, "a": [id, at in Unix ms, value], and so
+// does one that fires with nothing else changed, with its new summary,
+// notified (1: notified at that time), severity and threshold after the
+// value (7 fields). A fresh alert going pending comes short with host,
+// rule, severity, threshold and summary after the value (8 fields; labels
+// {host}, active_at at): host by its number or id, rule by its number on
+// the feed, which the snapshot's "rules" and "r" events give as [n,
+// rule_id, rule_name, metric, op]; or, when the rule has no number, with
+// host, rule_id, rule_name, metric, severity, op, threshold and summary
+// (11 fields). The number of fields tells the transition. A summary that
+// is null is the alert's plain one, which plainSummary builds as the core
+// does. Any other alert event
 // leaves out what repeats another of its fields (apiv1's LiveTransition):
 // the alert's state when it is the transition's "to", its labels when they
 // are only {host}, the transition's value and threshold when they are the
@@ -158,22 +160,23 @@ function applyEvent(ev) {
       break;
     }
     case "a": {
-      // Short alert events. A fresh alert going pending carries all of
-      // itself (10 fields: host and rule by number; 13: the rule's
-      // fields). A pending alert that ended without firing, or fired: the
-      // alert is the one this page has had since it went pending, fired
-      // at the transition's time. One that fired also has its new summary,
-      // notified 1 when the channels heard of it then, and its severity
-      // and threshold.
+      // Short alert events; the number of fields tells the transition. A
+      // fresh alert going pending (inactive to pending) carries all of
+      // itself: 8 fields with host and rule by number, 11 with the rule's
+      // fields. A pending alert that ended without firing (3 fields) or
+      // fired (7): the alert is the one this page has had since it went
+      // pending, fired at the transition's time; one that fired also has
+      // its new summary, notified 1 when the channels heard of it then,
+      // and its severity and threshold.
       const a = ev.a || [];
-      if (a.length === 10 || a.length === 13) {
-        // A fresh alert going pending: all of it is here, or named.
-        let id, from, to, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary;
-        if (a.length === 13) {
-          [id, from, to, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary] = a;
+      if (a.length === 8 || a.length === 11) {
+        const [from, to] = ["inactive", "pending"];
+        let id, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary;
+        if (a.length === 11) {
+          [id, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary] = a;
         } else {
           let rule;
-          [id, from, to, at, value, host, rule, severity, threshold, summary] = a;
+          [id, at, value, host, rule, severity, threshold, summary] = a;
           // A number the feed never gave this page cannot be read.
           if (typeof host === "number") host = model.nums.get(host);
           const r = model.rules.get(rule);
@@ -187,7 +190,9 @@ function applyEvent(ev) {
         applyEvent({ type: "alert", transition: { alert, from, to, at: iso, value, threshold } });
         break;
       }
-      const [id, from, to, at, value, summary, notified, severity, threshold] = a;
+      if (a.length !== 3 && a.length !== 7) return;
+      const [id, at, value, summary, notified, severity, threshold] = a;
+      const [from, to] = a.length === 3 ? ["pending", "inactive"] : ["pending", "firing"];
       if (!id) return;
       const known = model.alerts.get(id) || { id };
       const iso = new Date(at).toISOString();
