@@ -161,13 +161,13 @@ type Live struct {
 	numMu sync.Mutex // guards nums: run and the snapshots' encoders number hosts
 	nums  map[string]uint32
 
-	// ruleNums numbers the rules alerts name (apiv1.LiveRule), keyed by
-	// the rule's four fields; only run uses it. rules, under mu, are the
+	// ruleNums numbers the rules alerts name, keyed by the rule's four
+	// fields (apiv1.RuleOf, N zero); only run uses it. rules, under mu, are the
 	// numbered rules in the order of their numbers as of the ring's head,
 	// each as the array a snapshot carries (from the rule events that
 	// entered the ring): append-only, so a snapshot takes the slice as it
 	// stands.
-	ruleNums map[string]uint32
+	ruleNums map[apiv1.LiveRule]uint32
 
 	// encEpoch is the epoch the short host events run encodes count
 	// their last_seen from (apiv1.EventEpoch); only run uses it. epoch,
@@ -289,7 +289,7 @@ func NewLive(snapshot func(latest bool) apiv1.Event, reg prometheus.Registerer, 
 		known:      map[string]uint64{},
 		alerts:     map[string]apiv1.Alert{},
 		nums:       map[string]uint32{},
-		ruleNums:   map[string]uint32{},
+		ruleNums:   map[apiv1.LiveRule]uint32{},
 		seed:       maphash.MakeSeed(),
 		conns:      map[*liveConn]struct{}{},
 		watched:    map[string]int{},
@@ -653,8 +653,7 @@ func (l *Live) briefRefs(entries []liveEntry, a *apiv1.Alert) ([]liveEntry, apiv
 		refs.Host = l.num(a.Host)
 	}
 	r := apiv1.RuleOf(a)
-	key := r.ID + "\x00" + r.Name + "\x00" + r.Metric + "\x00" + r.Op
-	n, ok := l.ruleNums[key]
+	n, ok := l.ruleNums[r]
 	if !ok {
 		if len(l.ruleNums) >= liveMaxRules {
 			return entries, refs, nil
@@ -664,7 +663,9 @@ func (l *Live) briefRefs(entries []liveEntry, a *apiv1.Alert) ([]liveEntry, apiv
 		if err != nil {
 			return entries, refs, err
 		}
-		n, l.ruleNums[key] = r.N, r.N
+		n = r.N
+		r.N = 0
+		l.ruleNums[r] = n
 		entries = append(entries, liveEntry{slim: msg})
 	}
 	refs.Rule = n

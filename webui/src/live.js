@@ -170,7 +170,8 @@ function applyEvent(ev) {
       // and its severity and threshold.
       const a = ev.a || [];
       if (a.length === 8 || a.length === 11) {
-        const [from, to] = ["inactive", "pending"];
+        const from = "inactive";
+        const to = "pending";
         let id, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary;
         if (a.length === 11) {
           [id, at, value, host, rule_id, rule_name, metric, severity, op, threshold, summary] = a;
@@ -192,7 +193,8 @@ function applyEvent(ev) {
       }
       if (a.length !== 3 && a.length !== 7) return;
       const [id, at, value, summary, notified, severity, threshold] = a;
-      const [from, to] = a.length === 3 ? ["pending", "inactive"] : ["pending", "firing"];
+      const from = "pending";
+      const to = a.length === 3 ? "inactive" : "firing";
       if (!id) return;
       const known = model.alerts.get(id) || { id };
       const iso = new Date(at).toISOString();

@@ -474,15 +474,10 @@ func (c *Chunk) SealedBytes() []byte {
 }
 
 // gridSection is the timestamp section of a gridded chunk of ts's first n
-// timestamps, n of them all, or nil when it is not smaller than their
-// adaptive sequence (or they are too far apart for a grid).
+// timestamps (n >= 3), or nil when it is not smaller than their adaptive
+// sequence (or they are too far apart for a grid).
 func (ts *Times) gridSection(n int) []byte {
-	times := make([]int64, n)
-	var q seq
-	rd := newBitReader(ts.w.appendTo(nil))
-	if q.getN(&rd, times) != n { // written by this chunk: always complete
-		return nil
-	}
+	times := ts.decode(n)
 	t0, span := times[0], uint64(times[n-1])-uint64(times[0])
 	if span >= 1<<62 { // far apart: no grid, and no overflow below
 		return nil
