@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -43,4 +45,39 @@ func ramp(n int) []time.Duration {
 		out[i] = time.Duration(i+1) * time.Millisecond
 	}
 	return out
+}
+
+// bucketOf puts every delay between its bucket's edges, at the edges
+// themselves too: the quantiles report upper edges.
+func TestBucketOfEdges(t *testing.T) {
+	check := func(d time.Duration) {
+		t.Helper()
+		b := bucketOf(d)
+		switch {
+		case d <= bucketMin:
+			if b != 0 {
+				t.Fatalf("%v: bucket %d, want 0", d, b)
+			}
+		case b == bucketCount-1:
+			if d < upper(b-1) {
+				t.Fatalf("%v: last bucket, below its lower edge %v", d, upper(b-1))
+			}
+		case d < upper(b-1) || d >= upper(b):
+			t.Fatalf("%v: bucket %d spans %v to %v", d, b, upper(b-1), upper(b))
+		}
+	}
+	for i := 1; i < bucketCount; i++ {
+		e := upper(i)
+		check(e - 1)
+		check(e)
+		check(e + 1)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		check(time.Duration(math.Exp(r.Float64() * 27)))
+	}
+	check(bucketMin)
+	check(bucketMin + 1)
+	check(-time.Second)
+	check(time.Duration(math.MaxInt64))
 }

@@ -18,7 +18,7 @@ import (
 // nearly every event: alone as {"type":"h","h":[...]}, in a batch as the
 // array alone). The epoch comes in the snapshot, right after its type, and
 // in epoch events, alone or in a batch before the arrays that count from
-// it. A scanner finds each with bytes.Index and parses only the numbers.
+// it. A scanner finds each by its first byte and parses only the numbers.
 // Alert events are skipped by their first bytes or their shape; offline
 // hosts (whose last_seen is old) by the match.
 var (
@@ -63,8 +63,54 @@ func (s *scanner) scan(msg []byte, got time.Time, add func(time.Duration)) int {
 		}
 		return 0
 	}
+	// One pass over the rows ('[') and, beside it, over the objects ('{'):
+	// an epoch event sets the epoch for the rows after it; a full host
+	// event means the message has RFC 3339 times to read (rare: a host's
+	// identity or its latest values, not its regular update). In a batch
+	// of rows there is no '{' after the batch's own, so the objects cost
+	// one IndexByte over the message and the rows one short hop each.
+	firstHost := -1
+	nextEpoch := func(from int) int {
+		for {
+			i := bytes.IndexByte(msg[from:], '{')
+			if i < 0 {
+				return len(msg)
+			}
+			from += i
+			if bytes.HasPrefix(msg[from:], epochMark) {
+				return from
+			}
+			if firstHost < 0 && bytes.HasPrefix(msg[from:], hostPrefix) {
+				firstHost = from
+			}
+			from++
+		}
+	}
+	gotNs := got.UnixNano()
 	n := 0
-	for rest := msg; ; {
+	ep := nextEpoch(0)
+	for at := 0; ; {
+		i := bytes.IndexByte(msg[at:], '[')
+		if i < 0 {
+			break
+		}
+		at += i + 1
+		for ep < at {
+			s.epoch, _, _ = number(msg[ep+len(epochMark):])
+			ep = nextEpoch(ep + len(epochMark))
+		}
+		if seen, ok := row(msg[at:]); ok {
+			add(time.Duration(gotNs - (s.epoch+seen)*int64(time.Millisecond)))
+			n++
+		}
+	}
+	for ep < len(msg) && firstHost < 0 {
+		ep = nextEpoch(ep + 1)
+	}
+	if firstHost < 0 {
+		return n
+	}
+	for rest := msg[firstHost:]; ; {
 		i := bytes.Index(rest, seenMark)
 		if i < 0 {
 			break
@@ -79,29 +125,6 @@ func (s *scanner) scan(msg []byte, got time.Time, add func(time.Duration)) int {
 			n++
 		}
 		rest = rest[end:]
-	}
-	// The next epoch event in a batch, applied when the rows reach it.
-	nextEpoch := func(from int) int {
-		if i := bytes.Index(msg[from:], epochMark); i >= 0 {
-			return from + i
-		}
-		return len(msg)
-	}
-	ep := nextEpoch(0)
-	for at := 0; ; {
-		i := bytes.IndexByte(msg[at:], '[')
-		if i < 0 {
-			break
-		}
-		at += i + 1
-		for ep < at {
-			s.epoch, _, _ = number(msg[ep+len(epochMark):])
-			ep = nextEpoch(ep + len(epochMark))
-		}
-		if seen, ok := row(msg[at:]); ok {
-			add(got.Sub(time.UnixMilli(s.epoch + seen)))
-			n++
-		}
 	}
 	return n
 }

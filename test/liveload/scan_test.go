@@ -94,6 +94,8 @@ func TestScanDelays(t *testing.T) {
 		{"a host with a warning", warning, 1},
 		{"an alert", alert, 0},
 		{"the snapshot", snapshot, 0},
+		{"a batch ending in a host event after the last array", batch(brief("a", 1, true, at),
+			fmt.Appendf(nil, `{"type":"host","host":{"id":"z","online":true,"last_seen":%q}}`, at.Format(time.RFC3339Nano))), 2},
 		{"a batch with a new epoch", batch(brief("a", 1, true, at), apiv1.EpochEvent(later), briefFrom(later, "b", 2, true, at), briefFrom(later, "c", 3, true, at)), 3},
 	}
 	for _, tc := range tests {
@@ -151,4 +153,32 @@ func TestScanEpochEvents(t *testing.T) {
 	if sc.epoch != 0 {
 		t.Errorf("a snapshot without an epoch left %d", sc.epoch)
 	}
+}
+
+// BenchmarkScan reads a batch as the feed carries it at 10,000 agents and
+// 1,000 pages (150 ms of updates: 300 rows, a few alert events) into the
+// histogram, as every subscriber does with every message.
+func BenchmarkScan(b *testing.B) {
+	got := time.Date(2026, 11, 28, 12, 0, 1, 0, time.UTC)
+	epoch := got.Truncate(time.Hour).UnixMilli()
+	msg := []byte(`{"type":"batch","events":[`)
+	for i := range 300 {
+		if i > 0 {
+			msg = append(msg, ',')
+		}
+		if i%40 == 20 {
+			msg = append(msg, `{"type":"a","a":["d1b0c22c208d7cfc",1795993816982,78.63]},`...)
+		}
+		msg = fmt.Appendf(msg, `[%d,1,%d,%d,%d,66]`, 9000+i, got.UnixMilli()-epoch-int64(i%150), i%100, (i*7)%100)
+	}
+	msg = append(msg, "]}"...)
+	var h histogram
+	sc := scanner{epoch: epoch}
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if sc.scan(msg, got, h.add) != 300 {
+			b.Fatal("rows missed")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*300), "ns/row")
 }
