@@ -98,6 +98,10 @@ const (
 	// write. With 16 KB of payload every frame of a long message took a
 	// full record and one of 4 bytes, two system calls.
 	liveWriteBuffer = 16<<10 - 4
+	// liveMaxPooledMsg bounds a message buffer kept for the next writer: a
+	// steady feed's messages are some 10 KB, a page catching up writes
+	// up to liveMaxBatch events at once.
+	liveMaxPooledMsg = 256 << 10
 	// livePublishQueue is how many published events may wait for the
 	// fan-out goroutine.
 	livePublishQueue = 1 << 14
@@ -201,7 +205,7 @@ type Live struct {
 	sending   int         // snapshot slots taken
 	snap      liveSnapshot
 	closed    bool
-	outBatch  sync.Pool // *[]liveMsgPart
+	outBatch  sync.Pool // *liveOut
 
 	subscribers prometheus.Gauge
 	dropped     *prometheus.CounterVec // what: event, subscriber
@@ -265,6 +269,14 @@ type liveConn struct {
 
 // liveMsgPart is an event's encoding picked for one page.
 type liveMsgPart = []byte
+
+// liveOut is what a page's writer uses while it runs, pooled: an idle page
+// holds none. parts are the events picked for the message, msg the
+// message built of them.
+type liveOut struct {
+	parts []liveMsgPart
+	msg   []byte
+}
 
 // NewLive starts the fan-out. snapshot builds the first event every new
 // subscriber gets: in-process subscribers get it as it is, asked with the
@@ -994,14 +1006,18 @@ func (l *Live) wakeLocked(c *liveConn) bool {
 // nothing left, or after a message when the page has a gap to wait.
 func (l *Live) write(c *liveConn) {
 	defer l.wg.Done()
-	bp, _ := l.outBatch.Get().(*[]liveMsgPart)
-	if bp == nil {
-		bp = new([]liveMsgPart)
+	out, _ := l.outBatch.Get().(*liveOut)
+	if out == nil {
+		out = new(liveOut)
 	}
+	bp := &out.parts
 	defer func() {
 		clear(*bp)
 		*bp = (*bp)[:0]
-		l.outBatch.Put(bp)
+		if cap(out.msg) > liveMaxPooledMsg {
+			out.msg = nil
+		}
+		l.outBatch.Put(out)
 	}()
 	if c.needSnap {
 		// Only a page still to take its snapshot can hold a slot; the
@@ -1073,7 +1089,7 @@ func (l *Live) write(c *liveConn) {
 			}
 		}
 		if len(parts) > 0 {
-			if err := writeBatch(ws, parts); err != nil {
+			if err := writeBatch(ws, parts, &out.msg); err != nil {
 				l.writeFailed(ws, err)
 				return
 			}
@@ -1126,31 +1142,47 @@ func (l *Live) gapLocked() time.Duration {
 	return g
 }
 
-// writeBatch sends one event as it is, and more as one batch message.
-func writeBatch(ws *websocket.Conn, parts []liveMsgPart) error {
+// writeBatch sends one event as it is, and more as one batch message,
+// built whole in *buf (the writer's pooled buffer) and written at once:
+// written through the connection's writer a part at a time, the
+// few hundred parts of a message at 1,000 pages cost the core more than
+// their bytes (gorilla's Write checks and copies each in turn).
+func writeBatch(ws *websocket.Conn, parts []liveMsgPart, buf *[]byte) error {
 	if len(parts) == 1 {
 		return ws.WriteMessage(websocket.TextMessage, parts[0])
 	}
+	b := append((*buf)[:0], batchOpen...)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		// In a batch a short host event is its array alone.
+		p, _ = apiv1.HostBriefRow(p)
+		b = append(b, p...)
+	}
+	b = append(b, batchClose...)
+	*buf = b
+	// A buffer's worth at a time, not with WriteMessage or one Write: a
+	// long message then goes in frames of the write buffer's size, each
+	// with its header one full TLS record (see liveWriteBuffer). Given
+	// more at once, gorilla makes one frame of it, whose longer header
+	// spills the first record by a few bytes.
 	w, err := ws.NextWriter(websocket.TextMessage)
 	if err != nil {
 		return err
 	}
-	w.Write(batchOpen)
-	for i, p := range parts {
-		if i > 0 {
-			w.Write(comma)
+	for len(b) > 0 {
+		n := min(len(b), liveWriteBuffer)
+		if _, err := w.Write(b[:n]); err != nil {
+			return err
 		}
-		// In a batch a short host event is its array alone.
-		p, _ = apiv1.HostBriefRow(p)
-		w.Write(p)
+		b = b[n:]
 	}
-	w.Write(batchClose)
 	return w.Close()
 }
 
 var (
 	batchOpen  = []byte(`{"type":"batch","events":[`)
-	comma      = []byte(`,`)
 	batchClose = []byte(`]}`)
 )
 
