@@ -1052,13 +1052,7 @@ func TestLiveFramesFillTLSRecords(t *testing.T) {
 	}
 	var writes atomic.Int64
 	measured := make(chan int64, 1)
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := l.up.Upgrade(w, r, nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer ws.Close()
+	ws := tlsPage(t, l, func(ln net.Listener) net.Listener { return countWrites{ln, &writes} }, func(ws *websocket.Conn) {
 		// The first 128 KB of a TLS connection go in small records
 		// (crypto/tls sizes them to a TCP segment): past them first.
 		var buf []byte
@@ -1070,16 +1064,7 @@ func TestLiveFramesFillTLSRecords(t *testing.T) {
 			t.Error(err)
 		}
 		measured <- writes.Load()
-	}))
-	srv.Listener = countWrites{srv.Listener, &writes}
-	srv.StartTLS()
-	defer srv.Close()
-	d := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
-	ws, _, err := d.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
+	})
 	var size int
 	for range 2 {
 		_, data, err := ws.ReadMessage()
@@ -1099,6 +1084,34 @@ func TestLiveFramesFillTLSRecords(t *testing.T) {
 		t.Errorf("a %d-byte message took %d writes, want at most %d (records filled)", size, n, most)
 	}
 	t.Logf("a %d-byte message in %d writes", size, n)
+}
+
+// tlsPage serves one page over TLS on loopback, its listener wrapped by
+// wrap (if not nil), and dials it: serve writes to the page, and the
+// caller reads what the page gets. Both end with the test.
+func tlsPage(tb testing.TB, l *Live, wrap func(net.Listener) net.Listener, serve func(ws *websocket.Conn)) *websocket.Conn {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := l.up.Upgrade(w, r, nil)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		defer ws.Close()
+		serve(ws)
+	}))
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.StartTLS()
+	tb.Cleanup(srv.Close)
+	d := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
+	ws, _, err := d.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"/", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ws.Close() })
+	return ws
 }
 
 // countWrites counts the writes to its accepted connections.
@@ -1142,13 +1155,8 @@ func benchWriteBatch(b *testing.B, write func(*websocket.Conn, []liveMsgPart, *[
 		parts[i] = fmt.Appendf(nil, `{"type":"h","h":[%d,1,%d,%d,%d,66]}`, 9000+i, 617232+i%150, i%100, (i*7)%100)
 	}
 	done := make(chan struct{})
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := l.up.Upgrade(w, r, nil)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer ws.Close()
+	ws := tlsPage(b, l, nil, func(ws *websocket.Conn) {
+		defer close(done)
 		var buf []byte
 		for range 20 { // past crypto/tls's small first records
 			write(ws, parts, &buf)
@@ -1161,16 +1169,7 @@ func benchWriteBatch(b *testing.B, write func(*websocket.Conn, []liveMsgPart, *[
 			}
 		}
 		b.StopTimer()
-		close(done)
-	}))
-	srv.StartTLS()
-	defer srv.Close()
-	d := websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig}
-	ws, _, err := d.Dial("wss"+strings.TrimPrefix(srv.URL, "https")+"/", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ws.Close()
+	})
 	go func() {
 		for {
 			_, r, err := ws.NextReader()

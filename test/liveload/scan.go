@@ -201,14 +201,6 @@ func row(b []byte) (seen int64, ok bool) {
 	return seen, i < len(b) && b[i] == ']'
 }
 
-// comma reads ",N" (N an integer) from b.
-func comma(b []byte) (int64, []byte, bool) {
-	if len(b) == 0 || b[0] != ',' {
-		return 0, b, false
-	}
-	return number(b[1:])
-}
-
 // number reads an integer, perhaps negative, from the start of b and
 // returns it with the rest of b.
 func number(b []byte) (int64, []byte, bool) {
