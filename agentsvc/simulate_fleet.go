@@ -38,17 +38,26 @@ type fleet struct {
 	// report's ack_window_* figures.
 	windowMu sync.Mutex
 	window   [2]*histCounts
+	// windowEnded, if set, is called at the end of each measurement
+	// window (--memprofile writes the heap profile then).
+	windowEnded func()
 }
+
+// simGCPercent is the simulator's GOGC (see simulate).
+const simGCPercent = 400
 
 // markWindow takes acks' counts at the start (i = 0) or the end (1) of a
 // measurement window. A new start forgets the last window's end.
 func (f *fleet) markWindow(i int) {
 	c := f.acks.snapshot()
 	f.windowMu.Lock()
-	defer f.windowMu.Unlock()
 	f.window[i] = &c
 	if i == 0 {
 		f.window[1] = nil
+	}
+	f.windowMu.Unlock()
+	if i == 1 && f.windowEnded != nil {
+		f.windowEnded()
 	}
 }
 

@@ -259,12 +259,13 @@ func TestSimulateSurvivesCoreRestart(t *testing.T) {
 	core := startRealCore(t, "", "")
 	code := core.joinCode(t, 5)
 	dir := t.TempDir()
-	report := filepath.Join(dir, "report.json")
+	report, heap := filepath.Join(dir, "report.json"), filepath.Join(dir, "simulate.heap")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr testenv.Buffer
 	cmd := agentCmd(ctx, t, "simulate", "--agents", "5", "--join-code", code, "--interval", "1s", "--duration", "14s",
-		"--report-every", "1s", "--json", report, "--verify", "5", "--api-token-file", filepath.Join(core.data, "admin.token"))
+		"--report-every", "1s", "--json", report, "--verify", "5", "--api-token-file", filepath.Join(core.data, "admin.token"),
+		"--memprofile", heap)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -314,5 +315,10 @@ func TestSimulateSurvivesCoreRestart(t *testing.T) {
 	}
 	if r.Dropped != 0 {
 		t.Errorf("%d snapshots dropped", r.Dropped)
+	}
+	// --memprofile: the heap profile, written when the window ended (a
+	// gzipped protocol buffer, as go tool pprof reads it).
+	if b, err := os.ReadFile(heap); markWindow && (err != nil || len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b) {
+		t.Errorf("--memprofile: %d bytes, %v; want the heap profile written at the window's end", len(b), err)
 	}
 }

@@ -44,23 +44,24 @@ func main() {
 
 // config is the command line.
 type config struct {
-	binDir      string
-	build       bool
-	out         string
-	steps       []int
-	dashboards  []int // per step; nil: N/10, at least 1
-	rules       int
-	interval    time.Duration
-	settle      time.Duration
-	window      time.Duration
-	restart     bool
-	verify      int // agents whose stored points are checked
-	series      int // series per agent (simulate --series)
-	keepData    bool
-	connect     time.Duration // 0: 90 s + 20 ms per agent
-	pprof       string        // the core's --pprof address, "" for none
-	simProfile  bool          // the simulator writes its CPU profile into the step's directory
-	liveProfile bool          // liveload writes its CPU profile of the window into the step's directory
+	binDir        string
+	build         bool
+	out           string
+	steps         []int
+	dashboards    []int // per step; nil: N/10, at least 1
+	rules         int
+	interval      time.Duration
+	settle        time.Duration
+	window        time.Duration
+	restart       bool
+	verify        int // agents whose stored points are checked
+	series        int // series per agent (simulate --series)
+	keepData      bool
+	connect       time.Duration // 0: 90 s + 20 ms per agent
+	pprof         string        // the core's --pprof address, "" for none
+	simProfile    bool          // the simulator writes its CPU profile into the step's directory
+	simMemProfile bool          // the simulator writes its heap profile at the window's end into the step's directory
+	liveProfile   bool          // liveload writes its CPU profile of the window into the step's directory
 }
 
 // coreArgs are the flags every core of the run gets beyond its data
@@ -102,6 +103,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.connect, "connect-timeout", 0, "how `long` to wait for a step's agents to connect (default 90 s + 20 ms per agent; a step also stops waiting when the count stalls for a minute, and is then measured with the agents it has)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve the core's Go profiles on this loopback `address` (esmon serve --pprof), to profile a step while it runs")
 	fs.BoolVar(&c.simProfile, "sim-cpuprofile", false, "have the simulator write its CPU profile of the whole run to simulate.cpu in the step's directory")
+	fs.BoolVar(&c.simMemProfile, "sim-memprofile", false, "have the simulator write its heap profile at the end of the window to simulate.heap in the step's directory")
 	fs.BoolVar(&c.liveProfile, "liveload-cpuprofile", false, "have liveload write its CPU profile of the measured window to liveload.cpu in the step's directory")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

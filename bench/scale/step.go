@@ -374,6 +374,9 @@ func (s simCommand) start(name string) (*tool, error) {
 	if s.cfg.simProfile {
 		args = append(args, "--cpuprofile", filepath.Join(s.dir, name+".cpu"))
 	}
+	if s.cfg.simMemProfile {
+		args = append(args, "--memprofile", filepath.Join(s.dir, name+".heap"))
+	}
 	if s.caps.simEnrolments {
 		args = append(args, "--enrolments", filepath.Join(s.dir, "enrolments.json"))
 	}
