@@ -246,13 +246,16 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// simGCPercent is the simulator's GOGC (see simulate).
+const simGCPercent = 400
+
 // writeHeapProfile writes the heap as the last collection left it.
 func writeHeapProfile(path string) error {
 	pf, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := pprof.Lookup("heap").WriteTo(pf, 0); err != nil {
+	if err := pprof.WriteHeapProfile(pf); err != nil {
 		pf.Close()
 		return err
 	}

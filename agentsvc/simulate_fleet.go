@@ -43,9 +43,6 @@ type fleet struct {
 	windowEnded func()
 }
 
-// simGCPercent is the simulator's GOGC (see simulate).
-const simGCPercent = 400
-
 // markWindow takes acks' counts at the start (i = 0) or the end (1) of a
 // measurement window. A new start forgets the last window's end.
 func (f *fleet) markWindow(i int) {

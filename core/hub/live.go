@@ -1010,10 +1010,9 @@ func (l *Live) write(c *liveConn) {
 	if out == nil {
 		out = new(liveOut)
 	}
-	bp := &out.parts
 	defer func() {
-		clear(*bp)
-		*bp = (*bp)[:0]
+		clear(out.parts)
+		out.parts = out.parts[:0]
 		if cap(out.msg) > liveMaxPooledMsg {
 			out.msg = nil
 		}
@@ -1037,7 +1036,7 @@ func (l *Live) write(c *liveConn) {
 			code, text = CloseTooSlow, "too slow; reconnect for a fresh snapshot"
 			l.dropped.WithLabelValues("subscriber").Inc()
 		}
-		parts := (*bp)[:0]
+		parts := out.parts[:0]
 		if code == 0 {
 			n := min(l.head-c.cursor, liveMaxBatch)
 			for seq := c.cursor; seq < c.cursor+n; seq++ {
@@ -1050,7 +1049,7 @@ func (l *Live) write(c *liveConn) {
 			}
 			c.cursor += n
 		}
-		*bp = parts
+		out.parts = parts
 		if first == nil && !ping && code == 0 && len(parts) == 0 {
 			c.state = connWaiting
 			if !c.inWaiting {
