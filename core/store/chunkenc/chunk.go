@@ -135,7 +135,24 @@ type Times struct {
 	// the same timestamps, so it is worked out once for all of them.
 	gridN int32
 	grid  []byte
+	// parted are the Times made for chunks that parted from these
+	// timestamps, by where they parted (see part): the series of a host
+	// sampled at another cadence (a process scan every 30 s beside
+	// snapshots every 5 s) part at the same place and share them.
+	parted []parting
 }
+
+// parting is a Times made from the first n timestamps of another and t.
+type parting struct {
+	n  int32
+	t  int64
+	ts *Times
+}
+
+// maxParted bounds a Times' parted list: a host whose series each keep a
+// clock of their own would otherwise make it as long as its series, and
+// then each such series owns its timestamps as it did before.
+const maxParted = 8
 
 // NewTimes returns an empty Times to share.
 func NewTimes() *Times { return &Times{} }
@@ -273,10 +290,28 @@ func (c *Chunk) addTime(t int64, n int) {
 	case c.times.Len() == n: // at the end of the Times: add t for all
 	case c.times.Len() == n+1 && c.times.q.x == t: // another chunk added t
 		return
-	default: // parted from the shared timestamps (which hold more than n): a copy of its own
-		c.times = c.times.prefix(n)
+	default: // parted from the shared timestamps (which hold more than n)
+		c.times = c.times.part(n, t)
+		return
 	}
 	c.times.add(t)
+}
+
+// part returns Times whose first n+1 timestamps are the first n of ts and
+// t: those made for a chunk that parted from ts at the same place, when
+// there are (they may have more timestamps since), else new ones.
+func (ts *Times) part(n int, t int64) *Times {
+	for _, p := range ts.parted {
+		if int(p.n) == n && p.t == t {
+			return p.ts
+		}
+	}
+	p := ts.prefix(n)
+	p.add(t)
+	if len(ts.parted) < maxParted {
+		ts.parted = append(ts.parted, parting{n: int32(n), t: t, ts: p})
+	}
+	return p
 }
 
 // Append adds a sample. The caller keeps timestamps strictly increasing.

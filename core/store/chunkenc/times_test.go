@@ -10,7 +10,8 @@ import (
 // TestSharedTimesChangeNothing appends the snapshots of a host to chunks
 // that share one Times, with the ways a real host parts from its own
 // timestamps: a series that misses snapshots, one that starts late, one
-// sampled at its own times, one that skips a snapshot and comes back, and
+// sampled at its own times, one that skips a snapshot and comes back, two
+// sampled together at another cadence (and a third at yet another), and
 // regular and jittered clocks. Every chunk must serialise, seal and
 // report its last sample byte for byte as a chunk of its own fed the same
 // samples, after every snapshot (so also while others are ahead of it).
@@ -46,6 +47,10 @@ func TestSharedTimesChangeNothing(t *testing.T) {
 						continue
 					case i == 5 && k == snaps/2: // one sample a little late
 						ts = at + 2
+					case (i == 7 || i == 8) && k%6 != 2: // sampled at another cadence, together
+						continue
+					case i == 9 && k%6 != 2 && k%6 != 3: // and at a third
+						continue
 					}
 					switch i % 3 {
 					case 0:
@@ -64,6 +69,11 @@ func TestSharedTimesChangeNothing(t *testing.T) {
 				}
 				if shared[0].times != tm || shared[6].times != tm || (jitter == 0 && shared[5].times != tm && k < snaps/2) {
 					t.Fatalf("series that keep the host's times do not share them at snapshot %d", k)
+				}
+				// Series that part from the host's times at the same
+				// place share what they parted to.
+				if k >= 8 && (shared[7].times == tm || shared[7].times != shared[8].times || shared[9].times == shared[7].times) {
+					t.Fatalf("series sampled together at another cadence do not share their times at snapshot %d", k)
 				}
 				if k%17 == 0 || k == snaps-1 {
 					for i := range series {
