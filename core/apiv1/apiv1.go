@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -481,19 +482,45 @@ func HostBrief(h *Host, n uint32, epoch int64) (b []byte, ok bool, err error) {
 	if !ok {
 		return nil, false, nil
 	}
-	var seen any // null: never seen
-	if !h.LastSeen.IsZero() {
-		seen = h.LastSeen.UnixMilli() - epoch
-	}
-	var host any = h.ID
+	// Appended as encoding/json writes the array [host, state, seen, cpu,
+	// memory, disk] (TestHostBriefMatchesJSON): marshalling six boxed
+	// values made it a tenth of what the core allocated at 10,000 agents.
+	b = make([]byte, 0, len(hostBriefOpen)+48+len(h.ID))
+	b = append(b, hostBriefOpen...)
+	b = append(b, '[')
 	if n != 0 {
-		host = n
+		b = strconv.AppendUint(b, uint64(n), 10)
+	} else {
+		id, err := json.Marshal(h.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		b = append(b, id...)
 	}
-	b, err = json.Marshal([6]any{host, state, seen, wholePercent(h.Gauges.CPU), wholePercent(h.Gauges.Memory), wholePercent(h.Gauges.Disk)})
-	if err != nil {
-		return nil, false, err
+	b = append(b, ',')
+	b = strconv.AppendInt(b, int64(state), 10)
+	if h.LastSeen.IsZero() {
+		b = append(b, ",null"...) // never seen
+	} else {
+		b = append(b, ',')
+		b = strconv.AppendInt(b, h.LastSeen.UnixMilli()-epoch, 10)
 	}
-	return append(append([]byte(hostBriefOpen), b...), '}'), true, nil
+	for _, v := range [3]float64{h.Gauges.CPU, h.Gauges.Memory, h.Gauges.Disk} {
+		b = append(b, ',')
+		// A whole number under 1e21 is what encoding/json writes with
+		// 'f'; anything else (NaN and infinities are its errors) goes
+		// through it.
+		if v = wholePercent(v); math.Abs(v) < 1e21 {
+			b = strconv.AppendFloat(b, v, 'f', -1, 64)
+			continue
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			return nil, false, err
+		}
+		b = append(b, j...)
+	}
+	return append(b, "]}"...), true, nil
 }
 
 // wholePercent is a gauge rounded to a whole percent (never -0).
