@@ -257,15 +257,16 @@ type agentConn struct {
 	result  chan error // the outcome of the frame handOff handles
 }
 
-// seriesRef is what a connection knows of one series it defined: one
-// pointer for the garbage collector to follow.
+// seriesRef is what a connection knows of one series it defined. It
+// holds no pointer, so a connection's table of them is never scanned by
+// the garbage collector.
 type seriesRef struct {
-	// name is the series' name (store.AppendSeriesName's form), which
-	// the samples' metric and labels are read from; it is shared by
-	// every connection of the host (see limiter.admit), or refusedSeries
-	// for a series over its host's limit, whose samples are dropped and
-	// counted.
-	name string
+	// name is the series' name (store.AppendSeriesName's form) in the
+	// limiter's names, which the samples' metric and labels are read
+	// from; it is shared by every connection of the host (see
+	// limiter.admit), or refusedSeries for a series over its host's
+	// limit, whose samples are dropped and counted. 0: not defined.
+	name store.NameRef
 	// ref is the store's handle of the series, when the Ingester gives
 	// one; the zero ref makes the store find the series by name.
 	ref store.SeriesRef
@@ -274,38 +275,26 @@ type seriesRef struct {
 	parts store.NameParts
 }
 
-// refusedSeries marks the series refused for their host's limit. It is
-// no series' name, which ends in a zero byte, and not the empty name of
-// an id not defined.
-const refusedSeries = "refused"
+// refusedSeries marks the series refused for their host's limit. No
+// NameTable hands it out.
+const refusedSeries = ^store.NameRef(0)
 
 // denseIDs is how many series ids a connection keeps in a slice indexed
 // by id; agents number their series 0, 1, 2 …, so that is all of them.
 // Larger ids go to a map, so an odd id costs no memory.
 const denseIDs = 1 << 16
 
-// seriesTable maps a connection's series ids to its series. The dense
-// part keeps the names' parts in a slice of their own, which holds no
-// pointers: beside the names they would add a third to what the
-// collector scans for every series.
+// seriesTable maps a connection's series ids to its series.
 type seriesTable struct {
-	dense  []denseRef        // by id; name == "": not defined
-	parts  []store.NameParts // by id, beside dense
+	dense  []seriesRef // by id
 	sparse map[uint32]seriesRef
 	n      int // ids defined
 }
 
-// denseRef is a seriesRef in the dense part of a seriesTable, its parts
-// apart.
-type denseRef struct {
-	name string
-	ref  store.SeriesRef
-}
-
 func (t *seriesTable) get(id uint32) (seriesRef, bool) {
 	if id < denseIDs {
-		if int(id) < len(t.dense) && t.dense[id].name != "" {
-			return seriesRef{name: t.dense[id].name, ref: t.dense[id].ref, parts: t.parts[id]}, true
+		if int(id) < len(t.dense) && t.dense[id].name != 0 {
+			return t.dense[id], true
 		}
 		return seriesRef{}, false
 	}
@@ -318,11 +307,10 @@ func (t *seriesTable) set(id uint32, r seriesRef) {
 		t.n++
 	}
 	if id < denseIDs {
-		for int(id) >= len(t.dense) {
-			t.dense = append(t.dense, denseRef{})
-			t.parts = append(t.parts, store.NameParts{})
+		if int(id) >= len(t.dense) {
+			t.dense = append(t.dense, make([]seriesRef, int(id)+1-len(t.dense))...)
 		}
-		t.dense[id], t.parts[id] = denseRef{r.name, r.ref}, r.parts
+		t.dense[id] = r
 		return
 	}
 	if t.sparse == nil {
@@ -620,7 +608,7 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 				// labels before it where they are.
 				at := len(ls)
 				var metric string
-				metric, ls = ref.parts.Split(ls, ref.name)
+				metric, ls = ref.parts.Split(ls, c.lim.names.String(ref.name))
 				samples = append(samples, store.Sample{Metric: metric, Labels: ls[at:len(ls):len(ls)], T: s.TimeMS, V: s.Values[i], Ref: ref.ref})
 			}
 		}
@@ -671,7 +659,7 @@ func (c *agentConn) define(d *wire.SeriesDef, w *batchWork) error {
 	w.name = store.AppendSeriesName(w.name[:0], d.Metric, ls)
 	sr := seriesRef{name: refusedSeries}
 	if name, ok := c.lim.admit(c.host, w.name); ok {
-		sr.name, sr.parts = name, store.PartsOf(name)
+		sr.name, sr.parts = name, store.PartsOf(c.lim.names.String(name))
 		if refs, ok := c.in.(SeriesRefs); ok {
 			// An error (an empty metric name) leaves the zero ref: the
 			// append then refuses the samples and counts them.

@@ -77,28 +77,31 @@ type limiter struct {
 	throttled     prometheus.Counter
 	rateRefused   prometheus.Counter
 
-	mu    sync.Mutex // guards hosts, every budget in it, and names
+	mu    sync.Mutex // guards hosts, every budget in it, and adding to names
 	hosts map[string]*budget
 	// names holds the names of admitted series of every host, in blocks:
 	// one object for the collector to mark for the names of a thousand
-	// series or so. Admitted series are never forgotten, nor are their
-	// names.
-	names store.NameBlocks
+	// series or so, and numbers in place of strings where they are
+	// kept, which the collector does not scan. Admitted series are
+	// never forgotten, nor are their names. Connections read them
+	// without the lock.
+	names store.NameTable
 }
 
 // budget is one host's share: the series it defined and its rate bucket.
 type budget struct {
 	// series are the host's series: the hash of a series' name to one
 	// more than its index in names. Each series is described once, by
-	// its name in the limiter's blocks, for all the host's connections,
-	// which is why a connection itself keeps only that string per series.
-	// The map holds no pointers, so the garbage collector does not scan
-	// it, and names is one pointer a series: a series was a slab entry
-	// with a metric, a slice of labels and two strings per label, and a
-	// pointer in this map, about eight pointers each for every
-	// collection to follow (620,000 series at 10,000 agents).
+	// its name in the limiter's table, for all the host's connections,
+	// which is why a connection itself keeps only that name's number per
+	// series. Neither holds pointers, so the garbage collector scans
+	// neither: a series was a slab entry with a metric, a slice of labels
+	// and two strings per label, and a pointer in this map, about eight
+	// pointers each for every collection to follow (620,000 series at
+	// 10,000 agents), then a string here and one in each connection's
+	// table (a tenth of a mark at 10,000 agents).
 	series map[uint64]uint32
-	names  []string
+	names  []store.NameRef
 	rate   *rate.Limiter
 }
 
@@ -159,25 +162,25 @@ func (l *limiter) budget(host string) *budget {
 // store.AppendSeriesName's form, labels sorted, host label included): one
 // it defined before, or a new one while it is under its series limit. It
 // returns the series' name shared by the host's connections, a copy of k in
-// the limiter's name blocks, so the caller may reuse k.
-func (l *limiter) admit(host string, k []byte) (string, bool) {
+// the limiter's names, so the caller may reuse k.
+func (l *limiter) admit(host string, k []byte) (store.NameRef, bool) {
 	key := maphash.Bytes(l.seed, k)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.budget(host)
 	if i, ok := b.series[key]; ok {
-		if name := b.names[i-1]; name == string(k) {
+		if name := b.names[i-1]; l.names.String(name) == string(k) {
 			return name, true
 		}
 		// Two series with one hash: admitted as the one counted, and
 		// described on its own.
-		return string(k), true
+		return l.names.Add(k), true
 	}
 	if len(b.series) >= l.lim.MaxSeriesPerHost {
 		l.seriesRefused.Inc()
-		return "", false
+		return 0, false
 	}
-	name := l.names.String(k)
+	name := l.names.Add(k)
 	b.names = append(b.names, name)
 	b.series[key] = uint32(len(b.names))
 	return name, true

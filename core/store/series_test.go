@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -709,4 +710,88 @@ func FuzzDecodeRollup(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		decodeRollup(b, nil, math.MinInt64, math.MaxInt64)
 	})
+}
+
+// TestNameTable: every name added reads back as it was, empty and long
+// ones (a block of their own) among them, while other goroutines read
+// names added before (the hub's connections read their series' names
+// while the limiter adds other hosts'); run with -race. Blocks are made
+// only as they fill.
+func TestNameTable(t *testing.T) {
+	var tab NameTable
+	rng := rand.New(rand.NewPCG(3, 5))
+	var names []string
+	var refs []NameRef
+	var mu sync.Mutex // guards names and refs, handed to the readers
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				mu.Lock()
+				n := len(refs)
+				var r NameRef
+				var want string
+				if n > 0 {
+					i := rand.IntN(n)
+					r, want = refs[i], names[i]
+				}
+				mu.Unlock()
+				if n > 0 && tab.String(r) != want {
+					t.Errorf("name %d reads %q, want %q", n, tab.String(r), want)
+					return
+				}
+			}
+		})
+	}
+	buf := make([]byte, 0, 3*nameBlock)
+	total := 0
+	for i := range 20000 {
+		n := rng.IntN(200)
+		switch {
+		case i%997 == 0:
+			n = nameBlock/8 + rng.IntN(2*nameBlock) // a block of its own
+		case i%101 == 0:
+			n = 0
+		case i%503 == 0:
+			n = nameBlock / 8 // the longest kept in a shared block
+		}
+		buf = buf[:n]
+		for j := range buf {
+			buf[j] = byte('a' + rng.IntN(26))
+		}
+		want := string(buf)
+		r := tab.Add(buf)
+		clear(buf) // the caller's buffer, used again
+		if got := tab.String(r); got != want {
+			t.Fatalf("name %d of %d bytes reads %q, want %q", i, n, got, want)
+		}
+		mu.Lock()
+		names, refs = append(names, want), append(refs, r)
+		mu.Unlock()
+		if n <= nameBlock/8 {
+			total += n
+		}
+	}
+	close(done)
+	wg.Wait()
+	for i, r := range refs {
+		if got := tab.String(r); got != names[i] {
+			t.Fatalf("name %d reads %q, want %q", i, got, names[i])
+		}
+	}
+	long := 0
+	for i := range refs {
+		if i%997 == 0 {
+			long++
+		}
+	}
+	if blocks := len(*tab.blocks.Load()) - long; blocks > total/(nameBlock*9/10)+1 {
+		t.Errorf("%d blocks for %d bytes of names in blocks of %d", blocks, total, nameBlock)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -222,4 +223,68 @@ func (n *NameBlocks) String(k []byte) string {
 	off := len(n.b)
 	n.b = append(n.b, k...)
 	return unsafe.String(&n.b[off], len(k))
+}
+
+// NameRef is a name kept in a NameTable: where it is, in a number. A table
+// of NameRefs holds no pointers, so the collector never scans it, where a
+// string a series was a pointer for every collection to follow (a
+// million and more at 10,000 agents, about a tenth of each mark). The
+// zero NameRef is no name.
+type NameRef uint64
+
+// NameTable keeps names in blocks, as NameBlocks does, and numbers each
+// by a NameRef. Add is for one goroutine at a time (its caller's lock);
+// String may run beside it, in any goroutine that got the NameRef from
+// an Add that happened before.
+type NameTable struct {
+	// blocks are every block. A block is appended in the spare room of
+	// the slice or to a copy, so the blocks a reader loaded never change.
+	blocks atomic.Pointer[[][]byte]
+	cur    []byte // the block being filled, nil before the first
+	curI   int    // its index in blocks
+	fill   int    // bytes used in cur
+}
+
+// A NameRef is refLong for a name with a block of its own (a name over
+// nameBlock/8), the block's index plus one in bits 32 to 62, then the
+// name's offset in the block and its length, 16 bits each.
+const refLong NameRef = 1 << 63
+
+// Add keeps a copy of k and returns its NameRef.
+func (t *NameTable) Add(k []byte) NameRef {
+	if len(k) > nameBlock/8 {
+		return refLong | NameRef(t.push(append([]byte(nil), k...))+1)<<32
+	}
+	if t.cur == nil || nameBlock-t.fill < len(k) {
+		t.cur, t.fill = make([]byte, nameBlock), 0
+		t.curI = t.push(t.cur)
+	}
+	off := t.fill
+	t.fill += copy(t.cur[off:], k)
+	return NameRef(t.curI+1)<<32 | NameRef(off)<<16 | NameRef(len(k))
+}
+
+// push adds block b and returns its index.
+func (t *NameTable) push(b []byte) int {
+	var bs [][]byte
+	if p := t.blocks.Load(); p != nil {
+		bs = *p
+	}
+	bs = append(bs, b)
+	t.blocks.Store(&bs)
+	return len(bs) - 1
+}
+
+// String is the name r numbers; its bytes are never written again. r
+// must come from t.
+func (t *NameTable) String(r NameRef) string {
+	b := (*t.blocks.Load())[int(r>>32&(1<<31-1))-1]
+	if r&refLong != 0 {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	off, n := int(r>>16&0xffff), int(r&0xffff)
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&b[off], n)
 }
