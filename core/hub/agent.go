@@ -49,7 +49,6 @@ const (
 	// agent in turn, and a connection that cannot take a ping for that
 	// long is closed.
 	pingWriteWait = 2 * time.Second
-	ingestLimit   = 30 * time.Second
 	// maxHellos bounds the hellos handled at once: each writes the agent's
 	// contact and host records to the store, and thousands of agents
 	// coming back after a restart would otherwise queue thousands of
@@ -625,10 +624,11 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 	if err := c.lim.throttle(context.Background(), c.host, len(samples)); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), ingestLimit)
-	err := c.in.Ingest(ctx, c.host, samples)
-	cancel()
-	if err != nil {
+	// No deadline: the store bounds its own waits (for its log's room and
+	// its group commit); a deadline here was only read as the append
+	// began, and its context and timer were 8 % of what the core
+	// allocated at 10,000 agents.
+	if err := c.in.Ingest(context.Background(), c.host, samples); err != nil {
 		c.m.IngestErrors.Inc()
 		c.log.Error("store batch", "host", c.host, "seq", b.Seq, "err", err)
 		// No ack: the agent keeps the batch and sends it again.

@@ -196,6 +196,10 @@ func (l *limiter) throttle(ctx context.Context, host string, n int) error {
 	now := time.Now()
 	l.mu.Lock()
 	lim := l.budget(host).rate
+	if lim.AllowN(now, n) { // what nearly every batch finds, without a reservation to allocate
+		l.mu.Unlock()
+		return nil
+	}
 	var rs []*rate.Reservation
 	var wait time.Duration
 	// A batch larger than the burst is reserved in burst-sized parts; the
