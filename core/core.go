@@ -429,7 +429,14 @@ func (c *Core) checkSilent() {
 	for _, h := range c.hosts.Silent(now.Add(-c.opts.OfflineAfter)) {
 		c.live.Publish(apiv1.Event{Type: apiv1.EventHost, Host: &h})
 	}
-	list := c.hosts.ListBrief()
+	// Only hosts silent for the shortest offline rule's time can fire
+	// one: at 10,000 agents listing all of them every 5 s was 6 % of
+	// what the core allocated.
+	after, ok := c.alerts.OfflineAfter()
+	if !ok {
+		return
+	}
+	list := c.hosts.SilentSince(now.Add(-after + 1))
 	var all []apiv1.Transition
 	for len(list) > 0 {
 		n := min(len(list), offlineChunk)

@@ -156,3 +156,22 @@ func TestNoOfflineAlertsRightAfterStart(t *testing.T) {
 		t.Errorf("the alert is active since %v, want the host's last report, before the start", a.ActiveAt)
 	}
 }
+
+// TestOfflineJustPastTheRule: the offline check reads only hosts silent
+// for the shortest offline rule's time (Registry.SilentSince), and that
+// must still hold a host silent just past the rule's minute and leave
+// out one a little short of it.
+func TestOfflineJustPastTheRule(t *testing.T) {
+	c, _ := newCore(t, t.TempDir())
+	defer c.Stop()
+	c.started = time.Now().Add(-time.Hour)
+	c.alerts.Up(c.started)
+	now := time.Now()
+	c.hosts.Connected("past", wire.HostFacts{Hostname: "past"}, "1", now.Add(-61*time.Second))
+	c.hosts.Connected("short", wire.HostFacts{Hostname: "short"}, "1", now.Add(-50*time.Second))
+	c.checkSilent()
+	a := c.alerts.Active()
+	if len(a) != 1 || a[0].Host != "past" || a[0].RuleID != "agent-offline" {
+		t.Fatalf("alerts %+v, want past's agent-offline alone", a)
+	}
+}

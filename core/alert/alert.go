@@ -811,6 +811,20 @@ func (e *Engine) Up(at time.Time) {
 	e.mu.Unlock()
 }
 
+// OfflineAfter is the shortest silence an enabled agent-offline rule
+// fires on; ok is false when no such rule is enabled. A host seen since
+// is none of EvalOffline's business.
+func (e *Engine) OfflineAfter() (after time.Duration, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.offline {
+		if r.Enabled && (!ok || time.Duration(r.For) < after) {
+			after, ok = time.Duration(r.For), true
+		}
+	}
+	return after, ok
+}
+
 // EvalOffline fires agent-offline alerts for hosts silent longer than a
 // rule's For, as of now, counted from the core's start at the earliest
 // (see Up).

@@ -142,6 +142,40 @@ func TestAgentOffline(t *testing.T) {
 	}
 }
 
+// OfflineAfter is the shortest For of the enabled agent-offline rules:
+// the core lists only hosts silent that long for EvalOffline, so a longer
+// figure would miss alerts.
+func TestOfflineAfter(t *testing.T) {
+	e, _ := openEngine(t)
+	if d, ok := e.OfflineAfter(); !ok || d != time.Minute { // the default rule
+		t.Fatalf("default rules: %v %v, want 1m", d, ok)
+	}
+	short, _, err := e.PutRule(apiv1.Rule{Name: "short", Kind: apiv1.RuleAgentOffline, For: apiv1.Duration(20 * time.Second), Severity: "warning"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.OfflineAfter(); d != time.Minute {
+		t.Fatalf("with a shorter rule disabled: %v, want 1m", d)
+	}
+	short.Enabled = true
+	if _, _, err := e.PutRule(short, false); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.OfflineAfter(); d != 20*time.Second {
+		t.Fatalf("with a 20 s rule enabled: %v, want 20s", d)
+	}
+	for _, r := range e.Rules() {
+		if r.Kind == apiv1.RuleAgentOffline {
+			if _, err := e.DeleteRule(r.ID, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if d, ok := e.OfflineAfter(); ok {
+		t.Fatalf("no offline rule: %v %v, want none", d, ok)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -231,10 +231,14 @@ func (r *Registry) SaveSeen() int {
 }
 
 // List returns every host sorted by host name.
-func (r *Registry) List() []apiv1.Host { return r.list(true) }
+func (r *Registry) List() []apiv1.Host { return r.list(true, time.Time{}) }
 
 // ListBrief is List without the hosts' Latest values.
-func (r *Registry) ListBrief() []apiv1.Host { return r.list(false) }
+func (r *Registry) ListBrief() []apiv1.Host { return r.list(false, time.Time{}) }
+
+// SilentSince is ListBrief of the hosts last seen before cutoff (never
+// seen included).
+func (r *Registry) SilentSince(cutoff time.Time) []apiv1.Host { return r.list(false, cutoff) }
 
 // Len is the number of hosts.
 func (r *Registry) Len() int {
@@ -243,11 +247,18 @@ func (r *Registry) Len() int {
 	return len(r.hosts)
 }
 
-func (r *Registry) list(latest bool) []apiv1.Host {
+// list lists the hosts, with their Latest values or not, every one or
+// (cutoff not zero) those last seen before cutoff.
+func (r *Registry) list(latest bool, cutoff time.Time) []apiv1.Host {
 	r.mu.Lock()
-	out := make([]apiv1.Host, 0, len(r.hosts))
+	var out []apiv1.Host
+	if cutoff.IsZero() {
+		out = make([]apiv1.Host, 0, len(r.hosts))
+	}
 	for _, e := range r.hosts {
-		out = append(out, e.snapshot())
+		if cutoff.IsZero() || e.host.LastSeen.Before(cutoff) {
+			out = append(out, e.snapshot())
+		}
 	}
 	r.mu.Unlock()
 	if latest {

@@ -346,6 +346,25 @@ func TestListSortedByHostname(t *testing.T) {
 	}
 }
 
+// SilentSince lists, sorted as List, only the hosts last seen before its
+// cutoff: the core's offline check reads no other.
+func TestSilentSince(t *testing.T) {
+	r := open(t, openDB(t))
+	for i, c := range []struct{ id, name string }{{"c", "charlie"}, {"a2", "alpha"}, {"b", "bravo"}, {"a1", "alpha"}} {
+		r.Connected(c.id, wire.HostFacts{Hostname: c.name}, "", t0.Add(time.Duration(i)*time.Minute))
+	}
+	var ids []string
+	for _, h := range r.SilentSince(t0.Add(2 * time.Minute)) { // c and a2, seen at t0 and t0+1m; b at t0+2m is not before
+		ids = append(ids, h.ID)
+	}
+	if want := []string{"a2", "c"}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("silent since t0+2m: %v, want %v", ids, want)
+	}
+	if n := len(r.SilentSince(t0)); n != 0 {
+		t.Errorf("silent since the first hello: %d hosts, want none", n)
+	}
+}
+
 // countingKV is the real store, with its writes counted.
 type countingKV struct {
 	store.KV
