@@ -624,8 +624,8 @@ func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
 	if err := c.lim.throttle(context.Background(), c.host, len(samples)); err != nil {
 		return err
 	}
-	// No deadline: the store bounds its own waits (for its log's room and
-	// its group commit); a deadline here was only read as the append
+	// No deadline: the store's waits (for its log's room and its group
+	// commit) read none; a deadline here was only checked as the append
 	// began, and its context and timer were 8 % of what the core
 	// allocated at 10,000 agents.
 	if err := c.in.Ingest(context.Background(), c.host, samples); err != nil {
