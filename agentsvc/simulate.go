@@ -164,7 +164,8 @@ func simulate(args []string, stdout, stderr io.Writer) int {
 	// 650 MB, and at GOGC=100 each collection (every ~40 s) took ~3 s of
 	// CPU in 2.5 s, most of it in assists: a burst the core's machine
 	// felt as a stall. Memory is what a load tool can spare, so it
-	// collects at 4 times its live heap unless GOGC says otherwise.
+	// lets its heap grow to five times its live heap (GOGC=400) unless
+	// GOGC says otherwise.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(simGCPercent)
 	}

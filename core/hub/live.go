@@ -633,8 +633,8 @@ func (l *Live) encode(entries []liveEntry, ev apiv1.Event, watched bool) ([]live
 		}
 	}
 	// The host's full form, built only when it is sent: a copy of the
-	// host for every event was a tenth of what the core allocated at
-	// 10,000 agents, where nearly every event goes short.
+	// host for every event was 7 % of what the core allocated at 10,000
+	// agents, where nearly every event goes short.
 	liveHost := func(latest map[string]float64) *apiv1.LiveHost {
 		lh := &apiv1.LiveHost{Host: *h}
 		lh.Latest = latest

@@ -138,7 +138,7 @@ func (d *DB) lookup(metric string, ls Labels) *memSeries {
 // this one from then on. Caller holds hmu (or is Open).
 func (d *DB) addSeries(id uint64, k []byte) *memSeries {
 	s, ms := d.alloc.series()
-	*ms = memSeries{slot: s, id: id, name: d.alloc.names.String(k), lastT: math.MinInt64, dirtyH: noHour}
+	*ms = memSeries{slot: s, id: id, name: d.alloc.names.Keep(k), lastT: math.MinInt64, dirtyH: noHour}
 	host := ms.host()
 	ms.off = int32(windowOffset(host))
 	h := d.keyHash(k)
@@ -174,8 +174,8 @@ func (d *DB) addSeries(id uint64, k []byte) *memSeries {
 // a SeriesRef). Caller holds hmu.
 type seriesAlloc struct {
 	blocks []*[seriesBlock]memSeries
-	n      uint32     // slots handed out
-	names  NameBlocks // the series' names
+	n      uint32    // slots handed out
+	names  NameTable // the series' names
 }
 
 // slot numbers a series of the head: 1 + its index in seriesAlloc's

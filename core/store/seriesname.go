@@ -198,44 +198,26 @@ func (p NameParts) Split(ls Labels, name string) (string, Labels) {
 	return name[:e[0]], ls
 }
 
-// NameBlocks keeps strings (series names) that live as long as their
-// holder, in blocks: one object for the collector to mark for the names
-// of a thousand series or so, where a string each was an object each.
-// Names are never forgotten, so a block is never freed in part. The zero
-// NameBlocks is ready to use; it is not safe for concurrent use.
-type NameBlocks struct {
-	b []byte // the block being filled; written once per name
-}
-
-// nameBlock is the size of a name block; a name over an eighth of it gets
-// an allocation of its own.
+// nameBlock is the size of a NameTable's block; a name over an eighth of
+// it gets a block of its own.
 const nameBlock = 64 << 10
-
-// String returns a string with k's bytes, kept in the current block. The
-// bytes are never written again, which is what a string needs.
-func (n *NameBlocks) String(k []byte) string {
-	if len(k) == 0 || len(k) > nameBlock/8 {
-		return string(k)
-	}
-	if cap(n.b)-len(n.b) < len(k) {
-		n.b = make([]byte, 0, nameBlock)
-	}
-	off := len(n.b)
-	n.b = append(n.b, k...)
-	return unsafe.String(&n.b[off], len(k))
-}
 
 // NameRef is a name kept in a NameTable: where it is, in a number. A table
 // of NameRefs holds no pointers, so the collector never scans it, where a
-// string a series was a pointer for every collection to follow (a
-// million and more at 10,000 agents, about a tenth of each mark). The
-// zero NameRef is no name.
+// string a series was a pointer for every collection to follow (1.2
+// million in the hub at 10,000 agents; BenchmarkMarkPointers: 600,000
+// strings cost a collection ~5 ms more than as many numbers). The zero
+// NameRef is no name.
 type NameRef uint64
 
-// NameTable keeps names in blocks, as NameBlocks does, and numbers each
-// by a NameRef. Add is for one goroutine at a time (its caller's lock);
-// String may run beside it, in any goroutine that got the NameRef from
-// an Add that happened before.
+// NameTable keeps strings (series names) that live as long as their
+// holder, in blocks: one object for the collector to mark for the names
+// of a thousand series or so, where a string each was an object each.
+// Names are never forgotten, so a block is never freed in part. Each is
+// numbered by a NameRef. Add and Keep are for one goroutine at a time
+// (their caller's lock); String may run beside them, in any goroutine
+// that got the NameRef from an Add that happened before. The zero
+// NameTable is ready to use.
 type NameTable struct {
 	// blocks are every block. A block is appended in the spare room of
 	// the slice or to a copy, so the blocks a reader loaded never change.
@@ -263,6 +245,10 @@ func (t *NameTable) Add(k []byte) NameRef {
 	t.fill += copy(t.cur[off:], k)
 	return NameRef(t.curI+1)<<32 | NameRef(off)<<16 | NameRef(len(k))
 }
+
+// Keep keeps a copy of k and returns it, for a holder that keeps the
+// string itself.
+func (t *NameTable) Keep(k []byte) string { return t.String(t.Add(k)) }
 
 // push adds block b and returns its index.
 func (t *NameTable) push(b []byte) int {
