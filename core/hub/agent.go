@@ -407,9 +407,10 @@ func (c *agentConn) reader() error {
 		if err != nil {
 			return err
 		}
-		c.last.Store(time.Now().UnixNano())
-		c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		err = c.handOff(f.Bytes())
+		read := time.Now()
+		c.last.Store(read.UnixNano())
+		c.ws.SetReadDeadline(read.Add(pongWait))
+		err = c.handOff(f.Bytes(), read)
 		releaseFrame(f)
 		if err != nil {
 			return err
@@ -498,7 +499,10 @@ func (c *agentConn) readFrame() (*bytes.Buffer, error) {
 // (a stack grown once stays until a garbage collection shrinks it, and
 // with 10,000 agents that was 12 KB a connection). At most maxBatchWork
 // batches are handled at once; the others' readers wait.
-func (c *agentConn) handOff(frame []byte) error {
+//
+// read is when the frame arrived: the batch's acknowledgement latency
+// counts from there, the wait for a token included.
+func (c *agentConn) handOff(frame []byte, read time.Time) error {
 	c.work <- struct{}{}
 	go func() {
 		w := batchWorks.Get().(*batchWork)
@@ -513,7 +517,7 @@ func (c *agentConn) handOff(frame []byte) error {
 				c.m.InvalidFrames.WithLabelValues("protocol").Inc()
 				err = &refusal{CloseProtocol, fmt.Sprintf("unexpected %T after hello", msg)}
 			} else {
-				err = c.batch(b, w)
+				err = c.batch(b, w, read)
 			}
 		}
 		c.result <- err
@@ -574,9 +578,8 @@ func (c *agentConn) decodeInto(data []byte, b *wire.Batch) (any, error) {
 }
 
 // batch turns a batch into samples (in w's), hands them to the ingester
-// and writes the ack.
-func (c *agentConn) batch(b *wire.Batch, w *batchWork) error {
-	start := time.Now()
+// and writes the ack; start is when its frame arrived.
+func (c *agentConn) batch(b *wire.Batch, w *batchWork, start time.Time) error {
 	for i := range b.Defs {
 		if err := c.define(&b.Defs[i], w); err != nil {
 			return err
