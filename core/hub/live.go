@@ -98,9 +98,14 @@ const (
 	// write. With 16 KB of payload every frame of a long message took a
 	// full record and one of 4 bytes, two system calls.
 	liveWriteBuffer = 16<<10 - 4
-	// liveMaxPooledMsg bounds a message buffer kept for the next writer: a
-	// steady feed's messages are some 10 KB, a page catching up writes
-	// up to liveMaxBatch events at once.
+	// liveBatchBuffer is the size of a writer's buffer for a batch
+	// message (see writeBatch): a write buffer and room for the part that
+	// passes it (a short host event is some 40 bytes, a full one some
+	// 330); 18,428 bytes fill the allocator's 18,432-byte class.
+	liveBatchBuffer = liveWriteBuffer + 2048
+	// liveMaxPooledMsg bounds a message buffer kept for the next writer:
+	// one stays at liveBatchBuffer unless a single event (a long alert)
+	// was larger.
 	liveMaxPooledMsg = 256 << 10
 	// livePublishQueue is how many published events may wait for the
 	// fan-out goroutine.
@@ -1149,25 +1154,18 @@ func (l *Live) gapLocked() time.Duration {
 }
 
 // writeBatch sends one event as it is, and more as one batch message,
-// built whole in *buf (the writer's pooled buffer) and written at once:
-// written through the connection's writer a part at a time, the
+// built in *buf (the writer's pooled buffer) a write buffer's worth at a
+// time: written through the connection's writer a part at a time, the
 // few hundred parts of a message at 1,000 pages cost the core more than
-// their bytes (gorilla's Write checks and copies each in turn).
+// their bytes (gorilla's Write checks and copies each in turn), and built
+// whole, a page catching up (up to liveMaxBatch events, some 150 KB) grew
+// its buffer to that: after a stall at 10,000 agents, 1,000 pages doing
+// so at once allocated 112 MB in 5 s, which brought the next collection
+// on early. The buffer now stays at one write buffer and a part.
 func writeBatch(ws *websocket.Conn, parts []liveMsgPart, buf *[]byte) error {
 	if len(parts) == 1 {
 		return ws.WriteMessage(websocket.TextMessage, parts[0])
 	}
-	b := append((*buf)[:0], batchOpen...)
-	for i, p := range parts {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		// In a batch a short host event is its array alone.
-		p, _ = apiv1.HostBriefRow(p)
-		b = append(b, p...)
-	}
-	b = append(b, batchClose...)
-	*buf = b
 	// A buffer's worth at a time, not with WriteMessage or one Write: a
 	// long message then goes in frames of the write buffer's size, each
 	// with its header one full TLS record (see liveWriteBuffer). Given
@@ -1177,12 +1175,30 @@ func writeBatch(ws *websocket.Conn, parts []liveMsgPart, buf *[]byte) error {
 	if err != nil {
 		return err
 	}
-	for len(b) > 0 {
-		n := min(len(b), liveWriteBuffer)
-		if _, err := w.Write(b[:n]); err != nil {
-			return err
+	b := (*buf)[:0]
+	if cap(b) < liveBatchBuffer {
+		b = make([]byte, 0, liveBatchBuffer)
+	}
+	b = append(b, batchOpen...)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		b = b[n:]
+		// In a batch a short host event is its array alone.
+		p, _ = apiv1.HostBriefRow(p)
+		b = append(b, p...)
+		for len(b) >= liveWriteBuffer {
+			if _, err := w.Write(b[:liveWriteBuffer]); err != nil {
+				*buf = b
+				return err
+			}
+			b = append(b[:0], b[liveWriteBuffer:]...)
+		}
+	}
+	b = append(b, batchClose...)
+	*buf = b
+	if _, err := w.Write(b); err != nil {
+		return err
 	}
 	return w.Close()
 }

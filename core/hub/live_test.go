@@ -1086,6 +1086,47 @@ func TestLiveFramesFillTLSRecords(t *testing.T) {
 	t.Logf("a %d-byte message in %d writes", size, n)
 }
 
+// A page catching up gets up to liveMaxBatch events in one message; the
+// writer's buffer stays one write buffer and a part whatever the message's
+// length, and the message arrives whole, in order. Built whole, a 4,096-
+// event message (about 500 KB here) grew the buffer to its size, on every
+// page catching up at once after a stall.
+func TestLiveCatchUpBufferStaysSmall(t *testing.T) {
+	l, _ := newLive(t, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
+	defer l.Close()
+	parts := make([]liveMsgPart, liveMaxBatch)
+	for i := range parts {
+		parts[i] = fmt.Appendf(nil, `{"type":"alert","n":%d,"pad":"%s"}`, i, strings.Repeat("x", 80+i%50))
+	}
+	grown := make(chan int, 1)
+	ws := tlsPage(t, l, nil, func(ws *websocket.Conn) {
+		var buf []byte
+		if err := writeBatch(ws, parts, &buf); err != nil {
+			t.Error(err)
+		}
+		grown <- cap(buf)
+	})
+	_, data, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Type   string
+		Events []struct{ N int }
+	}
+	if err := json.Unmarshal(data, &m); err != nil || m.Type != "batch" || len(m.Events) != len(parts) {
+		t.Fatalf("message of %d bytes: type %q, %d events, %v; want a batch of %d", len(data), m.Type, len(m.Events), err, len(parts))
+	}
+	for i, e := range m.Events {
+		if e.N != i {
+			t.Fatalf("event %d is number %d: out of order", i, e.N)
+		}
+	}
+	if c := <-grown; c > liveBatchBuffer {
+		t.Errorf("a %d-byte message grew the writer's buffer to %d bytes, want at most %d", len(data), c, liveBatchBuffer)
+	}
+}
+
 // tlsPage serves one page over TLS on loopback, its listener wrapped by
 // wrap (if not nil), and dials it: serve writes to the page, and the
 // caller reads what the page gets. Both end with the test.
@@ -1147,10 +1188,25 @@ func BenchmarkLiveWriteBatch(b *testing.B) {
 	})
 }
 
+// BenchmarkLiveWriteCatchUp writes the message of a page catching up
+// (liveMaxBatch short host events) from a fresh buffer, as a writer does
+// once a collection has emptied the pool: the bytes a page's catch-up
+// allocates.
+func BenchmarkLiveWriteCatchUp(b *testing.B) {
+	benchWriteBatchN(b, liveMaxBatch, func(ws *websocket.Conn, parts []liveMsgPart, _ *[]byte) error {
+		var fresh []byte
+		return writeBatch(ws, parts, &fresh)
+	})
+}
+
 func benchWriteBatch(b *testing.B, write func(*websocket.Conn, []liveMsgPart, *[]byte) error) {
+	benchWriteBatchN(b, 300, write)
+}
+
+func benchWriteBatchN(b *testing.B, n int, write func(*websocket.Conn, []liveMsgPart, *[]byte) error) {
 	l, _ := newLive(b, func() apiv1.Event { return apiv1.Event{Type: apiv1.EventSnapshot} })
 	defer l.Close()
-	parts := make([]liveMsgPart, 300)
+	parts := make([]liveMsgPart, n)
 	for i := range parts {
 		parts[i] = fmt.Appendf(nil, `{"type":"h","h":[%d,1,%d,%d,%d,66]}`, 9000+i, 617232+i%150, i%100, (i*7)%100)
 	}
