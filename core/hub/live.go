@@ -1051,6 +1051,12 @@ func (l *Live) write(c *liveConn) {
 		parts := out.parts[:0]
 		if code == 0 {
 			n := min(l.head-c.cursor, liveMaxBatch)
+			if uint64(cap(parts)) < n {
+				// Once, at the batch's size: a page catching up after a
+				// collection emptied the pool grew a slice of up to 4,096
+				// by doubling.
+				parts = make([]liveMsgPart, 0, n)
+			}
 			for seq := c.cursor; seq < c.cursor+n; seq++ {
 				e := &l.ring[seq&l.ringMask]
 				if e.full != nil && contains(c.watch, e.host) {
