@@ -419,9 +419,11 @@ func (l *Live) run() {
 			return
 		}
 		delete(subs, s)
-		close(s.events)
+		// Counted out before the close: whoever sees the channel closed
+		// sees the gauge without it.
 		l.subscribers.Dec()
 		l.inProcess.Add(-1)
+		close(s.events)
 	}
 	defer func() {
 		for s := range subs {
