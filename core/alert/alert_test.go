@@ -1,9 +1,12 @@
 package alert
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +34,54 @@ func openEngineOn(t testing.TB, opts store.Options) (*Engine, *store.DB) {
 	}
 	t.Cleanup(func() { e.Close() }) // before the store's: cleanups run last first
 	return e, db
+}
+
+// TestTransitionLogLevels: an alert going pending and back is logged at
+// debug, one firing, resolving or escalating at info; at 10,000 agents the
+// pending churn was ~190 info lines a second.
+func TestTransitionLogLevels(t *testing.T) {
+	db, err := store.Open(store.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var buf bytes.Buffer
+	e, err := Open(db, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if _, _, err := e.PutRule(apiv1.Rule{Name: "cpu", Metric: "cpu_usage_percent", Op: ">", Threshold: 90, For: apiv1.Duration(10 * time.Second), Severity: "critical", Enabled: true}, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		sec int
+		v   float64
+	}{{0, 95}, {5, 20}, {10, 95}, {15, 95}, {20, 95}, {25, 10}} {
+		e.Eval("a", []store.Sample{cpu("a", s.sec, s.v)})
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if !strings.Contains(line, "msg=alert ") || field(line, "rule") != "cpu" { // not a default rule's
+			continue
+		}
+		level, from, to := field(line, "level"), field(line, "from"), field(line, "to")
+		got = append(got, level+" "+from+">"+to)
+	}
+	want := []string{"DEBUG inactive>pending", "DEBUG pending>inactive", "DEBUG inactive>pending", "INFO pending>firing", "INFO firing>resolved"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("logged transitions\n got %q\nwant %q", got, want)
+	}
+}
+
+// field is the value of key=value in a text log line.
+func field(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func cpu(host string, sec int, v float64) store.Sample {
