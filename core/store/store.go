@@ -376,20 +376,12 @@ func Open(opts Options) (*DB, error) {
 	// reading is as fast. Larger blocks would save more (128 KiB: 2.055
 	// at 10 hosts) but a long range of one series reads one raw chunk
 	// from each hour's blocks (keys are by window, then series), so 14
-	// days would decompress 43 MB instead of 11. Tables below L0 are
-	// built 1 MiB at a time (Badger's default 2 MiB): without cgo
-	// Badger's buffers are Go heap, and a compaction holds up to a dozen
-	// tables being built at once, each with its blocks twice (plain and
-	// compressed) and an initial buffer of twice the table's size; at
-	// 10,000 agents a compaction held 280 MB of live heap (heap profile
-	// in the compaction, z.Calloc under subcompact and the builders),
-	// which took the core's RSS past 2 GB.
+	// days would decompress 43 MB instead of 11.
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(true).
 		WithLogger(badgerLogger{log.With("component", "badger")}).
 		WithMemTableSize(8 << 20).
-		WithBaseTableSize(1 << 20).
 		WithNumMemtables(2).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(0).
