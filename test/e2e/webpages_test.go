@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"esmon/core/apiv1"
 	"esmon/internal/browsertest"
 )
 
@@ -96,7 +98,17 @@ func TestWebRuleFires(t *testing.T) {
 	browser := browsertest.New(t, c.pin)
 	startAgent(t, c)
 	h := c.waitHost(t)
-	time.Sleep(3 * time.Second) // a few batches of history for the preview
+	// The preview asks for the last hour in 5 s steps, stamped with each
+	// step's start; a 2 s hold shows only once the agent's data spans two
+	// steps. Wait for that rather than for a time that may fall inside one.
+	waitFor(t, 20*time.Second, "cpu_usage_percent in two 5 s steps", func() bool {
+		var res apiv1.QueryResult
+		now := time.Now().UTC()
+		q := url.Values{"metric": {"cpu_usage_percent"}, "host": {h.ID}, "step": {"5s"},
+			"from": {now.Add(-time.Hour).Format(time.RFC3339)}, "to": {now.Format(time.RFC3339)}}
+		c.do(t, "GET", "/api/v1/query?"+q.Encode(), nil, &res)
+		return len(res.Series) == 1 && len(res.Series[0].Points) >= 2
+	})
 
 	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
 	defer cancel()
