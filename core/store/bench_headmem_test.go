@@ -22,7 +22,7 @@ import (
 // agent sends (cpu, load, memory, swap, disks by mount and by device,
 // network by interface, the top processes, the agent's own counters),
 // looked up once by Ref as the hub does and appended at a 5 s interval
-// for a whole chunk window (720 samples a series). The series' names are
+// for a whole chunk piece (180 samples a series). The series' names are
 // fresh strings per series, as the wire decoder hands them over.
 //
 // It reports, after a full collection, the live heap per series, the
@@ -30,16 +30,16 @@ import (
 // the runtime's figure, which counts objects allocated since the last
 // collection too: Badger's index writes make the first one high) and the
 // heap objects per series:
-// once the series exist (before any sample), at half a window and at the
-// full window (every open chunk holds 720 samples at 5 s, the most a
-// head holds). At the full window it also reports the CPU a full
+// once the series exist (before any sample), at half a piece and at the
+// full piece (every open chunk holds 180 samples at 5 s, the most a
+// head holds: see chunkPiece). At the full piece it also reports the CPU a full
 // collection spends marking, per series (markns, the mean of five, over
 // the empty store's). The heap of the opened, empty store is subtracted; Badger's
 // memtables are in it and move by a few MB, so use enough hosts
 // (ESMON_HEADMEM_HOSTS, default 1000 = 60,000 series).
 // ESMON_HEADMEM_INTERVAL (default 5s) is the sampling interval: at 10s a
-// full window is 360 samples. ESMON_HEADMEM_PROFILE=file writes a heap
-// profile at the full window.
+// full piece is 90 samples. ESMON_HEADMEM_PROFILE=file writes a heap
+// profile at the full piece.
 // Run it with
 //
 //	nice -n 5 go test -run XXX -bench HeadMemory -benchtime 1x ./core/store/
@@ -194,13 +194,13 @@ func benchHeadMemory(b *testing.B, hosts int) {
 	interval := int64(5000)
 	if s := os.Getenv("ESMON_HEADMEM_INTERVAL"); s != "" {
 		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second || chunkWindow%d.Milliseconds() != 0 {
-			b.Fatalf("ESMON_HEADMEM_INTERVAL=%q: want a duration of at least 1s that divides an hour", s)
+		if err != nil || d < time.Second || chunkPiece%d.Milliseconds() != 0 {
+			b.Fatalf("ESMON_HEADMEM_INTERVAL=%q: want a duration of at least 1s that divides a quarter hour", s)
 		}
 		interval = d.Milliseconds()
 	}
-	samples := int(chunkWindow / interval)
-	// Each host starts at the start of its own chunk window (windows are
+	samples := int(chunkPiece / interval)
+	// Each host starts at the start of its own chunk piece (pieces are
 	// staggered by host), recent because Badger's TTL runs on the clock.
 	now := time.Now().UnixMilli() - 3*hourMS
 	type host struct {
@@ -215,7 +215,7 @@ func benchHeadMemory(b *testing.B, hosts int) {
 		name := fmt.Sprintf("host-%05d.example.internal", h)
 		ms := memSeries{}
 		ms.off = int32(windowOffset(name))
-		fleet[h].start = ms.windowOf(now) + chunkWindow
+		fleet[h].start = ms.pieceOf(now) + chunkPiece
 		fleet[h].rng = rand.New(rand.NewPCG(uint64(h), 1))
 		fleet[h].refs = make([]SeriesRef, 0, 64)
 		fleet[h].batch = make([]Sample, 0, 64)

@@ -51,7 +51,7 @@ func (d *DB) checkpoint(finishAll bool) error {
 		}
 	}
 	for host, ht := range d.times {
-		if finishAll || ht.window+2*chunkWindow <= d.maxT {
+		if finishAll || ht.piece+2*chunkWindow <= d.maxT {
 			delete(d.times, host) // no open chunk holds them now
 		}
 	}

@@ -24,6 +24,20 @@ import (
 // timestamp sections, which block compression stores once.
 const chunkWindow = int64(time.Hour / time.Millisecond)
 
+// chunkPiece is the span of one open chunk in milliseconds: a window's
+// samples are cut into four pieces, and a piece's chunk is finished, and
+// leaves memory with the next flush, when its series' first sample of the
+// next piece arrives. The head so holds seven and a half minutes of a
+// series on average rather than half an hour: at 10,000 agents (600,000
+// series every 5 s) the open chunks took 440 MB of heap 18 minutes after
+// a start and would have held ~600 MB at the hour. Pieces start at the
+// host's window offset too: a host's series cut together and share each
+// piece's timestamps; a fleet's pieces close spread over the quarter
+// hour. The chunks of a window keep the window in their key (a window
+// may hold any number of chunks, told apart by their first timestamps),
+// so readers and the data already on disk are as before.
+const chunkPiece = chunkWindow / 4
+
 // windowOffset is the offset of host's chunk windows from the clock hour:
 // a hash of the host name, in whole seconds.
 func windowOffset(host string) int64 {
@@ -36,6 +50,12 @@ func windowOffset(host string) int64 {
 func (ms *memSeries) windowOf(t int64) int64 {
 	off := int64(ms.off)
 	return floorTo(t-off, chunkWindow) + off
+}
+
+// pieceOf is the start of the piece of ms that holds t (see chunkPiece).
+func (ms *memSeries) pieceOf(t int64) int64 {
+	off := int64(ms.off)
+	return floorTo(t-off, chunkPiece) + off
 }
 
 // ErrClosed is returned by appends to a closed store.
@@ -205,22 +225,22 @@ func (a *seriesAlloc) at(s slot) *memSeries {
 }
 
 // appendSample adds one sample to a series' open chunk, finishing the chunk
-// when the sample belongs to the next window or the chunk is full. The
-// caller has checked t > ms.lastT and holds hmu.
+// when the sample belongs to the next piece (see chunkPiece) or the chunk
+// is full. The caller has checked t > ms.lastT and holds hmu.
 func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
-	w := ms.windowOf(t)
-	if ms.head.Len() > 0 && (w != ms.window || !ms.head.Append(t, v)) {
+	w, p := ms.windowOf(t), ms.pieceOf(t)
+	if ms.head.Len() > 0 && (p != ms.pieceOf(ms.firstT) || !ms.head.Append(t, v)) {
 		d.finish(ms)
 	}
 	if ms.head.Len() == 0 {
 		ms.window, ms.firstT = w, t
-		ms.head.ShareTimes(d.hostTimes(ms.host(), w))
+		ms.head.ShareTimes(d.hostTimes(ms.host(), p))
 		ms.head.Append(t, v)
 	}
 	if ms.head.Len() == hintAfter && !ms.head.Hinted() && t > ms.firstT {
 		// A series' first chunk: the size its first samples project
-		// over the rest of the window.
-		ms.head.SizeHint(int(min(int64(ms.head.ValueBytes())*(ms.window+chunkWindow-ms.firstT)/(t-ms.firstT), chunkenc.MaxChunkHint)))
+		// over the rest of the piece.
+		ms.head.SizeHint(int(min(int64(ms.head.ValueBytes())*(p+chunkPiece-ms.firstT)/(t-ms.firstT), chunkenc.MaxChunkHint)))
 	}
 	ms.lastT, ms.lastV = t, v
 	d.maxT = max(d.maxT, t)
@@ -246,28 +266,28 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 const hintAfter = 32
 
 // hostTimes returns the timestamps that the open chunks of host's series
-// in window w share, nil for a window before the host's newest (late
-// samples get timestamps of their own). Every series of a host is
-// sampled at the host's snapshot times, so its chunks' timestamps are
-// the same and one copy serves all: an open chunk then holds only its
+// in the piece starting at p share, nil for a piece before the host's
+// newest (late samples get timestamps of their own). Every series of a
+// host is sampled at the host's snapshot times, so its chunks' timestamps
+// are the same and one copy serves all: an open chunk then holds only its
 // values (chunkenc.Times). Caller holds hmu.
-func (d *DB) hostTimes(host string, w int64) *chunkenc.Times {
+func (d *DB) hostTimes(host string, p int64) *chunkenc.Times {
 	ht, ok := d.times[host]
 	switch {
-	case ok && ht.window == w:
-	case ok && ht.window > w:
+	case ok && ht.piece == p:
+	case ok && ht.piece > p:
 		return nil
 	default:
-		ht = hostTimes{window: w, ts: chunkenc.NewTimes()}
+		ht = hostTimes{piece: p, ts: chunkenc.NewTimes()}
 		d.times[host] = ht
 	}
 	return ht.ts
 }
 
-// hostTimes are the shared timestamps of a host's newest window.
+// hostTimes are the shared timestamps of a host's newest piece.
 type hostTimes struct {
-	window int64
-	ts     *chunkenc.Times
+	piece int64
+	ts    *chunkenc.Times
 }
 
 // finish moves a series' open chunk to its pending list. Caller holds hmu.

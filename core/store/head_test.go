@@ -160,12 +160,12 @@ func TestChunksGetSizeHints(t *testing.T) {
 	if !ms.head.Hinted() {
 		t.Fatalf("no hint after %d samples", hintAfter)
 	}
-	// The rest of the window, at 10 s, until the next window's first
+	// The rest of the piece, at 10 s, until the next piece's first
 	// sample seals the first chunk.
 	var sealed []byte
 	for i := hintAfter; len(ms.pending) == 0; i++ {
-		if i > 400 {
-			t.Fatal("no chunk sealed after 400 samples at 10 s")
+		if i > int(chunkPiece/10_000) {
+			t.Fatalf("no chunk sealed after %d samples at 10 s: a piece's worth", i)
 		}
 		sealed = ms.head.SealedBytes()
 		add(i, 1)

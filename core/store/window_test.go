@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"maps"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -144,5 +146,93 @@ func TestClockHourChunksAreRead(t *testing.T) {
 	}
 	if pts := sel.Series[0].Points; len(pts) != 362 || pts[0].V != -1 || pts[1].V != 0 || pts[360].V != 359 || pts[361].V != 1e6 {
 		t.Fatalf("got %d points: first %v, last %v", len(pts), pts[:min(2, len(pts))], pts[len(pts)-1])
+	}
+}
+
+// TestChunksAreCutIntoPieces checks that a series' open chunk never holds
+// more than a piece (a quarter of its window): the head keeps minutes of
+// a series, not up to an hour. A host's series cut at the same instants,
+// so they go on sharing each piece's timestamps; every piece reaches
+// Badger as a chunk under its window's key, and reads see every sample.
+func TestChunksAreCutIntoPieces(t *testing.T) {
+	db := open(t, Options{Dir: t.TempDir()})
+	defer db.Close()
+	ctx := context.Background()
+	const host = "h0"
+	probe := memSeries{off: int32(windowOffset(host))}
+	start := probe.pieceOf(time.Now().UnixMilli()-dayMS) + chunkPiece
+	const n = 600 // 100 minutes at 10 s: six full pieces and 60 samples of a seventh
+	perPiece := int(chunkPiece / 10_000)
+	for i := range int64(n) {
+		ts := start + i*10_000
+		err := db.Append(ctx, []Sample{
+			{Metric: "cpu", Labels: hostLabels(host), T: ts, V: float64(i)},
+			{Metric: "mem", Labels: hostLabels(host), T: ts, V: float64(2 * i)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.hmu.Lock()
+		for _, m := range []string{"cpu", "mem"} {
+			ms := db.find(m, hostLabels(host))
+			if ms.head.Len() > perPiece || ms.pieceOf(ms.firstT) != ms.pieceOf(ts) {
+				db.hmu.Unlock()
+				t.Fatalf("%s after %d samples: open chunk of %d samples from %d, want at most %d from the piece of %d",
+					m, i+1, ms.head.Len(), ms.firstT, perPiece, ts)
+			}
+		}
+		if ht := db.times[host]; ht.piece != probe.pieceOf(ts) {
+			db.hmu.Unlock()
+			t.Fatalf("after %d samples the host's shared timestamps are of the piece at %d, want %d", i+1, ht.piece, probe.pieceOf(ts))
+		}
+		db.hmu.Unlock()
+	}
+	if err := db.checkpoint(true); err != nil { // every chunk to Badger
+		t.Fatal(err)
+	}
+	chunks := map[uint64]int{}
+	err := db.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			w, id, firstT := keyTime(k[1:9]), binary.BigEndian.Uint64(k[9:17]), keyTime(k[17:25])
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if got := chunkenc.Count(v); got > perPiece {
+				t.Errorf("chunk of series %d at %d: %d samples, more than a piece's %d", id, firstT, got, perPiece)
+			}
+			if w != probe.windowOf(firstT) || firstT != probe.pieceOf(firstT) {
+				t.Errorf("chunk of series %d at %d under window %d: want window %d and a piece's start", id, firstT, w, probe.windowOf(firstT))
+			}
+			chunks[id]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts := slices.Collect(maps.Values(chunks)); len(counts) != 2 || counts[0] != 7 || counts[1] != 7 {
+		t.Errorf("chunks by series: %v, want 7 for each of 2", chunks)
+	}
+	for _, m := range []struct {
+		name string
+		mul  float64
+	}{{"cpu", 1}, {"mem", 2}} {
+		sel, err := db.Select(ctx, Query{Metric: m.name, Match: map[string]string{"host": host}, From: start, To: start + n*10_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts := sel.Series[0].Points
+		if len(pts) != n {
+			t.Fatalf("%s: %d points, want %d", m.name, len(pts), n)
+		}
+		for i, p := range pts {
+			if p.T != start+int64(i)*10_000 || p.V != m.mul*float64(i) {
+				t.Fatalf("%s: point %d is %+v", m.name, i, p)
+			}
+		}
 	}
 }
