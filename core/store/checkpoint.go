@@ -47,7 +47,7 @@ func (d *DB) checkpoint(finishAll bool) error {
 	d.hmu.Lock()
 	for ms := range d.byID.all() {
 		if ms.head.Len() > 0 && (finishAll || ms.window+2*chunkWindow <= d.maxT) {
-			d.finish(ms, true)
+			d.finish(ms)
 		}
 	}
 	for host, ht := range d.times {
@@ -285,7 +285,6 @@ func (d *DB) applyRecord(rec []byte) error {
 			d.pendingBytes += int64(len(data))
 		} else {
 			ms.head, ms.window, ms.firstT = *c, window, firstT
-			ms.split, ms.mergeFrom = false, firstT // a run of this process starts here
 		}
 		if lastT > ms.lastT {
 			ms.lastT, ms.lastV = lastT, lastV

@@ -67,13 +67,6 @@ type chunkRef struct {
 	window int64
 	firstT int64
 	data   []byte
-	// whole is set on the chunk that ends a run of its series' chunks in
-	// the window (the next sample is in a later window, the series went
-	// quiet, or the store closes): the flush merges the run's pieces,
-	// from mergeFrom on, into one chunk (see mergeWindows), and only such
-	// chunks may take a quotient form.
-	whole     bool
-	mergeFrom int64
 }
 
 // memSeries is one series in memory: its identity, its open chunk, its
@@ -101,13 +94,6 @@ type memSeries struct {
 	slot    slot  // where seriesAlloc keeps it: what the maps, postings and SeriesRef hold
 	dirtyH  int32 // last hour (of the epoch) marked dirty for the minute rollups
 	indexed bool  // the series' index entries are in Badger
-	// split is set while the open chunk continues a run of pieces of its
-	// window, cut by this process from mergeFrom, the first timestamp of
-	// the run's first chunk: the pieces its whole-window merge takes.
-	// Chunks of the window from before the run (an earlier process's,
-	// which may be a quotient's operands) are never merged again.
-	split     bool
-	mergeFrom int64
 }
 
 // host is the series' host label.
@@ -244,12 +230,9 @@ func (a *seriesAlloc) at(s slot) *memSeries {
 func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 	w, p := ms.windowOf(t), ms.pieceOf(t)
 	if ms.head.Len() > 0 && (p != ms.pieceOf(ms.firstT) || !ms.head.Append(t, v)) {
-		d.finish(ms, w != ms.window)
+		d.finish(ms)
 	}
 	if ms.head.Len() == 0 {
-		if !ms.split {
-			ms.mergeFrom = t
-		}
 		ms.window, ms.firstT = w, t
 		ms.head.ShareTimes(d.hostTimes(ms.host(), p))
 		ms.head.Append(t, v)
@@ -307,17 +290,13 @@ type hostTimes struct {
 	ts    *chunkenc.Times
 }
 
-// finish moves a series' open chunk to its pending list; whole when no
-// more samples of its window are expected in this run of its chunks (see
-// chunkRef.whole), not when the next piece of the window or a full chunk
-// cut it. Caller holds hmu.
-func (d *DB) finish(ms *memSeries, whole bool) {
+// finish moves a series' open chunk to its pending list. Caller holds hmu.
+func (d *DB) finish(ms *memSeries) {
 	data := ms.head.SealedBytes()
 	if len(ms.pending) == 0 {
 		d.withPending = append(d.withPending, ms)
 	}
-	ms.pending = append(ms.pending, &chunkRef{window: ms.window, firstT: ms.firstT, data: data, whole: whole, mergeFrom: ms.mergeFrom})
-	ms.split = !whole
+	ms.pending = append(ms.pending, &chunkRef{window: ms.window, firstT: ms.firstT, data: data})
 	d.pendingBytes += int64(len(data))
 	ms.head = chunkenc.Chunk{} // its buffers go: the next chunk grows its own
 	ms.head.SizeHint(len(data))
@@ -454,27 +433,17 @@ func (d *DB) flush() error {
 		return nil
 	}
 
+	quot := quotients(items)
 	wb := d.db.NewWriteBatch()
 	defer wb.Cancel()
 	var bytes int64
-	for _, it := range items {
-		for _, c := range it.refs {
-			bytes += int64(len(c.data))
-		}
-	}
-	var quot map[*chunkRef][]byte
 	err := func() error {
-		writes, dels, err := d.mergeWindows(items)
-		if err != nil {
-			return err
-		}
-		quot = quotients(writes)
 		for _, ms := range idx {
 			if err := wb.Set(indexEntry(ms)); err != nil {
 				return err
 			}
 		}
-		for _, it := range writes {
+		for _, it := range items {
 			for _, c := range it.refs {
 				data := c.data
 				if q, ok := quot[c]; ok {
@@ -485,14 +454,7 @@ func (d *DB) flush() error {
 				if err := wb.SetEntry(e); err != nil {
 					return err
 				}
-			}
-		}
-		// The merged chunks are in the batch before the pieces they
-		// replace leave it; a read between the two sees both, and
-		// decode keeps one sample a timestamp.
-		for _, k := range dels {
-			if err := wb.Delete(k); err != nil {
-				return err
+				bytes += int64(len(c.data))
 			}
 		}
 		return wb.Flush()

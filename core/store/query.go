@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -309,27 +308,7 @@ func (r *reader) decode(id uint64, chunks []memChunk, from, to int64) ([]Point, 
 			}
 		}
 	}
-	return oneATimestamp(pts[:n]), nil
-}
-
-// oneATimestamp returns pts, sorted by timestamp, with one sample a
-// timestamp. Chunks overlap only for moments: a window's merged chunk
-// (mergeWindows) is written before its pieces are deleted and while the
-// head still holds the last of them; a replay after a crash may cut
-// pieces again beside a merged chunk. Their samples are the same.
-func oneATimestamp(pts []Point) []Point {
-	sorted := true
-	for i := 1; i < len(pts); i++ {
-		if pts[i].T <= pts[i-1].T {
-			sorted = false
-			break
-		}
-	}
-	if sorted {
-		return pts
-	}
-	slices.SortStableFunc(pts, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
-	return slices.CompactFunc(pts, func(a, b Point) bool { return a.T == b.T })
+	return pts[:n], nil
 }
 
 // decodeChunk decodes chunk c into dst, which has room for all of its

@@ -20,9 +20,7 @@ type flushItem struct {
 // values of the same host, window and first timestamp (memory used
 // percent of used and total bytes, memory available of total and used:
 // chunkenc.EncQuotient), and returns what to write for them instead: a
-// quotient chunk naming the two series. Only chunks that end their run
-// in the window (chunkRef.whole, merged from its pieces) are considered:
-// nothing merges them again, so an operand's key keeps its chunk. The operands are
+// quotient chunk naming the two series. The operands are
 // written in the same batch, and share the quotient's window, so its
 // retention: the quotient's operands are there as long as it is. Only
 // Badger holds the quotient form; the head keeps the chunk as it was.
@@ -39,9 +37,6 @@ func quotients(items []flushItem) map[*chunkRef][]byte {
 	for _, it := range items {
 		host := it.ms.host()
 		for _, c := range it.refs {
-			if !c.whole {
-				continue // a piece: a later merge replaces it (and would its operands)
-			}
 			k := key{host, c.window, c.firstT}
 			g := groups[k]
 			if g == nil {
