@@ -22,7 +22,7 @@ import (
 // agent sends (cpu, load, memory, swap, disks by mount and by device,
 // network by interface, the top processes, the agent's own counters),
 // looked up once by Ref as the hub does and appended at a 5 s interval
-// for a whole chunk piece (180 samples a series). The series' names are
+// for a whole chunk piece (360 samples a series). The series' names are
 // fresh strings per series, as the wire decoder hands them over.
 //
 // It reports, after a full collection, the live heap per series, the
@@ -31,14 +31,14 @@ import (
 // collection too: Badger's index writes make the first one high) and the
 // heap objects per series:
 // once the series exist (before any sample), at half a piece and at the
-// full piece (every open chunk holds 180 samples at 5 s, the most a
+// full piece (every open chunk holds 360 samples at 5 s, the most a
 // head holds: see chunkPiece). At the full piece it also reports the CPU a full
 // collection spends marking, per series (markns, the mean of five, over
 // the empty store's). The heap of the opened, empty store is subtracted; Badger's
 // memtables are in it and move by a few MB, so use enough hosts
 // (ESMON_HEADMEM_HOSTS, default 1000 = 60,000 series).
 // ESMON_HEADMEM_INTERVAL (default 5s) is the sampling interval: at 10s a
-// full piece is 90 samples. ESMON_HEADMEM_PROFILE=file writes a heap
+// full piece is 180 samples. ESMON_HEADMEM_PROFILE=file writes a heap
 // profile at the full piece.
 // Run it with
 //
@@ -195,7 +195,7 @@ func benchHeadMemory(b *testing.B, hosts int) {
 	if s := os.Getenv("ESMON_HEADMEM_INTERVAL"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < time.Second || chunkPiece%d.Milliseconds() != 0 {
-			b.Fatalf("ESMON_HEADMEM_INTERVAL=%q: want a duration of at least 1s that divides a quarter hour", s)
+			b.Fatalf("ESMON_HEADMEM_INTERVAL=%q: want a duration of at least 1s that divides half an hour", s)
 		}
 		interval = d.Milliseconds()
 	}

@@ -25,18 +25,27 @@ import (
 const chunkWindow = int64(time.Hour / time.Millisecond)
 
 // chunkPiece is the span of one open chunk in milliseconds: a window's
-// samples are cut into four pieces, and a piece's chunk is finished, and
+// samples are cut into two pieces, and a piece's chunk is finished, and
 // leaves memory with the next flush, when its series' first sample of the
-// next piece arrives. The head so holds seven and a half minutes of a
-// series on average rather than half an hour: at 10,000 agents (600,000
-// series every 5 s) the open chunks took 440 MB of heap 18 minutes after
-// a start and would have held ~600 MB at the hour. Pieces start at the
-// host's window offset too: a host's series cut together and share each
-// piece's timestamps; a fleet's pieces close spread over the quarter
-// hour. The chunks of a window keep the window in their key (a window
-// may hold any number of chunks, told apart by their first timestamps),
-// so readers and the data already on disk are as before.
-const chunkPiece = chunkWindow / 4
+// next piece arrives. The head so holds a quarter of an hour of a series
+// on average rather than half an hour: at 10,000 agents (600,000 series
+// every 5 s) the open chunks took 440 MB of heap 18 minutes after a start
+// and would have held ~600 MB at the hour. Pieces start at the host's
+// window offset too: a host's series cut together and share each piece's
+// timestamps; a fleet's pieces close spread over the half hour. The
+// chunks of a window keep the window in their key (a window may hold any
+// number of chunks, told apart by their first timestamps), so readers and
+// the data already on disk are as before.
+//
+// Each piece is a chunk in Badger for good, which costs its key and
+// header: the devops dataset (a day of 100 hosts at 10 s) takes 1.987
+// bytes a sample on disk in halves, 1.935 in whole hours and 2.076 in
+// quarters (BENCHMARKS.md, "Scale", twentieth round). Merging a window's
+// pieces back into one chunk when it ends kept the disk at 1.935 but
+// doubled what Badger's compactions rewrite, and their table builders'
+// memory with it (100,000 series: 400 MiB peak RSS against 341 in
+// halves).
+const chunkPiece = chunkWindow / 2
 
 // windowOffset is the offset of host's chunk windows from the clock hour:
 // a hash of the host name, in whole seconds.

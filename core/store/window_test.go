@@ -150,7 +150,7 @@ func TestClockHourChunksAreRead(t *testing.T) {
 }
 
 // TestChunksAreCutIntoPieces checks that a series' open chunk never holds
-// more than a piece (a quarter of its window): the head keeps minutes of
+// more than a piece (half of its window): the head keeps minutes of
 // a series, not up to an hour. A host's series cut at the same instants,
 // so they go on sharing each piece's timestamps; every piece reaches
 // Badger as a chunk under its window's key, and reads see every sample.
@@ -161,7 +161,7 @@ func TestChunksAreCutIntoPieces(t *testing.T) {
 	const host = "h0"
 	probe := memSeries{off: int32(windowOffset(host))}
 	start := probe.pieceOf(time.Now().UnixMilli()-dayMS) + chunkPiece
-	const n = 600 // 100 minutes at 10 s: six full pieces and 60 samples of a seventh
+	const n = 600 // 100 minutes at 10 s: three full pieces and 60 samples of a fourth
 	perPiece := int(chunkPiece / 10_000)
 	for i := range int64(n) {
 		ts := start + i*10_000
@@ -214,8 +214,8 @@ func TestChunksAreCutIntoPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts := slices.Collect(maps.Values(chunks)); len(counts) != 2 || counts[0] != 7 || counts[1] != 7 {
-		t.Errorf("chunks by series: %v, want 7 for each of 2", chunks)
+	if counts := slices.Collect(maps.Values(chunks)); len(counts) != 2 || counts[0] != 4 || counts[1] != 4 {
+		t.Errorf("chunks by series: %v, want 4 for each of 2", chunks)
 	}
 	for _, m := range []struct {
 		name string
