@@ -377,16 +377,6 @@ func Open(opts Options) (*DB, error) {
 	// at 10 hosts) but a long range of one series reads one raw chunk
 	// from each hour's blocks (keys are by window, then series), so 14
 	// days would decompress 43 MB instead of 11.
-	//
-	// Tables below level 0 start at 1 MiB (Badger's default is 2 MiB)
-	// and double a level down. Without cgo Badger builds a table in Go
-	// heap, in an allocator that starts at twice the table's size and
-	// doubles as it fills; a compaction fills up to 8 + splits of them
-	// at once, and Badger's pool keeps eight of them, their buffers
-	// whole, while compactions go on (a 10,000-agent core compacts all
-	// the time). At 10,000 agents an hour in, level 6's 8 MiB tables
-	// had 64 MiB allocators: 150-280 MB of the heap between bursts,
-	// 400-500 MB in them, raising the collector's goal with them.
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(true).
@@ -397,7 +387,6 @@ func Open(opts Options) (*DB, error) {
 		WithIndexCacheSize(0).
 		WithValueLogFileSize(64 << 20).
 		WithNumCompactors(2).
-		WithBaseTableSize(1 << 20).
 		WithCompression(options.ZSTD).
 		WithZSTDCompressionLevel(3).
 		WithBlockSize(32 << 10).
