@@ -219,7 +219,8 @@ var DefaultRetention = Retention{Raw: 14 * 24 * time.Hour, Minute: 180 * 24 * ti
 // with the head's timestamps shared per host, a series' names kept as one
 // string and the open chunk kept in the series it is under 120 MB at 10 s samples
 // (BenchmarkHeadMemory: ~0.96 KB a series with every open chunk a full
-// hour, Badger's memtables and caches ~20 MB); without a limit the Go heap grows to twice that and more before a
+// hour, when chunks were not cut at half windows; Badger's memtables and
+// caches ~20 MB); without a limit the Go heap grows to twice that and more before a
 // collection and returns freed pages lazily, and the process peaks at
 // ~640 MB. Under this limit it stays under 400 MB (BENCHMARKS.md, "Store").
 // Raise it with the fleet: it should stay above twice the live heap, or
