@@ -33,10 +33,18 @@ const chunkWindow = int64(time.Hour / time.Millisecond)
 // and would have held about twice the 310 MB halves hold from half an
 // hour on (they held 30 minutes of a series on average, halves 15). Pieces start at the host's
 // window offset too: a host's series cut together and share each piece's
-// timestamps; a fleet's pieces close spread over the half hour. The
-// chunks of a window keep the window in their key (a window may hold any
-// number of chunks, told apart by their first timestamps), so readers and
-// the data already on disk are as before.
+// timestamps; a fleet's pieces close spread over the half hour. A
+// chunk's key holds its piece's start (chunkKey), not its window's: the
+// chunks one flush writes are then those of the pieces that just ended,
+// and Badger gets its keys in about ascending order, each new table past
+// the older ones. With the window in the key a window's second piece
+// landed among its first piece's chunks written half an hour before: every
+// table flushed spanned that half hour of keys, each compaction rewrote
+// the half hour of the level below, and at 10,000 agents its table
+// builders held 0.3-0.5 GB at once (BENCHMARKS.md, "Scale", twenty-first
+// round). Chunks written before that keep their window's key; readers seek
+// a window's start and its second piece's (any number of chunks sit under
+// one, told apart by their first timestamps).
 //
 // Each piece is a chunk in Badger for good, which costs its key and
 // header: the devops dataset (a day of 100 hosts at 10 s) takes 1.987
@@ -75,7 +83,7 @@ var ErrClosed = errors.New("store closed")
 // chunkRef is a finished chunk not yet written to Badger. data never
 // changes once the chunk is finished.
 type chunkRef struct {
-	window int64
+	window int64 // the start of its key's span: its piece (see chunkPiece)
 	firstT int64
 	data   []byte
 }
@@ -97,7 +105,7 @@ type memSeries struct {
 	pending []*chunkRef
 	head    chunkenc.Chunk // open chunk; empty (Len 0) when none
 	id      uint64
-	window  int64 // window of head
+	window  int64 // piece of head: the span its key holds (see chunkPiece)
 	firstT  int64 // first timestamp of head
 	lastT   int64 // newest sample, math.MinInt64 when none
 	lastV   float64
@@ -244,7 +252,7 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 		d.finish(ms)
 	}
 	if ms.head.Len() == 0 {
-		ms.window, ms.firstT = w, t
+		ms.window, ms.firstT = p, t
 		ms.head.ShareTimes(d.hostTimes(ms.host(), p))
 		ms.head.Append(t, v)
 	}

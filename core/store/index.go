@@ -14,8 +14,11 @@ import (
 // Keys of the series index and of the chunks:
 //
 //	i<id>                       -> metric \0 name \0 value \0 ...
-//	c<window><id><first time>   -> raw chunk (window first, so the chunks
-//	                               of one hour of one host sit together)
+//	c<piece><id><first time>    -> raw chunk (the start of its piece of
+//	                               a window first, so the chunks of one
+//	                               piece of one host sit together, and
+//	                               chunks are written in about key order;
+//	                               see chunkPiece)
 //	g<tier><id><window>         -> rollup chunk of tier 1 (1m) or 2 (1h)
 //	t<name>                     -> store state (rollup watermarks)
 //
@@ -34,10 +37,10 @@ func seriesIDKey(id uint64) []byte {
 	return k
 }
 
-func chunkKey(window int64, id uint64, firstT int64) []byte {
+func chunkKey(piece int64, id uint64, firstT int64) []byte {
 	k := make([]byte, 25)
 	k[0] = prefixChunk
-	binary.BigEndian.PutUint64(k[1:], uint64(window)^signBit)
+	binary.BigEndian.PutUint64(k[1:], uint64(piece)^signBit)
 	binary.BigEndian.PutUint64(k[9:], id)
 	binary.BigEndian.PutUint64(k[17:], uint64(firstT)^signBit)
 	return k

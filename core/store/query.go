@@ -216,8 +216,16 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 		wFrom := max(floorTo(from-off, chunkWindow), floorTo(lowW-off, chunkWindow)) + off
 		wTo := min(floorTo(to-off, chunkWindow), floorTo(highW-off, chunkWindow)) + off
 		for w := wFrom; w <= wTo; w += chunkWindow {
+			// A window's chunks sit under its start (its first piece, and
+			// every chunk written before chunks were keyed by piece) and
+			// under its second piece's start (see chunkPiece).
 			if err := seek(w); err != nil {
 				return nil, err
+			}
+			if w <= math.MaxInt64-chunkPiece {
+				if err := seek(w + chunkPiece); err != nil {
+					return nil, err
+				}
 			}
 			if w > math.MaxInt64-chunkWindow {
 				break

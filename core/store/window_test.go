@@ -24,21 +24,11 @@ func TestChunkWindowsAreStaggeredByHost(t *testing.T) {
 	base := floorTo(time.Now().UnixMilli()-dayMS, hourMS)
 	hosts := []string{"h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"}
 	const n = 3 * 360 // three hours at 10 s
-	for i := range int64(n) {
-		var in []Sample
-		for _, h := range hosts {
-			in = append(in,
-				Sample{Metric: "cpu", Labels: hostLabels(h), T: base + i*10_000, V: float64(i)},
-				Sample{Metric: "mem", Labels: hostLabels(h), T: base + i*10_000, V: float64(2 * i)})
-		}
-		if err := db.Append(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendFleet(t, db, base, hosts, n, []string{"cpu", "mem"}, nil)
 	if err := db.checkpoint(true); err != nil { // every chunk to Badger
 		t.Fatal(err)
 	}
-	windows := map[string]map[int64]bool{} // host -> windows of its chunks
+	windows := map[string]map[int64]bool{} // host -> pieces of its chunks' keys
 	err := db.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
 		defer it.Close()
@@ -58,13 +48,16 @@ func TestChunkWindowsAreStaggeredByHost(t *testing.T) {
 	starts := map[int64]bool{}
 	for _, h := range hosts {
 		off := windowOffset(h)
-		if len(windows[h]) != 4 { // three hours at an offset span four windows
-			t.Errorf("host %s: chunks in %d windows, want 4 (cpu and mem share them)", h, len(windows[h]))
-		}
-		for w := range windows[h] {
-			if mod(w-off, chunkWindow) != 0 {
-				t.Errorf("host %s: window %d is not at its offset %d", h, w, off)
+		probe := memSeries{off: int32(off)}
+		inWindows := map[int64]bool{}
+		for p := range windows[h] { // keys hold pieces (see chunkPiece)
+			if mod(p-off, chunkPiece) != 0 {
+				t.Errorf("host %s: key's piece %d is not at its offset %d", h, p, off)
 			}
+			inWindows[probe.windowOf(p)] = true
+		}
+		if len(inWindows) != 4 { // three hours at an offset span four windows
+			t.Errorf("host %s: chunks in %d windows, want 4 (cpu and mem share them)", h, len(inWindows))
 		}
 		starts[off] = true
 	}
@@ -153,7 +146,7 @@ func TestClockHourChunksAreRead(t *testing.T) {
 // more than a piece (half of its window): the head keeps minutes of
 // a series, not up to an hour. A host's series cut at the same instants,
 // so they go on sharing each piece's timestamps; every piece reaches
-// Badger as a chunk under its window's key, and reads see every sample.
+// Badger as a chunk under its piece's key, and reads see every sample.
 func TestChunksAreCutIntoPieces(t *testing.T) {
 	db := open(t, Options{Dir: t.TempDir()})
 	defer db.Close()
@@ -204,8 +197,8 @@ func TestChunksAreCutIntoPieces(t *testing.T) {
 			if got := chunkenc.Count(v); got > perPiece {
 				t.Errorf("chunk of series %d at %d: %d samples, more than a piece's %d", id, firstT, got, perPiece)
 			}
-			if w != probe.windowOf(firstT) || firstT != probe.pieceOf(firstT) {
-				t.Errorf("chunk of series %d at %d under window %d: want window %d and a piece's start", id, firstT, w, probe.windowOf(firstT))
+			if w != probe.pieceOf(firstT) || firstT != probe.pieceOf(firstT) {
+				t.Errorf("chunk of series %d at %d under key %d: want a piece's start, and its key the piece's", id, firstT, w)
 			}
 			chunks[id]++
 		}
@@ -233,6 +226,152 @@ func TestChunksAreCutIntoPieces(t *testing.T) {
 			if p.T != start+int64(i)*10_000 || p.V != m.mul*float64(i) {
 				t.Fatalf("%s: point %d is %+v", m.name, i, p)
 			}
+		}
+	}
+}
+
+// TestChunksReachBadgerInKeyOrder checks what keying chunks by piece is
+// for: over hours of a fleet whose hosts' pieces start at different
+// times, the chunks reach Badger in the order of their keys, so that each
+// table Badger makes lies past the older ones and its compactions rewrite
+// no older data. With the window in the key, a window's second piece came
+// half an hour after chunks of later windows.
+func TestChunksReachBadgerInKeyOrder(t *testing.T) {
+	db := open(t, Options{Dir: t.TempDir()})
+	defer db.Close()
+	base := floorTo(time.Now().UnixMilli()-dayMS, hourMS)
+	hosts := []string{"h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"}
+	const n = 3 * 360 // three hours at 10 s
+	appendFleet(t, db, base, hosts, n, []string{"cpu"}, func() {
+		if err := db.flush(); err != nil { // one Badger write for what each step finished
+			t.Fatal(err)
+		}
+	})
+	type written struct {
+		key     []byte
+		version uint64
+	}
+	var ws []written
+	err := db.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			ws = append(ws, written{it.Item().KeyCopy(nil), it.Item().Version()})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) < 5*len(hosts) {
+		t.Fatalf("%d chunks in Badger, want the finished pieces of %d hosts over three hours", len(ws), len(hosts))
+	}
+	for i := 1; i < len(ws); i++ { // ws is in key order
+		if ws[i].version < ws[i-1].version {
+			t.Fatalf("chunk under piece %d written (version %d) before chunk under piece %d (version %d): keys not written in order",
+				keyTime(ws[i].key[1:9]), ws[i].version, keyTime(ws[i-1].key[1:9]), ws[i-1].version)
+		}
+	}
+}
+
+// TestWindowKeyedChunksAreRead checks that chunks written when a chunk's
+// key held its window (both pieces of a window under the window's start)
+// are still read in full beside chunks keyed by piece.
+func TestWindowKeyedChunksAreRead(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db := open(t, Options{Dir: dir})
+	const host = "h0"
+	probe := memSeries{off: int32(windowOffset(host))}
+	start := probe.windowOf(time.Now().UnixMilli()-dayMS) + chunkWindow
+	const n = 3 * 360 // three windows at 10 s
+	for i := range int64(n) {
+		if err := db.Append(ctx, []Sample{{Metric: "cpu", Labels: hostLabels(host), T: start + i*10_000, V: float64(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.checkpoint(true); err != nil { // every chunk to Badger
+		t.Fatal(err)
+	}
+	// The first two windows' second pieces go back under their window's
+	// key, as they were written before.
+	moved := 0
+	err := db.db.Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
+		type kv struct{ k, v []byte }
+		var kvs []kv
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				it.Close()
+				return err
+			}
+			kvs = append(kvs, kv{it.Item().KeyCopy(nil), v})
+		}
+		it.Close()
+		for _, e := range kvs {
+			p, id, firstT := keyTime(e.k[1:9]), binary.BigEndian.Uint64(e.k[9:17]), keyTime(e.k[17:25])
+			if w := probe.windowOf(p); p != w && w < start+2*chunkWindow {
+				if err := txn.Delete(e.k); err != nil {
+					return err
+				}
+				if err := txn.Set(chunkKey(w, id, firstT), e.v); err != nil {
+					return err
+				}
+				moved++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved != 2 {
+		t.Fatalf("moved %d chunks under their window's key, want 2", moved)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, Options{Dir: dir})
+	defer db.Close()
+	for _, r := range []struct{ from, to int64 }{
+		{start, start + n*10_000},                           // everything
+		{start + chunkPiece, start + chunkPiece + 10_000*9}, // ten samples of a window's moved second piece
+	} {
+		sel, err := db.Select(ctx, Query{Metric: "cpu", Match: map[string]string{"host": host}, From: r.from, To: r.to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pts := sel.Series[0].Points
+		want := int(min(r.to, start+(n-1)*10_000)-r.from)/10_000 + 1
+		if len(pts) != want {
+			t.Fatalf("[%d, %d]: %d points, want %d", r.from, r.to, len(pts), want)
+		}
+		for _, p := range pts {
+			if p.V != float64((p.T-start)/10_000) {
+				t.Fatalf("point %+v", p)
+			}
+		}
+	}
+}
+
+// appendFleet appends n samples at 10 s from base to each metric of each
+// host, the k-th metric's i-th sample (k+1)·i, and calls after (if any)
+// after each step.
+func appendFleet(t *testing.T, db *DB, base int64, hosts []string, n int64, metrics []string, after func()) {
+	t.Helper()
+	for i := range n {
+		var in []Sample
+		for _, h := range hosts {
+			for k, m := range metrics {
+				in = append(in, Sample{Metric: m, Labels: hostLabels(h), T: base + i*10_000, V: float64(int64(k+1) * i)})
+			}
+		}
+		if err := db.Append(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if after != nil {
+			after()
 		}
 	}
 }
