@@ -1,12 +1,10 @@
 package main
 
 import (
-	"math"
 	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
-	"time"
 
 	"esmon/core/store"
 )
@@ -15,84 +13,17 @@ func TestLimitFollowsLiveHeap(t *testing.T) {
 	floor := int64(store.RecommendedMemoryLimit)
 	for _, c := range []struct {
 		live, overhead uint64
-		headroom       float64
 		want           int64
 	}{
-		{0, 0, 1.5, floor},
-		{160 << 20, 40 << 20, 1.5, floor},           // 100,000 series: the floor holds it
-		{uint64(floor) * 2 / 3, 0, 1.5, floor},      // where the two meet
-		{1 << 30, 0, 1.5, 3 << 29},                  // a large fleet: half the live heap above it
-		{1 << 30, 300 << 20, 1.5, 3<<29 + 300<<20},  // and the stacks and spans' room besides
-		{1 << 30, 300 << 20, 1.25, 5<<28 + 300<<20}, // a quarter with the headroom narrowed
+		{0, 0, floor},
+		{160 << 20, 40 << 20, floor},          // 100,000 series: the floor holds it
+		{uint64(floor) * 2 / 3, 0, floor},     // where the two meet
+		{1 << 30, 0, 3 << 29},                 // a large fleet: half the live heap above it
+		{1 << 30, 300 << 20, 3<<29 + 300<<20}, // and the stacks and spans' room besides
 	} {
-		if got := limitFor(c.live, c.overhead, c.headroom); got != c.want {
-			t.Errorf("limitFor(%d MiB, %d MiB, %g) = %d MiB, want %d MiB", c.live>>20, c.overhead>>20, c.headroom, got>>20, c.want>>20)
+		if got := limitFor(c.live, c.overhead); got != c.want {
+			t.Errorf("limitFor(%d MiB, %d MiB) = %d MiB, want %d MiB", c.live>>20, c.overhead>>20, got>>20, c.want>>20)
 		}
-	}
-}
-
-// The headroom narrows to its least in a minute while the collector is
-// cheap, widens to its most within seconds when it is not, and holds
-// between the two.
-func TestHeadroomFollowsTheCollectorsShare(t *testing.T) {
-	h := memoryHeadroomMax
-	for range 59 {
-		h = nextHeadroom(h, 0.01)
-	}
-	if h <= memoryHeadroomMin+0.001 {
-		t.Errorf("headroom %g after 59 s of a cheap collector: narrowed faster than in a minute", h)
-	}
-	h = nextHeadroom(h, 0.01)
-	if math.Abs(h-memoryHeadroomMin) > 1e-9 {
-		t.Errorf("headroom %g after a minute of a cheap collector, want %g", h, memoryHeadroomMin)
-	}
-	if h = nextHeadroom(h, 0); h != memoryHeadroomMin {
-		t.Errorf("headroom %g below its least", h)
-	}
-	if h = nextHeadroom(h, (gcShareLow+gcShareHigh)/2); h != memoryHeadroomMin {
-		t.Errorf("headroom %g moved with the collector's share between the bounds", h)
-	}
-	for range 6 {
-		h = nextHeadroom(h, 0.3)
-	}
-	if math.Abs(h-memoryHeadroomMax) > 1e-9 {
-		t.Errorf("headroom %g after 6 s of a collector at 30 %% of the CPU, want %g", h, memoryHeadroomMax)
-	}
-	if h = nextHeadroom(h, 0.9); h != memoryHeadroomMax {
-		t.Errorf("headroom %g above its most", h)
-	}
-}
-
-// The collector's share read from this process: small over work that does
-// not allocate, most of the CPU over collections back to back of a heap
-// of pointers.
-func TestGCShareIsRead(t *testing.T) {
-	g := newGCShare()
-	runtime.GC()
-	g.read()
-	start := time.Now()
-	x := 0
-	for time.Since(start) < 300*time.Millisecond {
-		for i := range 1000 {
-			x += i * i
-		}
-	}
-	use([]byte{byte(x)})
-	runtime.GC()
-	if share := g.read(); share < 0 || share >= gcShareLow {
-		t.Errorf("collector's share %g over 300 ms of work without allocations, want under %g", share, gcShareLow)
-	}
-	type node struct{ next *node }
-	var list *node
-	for range 1 << 20 {
-		list = &node{list}
-	}
-	for range 20 {
-		runtime.GC()
-	}
-	runtime.KeepAlive(list)
-	if share := g.read(); share <= gcShareHigh || share > 1 {
-		t.Errorf("collector's share %g over 20 collections back to back, want over %g", share, gcShareHigh)
 	}
 }
 

@@ -377,13 +377,7 @@ func Open(opts Options) (*DB, error) {
 	// reading is as fast. Larger blocks would save more (128 KiB: 2.055
 	// at 10 hosts) but a long range of one series reads one raw chunk
 	// from each hour's blocks (keys are by window, then series), so 14
-	// days would decompress 43 MB instead of 11. Tables start at 512 KiB
-	// (Badger's default 2 MiB, doubling at each level below the first
-	// it fills): a compaction builds up to eight tables at once in
-	// memory, each in an allocator that starts at twice the table's size
-	// and doubles as it fills with the blocks before and after
-	// compression, ~6 times the table (heap without cgo); at 10,000
-	// agents 2 MiB tables had their builders hold 0.2-0.5 GB at once.
+	// days would decompress 43 MB instead of 11.
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(true).
@@ -393,7 +387,6 @@ func Open(opts Options) (*DB, error) {
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(0).
 		WithValueLogFileSize(64 << 20).
-		WithBaseTableSize(512 << 10).
 		WithNumCompactors(2).
 		WithCompression(options.ZSTD).
 		WithZSTDCompressionLevel(3).
