@@ -42,17 +42,18 @@ const chunkWindow = int64(time.Hour / time.Millisecond)
 // every table flushed spanned that half hour of the chunks' keys, so a
 // compaction below level 0 rewrote what of the half hour the level below
 // held. (Level 0's compactions still span all keys: the alert engine's
-// records and the chunks share its tables. The devops day takes 1.977
-// bytes a sample so, 1.987 before; at 10,000 agents the compactions' memory
-// did not shrink: BENCHMARKS.md, "Scale", twenty-first round.) Chunks
+// records and the chunks share its tables; at 10,000 agents the
+// compactions' memory did not shrink: BENCHMARKS.md, "Scale",
+// twenty-first round.) Chunks
 // written before that keep their window's key; readers seek
 // a window's start and its second piece's (any number of chunks sit under
 // one, told apart by their first timestamps).
 //
 // Each piece is a chunk in Badger for good, which costs its key and
-// header: the devops dataset (a day of 100 hosts at 10 s) takes 1.987
-// bytes a sample on disk in halves, 1.935 in whole hours and 2.076 in
-// quarters (BENCHMARKS.md, "Scale", twentieth round). Merging a window's
+// header: the devops dataset (a day of 100 hosts at 10 s) takes 1.977
+// bytes a sample on disk in halves keyed by piece (1.987 keyed by
+// window), 1.935 in whole hours and 2.076 in quarters (BENCHMARKS.md,
+// "Scale", twentieth and twenty-first rounds). Merging a window's
 // pieces back into one chunk when it ends kept the disk at 1.935 but
 // doubled what Badger's compactions rewrite, and their table builders'
 // memory with it (100,000 series: 400 MiB peak RSS against 341 in

@@ -5,6 +5,7 @@
 //	tsdata record -out recorded.gob -n 3600 -interval 1s
 //	tsdata ingest -dataset devops -hosts 100 -hours 24 -dir /tmp/d
 //	tsdata ingest -dataset recorded -in recorded.gob -dir /tmp/r
+//	tsdata tables -dir /tmp/copy-of-a-core/db
 package main
 
 import (
@@ -14,7 +15,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tsdata record|ingest [flags]")
+		fmt.Fprintln(os.Stderr, "usage: tsdata record|ingest|tables [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -23,6 +24,8 @@ func main() {
 		err = record(os.Args[2:])
 	case "ingest":
 		err = ingest(os.Args[2:])
+	case "tables":
+		err = tables(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
