@@ -438,8 +438,8 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 	return nil
 }
 
-// flush writes the finished chunks and new index entries to Badger. One
-// flush runs at a time.
+// flush writes the finished chunks and new index entries to Badger (the
+// chunks to cdb, the entries to db). One flush runs at a time.
 func (d *DB) flush() error {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
@@ -457,15 +457,13 @@ func (d *DB) flush() error {
 	}
 
 	quot := quotients(items)
-	wb := d.db.NewWriteBatch()
-	defer wb.Cancel()
 	var bytes int64
+	// The chunks first, then the new series' index entries: a series
+	// filed before its chunks would be one a read finds but not its
+	// data. Either write failing leaves both to the next flush.
 	err := func() error {
-		for _, ms := range idx {
-			if err := wb.Set(indexEntry(ms)); err != nil {
-				return err
-			}
-		}
+		wb := d.cdb.NewWriteBatch()
+		defer wb.Cancel()
 		for _, it := range items {
 			for _, c := range it.refs {
 				data := c.data
@@ -480,7 +478,17 @@ func (d *DB) flush() error {
 				bytes += int64(len(c.data))
 			}
 		}
-		return wb.Flush()
+		if err := wb.Flush(); err != nil || len(idx) == 0 {
+			return err
+		}
+		ib := d.db.NewWriteBatch()
+		defer ib.Cancel()
+		for _, ms := range idx {
+			if err := ib.Set(indexEntry(ms)); err != nil {
+				return err
+			}
+		}
+		return ib.Flush()
 	}()
 
 	d.hmu.Lock()
@@ -522,17 +530,31 @@ func (d *DB) expiry(endMS int64, keep time.Duration) uint64 {
 }
 
 // run is the flusher: it writes finished chunks when told or every
-// FlushEvery, and checkpoints the head when the log has grown.
+// FlushEvery, and checkpoints the head when the log has grown. Every
+// PageOutEvery it has the kernel reclaim the pages of Badger's tables
+// (pageOutTables).
 func (d *DB) run() {
 	defer close(d.done)
 	tick := time.NewTicker(d.opts.FlushEvery)
 	defer tick.Stop()
+	var pageOut <-chan time.Time
+	if len(d.tableDirs) > 0 && d.opts.PageOutEvery > 0 {
+		t := time.NewTicker(d.opts.PageOutEvery)
+		defer t.Stop()
+		pageOut = t.C
+	}
 	for {
 		select {
 		case <-d.stop:
 			return
 		case <-d.kick:
 		case <-tick.C:
+		case <-pageOut:
+			if _, err := pageOutTables(d.tableDirs); err != nil {
+				d.log.Warn("reclaiming the pages of Badger's tables failed; no longer tried", "err", err)
+				pageOut = nil
+			}
+			continue
 		}
 		if err := d.flush(); err != nil {
 			d.log.Error("flush chunks", "err", err)

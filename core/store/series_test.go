@@ -46,6 +46,7 @@ func (d *DB) abandon() {
 	close(d.stop)
 	<-d.done
 	d.wal.Close()
+	d.cdb.Close()
 	d.db.Close()
 }
 
