@@ -41,13 +41,12 @@ const chunkWindow = int64(time.Hour / time.Millisecond)
 // landed among its first piece's chunks written half an hour before, and
 // every table flushed spanned that half hour of the chunks' keys, so a
 // compaction below level 0 rewrote what of the half hour the level below
-// held. (Level 0's compactions still span all keys: the alert engine's
-// records and the chunks share its tables; at 10,000 agents the
-// compactions' memory did not shrink: BENCHMARKS.md, "Scale",
-// twenty-first round.) Chunks
-// written before that keep their window's key; readers seek
-// a window's start and its second piece's (any number of chunks sit under
-// one, told apart by their first timestamps).
+// held. The chunks have a Badger of their own (DB.cdb), so that its
+// level-0 tables hold nothing else: with the alert engine's records in
+// them every level-0 table spanned all keys. Chunks written before keep
+// their window's key; readers seek a window's start and its second
+// piece's (any number of chunks sit under one, told apart by their first
+// timestamps).
 //
 // Each piece is a chunk in Badger for good, which costs its key and
 // header: the devops dataset (a day of 100 hosts at 10 s) takes 1.977

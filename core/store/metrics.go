@@ -104,10 +104,7 @@ func (d *DB) BytesByTier() map[string]int64 {
 			out[tier] += int64(ti.OnDiskSize)
 		}
 	}
-	for _, db := range d.dbs() {
-		_, vlog := db.Size()
-		out["vlog"] += vlog
-	}
+	_, out["vlog"] = d.Size()
 	if d.wal != nil {
 		out["wal"] = d.wal.Size()
 	}

@@ -1,7 +1,9 @@
-// Package store keeps everything the core persists in one Badger database:
-// time series (behind the Series interface, so the storage issue can replace
-// the layout without touching callers) and small records for the other parts
-// (hosts, rules, alert state and history) through the KV interface.
+// Package store keeps everything the core persists in two Badger databases
+// under one directory: time series (behind the Series interface, so the
+// storage issue can replace the layout without touching callers) and small
+// records for the other parts (hosts, rules, alert state and history)
+// through the KV interface. The raw chunks have a Badger of their own (see
+// DB.cdb); the series index, rollups and records share the other.
 //
 // The series part is a time-series store in the manner of Gorilla and the
 // Prometheus TSDB: an in-memory head per series appended to in compressed
@@ -20,6 +22,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -601,13 +604,31 @@ func (d *DB) RunValueLogGC() {
 	})
 }
 
-// Size returns the bytes of the LSM tree and the value log (zero once
-// closed).
+// Size returns the bytes of the LSM trees and the value logs (zero once
+// closed, or in memory). Badger's own Size walks its directory with every
+// directory under it, so the other Badger's would count the chunks' twice.
 func (d *DB) Size() (lsm, vlog int64) {
+	if d.opts.InMemory {
+		return 0, 0
+	}
 	d.kv(func() error {
-		for _, db := range d.dbs() {
-			l, v := db.Size()
-			lsm, vlog = lsm+l, vlog+v
+		for _, dir := range []string{d.opts.Dir, filepath.Join(d.opts.Dir, chunkDir)} {
+			es, err := os.ReadDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, e := range es {
+				fi, err := e.Info()
+				if err != nil || !fi.Mode().IsRegular() {
+					continue
+				}
+				switch filepath.Ext(e.Name()) {
+				case ".sst":
+					lsm += fi.Size()
+				case ".vlog":
+					vlog += fi.Size()
+				}
+			}
 		}
 		return nil
 	})

@@ -420,6 +420,17 @@ func TestChunksOfEarlierVersionsAreRead(t *testing.T) {
 	if !db.oldChunks {
 		t.Fatal("chunks in the store's other Badger not noticed")
 	}
+	// The LSM's size counts each Badger's tables once (Badger's own walks
+	// the chunks' directory under the other's too).
+	var tablesBytes int64
+	for _, b := range db.dbs() {
+		for _, ti := range b.Tables() {
+			tablesBytes += int64(ti.OnDiskSize)
+		}
+	}
+	if lsm, _ := db.Size(); lsm == 0 || lsm < tablesBytes || lsm > tablesBytes+tablesBytes/10 {
+		t.Fatalf("LSM size %d bytes, the tables of both Badgers %d", lsm, tablesBytes)
+	}
 	checkFleet := func(db *DB, want int) {
 		t.Helper()
 		for k, m := range []string{"cpu", "mem"} {

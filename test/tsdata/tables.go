@@ -1,23 +1,27 @@
 package main
 
 import (
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/dgraph-io/badger/v4/table"
 	"github.com/dgraph-io/ristretto/v2/z"
 )
 
-// tables prints what a store's Badger tables hold, read from a copy of a
+// tables prints what a store's Badger tables hold (both Badgers': the
+// chunks' in the directory chunks under the other's), read from a copy of a
 // closed data directory: each table's bytes on disk and before block
 // compression (what a compaction's builder holds, less its doubling), its
 // keys by prefix (the store's and the core's records: store.go's
-// prefixes), and the totals.
+// prefixes) and, for chunks, the span of their pieces, and the totals.
 func tables(args []string) error {
 	fs := flag.NewFlagSet("tables", flag.ExitOnError)
 	dir := fs.String("dir", "", "Badger directory (a core's data dir/db), not open in a running core")
@@ -26,6 +30,13 @@ func tables(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The chunks' own Badger (store.go's chunkDir), in stores since the
+	// twenty-second round.
+	chunks, err := filepath.Glob(filepath.Join(*dir, "chunks", "*.sst"))
+	if err != nil {
+		return err
+	}
+	files = append(files, chunks...)
 	if len(files) == 0 {
 		return fmt.Errorf("no tables in %q", *dir)
 	}
@@ -43,9 +54,15 @@ func tables(args []string) error {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		keys := map[byte]int{}
+		lo, hi := int64(math.MaxInt64), int64(math.MinInt64) // chunks' pieces
 		it := t.NewIterator(0)
 		for it.Rewind(); it.Valid(); it.Next() {
-			keys[it.Key()[0]]++
+			k := it.Key()
+			keys[k[0]]++
+			if k[0] == 'c' && len(k) >= 9 { // c<piece><id><first time>, as store's chunkKey
+				p := int64(binary.BigEndian.Uint64(k[1:9]) ^ 1<<63)
+				lo, hi = min(lo, p), max(hi, p)
+			}
 		}
 		it.Close()
 		var by []string
@@ -54,8 +71,14 @@ func tables(args []string) error {
 		}
 		sort.Strings(by)
 		u := int64(t.UncompressedSize())
-		fmt.Printf("%s %10d bytes, %10d before compression (%.2f), keys %s\n",
-			filepath.Base(f), t.Size(), u, float64(u)/float64(t.Size()), strings.Join(by, " "))
+		name, _ := filepath.Rel(*dir, f)
+		span := ""
+		if lo <= hi { // how far apart in time the chunks of the table are
+			span = fmt.Sprintf(", pieces %s–%s (%.0f min)", time.UnixMilli(lo).UTC().Format("15:04:05"),
+				time.UnixMilli(hi).UTC().Format("15:04:05"), float64(hi-lo)/60e3)
+		}
+		fmt.Printf("%s %10d bytes, %10d before compression (%.2f), keys %s%s\n",
+			name, t.Size(), u, float64(u)/float64(t.Size()), strings.Join(by, " "), span)
 		stored += t.Size()
 		raw += u
 		t.DecrRef()
