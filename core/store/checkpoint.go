@@ -63,10 +63,8 @@ func (d *DB) checkpoint(finishAll bool) error {
 	if err := d.flush(); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	for _, db := range d.dbs() {
-		if err := db.Sync(); err != nil {
-			return fmt.Errorf("checkpoint: sync badger: %w", err)
-		}
+	if err := d.db.Sync(); err != nil {
+		return fmt.Errorf("checkpoint: sync badger: %w", err)
 	}
 	nSeries := len(ids)
 	dst := filepath.Join(d.walDir, fmt.Sprintf("%s%08d", checkpointPrefix, seg))

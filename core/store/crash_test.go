@@ -163,7 +163,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	db := open(t, Options{Dir: dir})
 	defer db.Close()
 	quotients, diffs := 0, 0
-	db.cdb.View(func(txn *badger.Txn) error {
+	db.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {

@@ -41,12 +41,13 @@ const chunkWindow = int64(time.Hour / time.Millisecond)
 // landed among its first piece's chunks written half an hour before, and
 // every table flushed spanned that half hour of the chunks' keys, so a
 // compaction below level 0 rewrote what of the half hour the level below
-// held. The chunks have a Badger of their own (DB.cdb), so that its
-// level-0 tables hold nothing else: with the alert engine's records in
-// them every level-0 table spanned all keys. Chunks written before keep
-// their window's key; readers seek a window's start and its second
-// piece's (any number of chunks sit under one, told apart by their first
-// timestamps).
+// held. (Level 0's compactions still span all keys: the alert engine's
+// records and the chunks share its tables; at 10,000 agents the
+// compactions' memory did not shrink: BENCHMARKS.md, "Scale",
+// twenty-first round.) Chunks
+// written before that keep their window's key; readers seek
+// a window's start and its second piece's (any number of chunks sit under
+// one, told apart by their first timestamps).
 //
 // Each piece is a chunk in Badger for good, which costs its key and
 // header: the devops dataset (a day of 100 hosts at 10 s) takes 1.977
@@ -437,8 +438,8 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 	return nil
 }
 
-// flush writes the finished chunks and new index entries to Badger (the
-// chunks to cdb, the entries to db). One flush runs at a time.
+// flush writes the finished chunks and new index entries to Badger. One
+// flush runs at a time.
 func (d *DB) flush() error {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
@@ -456,13 +457,15 @@ func (d *DB) flush() error {
 	}
 
 	quot := quotients(items)
+	wb := d.db.NewWriteBatch()
+	defer wb.Cancel()
 	var bytes int64
-	// The chunks first, then the new series' index entries: a series
-	// filed before its chunks would be one a read finds but not its
-	// data. Either write failing leaves both to the next flush.
 	err := func() error {
-		wb := d.cdb.NewWriteBatch()
-		defer wb.Cancel()
+		for _, ms := range idx {
+			if err := wb.Set(indexEntry(ms)); err != nil {
+				return err
+			}
+		}
 		for _, it := range items {
 			for _, c := range it.refs {
 				data := c.data
@@ -477,17 +480,7 @@ func (d *DB) flush() error {
 				bytes += int64(len(c.data))
 			}
 		}
-		if err := wb.Flush(); err != nil || len(idx) == 0 {
-			return err
-		}
-		ib := d.db.NewWriteBatch()
-		defer ib.Cancel()
-		for _, ms := range idx {
-			if err := ib.Set(indexEntry(ms)); err != nil {
-				return err
-			}
-		}
-		return ib.Flush()
+		return wb.Flush()
 	}()
 
 	d.hmu.Lock()
@@ -537,7 +530,7 @@ func (d *DB) run() {
 	tick := time.NewTicker(d.opts.FlushEvery)
 	defer tick.Stop()
 	var pageOut <-chan time.Time
-	if len(d.tableDirs) > 0 && d.opts.PageOutEvery > 0 {
+	if d.tableDir != "" && d.opts.PageOutEvery > 0 {
 		t := time.NewTicker(d.opts.PageOutEvery)
 		defer t.Stop()
 		pageOut = t.C
@@ -549,7 +542,7 @@ func (d *DB) run() {
 		case <-d.kick:
 		case <-tick.C:
 		case <-pageOut:
-			if _, err := pageOutTables(d.tableDirs); err != nil {
+			if _, err := pageOutTables(d.tableDir); err != nil {
 				d.log.Warn("reclaiming the pages of Badger's tables failed; no longer tried", "err", err)
 				pageOut = nil
 			}

@@ -182,31 +182,20 @@ func (d *DB) Latest(host string, metrics ...string) []Latest {
 // loadWindowRange finds the oldest and newest chunk windows in Badger, so
 // queries seek only windows that can hold chunks.
 func (d *DB) loadWindowRange() {
-	for _, db := range d.chunkDBs() {
-		db.View(func(txn *badger.Txn) error {
-			for _, reverse := range []bool{false, true} {
-				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}, Reverse: reverse})
-				if reverse {
-					it.Seek([]byte{prefixChunk, 0xff})
-				} else {
-					it.Rewind()
-				}
-				if it.Valid() && len(it.Item().Key()) == 25 {
-					w := keyTime(it.Item().Key()[1:9])
-					d.lowW, d.highW = min(d.lowW, w), max(d.highW, w)
-				}
-				it.Close()
+	d.db.View(func(txn *badger.Txn) error {
+		for _, reverse := range []bool{false, true} {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}, Reverse: reverse})
+			if reverse {
+				it.Seek([]byte{prefixChunk, 0xff})
+			} else {
+				it.Rewind()
 			}
-			return nil
-		})
-	}
-}
-
-// chunkDBs are the Badgers that hold chunks: cdb, and db in a directory
-// of an earlier version that wrote them there.
-func (d *DB) chunkDBs() []*badger.DB {
-	if d.oldChunks {
-		return []*badger.DB{d.cdb, d.db}
-	}
-	return []*badger.DB{d.cdb}
+			if it.Valid() && len(it.Item().Key()) == 25 {
+				w := keyTime(it.Item().Key()[1:9])
+				d.lowW, d.highW = min(d.lowW, w), max(d.highW, w)
+			}
+			it.Close()
+		}
+		return nil
+	})
 }

@@ -87,24 +87,23 @@ func (d *DB) BytesByTier() map[string]int64 {
 		return out
 	}
 	defer d.badger.leave()
-	for _, db := range d.dbs() {
-		for _, ti := range db.Tables() {
-			tier := "index"
-			if len(ti.Left) > 0 {
-				switch ti.Left[0] {
-				case prefixChunk:
-					tier = TierRaw
-				case prefixRollup:
-					tier = TierMinute
-					if len(ti.Left) > 1 && ti.Left[1] == tierHourCode {
-						tier = TierHour
-					}
+	for _, ti := range d.db.Tables() {
+		tier := "index"
+		if len(ti.Left) > 0 {
+			switch ti.Left[0] {
+			case prefixChunk:
+				tier = TierRaw
+			case prefixRollup:
+				tier = TierMinute
+				if len(ti.Left) > 1 && ti.Left[1] == tierHourCode {
+					tier = TierHour
 				}
 			}
-			out[tier] += int64(ti.OnDiskSize)
 		}
+		out[tier] += int64(ti.OnDiskSize)
 	}
-	_, out["vlog"] = d.Size()
+	_, vlog := d.db.Size()
+	out["vlog"] = vlog
 	if d.wal != nil {
 		out["wal"] = d.wal.Size()
 	}

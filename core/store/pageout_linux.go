@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -16,7 +15,7 @@ import (
 
 // pageOutTables asks the kernel to reclaim the pages of the store's
 // Badger tables that the process has mapped (madvise MADV_PAGEOUT on
-// every mapping of a .sst file in the store's directories), and returns
+// every mapping of a .sst file in dir, the store's), and returns
 // how many bytes of mappings it covered.
 //
 // Badger maps every table it opens and writes a new table, and reads
@@ -32,7 +31,7 @@ import (
 // and its range mapped anew, between that and the madvise: MADV_PAGEOUT
 // is safe on any range, since it never discards data (an anonymous page
 // is swapped out, if there is swap at all, and read back when touched).
-func pageOutTables(dirs []string) (int64, error) {
+func pageOutTables(dir string) (int64, error) {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return 0, err
@@ -41,7 +40,7 @@ func pageOutTables(dirs []string) (int64, error) {
 	var errs []error
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
-		lo, hi, ok := tableMapping(sc.Text(), dirs)
+		lo, hi, ok := tableMapping(sc.Text(), dir)
 		if !ok {
 			continue
 		}
@@ -59,11 +58,10 @@ func pageOutTables(dirs []string) (int64, error) {
 }
 
 // tableMapping parses a line of /proc/self/maps ("lo-hi perms offset dev
-// inode path") and reports the range of a mapping of a .sst file in one
-// of dirs.
-func tableMapping(line string, dirs []string) (lo, hi uintptr, ok bool) {
+// inode path") and reports the range of a mapping of a .sst file in dir.
+func tableMapping(line string, dir string) (lo, hi uintptr, ok bool) {
 	f := strings.Fields(line)
-	if len(f) != 6 || !strings.HasSuffix(f[5], ".sst") || !slices.Contains(dirs, filepath.Dir(f[5])) {
+	if len(f) != 6 || !strings.HasSuffix(f[5], ".sst") || filepath.Dir(f[5]) != dir {
 		return 0, 0, false
 	}
 	r, s, found := strings.Cut(f[0], "-")

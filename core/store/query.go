@@ -95,7 +95,7 @@ func (d *DB) Select(ctx context.Context, q Query) (Selection, error) {
 	d.hmu.Unlock()
 	sel.Series = make([]Result, 0, len(cs))
 	err := d.db.View(func(txn *badger.Txn) error {
-		r := d.reader(txn)
+		r := &reader{d: d, txn: txn}
 		defer r.close()
 		for _, ms := range cs {
 			if err := ctx.Err(); err != nil {
@@ -128,48 +128,20 @@ func (d *DB) Select(ctx context.Context, q Query) (Selection, error) {
 	return sel, nil
 }
 
-// reader reads one series' data inside one transaction of each Badger:
-// txn of db (rollups), one of cdb (chunks) and, in a directory that
-// holds chunks of an earlier version in db, txn for those too.
+// reader reads one series' data inside one Badger transaction.
 type reader struct {
-	d      *DB
-	txn    *badger.Txn
-	chunks []chunkTxn
-	it     *badger.Iterator
-	ci     chunkenc.Iterator
-}
-
-// chunkTxn is a reader's transaction of a Badger holding chunks, with
-// its iterator.
-type chunkTxn struct {
+	d   *DB
 	txn *badger.Txn
 	it  *badger.Iterator
-}
-
-// reader returns a reader of txn, a transaction of db, and of cdb; the
-// caller closes it before txn ends.
-func (d *DB) reader(txn *badger.Txn) *reader {
-	r := &reader{d: d, txn: txn}
-	opts := badger.IteratorOptions{PrefetchValues: false, Prefix: []byte{prefixChunk}}
-	ct := d.cdb.NewTransaction(false)
-	r.chunks = append(r.chunks, chunkTxn{ct, ct.NewIterator(opts)})
-	if d.oldChunks {
-		r.chunks = append(r.chunks, chunkTxn{txn, txn.NewIterator(opts)})
-	}
-	return r
+	ci  chunkenc.Iterator
 }
 
 func (r *reader) close() {
 	if r.it != nil {
 		r.it.Close()
 	}
-	for _, c := range r.chunks {
-		c.it.Close()
-	}
-	r.chunks[0].txn.Discard()
 }
 
-// iter is the reader's iterator of db.
 func (r *reader) iter() *badger.Iterator {
 	if r.it == nil {
 		r.it = r.txn.NewIterator(badger.IteratorOptions{PrefetchValues: false})
@@ -208,34 +180,28 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	chunks := mem
 	// The newest window of a series is usually all in memory; Badger is
 	// read for the windows before it.
+	it := r.iter()
 	var prefix [17]byte
 	seek := func(w int64) error {
 		k := chunkKey(w, ms.id, 0)
 		copy(prefix[:], k[:17])
-		for i, ct := range r.chunks {
-			it := ct.it
-			seen := mem // in memory still, and flushed meanwhile
-			if i > 0 {
-				seen = chunks // also in cdb: rewritten by a replay after an upgrade
+		for it.Seek(prefix[:]); it.ValidForPrefix(prefix[:]); it.Next() {
+			item := it.Item()
+			firstT := keyTime(item.Key()[17:])
+			if slices.ContainsFunc(mem, func(m memChunk) bool { return m.window == w && m.firstT == firstT }) {
+				continue
 			}
-			for it.Seek(prefix[:]); it.ValidForPrefix(prefix[:]); it.Next() {
-				item := it.Item()
-				firstT := keyTime(item.Key()[17:])
-				if slices.ContainsFunc(seen, func(m memChunk) bool { return m.window == w && m.firstT == firstT }) {
-					continue
-				}
-				v, err := item.ValueCopy(nil)
-				if err != nil {
-					return err
-				}
-				var pts []Point
-				if chunkenc.IsQuotient(v) {
-					if pts, err = quotientPoints(ct.txn, w, firstT, v); err != nil {
-						return fmt.Errorf("series %d chunk at %d: %w", ms.id, firstT, err)
-					}
-				}
-				chunks = append(chunks, memChunk{w, firstT, v, pts})
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
 			}
+			var pts []Point
+			if chunkenc.IsQuotient(v) {
+				if pts, err = quotientPoints(r.txn, w, firstT, v); err != nil {
+					return fmt.Errorf("series %d chunk at %d: %w", ms.id, firstT, err)
+				}
+			}
+			chunks = append(chunks, memChunk{w, firstT, v, pts})
 		}
 		return nil
 	}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"esmon/core/store/chunkenc"
 )
 
@@ -47,18 +45,11 @@ func TestQuotientOperandMissing(t *testing.T) {
 		t.Fatalf("before the damage: %v, %+v", err, sel)
 	}
 	pct, used := db.findLocked("mem_used_percent", ls), db.findLocked("mem_used_bytes", ls)
-	var v []byte
-	err = db.cdb.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(chunkKey(base, pct.id, base))
-		if err == nil {
-			v, err = item.ValueCopy(nil)
-		}
-		return err
-	})
+	v, err := db.Get(chunkKey(base, pct.id, base))
 	if err != nil || !chunkenc.IsQuotient(v) {
 		t.Fatalf("the percentage's first chunk is not a quotient: %x, %v", v, err)
 	}
-	if err := db.cdb.Update(func(txn *badger.Txn) error { return txn.Delete(chunkKey(base, used.id, base)) }); err != nil {
+	if err := db.Delete(chunkKey(base, used.id, base)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = db.Select(ctx, q)

@@ -210,7 +210,7 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, rowsOf func(*reade
 		n := min(len(ss), batch)
 		wb := d.db.NewWriteBatch()
 		err := d.db.View(func(txn *badger.Txn) error {
-			r := d.reader(txn)
+			r := &reader{d: d, txn: txn}
 			defer r.close()
 			for _, ms := range ss[:n] {
 				rows, err := rowsOf(r, ms)
@@ -329,29 +329,20 @@ func decodeRollup(b []byte, dst []row, from, to int64) ([]row, error) {
 // data written while a longer retention was configured.
 func (d *DB) EnforceRetention(ctx context.Context) error {
 	now := d.opts.Now().UnixMilli()
-	removed := 0
-	if keep := d.opts.Retention.Raw; keep > 0 {
-		cut := now - keep.Milliseconds()
-		for _, db := range d.chunkDBs() {
-			n, err := deleteKeys(db, func(txn *badger.Txn) (dels [][]byte, err error) {
-				it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
-				defer it.Close()
-				for it.Rewind(); it.Valid(); it.Next() {
-					k := it.Item().Key()
-					if len(k) != 25 || keyTime(k[1:9])+chunkWindow > cut {
-						break
-					}
-					dels = append(dels, it.Item().KeyCopy(nil))
+	var dels [][]byte
+	err := d.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
+		defer it.Close()
+		if d.opts.Retention.Raw > 0 {
+			cut := now - d.opts.Retention.Raw.Milliseconds()
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()
+				if len(k) != 25 || keyTime(k[1:9])+chunkWindow > cut {
+					break
 				}
-				return dels, nil
-			})
-			if err != nil {
-				return fmt.Errorf("enforce retention: %w", err)
+				dels = append(dels, it.Item().KeyCopy(nil))
 			}
-			removed += n
 		}
-	}
-	n, err := deleteKeys(d.db, func(txn *badger.Txn) (dels [][]byte, err error) {
 		for _, code := range []byte{tierMinuteCode, tierHourCode} {
 			keep := d.opts.Retention.Minute
 			if code == tierHourCode {
@@ -365,7 +356,7 @@ func (d *DB) EnforceRetention(ctx context.Context) error {
 			for ri.Rewind(); ri.Valid(); ri.Next() {
 				if err := ctx.Err(); err != nil {
 					ri.Close()
-					return nil, err
+					return err
 				}
 				k := ri.Item().Key()
 				if len(k) == 18 && keyTime(k[10:])+rollupWindow(code) <= cut {
@@ -374,35 +365,24 @@ func (d *DB) EnforceRetention(ctx context.Context) error {
 			}
 			ri.Close()
 		}
-		return dels, nil
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("enforce retention: %w", err)
 	}
-	if removed += n; removed > 0 {
-		d.log.Info("retention removed old chunks and rollups", "keys", removed)
+	if len(dels) == 0 {
+		return nil
 	}
-	return nil
-}
-
-// deleteKeys deletes from db the keys that find returns, read in one
-// transaction, and returns how many.
-func deleteKeys(db *badger.DB, find func(*badger.Txn) ([][]byte, error)) (int, error) {
-	var dels [][]byte
-	err := db.View(func(txn *badger.Txn) error {
-		var err error
-		dels, err = find(txn)
-		return err
-	})
-	if err != nil || len(dels) == 0 {
-		return 0, err
-	}
-	wb := db.NewWriteBatch()
+	wb := d.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, k := range dels {
 		if err := wb.Delete(k); err != nil {
-			return 0, err
+			return fmt.Errorf("enforce retention: %w", err)
 		}
 	}
-	return len(dels), wb.Flush()
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("enforce retention: %w", err)
+	}
+	d.log.Info("retention removed old chunks", "keys", len(dels))
+	return nil
 }

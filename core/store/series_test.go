@@ -46,7 +46,6 @@ func (d *DB) abandon() {
 	close(d.stop)
 	<-d.done
 	d.wal.Close()
-	d.cdb.Close()
 	d.db.Close()
 }
 

@@ -1,9 +1,7 @@
-// Package store keeps everything the core persists in two Badger databases
-// under one directory: time series (behind the Series interface, so the
-// storage issue can replace the layout without touching callers) and small
-// records for the other parts (hosts, rules, alert state and history)
-// through the KV interface. The raw chunks have a Badger of their own (see
-// DB.cdb); the series index, rollups and records share the other.
+// Package store keeps everything the core persists in one Badger database:
+// time series (behind the Series interface, so the storage issue can replace
+// the layout without touching callers) and small records for the other parts
+// (hosts, rules, alert state and history) through the KV interface.
 //
 // The series part is a time-series store in the manner of Gorilla and the
 // Prometheus TSDB: an in-memory head per series appended to in compressed
@@ -22,7 +20,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -306,23 +303,12 @@ func (o *Options) defaults() {
 
 // DB is the Badger database with the Series and KV views.
 type DB struct {
-	db *badger.DB
-	// cdb holds the raw chunks, db everything else (the series index,
-	// rollups, the store's state and the KV records). Chunks arrive in
-	// about key order (see chunkPiece), so a table cdb flushes lies past
-	// the ones before it and its compactions merge only neighbours; in
-	// db the alert engine's records, the rollups and the index entries
-	// written between the chunks made every level-0 table span all keys,
-	// and each compaction from level 0 rewrote the whole base level.
-	// Directories of earlier versions keep chunks in db (oldChunks): they
-	// are read there until retention removes them.
-	cdb       *badger.DB
-	oldChunks bool
-	log       *slog.Logger
-	opts      Options
-	wal       *wal.Log // nil in memory
-	walDir    string
-	m         *metrics
+	db     *badger.DB
+	log    *slog.Logger
+	opts   Options
+	wal    *wal.Log // nil in memory
+	walDir string
+	m      *metrics
 
 	// hmu guards the head: the maps and postings, every memSeries' mutable
 	// fields, and the fields up to flushed.
@@ -362,7 +348,7 @@ type DB struct {
 	ckAt    uint64     // log position at the last checkpoint
 	ckTime  time.Time
 
-	tableDirs []string // where pageOut looks for the tables' mappings
+	tableDir string // where pageOut looks for the tables' mappings
 
 	kick      chan struct{}
 	stop      chan struct{}
@@ -383,63 +369,29 @@ var (
 func Open(opts Options) (*DB, error) {
 	opts.defaults()
 	log := opts.Logger
-	bdb, err := openBadger(opts, "", log.With("component", "badger"))
-	if err != nil {
-		return nil, err
-	}
-	cdb, err := openBadger(opts, chunkDir, log.With("component", "badger", "db", chunkDir))
-	if err != nil {
-		bdb.Close()
-		return nil, err
-	}
-	d := &DB{db: bdb, cdb: cdb, log: log, opts: opts, m: newMetrics(),
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckTime: time.Now()}
-	d.initHead()
-	d.flushed = sync.NewCond(&d.hmu)
-	if err := d.open(); err != nil {
-		if d.wal != nil {
-			d.wal.Close()
-		}
-		bdb.Close()
-		cdb.Close()
-		return nil, err
-	}
-	go d.run()
-	return d, nil
-}
-
-// chunkDir is the directory, under the store's, of the Badger that holds
-// the raw chunks (see DB.cdb).
-const chunkDir = "chunks"
-
-// openBadger opens the store's Badger in opts.Dir, or the one in its
-// subdirectory sub.
-//
-// Memory: the memtable is held twice while one is flushed, and its
-// flush builds a table of its size in memory; 8 MiB is 32 of the
-// store's finished-chunk batches (FlushBytes). The block cache
-// holds decompressed blocks for the queries (a 24 h raw query reads
-// ~24 chunks; dashboards re-read the newest hours). The index cache
-// serves encrypted tables only (Badger reads an unencrypted table's
-// index from its mmap), so it is off. With 100,000 series this and
-// a soft memory limit of RecommendedMemoryLimit keep the core under
-// 400 MB (BENCHMARKS.md). Blocks are compressed with ZSTD's default
-// level (3) rather than its fastest (1): the devops dataset's
-// directory is 1 % smaller (2.103 → 2.082 bytes a sample at 100
-// hosts for a day), mostly from the repeats across chunks (their
-// shared timestamp sections, the keys) that level 1's match finder
-// misses, for 1.5-3 % more CPU over ingest, rollups and compaction;
-// reading is as fast. Larger blocks would save more (128 KiB: 2.055
-// at 10 hosts) but a long range of one series reads one raw chunk
-// from each piece's blocks (keys are by piece, then series), so 14
-// days would decompress four times as much (measured when keys were
-// by hour: 43 MB instead of 11).
-func openBadger(opts Options, sub string, log *slog.Logger) (*badger.DB, error) {
-	dir := filepath.Join(opts.Dir, sub)
-	bo := badger.DefaultOptions(dir).
+	// Memory: the memtable is held twice while one is flushed, and its
+	// flush builds a table of its size in memory; 8 MiB is 32 of the
+	// store's finished-chunk batches (FlushBytes). The block cache
+	// holds decompressed blocks for the queries (a 24 h raw query reads
+	// ~24 chunks; dashboards re-read the newest hours). The index cache
+	// serves encrypted tables only (Badger reads an unencrypted table's
+	// index from its mmap), so it is off. With 100,000 series this and
+	// a soft memory limit of RecommendedMemoryLimit keep the core under
+	// 400 MB (BENCHMARKS.md). Blocks are compressed with ZSTD's default
+	// level (3) rather than its fastest (1): the devops dataset's
+	// directory is 1 % smaller (2.103 → 2.082 bytes a sample at 100
+	// hosts for a day), mostly from the repeats across chunks (their
+	// shared timestamp sections, the keys) that level 1's match finder
+	// misses, for 1.5-3 % more CPU over ingest, rollups and compaction;
+	// reading is as fast. Larger blocks would save more (128 KiB: 2.055
+	// at 10 hosts) but a long range of one series reads one raw chunk
+	// from each piece's blocks (keys are by piece, then series), so 14
+	// days would decompress four times as much (measured when keys were
+	// by hour: 43 MB instead of 11).
+	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(true).
-		WithLogger(badgerLogger{log}).
+		WithLogger(badgerLogger{log.With("component", "badger")}).
 		WithMemTableSize(8 << 20).
 		WithNumMemtables(2).
 		WithBlockCacheSize(16 << 20).
@@ -453,11 +405,23 @@ func openBadger(opts Options, sub string, log *slog.Logger) (*badger.DB, error) 
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
 	}
-	db, err := badger.Open(bo)
+	bdb, err := badger.Open(bo)
 	if err != nil {
-		return nil, fmt.Errorf("open badger in %s: %w", dir, err)
+		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
-	return db, nil
+	d := &DB{db: bdb, log: log, opts: opts, m: newMetrics(),
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckTime: time.Now()}
+	d.initHead()
+	d.flushed = sync.NewCond(&d.hmu)
+	if err := d.open(); err != nil {
+		if d.wal != nil {
+			d.wal.Close()
+		}
+		bdb.Close()
+		return nil, err
+	}
+	go d.run()
+	return d, nil
 }
 
 // initHead makes the empty head: the series maps and the head's state.
@@ -477,7 +441,6 @@ func (d *DB) open() error {
 	if err := d.loadIndex(); err != nil {
 		return err
 	}
-	d.oldChunks = d.hasPrefix(prefixChunk)
 	d.loadWindowRange()
 	if err := d.loadLayout(); err != nil {
 		return err
@@ -493,21 +456,18 @@ func (d *DB) open() error {
 	if d.opts.InMemory {
 		return nil
 	}
-	for _, sub := range []string{"", chunkDir} {
-		dir, err := filepath.Abs(filepath.Join(d.opts.Dir, sub))
-		if err == nil {
-			dir, err = filepath.EvalSymlinks(dir) // as /proc/self/maps names it
-		}
-		if err != nil {
-			return fmt.Errorf("open store: %w", err)
-		}
-		d.tableDirs = append(d.tableDirs, dir)
+	dir, err := filepath.Abs(d.opts.Dir)
+	if err == nil {
+		dir, err = filepath.EvalSymlinks(dir) // as /proc/self/maps names it
 	}
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	d.tableDir = dir
 	d.walDir = filepath.Join(d.opts.Dir, "wal")
 	if err := d.replay(); err != nil {
 		return err
 	}
-	var err error
 	d.wal, err = wal.Open(wal.Options{Dir: d.walDir, MaxPending: d.opts.MaxPendingWAL,
 		ObserveSync: func(t time.Duration) { d.m.walSync.Observe(t.Seconds()) }})
 	return err
@@ -587,7 +547,7 @@ func (d *DB) Close() error {
 			errs = append(errs, d.flush())
 		}
 		d.badger.shut()
-		errs = append(errs, d.cdb.Close(), d.db.Close())
+		errs = append(errs, d.db.Close())
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr
@@ -596,47 +556,21 @@ func (d *DB) Close() error {
 // RunValueLogGC reclaims space in Badger's value log; the core schedules it.
 func (d *DB) RunValueLogGC() {
 	d.kv(func() error {
-		for _, db := range d.dbs() {
-			for db.RunValueLogGC(0.5) == nil {
-			}
+		for d.db.RunValueLogGC(0.5) == nil {
 		}
 		return nil
 	})
 }
 
-// Size returns the bytes of the LSM trees and the value logs (zero once
-// closed, or in memory). Badger's own Size walks its directory with every
-// directory under it, so the other Badger's would count the chunks' twice.
+// Size returns the bytes of the LSM tree and the value log (zero once
+// closed).
 func (d *DB) Size() (lsm, vlog int64) {
-	if d.opts.InMemory {
-		return 0, 0
-	}
 	d.kv(func() error {
-		for _, dir := range []string{d.opts.Dir, filepath.Join(d.opts.Dir, chunkDir)} {
-			es, err := os.ReadDir(dir)
-			if err != nil {
-				continue
-			}
-			for _, e := range es {
-				fi, err := e.Info()
-				if err != nil || !fi.Mode().IsRegular() {
-					continue
-				}
-				switch filepath.Ext(e.Name()) {
-				case ".sst":
-					lsm += fi.Size()
-				case ".vlog":
-					vlog += fi.Size()
-				}
-			}
-		}
+		lsm, vlog = d.db.Size()
 		return nil
 	})
 	return lsm, vlog
 }
-
-// dbs are the store's Badgers: the one of the chunks and the other.
-func (d *DB) dbs() [2]*badger.DB { return [2]*badger.DB{d.cdb, d.db} }
 
 func mod(a, b int64) int64 {
 	m := a % b
@@ -749,10 +683,8 @@ func (b badgerLogger) Debugf(string, ...any)       {} // one line per write: too
 // log, so that the data directory holds no stale versions: what the
 // benchmarks measure as bytes on disk.
 func (d *DB) Compact() error {
-	for _, db := range d.dbs() {
-		if err := db.Flatten(2); err != nil {
-			return fmt.Errorf("compact: %w", err)
-		}
+	if err := d.db.Flatten(2); err != nil {
+		return fmt.Errorf("compact: %w", err)
 	}
 	d.RunValueLogGC()
 	return nil

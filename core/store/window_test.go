@@ -29,7 +29,7 @@ func TestChunkWindowsAreStaggeredByHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	windows := map[string]map[int64]bool{} // host -> pieces of its chunks' keys
-	err := db.cdb.View(func(txn *badger.Txn) error {
+	err := db.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -184,7 +184,7 @@ func TestChunksAreCutIntoPieces(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunks := map[uint64]int{}
-	err := db.cdb.View(func(txn *badger.Txn) error {
+	err := db.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -252,7 +252,7 @@ func TestChunksReachBadgerInKeyOrder(t *testing.T) {
 		version uint64
 	}
 	var ws []written
-	err := db.cdb.View(func(txn *badger.Txn) error {
+	err := db.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -276,8 +276,7 @@ func TestChunksReachBadgerInKeyOrder(t *testing.T) {
 
 // TestWindowKeyedChunksAreRead checks that chunks written when a chunk's
 // key held its window (both pieces of a window under the window's start)
-// and chunks went to the store's one Badger are still read in full beside
-// chunks keyed by piece in the chunks' own.
+// are still read in full beside chunks keyed by piece.
 func TestWindowKeyedChunksAreRead(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -295,13 +294,38 @@ func TestWindowKeyedChunksAreRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first two windows' second pieces go back under their window's
-	// key, in the Badger that held every chunk then (db).
-	moved := moveChunks(t, db, func(p, id, firstT int64) []byte {
-		if w := probe.windowOf(p); p != w && w < start+2*chunkWindow {
-			return chunkKey(w, uint64(id), firstT)
+	// key, as they were written before.
+	moved := 0
+	err := db.db.Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
+		type kv struct{ k, v []byte }
+		var kvs []kv
+		for it.Rewind(); it.Valid(); it.Next() {
+			v, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				it.Close()
+				return err
+			}
+			kvs = append(kvs, kv{it.Item().KeyCopy(nil), v})
+		}
+		it.Close()
+		for _, e := range kvs {
+			p, id, firstT := keyTime(e.k[1:9]), binary.BigEndian.Uint64(e.k[9:17]), keyTime(e.k[17:25])
+			if w := probe.windowOf(p); p != w && w < start+2*chunkWindow {
+				if err := txn.Delete(e.k); err != nil {
+					return err
+				}
+				if err := txn.Set(chunkKey(w, id, firstT), e.v); err != nil {
+					return err
+				}
+				moved++
+			}
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if moved != 2 {
 		t.Fatalf("moved %d chunks under their window's key, want 2", moved)
 	}
@@ -349,151 +373,5 @@ func appendFleet(t *testing.T, db *DB, base int64, hosts []string, n int64, metr
 		if after != nil {
 			after()
 		}
-	}
-}
-
-// moveChunks moves the chunks of db's cdb for which to returns a key to
-// db's other Badger under that key, as versions before cdb wrote them,
-// and returns how many it moved.
-func moveChunks(t *testing.T, db *DB, to func(piece, id, firstT int64) []byte) int {
-	t.Helper()
-	type kv struct{ k, v []byte }
-	var kvs []kv
-	err := db.cdb.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if nk := to(keyTime(k[1:9]), int64(binary.BigEndian.Uint64(k[9:17])), keyTime(k[17:25])); nk != nil {
-				v, err := it.Item().ValueCopy(nil)
-				if err != nil {
-					return err
-				}
-				kvs = append(kvs, kv{k, v}, kv{nk, v})
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < len(kvs); i += 2 {
-		if err := db.cdb.Update(func(txn *badger.Txn) error { return txn.Delete(kvs[i].k) }); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.db.Update(func(txn *badger.Txn) error { return txn.Set(kvs[i+1].k, kvs[i+1].v) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return len(kvs) / 2
-}
-
-// TestChunksOfEarlierVersionsAreRead checks a directory of a version that
-// kept chunks beside everything else in its one Badger: those chunks are
-// read beside the ones in the chunks' own Badger, new chunks go only to
-// the latter, and retention removes chunks from both.
-func TestChunksOfEarlierVersionsAreRead(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	hosts := []string{"h0", "h1", "h2"}
-	base := floorTo(time.Now().UnixMilli()-2*dayMS, hourMS)
-	const n = 3 * 360 // three hours at 10 s
-	db := open(t, Options{Dir: dir})
-	appendFleet(t, db, base, hosts, n, []string{"cpu", "mem"}, nil)
-	if err := db.checkpoint(true); err != nil { // every chunk to Badger
-		t.Fatal(err)
-	}
-	// Every other piece's chunks go where earlier versions wrote them.
-	moved := moveChunks(t, db, func(p, id, firstT int64) []byte {
-		if floorTo(p, chunkPiece)/chunkPiece%2 == 0 {
-			return chunkKey(p, uint64(id), firstT)
-		}
-		return nil
-	})
-	if moved == 0 {
-		t.Fatal("no chunk moved")
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db = open(t, Options{Dir: dir})
-	if !db.oldChunks {
-		t.Fatal("chunks in the store's other Badger not noticed")
-	}
-	// The LSM's size counts each Badger's tables once (Badger's own walks
-	// the chunks' directory under the other's too).
-	var tablesBytes int64
-	for _, b := range db.dbs() {
-		for _, ti := range b.Tables() {
-			tablesBytes += int64(ti.OnDiskSize)
-		}
-	}
-	if lsm, _ := db.Size(); lsm == 0 || lsm < tablesBytes || lsm > tablesBytes+tablesBytes/10 {
-		t.Fatalf("LSM size %d bytes, the tables of both Badgers %d", lsm, tablesBytes)
-	}
-	checkFleet := func(db *DB, want int) {
-		t.Helper()
-		for k, m := range []string{"cpu", "mem"} {
-			sel, err := db.Select(ctx, Query{Metric: m, From: base, To: base + 2*n*10_000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(sel.Series) != len(hosts) {
-				t.Fatalf("%s: %d series, want %d", m, len(sel.Series), len(hosts))
-			}
-			for _, s := range sel.Series {
-				if len(s.Points) != want {
-					t.Fatalf("%s of %s: %d points, want %d", m, s.Labels.Get("host"), len(s.Points), want)
-				}
-				for _, p := range s.Points {
-					if i := (p.T - base) / 10_000; p.V != float64(int64(k+1)*i) {
-						t.Fatalf("%s of %s: point %+v, want %d", m, s.Labels.Get("host"), p, int64(k+1)*i)
-					}
-				}
-			}
-		}
-	}
-	checkFleet(db, n)
-	// Another hour: its chunks go to the chunks' Badger only.
-	var more []Sample
-	for i := int64(n); i < n+360; i++ {
-		for _, h := range hosts {
-			more = append(more, Sample{Metric: "cpu", Labels: hostLabels(h), T: base + i*10_000, V: float64(i)},
-				Sample{Metric: "mem", Labels: hostLabels(h), T: base + i*10_000, V: float64(2 * i)})
-		}
-	}
-	if err := db.Append(ctx, more); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.checkpoint(true); err != nil {
-		t.Fatal(err)
-	}
-	countChunks := func(bdb *badger.DB) (n int) {
-		bdb.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
-			defer it.Close()
-			for it.Rewind(); it.Valid(); it.Next() {
-				n++
-			}
-			return nil
-		})
-		return n
-	}
-	if got := countChunks(db.db); got != moved {
-		t.Fatalf("%d chunks in the other Badger after a flush, want the %d moved there", got, moved)
-	}
-	checkFleet(db, n+360)
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	// Three weeks on, the default retention (14 days) removes them all.
-	later := time.UnixMilli(base + 21*dayMS)
-	db = open(t, Options{Dir: dir, Now: func() time.Time { return later }})
-	defer db.Close()
-	if err := db.EnforceRetention(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if old, cur := countChunks(db.db), countChunks(db.cdb); old+cur != 0 {
-		t.Fatalf("after retention: %d chunks left in the other Badger, %d in the chunks' own", old, cur)
 	}
 }

@@ -16,8 +16,7 @@ import (
 	"github.com/dgraph-io/ristretto/v2/z"
 )
 
-// tables prints what a store's Badger tables hold (both Badgers': the
-// chunks' in the directory chunks under the other's), read from a copy of a
+// tables prints what a store's Badger tables hold, read from a copy of a
 // closed data directory: each table's bytes on disk and before block
 // compression (what a compaction's builder holds, less its doubling), its
 // keys by prefix (the store's and the core's records: store.go's
@@ -30,13 +29,6 @@ func tables(args []string) error {
 	if err != nil {
 		return err
 	}
-	// The chunks' own Badger (store.go's chunkDir), in stores since the
-	// twenty-second round.
-	chunks, err := filepath.Glob(filepath.Join(*dir, "chunks", "*.sst"))
-	if err != nil {
-		return err
-	}
-	files = append(files, chunks...)
 	if len(files) == 0 {
 		return fmt.Errorf("no tables in %q", *dir)
 	}
@@ -71,14 +63,13 @@ func tables(args []string) error {
 		}
 		sort.Strings(by)
 		u := int64(t.UncompressedSize())
-		name, _ := filepath.Rel(*dir, f)
 		span := ""
 		if lo <= hi { // how far apart in time the chunks of the table are
 			span = fmt.Sprintf(", pieces %s–%s (%.0f min)", time.UnixMilli(lo).UTC().Format("15:04:05"),
 				time.UnixMilli(hi).UTC().Format("15:04:05"), float64(hi-lo)/60e3)
 		}
 		fmt.Printf("%s %10d bytes, %10d before compression (%.2f), keys %s%s\n",
-			name, t.Size(), u, float64(u)/float64(t.Size()), strings.Join(by, " "), span)
+			filepath.Base(f), t.Size(), u, float64(u)/float64(t.Size()), strings.Join(by, " "), span)
 		stored += t.Size()
 		raw += u
 		t.DecrRef()
