@@ -542,7 +542,7 @@ func (d *DB) run() {
 		case <-d.kick:
 		case <-tick.C:
 		case <-pageOut:
-			if _, err := pageOutTables(d.tableDir); err != nil {
+			if err := pageOutTables(d.tableDir); err != nil {
 				d.log.Warn("reclaiming the pages of Badger's tables failed; no longer tried", "err", err)
 				pageOut = nil
 			}

@@ -15,8 +15,7 @@ import (
 
 // pageOutTables asks the kernel to reclaim the pages of the store's
 // Badger tables that the process has mapped (madvise MADV_PAGEOUT on
-// every mapping of a .sst file in dir, the store's), and returns
-// how many bytes of mappings it covered.
+// every mapping of a .sst file in dir, the store's).
 //
 // Badger maps every table it opens and writes a new table, and reads
 // every table, through its mapping: each page it touched stays mapped,
@@ -31,12 +30,11 @@ import (
 // and its range mapped anew, between that and the madvise: MADV_PAGEOUT
 // is safe on any range, since it never discards data (an anonymous page
 // is swapped out, if there is swap at all, and read back when touched).
-func pageOutTables(dir string) (int64, error) {
+func pageOutTables(dir string) error {
 	maps, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
-		return 0, err
+		return err
 	}
-	var covered int64
 	var errs []error
 	sc := bufio.NewScanner(bytes.NewReader(maps))
 	for sc.Scan() {
@@ -50,15 +48,13 @@ func pageOutTables(dir string) (int64, error) {
 			if errno == unix.EINVAL { // a kernel before 5.4
 				break
 			}
-			continue
 		}
-		covered += int64(hi - lo)
 	}
-	return covered, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // tableMapping parses a line of /proc/self/maps ("lo-hi perms offset dev
-// inode path") and reports the range of a mapping of a .sst file in dir.
+// inode path"; a mapping's first line in /proc/self/smaps) and reports the range of a mapping of a .sst file in dir.
 func tableMapping(line string, dir string) (lo, hi uintptr, ok bool) {
 	f := strings.Fields(line)
 	if len(f) != 6 || !strings.HasSuffix(f[5], ".sst") || filepath.Dir(f[5]) != dir {
