@@ -23,8 +23,8 @@ const checkpointPrefix = "checkpoint."
 // the segments before the new one. A restart loads the checkpoint and
 // replays only the segments after it. Samples that reach both the
 // checkpoint and a later segment are skipped on replay as duplicates, and
-// chunks rebuilt on replay overwrite their own key, so replay is
-// idempotent.
+// a chunk rebuilt on replay and written again is read once (its last
+// copy), so replay is idempotent.
 func (d *DB) Checkpoint() error { return d.checkpoint(false) }
 
 // checkpoint is Checkpoint; with finishAll (on Close) every open chunk is

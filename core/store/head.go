@@ -11,9 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"esmon/core/store/chunkenc"
+	"esmon/core/store/segment"
 )
 
 // chunkWindow is the span of one raw chunk in milliseconds: a series'
@@ -34,30 +33,20 @@ const chunkWindow = int64(time.Hour / time.Millisecond)
 // hour on (they held 30 minutes of a series on average, halves 15). Pieces start at the host's
 // window offset too: a host's series cut together and share each piece's
 // timestamps; a fleet's pieces close spread over the half hour. A
-// chunk's key holds its piece's start (chunkKey), not its window's: the
-// chunks one flush writes are then those of the pieces that just ended,
-// and Badger gets its keys in about ascending order, each new table past
-// the older ones. With the window in the key a window's second piece
-// landed among its first piece's chunks written half an hour before, and
-// every table flushed spanned that half hour of the chunks' keys, so a
-// compaction below level 0 rewrote what of the half hour the level below
-// held. (Level 0's compactions still span all keys: the alert engine's
-// records and the chunks share its tables; at 10,000 agents the
-// compactions' memory did not shrink: BENCHMARKS.md, "Scale",
-// twenty-first round.) Chunks
-// written before that keep their window's key; readers seek
-// a window's start and its second piece's (any number of chunks sit under
-// one, told apart by their first timestamps).
+// stored chunk names its piece's start (segment.Chunk.Piece): the chunks
+// one flush writes are those of the pieces that just ended, so a segment
+// file's span of pieces follows the clock and retention removes files
+// whole. Chunks that earlier versions wrote to Badger are keyed by piece
+// or, before that, by window; readers seek a window's start and its
+// second piece's there (any number of chunks sit under one, told apart by
+// their first timestamps).
 //
-// Each piece is a chunk in Badger for good, which costs its key and
-// header: the devops dataset (a day of 100 hosts at 10 s) takes 1.977
-// bytes a sample on disk in halves keyed by piece (1.987 keyed by
-// window), 1.935 in whole hours and 2.076 in quarters (BENCHMARKS.md,
-// "Scale", twentieth and twenty-first rounds). Merging a window's
-// pieces back into one chunk when it ends kept the disk at 1.935 but
-// doubled what Badger's compactions rewrite, and their table builders'
-// memory with it (100,000 series: 400 MiB peak RSS against 341 in
-// halves).
+// Each piece is a chunk for good, which costs its header and its entry in
+// its frame and its file's index: the devops dataset (a day of 100 hosts
+// at 10 s) takes 1.955 bytes a sample on disk in segment files (1.977 in
+// Badger keyed by piece, 1.935 in Badger in whole hours, 2.076 in
+// quarters: BENCHMARKS.md, "Scale", twentieth, twenty-first and
+// twenty-third rounds).
 const chunkPiece = chunkWindow / 2
 
 // windowOffset is the offset of host's chunk windows from the clock hour:
@@ -438,8 +427,8 @@ func (d *DB) Append(ctx context.Context, samples []Sample) error {
 	return nil
 }
 
-// flush writes the finished chunks and new index entries to Badger. One
-// flush runs at a time.
+// flush writes the finished chunks to the segment files and new index
+// entries to Badger. One flush runs at a time.
 func (d *DB) flush() error {
 	d.flushMu.Lock()
 	defer d.flushMu.Unlock()
@@ -457,31 +446,34 @@ func (d *DB) flush() error {
 	}
 
 	quot := quotients(items)
-	wb := d.db.NewWriteBatch()
-	defer wb.Cancel()
 	var bytes int64
-	err := func() error {
+	var cs []segment.Chunk
+	for _, it := range items {
+		for _, c := range it.refs {
+			data := c.data
+			if q, ok := quot[c]; ok {
+				data = q
+			}
+			cs = append(cs, segment.Chunk{ID: it.ms.id, Piece: c.window, FirstT: c.firstT, Data: data})
+			bytes += int64(len(c.data))
+		}
+	}
+	// The chunks go to the segment files (synced when Append returns),
+	// the new series' index entries to Badger. A flush that fails is
+	// tried again whole: a chunk then written twice is read once.
+	err := d.segs.Append(cs)
+	if err == nil && len(idx) > 0 {
+		wb := d.db.NewWriteBatch()
 		for _, ms := range idx {
-			if err := wb.Set(indexEntry(ms)); err != nil {
-				return err
+			if err = wb.Set(indexEntry(ms)); err != nil {
+				break
 			}
 		}
-		for _, it := range items {
-			for _, c := range it.refs {
-				data := c.data
-				if q, ok := quot[c]; ok {
-					data = q
-				}
-				e := badger.NewEntry(chunkKey(c.window, it.ms.id, c.firstT), data)
-				e.ExpiresAt = d.expiry(c.window+chunkWindow, d.opts.Retention.Raw)
-				if err := wb.SetEntry(e); err != nil {
-					return err
-				}
-				bytes += int64(len(c.data))
-			}
+		if err == nil {
+			err = wb.Flush()
 		}
-		return wb.Flush()
-	}()
+		wb.Cancel()
+	}
 
 	d.hmu.Lock()
 	defer d.hmu.Unlock()

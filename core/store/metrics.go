@@ -102,6 +102,7 @@ func (d *DB) BytesByTier() map[string]int64 {
 		}
 		out[tier] += int64(ti.OnDiskSize)
 	}
+	out[TierRaw] += d.segs.Size()
 	_, vlog := d.db.Size()
 	out["vlog"] = vlog
 	if d.wal != nil {

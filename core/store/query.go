@@ -13,6 +13,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"esmon/core/store/chunkenc"
+	"esmon/core/store/segment"
 )
 
 // Aggregations a query may ask for over each step.
@@ -133,7 +134,16 @@ type reader struct {
 	d   *DB
 	txn *badger.Txn
 	it  *badger.Iterator
+	seg *segment.Reader
 	ci  chunkenc.Iterator
+}
+
+// segments is the reader of the segment files, made on first use.
+func (r *reader) segments() *segment.Reader {
+	if r.seg == nil {
+		r.seg = r.d.segs.NewReader()
+	}
+	return r.seg
 }
 
 func (r *reader) close() {
@@ -178,8 +188,53 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	r.d.hmu.Unlock()
 
 	chunks := mem
-	// The newest window of a series is usually all in memory; Badger is
-	// read for the windows before it.
+	inMem := func(w, firstT int64) bool {
+		return slices.ContainsFunc(mem, func(m memChunk) bool { return m.window == w && m.firstT == firstT })
+	}
+	// The newest piece of a series is usually in memory; the segment
+	// files hold the pieces before it: those that start up to a piece
+	// before from.
+	lo := from - chunkPiece + 1
+	if lo > from {
+		lo = math.MinInt64
+	}
+	// Retention removes whole files, so a file's older chunks outlive
+	// it by up to a file's span: they are not read (as Badger's TTL hid
+	// its expired keys).
+	if d := r.d; d.opts.Retention.Raw > 0 {
+		lo = max(lo, d.opts.Now().UnixMilli()-d.opts.Retention.Raw.Milliseconds()-chunkPiece+1)
+	}
+	sr := r.segments()
+	err := sr.Chunks(ms.id, lo, to, func(c segment.Chunk) error {
+		if inMem(c.Piece, c.FirstT) {
+			return nil
+		}
+		var pts []Point
+		if chunkenc.IsQuotient(c.Data) {
+			var err error
+			pts, err = quotientPoints(c.Data, func(id uint64) ([]byte, error) {
+				b, err := sr.Get(id, c.Piece, c.FirstT)
+				if err == nil && b == nil {
+					err = errors.New("not in the segment files")
+				}
+				return b, err
+			})
+			if err != nil {
+				return fmt.Errorf("series %d chunk at %d: %w", ms.id, c.FirstT, err)
+			}
+		}
+		chunks = append(chunks, memChunk{c.Piece, c.FirstT, c.Data, pts})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !r.d.badgerChunks {
+		sort.Slice(chunks, func(i, j int) bool { return chunks[i].firstT < chunks[j].firstT })
+		return r.decode(ms.id, chunks, from, to)
+	}
+	// Chunks that earlier versions kept in Badger, until retention
+	// takes them: sought window by window.
 	it := r.iter()
 	var prefix [17]byte
 	seek := func(w int64) error {
@@ -188,7 +243,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 		for it.Seek(prefix[:]); it.ValidForPrefix(prefix[:]); it.Next() {
 			item := it.Item()
 			firstT := keyTime(item.Key()[17:])
-			if slices.ContainsFunc(mem, func(m memChunk) bool { return m.window == w && m.firstT == firstT }) {
+			if inMem(w, firstT) {
 				continue
 			}
 			v, err := item.ValueCopy(nil)
@@ -197,7 +252,14 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 			}
 			var pts []Point
 			if chunkenc.IsQuotient(v) {
-				if pts, err = quotientPoints(r.txn, w, firstT, v); err != nil {
+				pts, err = quotientPoints(v, func(id uint64) ([]byte, error) {
+					item, err := r.txn.Get(chunkKey(w, id, firstT))
+					if err != nil {
+						return nil, err
+					}
+					return item.ValueCopy(nil)
+				})
+				if err != nil {
 					return fmt.Errorf("series %d chunk at %d: %w", ms.id, firstT, err)
 				}
 			}

@@ -3,8 +3,6 @@ package store
 import (
 	"fmt"
 
-	badger "github.com/dgraph-io/badger/v4"
-
 	"esmon/core/store/chunkenc"
 )
 
@@ -67,27 +65,21 @@ func quotients(items []flushItem) map[*chunkRef][]byte {
 	return out
 }
 
-// quotientPoints returns the samples of the quotient chunk q of window w
-// with first timestamp firstT, reading its operands' chunks in txn.
-func quotientPoints(txn *badger.Txn, w, firstT int64, q []byte) ([]Point, error) {
+// quotientPoints returns the samples of the quotient chunk q, reading
+// its operands' chunks (of the same series' piece and first timestamp)
+// with operand.
+func quotientPoints(q []byte, operand func(id uint64) ([]byte, error)) ([]Point, error) {
 	qc, err := chunkenc.ParseQuotient(q)
 	if err != nil {
 		return nil, err
 	}
-	operand := func(id uint64) ([]byte, error) {
-		item, err := txn.Get(chunkKey(w, id, firstT))
-		if err != nil {
-			return nil, fmt.Errorf("quotient's operand, series %d: %w", id, err)
-		}
-		return item.ValueCopy(nil)
-	}
 	num, err := operand(qc.Num)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("quotient's operand, series %d: %w", qc.Num, err)
 	}
 	den, err := operand(qc.Den)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("quotient's operand, series %d: %w", qc.Den, err)
 	}
 	ts, vs, err := chunkenc.QuotientSamples(qc, num, den, make([]int64, 0, qc.N), make([]float64, 0, qc.N))
 	if err != nil {

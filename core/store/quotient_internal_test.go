@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"esmon/core/store/chunkenc"
+	"esmon/core/store/segment"
 )
 
 // TestQuotientOperandMissing: a quotient chunk whose operand is gone (a
@@ -38,20 +41,43 @@ func TestQuotientOperandMissing(t *testing.T) {
 	if db, err = Open(Options{Dir: dir, Logger: quietLog}); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	q := Query{Metric: "mem_used_percent", Match: map[string]string{"host": "a"}, From: base, To: base + hourMS - 1}
 	sel, err := db.Select(ctx, q)
 	if err != nil || len(sel.Series) != 1 || len(sel.Series[0].Points) != 360 {
 		t.Fatalf("before the damage: %v, %+v", err, sel)
 	}
 	pct, used := db.findLocked("mem_used_percent", ls), db.findLocked("mem_used_bytes", ls)
-	v, err := db.Get(chunkKey(base, pct.id, base))
-	if err != nil || !chunkenc.IsQuotient(v) {
-		t.Fatalf("the percentage's first chunk is not a quotient: %x, %v", v, err)
+	stored := storedChunks(t, db)
+	if len(stored[pct.id]) == 0 || !chunkenc.IsQuotient(stored[pct.id][0].Data) {
+		t.Fatalf("the percentage's first chunk is not a quotient: %+v", stored[pct.id])
 	}
-	if err := db.Delete(chunkKey(base, used.id, base)); err != nil {
+	// The segment files again without the used bytes' first chunk.
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	segDir := filepath.Join(dir, "chunks")
+	if err := os.RemoveAll(segDir); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := segment.Open(segDir, segment.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []segment.Chunk
+	for id, cs := range stored {
+		if id == used.id {
+			cs = cs[1:]
+		}
+		keep = append(keep, cs...)
+	}
+	if err := segs.Append(keep); err != nil {
+		t.Fatal(err)
+	}
+	segs.Close()
+	if db, err = Open(Options{Dir: dir, Logger: quietLog}); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	_, err = db.Select(ctx, q)
 	if err == nil || !strings.Contains(err.Error(), "quotient's operand") {
 		t.Fatalf("query with the operand gone: %v, want an error naming the quotient's operand", err)

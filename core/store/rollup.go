@@ -325,10 +325,22 @@ func decodeRollup(b []byte, dst []row, from, to int64) ([]row, error) {
 }
 
 // EnforceRetention deletes raw chunks and rollups older than their tier's
-// retention. Badger's TTL already hides and later drops them; this catches
-// data written while a longer retention was configured.
+// retention: the segment files whose every chunk ended before it, and
+// Badger's keys. Badger's TTL already hides and later drops rollups (and
+// the chunks earlier versions kept there); this catches data written
+// while a longer retention was configured.
 func (d *DB) EnforceRetention(ctx context.Context) error {
 	now := d.opts.Now().UnixMilli()
+	if d.opts.Retention.Raw > 0 {
+		cut := now - d.opts.Retention.Raw.Milliseconds()
+		n, err := d.segs.DropBefore(cut - chunkPiece + 1)
+		if n > 0 {
+			d.log.Info("retention removed segment files of raw chunks", "files", n)
+		}
+		if err != nil {
+			return fmt.Errorf("enforce retention: %w", err)
+		}
+	}
 	var dels [][]byte
 	err := d.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})

@@ -1,15 +1,17 @@
-// Package store keeps everything the core persists in one Badger database:
-// time series (behind the Series interface, so the storage issue can replace
-// the layout without touching callers) and small records for the other parts
-// (hosts, rules, alert state and history) through the KV interface.
+// Package store keeps everything the core persists: time series (behind
+// the Series interface, so the storage issue can replace the layout
+// without touching callers) and small records for the other parts (hosts,
+// rules, alert state and history) through the KV interface.
 //
 // The series part is a time-series store in the manner of Gorilla and the
 // Prometheus TSDB: an in-memory head per series appended to in compressed
 // form (package chunkenc), a write-ahead log with group commit (package
 // wal) so that Append returns only once samples are on disk, finished
-// chunks written to Badger as one key per series-chunk, a series index with
+// chunks appended to segment files of the store's own (package segment:
+// never compacted, removed whole at retention), a series index with
 // postings by host and metric, a latest-value table in memory, and 1-minute
-// and 1-hour rollups with a retention per tier. See head.go, index.go,
+// and 1-hour rollups with a retention per tier. Badger holds the series
+// index, the rollups and the other parts' records. See head.go, index.go,
 // query.go, rollup.go and checkpoint.go.
 package store
 
@@ -20,6 +22,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -30,6 +33,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"esmon/core/store/segment"
 	"esmon/core/store/wal"
 )
 
@@ -350,6 +354,14 @@ type DB struct {
 
 	tableDir string // where pageOut looks for the tables' mappings
 
+	// segs holds the raw chunks (segment files in DIR/chunks; a
+	// temporary directory for an in-memory store, removed at Close).
+	// Directories written before kept them in Badger under prefixChunk:
+	// badgerChunks is set while any are left, and readers look there too.
+	segs         *segment.Store
+	segTemp      string
+	badgerChunks bool
+
 	kick      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -413,9 +425,26 @@ func Open(opts Options) (*DB, error) {
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckTime: time.Now()}
 	d.initHead()
 	d.flushed = sync.NewCond(&d.hmu)
-	if err := d.open(); err != nil {
+	segDir := filepath.Join(opts.Dir, "chunks")
+	if opts.InMemory {
+		if segDir, err = os.MkdirTemp("", "esmon-store-"); err != nil {
+			bdb.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		d.segTemp = segDir
+	}
+	if d.segs, err = segment.Open(segDir, segment.Options{Logger: log}); err == nil {
+		err = d.open()
+	}
+	if err != nil {
 		if d.wal != nil {
 			d.wal.Close()
+		}
+		if d.segs != nil {
+			d.segs.Close()
+		}
+		if d.segTemp != "" {
+			os.RemoveAll(d.segTemp)
 		}
 		bdb.Close()
 		return nil, err
@@ -442,6 +471,7 @@ func (d *DB) open() error {
 		return err
 	}
 	d.loadWindowRange()
+	d.badgerChunks = d.lowW <= d.highW
 	if err := d.loadLayout(); err != nil {
 		return err
 	}
@@ -547,7 +577,10 @@ func (d *DB) Close() error {
 			errs = append(errs, d.flush())
 		}
 		d.badger.shut()
-		errs = append(errs, d.db.Close())
+		errs = append(errs, d.segs.Close(), d.db.Close())
+		if d.segTemp != "" {
+			errs = append(errs, os.RemoveAll(d.segTemp))
+		}
 		d.closeErr = errors.Join(errs...)
 	})
 	return d.closeErr

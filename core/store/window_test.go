@@ -2,9 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	badger "github.com/dgraph-io/badger/v4"
 
 	"esmon/core/store/chunkenc"
+	"esmon/core/store/segment"
 )
 
 // TestChunkWindowsAreStaggeredByHost checks that the chunks of different
@@ -28,22 +30,15 @@ func TestChunkWindowsAreStaggeredByHost(t *testing.T) {
 	if err := db.checkpoint(true); err != nil { // every chunk to Badger
 		t.Fatal(err)
 	}
-	windows := map[string]map[int64]bool{} // host -> pieces of its chunks' keys
-	err := db.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			ms := db.byID.get(binary.BigEndian.Uint64(k[9:17]))
-			if windows[ms.host()] == nil {
-				windows[ms.host()] = map[int64]bool{}
-			}
-			windows[ms.host()][keyTime(k[1:9])] = true
+	windows := map[string]map[int64]bool{} // host -> pieces of its chunks
+	for id, cs := range storedChunks(t, db) {
+		ms := db.byID.get(id)
+		if windows[ms.host()] == nil {
+			windows[ms.host()] = map[int64]bool{}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		for _, c := range cs {
+			windows[ms.host()][c.Piece] = true
+		}
 	}
 	starts := map[int64]bool{}
 	for _, h := range hosts {
@@ -184,28 +179,16 @@ func TestChunksAreCutIntoPieces(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunks := map[uint64]int{}
-	err := db.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().Key()
-			w, id, firstT := keyTime(k[1:9]), binary.BigEndian.Uint64(k[9:17]), keyTime(k[17:25])
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				return err
+	for id, cs := range storedChunks(t, db) {
+		for _, c := range cs {
+			if got := chunkenc.Count(c.Data); got > perPiece {
+				t.Errorf("chunk of series %d at %d: %d samples, more than a piece's %d", id, c.FirstT, got, perPiece)
 			}
-			if got := chunkenc.Count(v); got > perPiece {
-				t.Errorf("chunk of series %d at %d: %d samples, more than a piece's %d", id, firstT, got, perPiece)
-			}
-			if w != probe.pieceOf(firstT) || firstT != probe.pieceOf(firstT) {
-				t.Errorf("chunk of series %d at %d under key %d: want a piece's start, and its key the piece's", id, firstT, w)
+			if c.Piece != probe.pieceOf(c.FirstT) || c.FirstT != probe.pieceOf(c.FirstT) {
+				t.Errorf("chunk of series %d at %d of piece %d: want a piece's start, and its piece that", id, c.FirstT, c.Piece)
 			}
 			chunks[id]++
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	if counts := slices.Collect(maps.Values(chunks)); len(counts) != 2 || counts[0] != 4 || counts[1] != 4 {
 		t.Errorf("chunks by series: %v, want 4 for each of 2", chunks)
@@ -230,48 +213,53 @@ func TestChunksAreCutIntoPieces(t *testing.T) {
 	}
 }
 
-// TestChunksReachBadgerInKeyOrder checks what keying chunks by piece is
-// for: over hours of a fleet whose hosts' pieces start at different
-// times, the chunks reach Badger in the order of their keys, so that each
-// table Badger makes lies past the older ones and its compactions rewrite
-// no older data. With the window in the key, a window's second piece came
-// half an hour after chunks of later windows.
-func TestChunksReachBadgerInKeyOrder(t *testing.T) {
+// TestChunksAreNotInBadger checks that finished chunks go to the segment
+// files and none to Badger, whose compactions would rewrite them: over
+// hours of a fleet flushed step by step, Badger holds no chunk key and
+// the segment files every finished piece.
+func TestChunksAreNotInBadger(t *testing.T) {
 	db := open(t, Options{Dir: t.TempDir()})
 	defer db.Close()
 	base := floorTo(time.Now().UnixMilli()-dayMS, hourMS)
 	hosts := []string{"h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"}
 	const n = 3 * 360 // three hours at 10 s
 	appendFleet(t, db, base, hosts, n, []string{"cpu"}, func() {
-		if err := db.flush(); err != nil { // one Badger write for what each step finished
+		if err := db.flush(); err != nil { // one write for what each step finished
 			t.Fatal(err)
 		}
 	})
-	type written struct {
-		key     []byte
-		version uint64
+	if db.hasPrefix(prefixChunk) {
+		t.Fatal("chunks written to Badger")
 	}
-	var ws []written
-	err := db.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			ws = append(ws, written{it.Item().KeyCopy(nil), it.Item().Version()})
+	got := 0
+	for _, cs := range storedChunks(t, db) {
+		got += len(cs)
+	}
+	// Three hours are six pieces, the last still open: at least five
+	// finished a host.
+	if got < 5*len(hosts) {
+		t.Fatalf("%d chunks in the segment files, want the finished pieces of %d hosts over three hours", got, len(hosts))
+	}
+	if db.BytesByTier()[TierRaw] < db.segs.Size() || db.segs.Size() == 0 {
+		t.Fatalf("raw tier %d bytes, segment files %d", db.BytesByTier()[TierRaw], db.segs.Size())
+	}
+}
+
+// storedChunks returns every chunk in the segment files, by series.
+func storedChunks(t *testing.T, db *DB) map[uint64][]segment.Chunk {
+	t.Helper()
+	out := map[uint64][]segment.Chunk{}
+	r := db.segs.NewReader()
+	for _, ms := range db.byID.list() {
+		err := r.Chunks(ms.id, math.MinInt64, math.MaxInt64, func(c segment.Chunk) error {
+			out[c.ID] = append(out[c.ID], c)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	if len(ws) < 5*len(hosts) {
-		t.Fatalf("%d chunks in Badger, want the finished pieces of %d hosts over three hours", len(ws), len(hosts))
-	}
-	for i := 1; i < len(ws); i++ { // ws is in key order
-		if ws[i].version < ws[i-1].version {
-			t.Fatalf("chunk under piece %d written (version %d) before chunk under piece %d (version %d): keys not written in order",
-				keyTime(ws[i].key[1:9]), ws[i].version, keyTime(ws[i-1].key[1:9]), ws[i-1].version)
-		}
-	}
+	return out
 }
 
 // TestWindowKeyedChunksAreRead checks that chunks written when a chunk's
@@ -293,32 +281,22 @@ func TestWindowKeyedChunksAreRead(t *testing.T) {
 	if err := db.checkpoint(true); err != nil { // every chunk to Badger
 		t.Fatal(err)
 	}
-	// The first two windows' second pieces go back under their window's
-	// key, as they were written before.
+	// The chunks go to Badger, as earlier versions kept them, the first
+	// two windows' second pieces under their window's key, and the
+	// segment files go.
 	moved := 0
+	stored := storedChunks(t, db)
 	err := db.db.Update(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixChunk}})
-		type kv struct{ k, v []byte }
-		var kvs []kv
-		for it.Rewind(); it.Valid(); it.Next() {
-			v, err := it.Item().ValueCopy(nil)
-			if err != nil {
-				it.Close()
-				return err
-			}
-			kvs = append(kvs, kv{it.Item().KeyCopy(nil), v})
-		}
-		it.Close()
-		for _, e := range kvs {
-			p, id, firstT := keyTime(e.k[1:9]), binary.BigEndian.Uint64(e.k[9:17]), keyTime(e.k[17:25])
-			if w := probe.windowOf(p); p != w && w < start+2*chunkWindow {
-				if err := txn.Delete(e.k); err != nil {
+		for id, cs := range stored {
+			for _, c := range cs {
+				k := chunkKey(c.Piece, id, c.FirstT)
+				if w := probe.windowOf(c.Piece); c.Piece != w && w < start+2*chunkWindow {
+					k = chunkKey(w, id, c.FirstT)
+					moved++
+				}
+				if err := txn.Set(k, c.Data); err != nil {
 					return err
 				}
-				if err := txn.Set(chunkKey(w, id, firstT), e.v); err != nil {
-					return err
-				}
-				moved++
 			}
 		}
 		return nil
@@ -326,11 +304,14 @@ func TestWindowKeyedChunksAreRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if moved != 2 {
-		t.Fatalf("moved %d chunks under their window's key, want 2", moved)
-	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "chunks")); err != nil {
+		t.Fatal(err)
+	}
+	if moved != 2 {
+		t.Fatalf("moved %d chunks under their window's key, want 2", moved)
 	}
 	db = open(t, Options{Dir: dir})
 	defer db.Close()

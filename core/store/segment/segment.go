@@ -1,0 +1,999 @@
+// Package segment keeps the store's raw chunks in files of its own, out of
+// Badger's LSM tree: chunks are appended to the newest file as they are
+// finished and never rewritten, each file is sealed with a sorted index
+// once it is large or old enough, and retention removes whole files.
+// Nothing is compacted, so nothing reads the chunks back or builds tables
+// of them in memory (at 10,000 agents Badger's compactions of the chunks
+// took the core's RSS past 2 GB in bursts and their CPU lengthened the
+// acknowledgements: BENCHMARKS.md, "Scale").
+//
+// A file is
+//
+//	magic "ESMSEG1\n"
+//	frame*                 appended by Append, synced before it returns
+//	index block*           written by seal
+//	block table, footer    written by seal
+//
+// A frame is a uint32 length and a CRC-32C of its payload (little-endian),
+// then the payload: a ZSTD frame of a table of the chunks it holds and
+// their bytes. The chunks of one Append are sorted by piece and series
+// and cut into frames of about frameTarget bytes, so a frame holds
+// neighbouring series of one host and the compressor finds what their
+// chunks repeat (a host's series share their timestamps). An index block
+// is the ZSTD-compressed entries of up to blockEntries chunks, sorted by
+// series and first timestamp; the block table gives each block's series
+// range, place and CRC; the fixed-size footer gives the table's place and
+// the file's span of pieces.
+//
+// A file without a valid footer is the open one (or was, when the process
+// stopped): Open reads its frames back, cuts it at the first frame that
+// is short or fails its CRC (a write the crash tore, whose chunks were
+// never reported written), and goes on appending to it (the newest file)
+// or seals it (any other).
+package segment
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+const (
+	fileMagic = "ESMSEG1\n"
+	footMagic = "ESMSEGX\n"
+	// frameTarget is the uncompressed size a frame is cut at; as
+	// Badger's blocks were (32 KiB): a chunk read decompresses its frame.
+	frameTarget = 32 << 10
+	// blockEntries is the most entries an index block holds.
+	blockEntries = 1024
+	footerSize   = 8 + 4 + 8 + 8 + 4 + 8
+	suffix       = ".seg"
+)
+
+// Chunk is one raw chunk of one series.
+type Chunk struct {
+	ID     uint64 // the series
+	Piece  int64  // the start of the span of time the chunk belongs to
+	FirstT int64  // its first timestamp
+	Data   []byte
+}
+
+// Options tune a Store. Zero values take the defaults noted.
+type Options struct {
+	// MaxBytes seals a file at this size. Default 256 MiB.
+	MaxBytes int64
+	// MaxSpan seals a file whose pieces span this many (milliseconds),
+	// so that retention can remove it whole in time. Default one day.
+	MaxSpan int64
+	Logger  *slog.Logger
+}
+
+// Store is a directory of segment files.
+type Store struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	wmu sync.Mutex // one writer (Append, Seal, DropBefore) at a time
+
+	mu     sync.RWMutex // guards segs and the open segment's runs
+	segs   []*segment   // by seq; the last one is open unless sealed
+	enc    *zstd.Encoder
+	dec    *zstd.Decoder
+	closed bool
+}
+
+// entry locates one chunk in its file.
+type entry struct {
+	id            uint64
+	piece, firstT int64
+	frameOff      int64  // the frame's header
+	frameLen      uint32 // the frame's payload
+	off, n        uint32 // the chunk's bytes in the decompressed payload
+}
+
+type segment struct {
+	seq      int
+	path     string
+	f        *os.File
+	size     int64 // bytes of frames (and index once sealed)
+	minPiece int64
+	maxPiece int64
+	sealed   bool
+	runs     [][]entry   // open: one run per Append, each sorted by series and time
+	blocks   []blockMeta // sealed
+}
+
+type blockMeta struct {
+	first, last uint64 // series ids
+	off         int64
+	n           uint32
+	crc         uint32
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Open opens the segment files in dir, creating it if needed.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = 256 << 20
+	}
+	if opts.MaxSpan <= 0 {
+		opts.MaxSpan = 24 * 3600 * 1000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false),
+		zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(256<<20))
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{dir: dir, opts: opts, log: opts.Logger, enc: enc, dec: dec}
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	var seqs []int
+	for _, e := range names {
+		if n, ok := strings.CutSuffix(e.Name(), suffix); ok {
+			if seq, err := strconv.Atoi(n); err == nil && seq >= 0 {
+				seqs = append(seqs, seq)
+			}
+		}
+	}
+	slices.Sort(seqs)
+	for i, seq := range seqs {
+		sg, err := s.load(seq)
+		if err != nil {
+			s.closeFiles()
+			return nil, err
+		}
+		s.segs = append(s.segs, sg)
+		if !sg.sealed && i < len(seqs)-1 {
+			if err := s.seal(sg); err != nil {
+				s.closeFiles()
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) path(seq int) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%08d%s", seq, suffix))
+}
+
+// load opens one file: its footer and block table if sealed, its frames
+// if not.
+func (s *Store) load(seq int) (*segment, error) {
+	p := s.path(seq)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	sg := &segment{seq: seq, path: p, f: f}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	size := fi.Size()
+	magic := make([]byte, len(fileMagic))
+	if _, err := f.ReadAt(magic, 0); err != nil || string(magic) != fileMagic {
+		if size >= int64(len(fileMagic)) {
+			f.Close()
+			return nil, fmt.Errorf("segments: %s is not a segment file (no magic)", p)
+		}
+		// A file created but not yet written when the process stopped.
+		if err := s.truncate(sg, 0); err == nil {
+			_, err = f.WriteAt([]byte(fileMagic), 0)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("segments: %w", err)
+		}
+		sg.size, sg.minPiece, sg.maxPiece = int64(len(fileMagic)), 0, -1
+		return sg, nil
+	}
+	if ok, err := s.loadFooter(sg, size); err != nil || ok {
+		if err != nil {
+			f.Close()
+		}
+		return sg, err
+	}
+	if err := s.scan(sg, size); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return sg, nil
+}
+
+// loadFooter reads a sealed file's footer and block table; false when the
+// file has no valid footer.
+func (s *Store) loadFooter(sg *segment, size int64) (bool, error) {
+	if size < int64(len(fileMagic)+footerSize) {
+		return false, nil
+	}
+	foot := make([]byte, footerSize)
+	if _, err := sg.f.ReadAt(foot, size-footerSize); err != nil {
+		return false, fmt.Errorf("segments: read %s: %w", sg.path, err)
+	}
+	if string(foot[footerSize-8:]) != footMagic {
+		return false, nil
+	}
+	tableOff := int64(binary.LittleEndian.Uint64(foot[0:]))
+	tableLen := int64(binary.LittleEndian.Uint32(foot[8:]))
+	if tableOff < int64(len(fileMagic)) || tableOff+tableLen != size-footerSize {
+		return false, nil
+	}
+	table := make([]byte, tableLen)
+	if _, err := sg.f.ReadAt(table, tableOff); err != nil {
+		return false, fmt.Errorf("segments: read %s: %w", sg.path, err)
+	}
+	crc := crc32.Update(crc32.Checksum(table, castagnoli), castagnoli, foot[:28])
+	if crc != binary.LittleEndian.Uint32(foot[28:]) {
+		return false, nil
+	}
+	blocks, err := parseTable(table, tableOff)
+	if err != nil {
+		return false, nil
+	}
+	sg.sealed, sg.blocks, sg.size = true, blocks, size
+	sg.minPiece = int64(binary.LittleEndian.Uint64(foot[12:]))
+	sg.maxPiece = int64(binary.LittleEndian.Uint64(foot[20:]))
+	return true, nil
+}
+
+// scan reads an unsealed file's frames into one run, and cuts it after
+// the last whole frame.
+func (s *Store) scan(sg *segment, size int64) error {
+	off := int64(len(fileMagic))
+	var run []entry
+	sg.minPiece, sg.maxPiece = 0, -1
+	hdr := make([]byte, 8)
+	var payload, body []byte
+	for off < size {
+		if size-off < 8 {
+			break
+		}
+		if _, err := sg.f.ReadAt(hdr, off); err != nil {
+			return fmt.Errorf("segments: read %s: %w", sg.path, err)
+		}
+		n := int64(binary.LittleEndian.Uint32(hdr))
+		if n == 0 || off+8+n > size {
+			break
+		}
+		payload = slices.Grow(payload[:0], int(n))[:n]
+		if _, err := sg.f.ReadAt(payload, off+8); err != nil {
+			return fmt.Errorf("segments: read %s: %w", sg.path, err)
+		}
+		if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
+			break
+		}
+		var err error
+		if body, err = s.dec.DecodeAll(payload, body[:0]); err != nil {
+			break
+		}
+		es, err := parseFrame(body, off, uint32(n))
+		if err != nil {
+			break
+		}
+		for _, e := range es {
+			sg.widen(e.piece)
+		}
+		run = append(run, es...)
+		off += 8 + n
+	}
+	if off < size {
+		s.log.Warn("segment file cut after its last whole frame (the process stopped while writing it)",
+			"file", sg.path, "size", size, "kept", off)
+		if err := s.truncate(sg, off); err != nil {
+			return err
+		}
+	}
+	sg.size = off
+	if len(run) > 0 {
+		sortEntries(run)
+		sg.runs = [][]entry{run}
+	}
+	return nil
+}
+
+func (s *Store) truncate(sg *segment, n int64) error {
+	if err := sg.f.Truncate(n); err != nil {
+		return fmt.Errorf("segments: cut %s: %w", sg.path, err)
+	}
+	return sg.f.Sync()
+}
+
+func (sg *segment) widen(piece int64) {
+	if sg.minPiece > sg.maxPiece {
+		sg.minPiece, sg.maxPiece = piece, piece
+		return
+	}
+	sg.minPiece, sg.maxPiece = min(sg.minPiece, piece), max(sg.maxPiece, piece)
+}
+
+func (sg *segment) empty() bool { return sg.minPiece > sg.maxPiece }
+
+// sortEntries orders entries by series and first timestamp; entries of
+// the same chunk (written again after a crash) stay in the order written.
+func sortEntries(es []entry) {
+	slices.SortStableFunc(es, func(a, b entry) int {
+		if c := cmp.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.firstT, b.firstT)
+	})
+}
+
+// Append writes chunks to the open file and syncs it. When it returns nil
+// they are on disk and readable. Chunks whose pieces span more than
+// MaxSpan go to more than one file.
+func (s *Store) Append(chunks []Chunk) error {
+	if len(chunks) == 0 {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	order := make([]int, len(chunks))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool {
+		x, y := &chunks[order[a]], &chunks[order[b]]
+		if x.Piece != y.Piece {
+			return x.Piece < y.Piece
+		}
+		if x.ID != y.ID {
+			return x.ID < y.ID
+		}
+		return x.FirstT < y.FirstT
+	})
+	for len(order) > 0 {
+		lo := chunks[order[0]].Piece
+		sg, err := s.openFor(lo, lo)
+		if err != nil {
+			return err
+		}
+		first := lo
+		if !sg.empty() {
+			first = min(lo, sg.minPiece)
+		}
+		n := 1
+		for n < len(order) && chunks[order[n]].Piece-first < s.opts.MaxSpan {
+			n++
+		}
+		if err := s.write(sg, chunks, order[:n]); err != nil {
+			return err
+		}
+		order = order[n:]
+	}
+	return nil
+}
+
+// write appends the chunks of order (sorted by piece and series) to sg as
+// frames and syncs it. Caller holds wmu.
+func (s *Store) write(sg *segment, chunks []Chunk, order []int) error {
+	var out, body []byte
+	var es []entry
+	start := sg.size
+	lo, hi := chunks[order[0]].Piece, chunks[order[len(order)-1]].Piece
+	for i := 0; i < len(order); {
+		// One frame: the chunks up to frameTarget bytes (at least one).
+		j, raw := i, 0
+		for j < len(order) && (j == i || raw+len(chunks[order[j]].Data) <= frameTarget) {
+			raw += len(chunks[order[j]].Data)
+			j++
+		}
+		body = body[:0]
+		body = binary.AppendUvarint(body, uint64(j-i))
+		var prevID uint64
+		var prevPiece int64
+		for _, k := range order[i:j] {
+			c := &chunks[k]
+			body = binary.AppendVarint(body, int64(c.ID-prevID))
+			body = binary.AppendVarint(body, c.Piece-prevPiece)
+			body = binary.AppendVarint(body, c.FirstT-c.Piece)
+			body = binary.AppendUvarint(body, uint64(len(c.Data)))
+			prevID, prevPiece = c.ID, c.Piece
+		}
+		dataStart := len(body)
+		for _, k := range order[i:j] {
+			body = append(body, chunks[k].Data...)
+		}
+		frameOff := start + int64(len(out))
+		out = append(out, make([]byte, 8)...)
+		h := len(out)
+		out = s.enc.EncodeAll(body, out)
+		payload := out[h:]
+		binary.LittleEndian.PutUint32(out[h-8:], uint32(len(payload)))
+		binary.LittleEndian.PutUint32(out[h-4:], crc32.Checksum(payload, castagnoli))
+		at := uint32(dataStart)
+		for _, k := range order[i:j] {
+			c := &chunks[k]
+			es = append(es, entry{id: c.ID, piece: c.Piece, firstT: c.FirstT, frameOff: frameOff,
+				frameLen: uint32(len(payload)), off: at, n: uint32(len(c.Data))})
+			at += uint32(len(c.Data))
+		}
+		i = j
+	}
+	_, err := sg.f.WriteAt(out, start)
+	if err == nil {
+		err = sg.f.Sync()
+	}
+	if err != nil {
+		s.truncate(sg, start) // what was written is not listed; a later append overwrites it
+		return fmt.Errorf("segments: write %s: %w", sg.path, err)
+	}
+	sortEntries(es)
+	s.mu.Lock()
+	sg.size = start + int64(len(out))
+	sg.runs = append(sg.runs, es)
+	sg.widen(lo)
+	sg.widen(hi)
+	s.mu.Unlock()
+	if sg.size >= s.opts.MaxBytes {
+		return s.seal(sg)
+	}
+	return nil
+}
+
+// openFor returns the open file to append chunks of pieces lo to hi to:
+// the newest, unless that is full or the pieces would stretch it past
+// MaxSpan (then it is sealed and a new one made). Caller holds wmu.
+func (s *Store) openFor(lo, hi int64) (*segment, error) {
+	s.mu.RLock()
+	closed := s.closed
+	var sg *segment
+	if n := len(s.segs); n > 0 {
+		sg = s.segs[n-1]
+	}
+	s.mu.RUnlock()
+	if closed {
+		return nil, errors.New("segments: closed")
+	}
+	if sg != nil && !sg.sealed && !sg.empty() &&
+		(sg.size >= s.opts.MaxBytes || max(hi, sg.maxPiece)-min(lo, sg.minPiece) >= s.opts.MaxSpan) {
+		if err := s.seal(sg); err != nil {
+			return nil, err
+		}
+	}
+	if sg != nil && !sg.sealed {
+		return sg, nil
+	}
+	seq := 0
+	if sg != nil {
+		seq = sg.seq + 1
+	}
+	p := s.path(seq)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	if _, err := f.Write([]byte(fileMagic)); err == nil {
+		if err = f.Sync(); err == nil {
+			err = syncDir(s.dir)
+		}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(p)
+		return nil, fmt.Errorf("segments: create %s: %w", p, err)
+	}
+	nsg := &segment{seq: seq, path: p, f: f, size: int64(len(fileMagic)), minPiece: 0, maxPiece: -1}
+	s.mu.Lock()
+	s.segs = append(s.segs, nsg)
+	s.mu.Unlock()
+	return nsg, nil
+}
+
+// Seal seals the open file, if it holds any chunk; the next Append starts
+// a new one.
+func (s *Store) Seal() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.RLock()
+	var sg *segment
+	if n := len(s.segs); n > 0 && !s.segs[n-1].sealed && !s.segs[n-1].empty() {
+		sg = s.segs[n-1]
+	}
+	s.mu.RUnlock()
+	if sg == nil {
+		return nil
+	}
+	return s.seal(sg)
+}
+
+// seal writes the index of an open file after its frames. Caller holds
+// wmu (or is Open).
+func (s *Store) seal(sg *segment) error {
+	s.mu.RLock()
+	var all []entry
+	for _, r := range sg.runs {
+		all = append(all, r...)
+	}
+	s.mu.RUnlock()
+	sortEntries(all)
+	// A chunk written twice (replayed after a crash) keeps its last copy.
+	w := 0
+	for i := range all {
+		if w > 0 && all[w-1].id == all[i].id && all[w-1].firstT == all[i].firstT {
+			w--
+		}
+		all[w] = all[i]
+		w++
+	}
+	all = all[:w]
+
+	var out, raw, table []byte
+	var blocks []blockMeta
+	off := sg.size
+	for i := 0; i < len(all); i += blockEntries {
+		es := all[i:min(i+blockEntries, len(all))]
+		raw = appendBlock(raw[:0], es)
+		n := len(out)
+		out = s.enc.EncodeAll(raw, out)
+		b := out[n:]
+		blocks = append(blocks, blockMeta{first: es[0].id, last: es[len(es)-1].id, off: off + int64(n),
+			n: uint32(len(b)), crc: crc32.Checksum(b, castagnoli)})
+	}
+	table = binary.AppendUvarint(table, uint64(len(blocks)))
+	var prev uint64
+	for _, b := range blocks {
+		table = binary.AppendUvarint(table, b.first-prev)
+		table = binary.AppendUvarint(table, b.last-b.first)
+		table = binary.AppendUvarint(table, uint64(b.n))
+		table = binary.LittleEndian.AppendUint32(table, b.crc)
+		prev = b.last
+	}
+	tableOff := off + int64(len(out))
+	out = append(out, table...)
+	foot := binary.LittleEndian.AppendUint64(nil, uint64(tableOff))
+	foot = binary.LittleEndian.AppendUint32(foot, uint32(len(table)))
+	foot = binary.LittleEndian.AppendUint64(foot, uint64(sg.minPiece))
+	foot = binary.LittleEndian.AppendUint64(foot, uint64(sg.maxPiece))
+	foot = binary.LittleEndian.AppendUint32(foot, crc32.Update(crc32.Checksum(table, castagnoli), castagnoli, foot))
+	foot = append(foot, footMagic...)
+	out = append(out, foot...)
+	_, err := sg.f.WriteAt(out, off)
+	if err == nil {
+		err = sg.f.Sync()
+	}
+	if err != nil {
+		s.truncate(sg, off)
+		return fmt.Errorf("segments: seal %s: %w", sg.path, err)
+	}
+	s.mu.Lock()
+	sg.sealed, sg.blocks, sg.runs, sg.size = true, blocks, nil, off+int64(len(out))
+	s.mu.Unlock()
+	return nil
+}
+
+// appendBlock encodes index entries (sorted by series and time).
+func appendBlock(b []byte, es []entry) []byte {
+	b = binary.AppendUvarint(b, uint64(len(es)))
+	var prevID uint64
+	var prevPiece, prevFrame int64
+	for _, e := range es {
+		b = binary.AppendUvarint(b, e.id-prevID)
+		b = binary.AppendVarint(b, e.piece-prevPiece)
+		b = binary.AppendVarint(b, e.firstT-e.piece)
+		b = binary.AppendVarint(b, e.frameOff-prevFrame)
+		b = binary.AppendUvarint(b, uint64(e.frameLen))
+		b = binary.AppendUvarint(b, uint64(e.off))
+		b = binary.AppendUvarint(b, uint64(e.n))
+		prevID, prevPiece, prevFrame = e.id, e.piece, e.frameOff
+	}
+	return b
+}
+
+var errCorrupt = errors.New("segments: corrupt")
+
+// decoder reads varints off a byte slice, remembering the first failure.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = true, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func parseBlock(b []byte, dst []entry) ([]entry, error) {
+	d := decoder{b: b}
+	n := d.uvarint()
+	if n > blockEntries {
+		return dst, errCorrupt
+	}
+	var e entry
+	for range n {
+		e.id += d.uvarint()
+		e.piece += d.varint()
+		e.firstT = e.piece + d.varint()
+		e.frameOff += d.varint()
+		e.frameLen = uint32(d.uvarint())
+		e.off = uint32(d.uvarint())
+		e.n = uint32(d.uvarint())
+		dst = append(dst, e)
+	}
+	if d.err {
+		return dst, errCorrupt
+	}
+	return dst, nil
+}
+
+// parseTable reads a block table; the blocks lie one after another just
+// before it, at tableOff.
+func parseTable(b []byte, tableOff int64) ([]blockMeta, error) {
+	d := decoder{b: b}
+	n := d.uvarint()
+	if n > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	blocks := make([]blockMeta, 0, n)
+	var prev uint64
+	for range n {
+		var bm blockMeta
+		bm.first = prev + d.uvarint()
+		bm.last = bm.first + d.uvarint()
+		bm.n = uint32(d.uvarint())
+		if len(d.b) < 4 {
+			return nil, errCorrupt
+		}
+		bm.crc = binary.LittleEndian.Uint32(d.b)
+		d.b = d.b[4:]
+		prev = bm.last
+		blocks = append(blocks, bm)
+	}
+	if d.err {
+		return nil, errCorrupt
+	}
+	off := tableOff
+	for i := len(blocks) - 1; i >= 0; i-- {
+		off -= int64(blocks[i].n)
+		blocks[i].off = off
+	}
+	if off < int64(len(fileMagic)) {
+		return nil, errCorrupt
+	}
+	return blocks, nil
+}
+
+// parseFrame reads a frame's table: the entries of its chunks.
+func parseFrame(body []byte, frameOff int64, frameLen uint32) ([]entry, error) {
+	d := decoder{b: body}
+	n := d.uvarint()
+	if n > uint64(len(body)) {
+		return nil, errCorrupt
+	}
+	es := make([]entry, n)
+	var id uint64
+	var piece int64
+	for i := range es {
+		id += uint64(d.varint())
+		piece += d.varint()
+		firstT := piece + d.varint()
+		es[i] = entry{id: id, piece: piece, firstT: firstT, frameOff: frameOff, frameLen: frameLen, n: uint32(d.uvarint())}
+	}
+	if d.err {
+		return nil, errCorrupt
+	}
+	at := uint64(len(body) - len(d.b))
+	for i := range es {
+		es[i].off = uint32(at)
+		at += uint64(es[i].n)
+	}
+	if at != uint64(len(body)) {
+		return nil, errCorrupt
+	}
+	return es, nil
+}
+
+// DropBefore removes the sealed files whose every piece starts before t,
+// and returns how many.
+func (s *Store) DropBefore(t int64) (int, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	var drop []*segment
+	keep := s.segs[:0:0]
+	for _, sg := range s.segs {
+		if sg.sealed && sg.maxPiece < t {
+			drop = append(drop, sg)
+		} else {
+			keep = append(keep, sg)
+		}
+	}
+	s.segs = keep
+	s.mu.Unlock()
+	var errs []error
+	for _, sg := range drop {
+		sg.f.Close() // readers that still hold it get an error, and the chunks were past retention
+		if err := os.Remove(sg.path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return len(drop), errors.Join(errs...)
+}
+
+// Size is the bytes of every file.
+func (s *Store) Size() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var n int64
+	for _, sg := range s.segs {
+		n += sg.size
+	}
+	return n
+}
+
+// Files is the number of files.
+func (s *Store) Files() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.segs)
+}
+
+// Close closes the files. The open file stays unsealed: Open reads its
+// frames back and appends to it.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.closeFiles()
+	s.enc.Close()
+	s.dec.Close()
+	return err
+}
+
+func (s *Store) closeFiles() error {
+	var errs []error
+	for _, sg := range s.segs {
+		errs = append(errs, sg.f.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Reader reads chunks; it keeps the index block and the frame it read
+// last from each file, for reads of neighbouring series. One goroutine
+// uses a Reader at a time.
+type Reader struct {
+	s      *Store
+	blocks map[*segment]cachedBlock
+	frames map[*segment]cachedFrame
+}
+
+type cachedBlock struct {
+	i  int
+	es []entry
+}
+
+type cachedFrame struct {
+	off  int64
+	body []byte
+}
+
+// NewReader returns a reader of s.
+func (s *Store) NewReader() *Reader {
+	return &Reader{s: s, blocks: map[*segment]cachedBlock{}, frames: map[*segment]cachedFrame{}}
+}
+
+type located struct {
+	sg *segment
+	e  entry
+}
+
+// Chunks calls fn with every chunk of series id whose piece is in [lo,
+// hi], by first timestamp; a chunk written twice comes once, its last
+// copy. Data stays valid after fn returns.
+func (r *Reader) Chunks(id uint64, lo, hi int64, fn func(Chunk) error) error {
+	type src struct {
+		sg     *segment
+		sealed bool
+		runs   [][]entry
+	}
+	r.s.mu.RLock()
+	if r.s.closed {
+		r.s.mu.RUnlock()
+		return errors.New("segments: closed")
+	}
+	var srcs []src
+	for _, sg := range r.s.segs {
+		if !sg.empty() && sg.maxPiece >= lo && sg.minPiece <= hi {
+			srcs = append(srcs, src{sg, sg.sealed, sg.runs[:len(sg.runs):len(sg.runs)]})
+		}
+	}
+	r.s.mu.RUnlock()
+
+	var found []located
+	for _, x := range srcs {
+		if x.sealed {
+			if err := r.fromBlocks(x.sg, id, lo, hi, &found); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, run := range x.runs {
+			k, _ := slices.BinarySearchFunc(run, id, func(e entry, id uint64) int { return cmp.Compare(e.id, id) })
+			for ; k < len(run) && run[k].id == id; k++ {
+				if run[k].piece >= lo && run[k].piece <= hi {
+					found = append(found, located{x.sg, run[k]})
+				}
+			}
+		}
+	}
+	// Files and runs are in the order written: a stable sort keeps a
+	// chunk's later copy after its earlier.
+	slices.SortStableFunc(found, func(a, b located) int { return cmp.Compare(a.e.firstT, b.e.firstT) })
+	for i, l := range found {
+		if i+1 < len(found) && found[i+1].e.firstT == l.e.firstT {
+			continue
+		}
+		data, err := r.chunk(l)
+		if err != nil {
+			return err
+		}
+		if err := fn(Chunk{ID: id, Piece: l.e.piece, FirstT: l.e.firstT, Data: data}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get returns the chunk of series id, piece and first timestamp, or nil.
+func (r *Reader) Get(id uint64, piece, firstT int64) ([]byte, error) {
+	var out []byte
+	err := r.Chunks(id, piece, piece, func(c Chunk) error {
+		if c.FirstT == firstT {
+			out = c.Data
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (r *Reader) fromBlocks(sg *segment, id uint64, lo, hi int64, found *[]located) error {
+	i := sort.Search(len(sg.blocks), func(i int) bool { return sg.blocks[i].last >= id })
+	for ; i < len(sg.blocks) && sg.blocks[i].first <= id; i++ {
+		es, err := r.block(sg, i)
+		if err != nil {
+			return err
+		}
+		k, _ := slices.BinarySearchFunc(es, id, func(e entry, id uint64) int { return cmp.Compare(e.id, id) })
+		for ; k < len(es) && es[k].id == id; k++ {
+			if es[k].piece >= lo && es[k].piece <= hi {
+				*found = append(*found, located{sg, es[k]})
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Reader) block(sg *segment, i int) ([]entry, error) {
+	if c, ok := r.blocks[sg]; ok && c.i == i {
+		return c.es, nil
+	}
+	bm := sg.blocks[i]
+	b := make([]byte, bm.n)
+	if _, err := sg.f.ReadAt(b, bm.off); err != nil {
+		return nil, fmt.Errorf("segments: read %s: %w", sg.path, err)
+	}
+	if crc32.Checksum(b, castagnoli) != bm.crc {
+		return nil, fmt.Errorf("segments: %s: index block at %d fails its checksum", sg.path, bm.off)
+	}
+	raw, err := r.s.dec.DecodeAll(b, nil)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %s: index block at %d: %w", sg.path, bm.off, err)
+	}
+	es, err := parseBlock(raw, nil)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %s: index block at %d: %w", sg.path, bm.off, err)
+	}
+	r.blocks[sg] = cachedBlock{i, es}
+	return es, nil
+}
+
+func (r *Reader) chunk(l located) ([]byte, error) {
+	body, err := r.frame(l.sg, l.e.frameOff, l.e.frameLen)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(l.e.off)+uint64(l.e.n) > uint64(len(body)) {
+		return nil, fmt.Errorf("segments: %s: frame at %d is shorter than its chunks: %w", l.sg.path, l.e.frameOff, errCorrupt)
+	}
+	return body[l.e.off : l.e.off+l.e.n : l.e.off+l.e.n], nil
+}
+
+// frame returns a frame's payload decompressed; the slice is never reused.
+func (r *Reader) frame(sg *segment, off int64, n uint32) ([]byte, error) {
+	if c, ok := r.frames[sg]; ok && c.off == off {
+		return c.body, nil
+	}
+	b := make([]byte, 8+int(n))
+	if _, err := sg.f.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("segments: read %s: %w", sg.path, err)
+	}
+	if binary.LittleEndian.Uint32(b) != n || crc32.Checksum(b[8:], castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, fmt.Errorf("segments: %s: frame at %d fails its checksum", sg.path, off)
+	}
+	body, err := r.s.dec.DecodeAll(b[8:], nil)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %s: frame at %d: %w", sg.path, off, err)
+	}
+	r.frames[sg] = cachedFrame{off, body}
+	return body, nil
+}
+
+// Range is the span of pieces in the files; ok is false when they hold
+// no chunk.
+func (s *Store) Range() (lo, hi int64, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, sg := range s.segs {
+		if sg.empty() {
+			continue
+		}
+		if !ok {
+			lo, hi, ok = sg.minPiece, sg.maxPiece, true
+		}
+		lo, hi = min(lo, sg.minPiece), max(hi, sg.maxPiece)
+	}
+	return lo, hi, ok
+}
+
+// syncDir makes a new file's name durable. Windows cannot sync a
+// directory (its file system orders the metadata).
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

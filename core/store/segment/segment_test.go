@@ -1,0 +1,173 @@
+package segment
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+const piece = 1800_000
+
+// chunkOf is a chunk whose bytes name it, of a length that varies.
+func chunkOf(id uint64, p int64) Chunk {
+	data := bytes.Repeat([]byte(fmt.Sprintf("series %d piece %d;", id, p)), 1+int(id%7))
+	return Chunk{ID: id, Piece: p * piece, FirstT: p*piece + int64(id), Data: data}
+}
+
+func write(t *testing.T, s *Store, ids uint64, pieces ...int64) {
+	t.Helper()
+	var cs []Chunk
+	for _, p := range pieces {
+		for id := range ids {
+			cs = append(cs, chunkOf(id, p))
+		}
+	}
+	if err := s.Append(cs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// check reads every series' chunks of pieces lo to hi and compares them
+// with what chunkOf made.
+func check(t *testing.T, s *Store, ids uint64, lo, hi int64) {
+	t.Helper()
+	r := s.NewReader()
+	for id := range ids {
+		var got []Chunk
+		err := r.Chunks(id, lo*piece, hi*piece, func(c Chunk) error { got = append(got, c); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != int(hi-lo+1) {
+			t.Fatalf("series %d: %d chunks of pieces %d..%d, want %d", id, len(got), lo, hi, hi-lo+1)
+		}
+		for i, c := range got {
+			want := chunkOf(id, lo+int64(i))
+			if c.Piece != want.Piece || c.FirstT != want.FirstT || !bytes.Equal(c.Data, want.Data) {
+				t.Fatalf("series %d chunk %d: got piece %d first %d %q, want %d %d %q", id, i, c.Piece, c.FirstT, c.Data, want.Piece, want.FirstT, want.Data)
+			}
+		}
+	}
+}
+
+func TestChunksReadBackOpenSealedAndReopened(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ids = 2000 // several frames and index blocks
+	write(t, s, ids, 0)
+	write(t, s, ids, 1)
+	check(t, s, ids, 0, 1)
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, ids, 2, 3)
+	check(t, s, ids, 0, 3)
+	check(t, s, ids, 1, 2)
+	if s.Files() != 2 {
+		t.Fatalf("%d files, want 2 (one sealed, one open)", s.Files())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, s, ids, 0, 3)
+	write(t, s, ids, 4) // appended to the open file read back
+	check(t, s, ids, 0, 4)
+	if s.Files() != 2 {
+		t.Fatalf("%d files after reopening, want 2", s.Files())
+	}
+	s.Close()
+}
+
+func TestTornTailIsCut(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, 100, 0)
+	size := s.Size()
+	write(t, s, 100, 1)
+	s.Close()
+	p := filepath.Join(dir, "00000000.seg")
+	fi, _ := os.Stat(p)
+	// The second append torn in its middle, as a crash leaves it.
+	if err := os.Truncate(p, size+(fi.Size()-size)/2); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Size() < size {
+		t.Fatalf("size %d after the cut, want at least the first append's %d", s.Size(), size)
+	}
+	check(t, s, 100, 0, 0)
+	// The replay writes the lost chunks again, after whole frames.
+	write(t, s, 100, 1)
+	check(t, s, 100, 0, 1)
+	s.Close()
+}
+
+func TestChunkWrittenTwiceReadsOnce(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	write(t, s, 10, 0)
+	c := chunkOf(3, 0)
+	c.Data = []byte("the second copy")
+	if err := s.Append([]Chunk{c}); err != nil {
+		t.Fatal(err)
+	}
+	for _, seal := range []bool{false, true} {
+		if seal {
+			s.Seal()
+		}
+		got, err := s.NewReader().Get(3, c.Piece, c.FirstT)
+		if err != nil || string(got) != "the second copy" {
+			t.Fatalf("sealed %v: got %q, %v; want the second copy", seal, got, err)
+		}
+	}
+}
+
+func TestFilesSealAtSpanAndDropWhole(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{MaxSpan: 4 * piece})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for p := range int64(12) {
+		write(t, s, 5, p)
+	}
+	if s.Files() != 3 {
+		t.Fatalf("%d files for 12 pieces at 4 a file, want 3", s.Files())
+	}
+	n, err := s.DropBefore(6 * piece)
+	if err != nil || n != 1 {
+		t.Fatalf("dropped %d files (%v), want the one of pieces 0-3", n, err)
+	}
+	check(t, s, 5, 4, 11)
+	var got int
+	s.NewReader().Chunks(1, 0, 3*piece, func(Chunk) error { got++; return nil })
+	if got != 0 {
+		t.Fatalf("%d chunks of dropped pieces read", got)
+	}
+}
+
+func TestNotASegmentFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "00000000.seg"), []byte("something else entirely"), 0o644)
+	if _, err := Open(dir, Options{}); err == nil {
+		t.Fatal("opened a directory whose segment file is not one")
+	}
+}
