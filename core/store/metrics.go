@@ -16,6 +16,7 @@ type metrics struct {
 	corruptLog   prometheus.Counter
 	checkpoints  prometheus.Counter
 	quotients    prometheus.Counter
+	segmentCuts  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -39,15 +40,20 @@ func newMetrics() *metrics {
 			Help: "Head checkpoints written (each lets older log segments go)."}),
 		quotients: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_quotient_chunks_total",
 			Help: "Raw chunks written as the exact percentage of two other series' chunks of their host (used over total bytes) instead of values of their own."}),
+		segmentCuts: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_segment_tail_cuts_total",
+			Help: "Segment files of raw chunks cut after their last whole frame at start (a write torn by a crash; its chunks are replayed from the write-ahead log)."}),
 	}
 }
 
 func (d *DB) register(reg prometheus.Registerer) error {
 	m := d.m
-	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients,
+	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients, m.segmentCuts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_pending_chunk_bytes",
-			Help: "Bytes of finished chunks waiting to be written to Badger."},
+			Help: "Bytes of finished chunks waiting to be written to the segment files."},
 			func() float64 { d.hmu.Lock(); defer d.hmu.Unlock(); return float64(d.pendingBytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_segment_files",
+			Help: "Segment files of raw chunks (one open, the others sealed)."},
+			func() float64 { return float64(d.segs.Files()) }),
 		&tierBytes{d: d, desc: prometheus.NewDesc("esmon_store_bytes",
 			"Bytes on disk by tier: raw chunks, 1m and 1h rollups, index and other records (Badger tables attributed by their first key), wal, and Badger's value log.",
 			[]string{"tier"}, nil)},

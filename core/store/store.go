@@ -399,7 +399,14 @@ func Open(opts Options) (*DB, error) {
 	// at 10 hosts) but a long range of one series reads one raw chunk
 	// from each piece's blocks (keys are by piece, then series), so 14
 	// days would decompress four times as much (measured when keys were
-	// by hour: 43 MB instead of 11).
+	// by hour: 43 MB instead of 11). Tables start at 512 KiB (Badger's
+	// default 2 MiB): what Badger holds since the raw chunks left it is
+	// mostly the alert history, JSON that ZSTD takes to a seventh, and
+	// a table builder holds its table uncompressed, twice over as its
+	// allocator grows: at 10,000 agents the builders of one compaction
+	// of 4 MiB tables held 292 MB (BENCHMARKS.md, "Scale", twenty-third
+	// round). Level 0's tables span every prefix, so each compaction
+	// from it rewrites the whole base level.
 	bo := badger.DefaultOptions(opts.Dir).
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(true).
@@ -413,6 +420,7 @@ func Open(opts Options) (*DB, error) {
 		WithCompression(options.ZSTD).
 		WithZSTDCompressionLevel(3).
 		WithBlockSize(32 << 10).
+		WithBaseTableSize(512 << 10).
 		WithValueThreshold(1 << 20)
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
@@ -434,6 +442,7 @@ func Open(opts Options) (*DB, error) {
 		d.segTemp = segDir
 	}
 	if d.segs, err = segment.Open(segDir, segment.Options{Logger: log}); err == nil {
+		d.m.segmentCuts.Add(float64(d.segs.Cuts()))
 		err = d.open()
 	}
 	if err != nil {

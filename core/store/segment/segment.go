@@ -94,6 +94,7 @@ type Store struct {
 	enc    *zstd.Encoder
 	dec    *zstd.Decoder
 	closed bool
+	cuts   int // files cut at a torn frame by Open
 }
 
 // entry locates one chunk in its file.
@@ -311,6 +312,7 @@ func (s *Store) scan(sg *segment, size int64) error {
 		if err := s.truncate(sg, off); err != nil {
 			return err
 		}
+		s.cuts++
 	}
 	sg.size = off
 	if len(run) > 0 {
@@ -764,6 +766,9 @@ func (s *Store) Size() int64 {
 	}
 	return n
 }
+
+// Cuts is the number of files Open cut after their last whole frame.
+func (s *Store) Cuts() int { return s.cuts }
 
 // Files is the number of files.
 func (s *Store) Files() int {

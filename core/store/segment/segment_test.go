@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -107,8 +108,8 @@ func TestTornTailIsCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Size() < size {
-		t.Fatalf("size %d after the cut, want at least the first append's %d", s.Size(), size)
+	if s.Size() < size || s.Cuts() != 1 {
+		t.Fatalf("size %d after %d cuts, want one cut and at least the first append's %d", s.Size(), s.Cuts(), size)
 	}
 	check(t, s, 100, 0, 0)
 	// The replay writes the lost chunks again, after whole frames.
@@ -169,5 +170,71 @@ func TestNotASegmentFile(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "00000000.seg"), []byte("something else entirely"), 0o644)
 	if _, err := Open(dir, Options{}); err == nil {
 		t.Fatal("opened a directory whose segment file is not one")
+	}
+}
+
+// TestTornSealIsUndone checks a file whose seal a crash tore (part of its
+// index written, no footer): Open reads its frames, cuts the index off,
+// and seals it again when a newer file exists.
+func TestTornSealIsUndone(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, 3000, 0, 1)
+	frames := s.Size()
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, 3000, 2) // a second file
+	s.Close()
+	p := filepath.Join(dir, "00000000.seg")
+	fi, _ := os.Stat(p)
+	if err := os.Truncate(p, frames+(fi.Size()-frames)/2); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Cuts() != 1 {
+		t.Fatalf("%d files cut, want the one whose seal was torn", s.Cuts())
+	}
+	check(t, s, 3000, 0, 2)
+	s.Close()
+	// Sealed again by that Open: the next one reads its footer.
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Cuts() != 0 {
+		t.Fatalf("%d files cut on the second start", s.Cuts())
+	}
+	check(t, s, 3000, 0, 2)
+}
+
+// TestDamagedFrameFailsTheRead checks that a sealed file's frame damaged
+// on disk gives an error naming the file, not wrong chunks.
+func TestDamagedFrameFailsTheRead(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, 50, 0)
+	s.Seal()
+	s.Close()
+	p := filepath.Join(dir, "00000000.seg")
+	b, _ := os.ReadFile(p)
+	b[len(fileMagic)+20] ^= 0xff // inside the first frame's payload
+	os.WriteFile(p, b, 0o644)
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.NewReader().Chunks(0, 0, 0, func(Chunk) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "00000000.seg") {
+		t.Fatalf("read of a damaged frame: %v, want an error naming the file", err)
 	}
 }
