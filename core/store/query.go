@@ -188,8 +188,12 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	r.d.hmu.Unlock()
 
 	chunks := mem
-	inMem := func(w, firstT int64) bool {
-		return slices.ContainsFunc(mem, func(m memChunk) bool { return m.window == w && m.firstT == firstT })
+	// A series' chunks have distinct first timestamps: one already
+	// taken (in memory still, and flushed meanwhile; or, for Badger's
+	// chunks of an earlier version, rewritten to the segment files by a
+	// replay after the upgrade) is read once.
+	have := func(firstT int64) bool {
+		return slices.ContainsFunc(chunks, func(m memChunk) bool { return m.firstT == firstT })
 	}
 	// The newest piece of a series is usually in memory; the segment
 	// files hold the pieces before it: those that start up to a piece
@@ -206,7 +210,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	}
 	sr := r.segments()
 	err := sr.Chunks(ms.id, lo, to, func(c segment.Chunk) error {
-		if inMem(c.Piece, c.FirstT) {
+		if have(c.FirstT) {
 			return nil
 		}
 		var pts []Point
@@ -243,7 +247,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 		for it.Seek(prefix[:]); it.ValidForPrefix(prefix[:]); it.Next() {
 			item := it.Item()
 			firstT := keyTime(item.Key()[17:])
-			if inMem(w, firstT) {
+			if have(firstT) {
 				continue
 			}
 			v, err := item.ValueCopy(nil)

@@ -375,7 +375,7 @@ func (s *Store) Append(chunks []Chunk) error {
 	})
 	for len(order) > 0 {
 		lo := chunks[order[0]].Piece
-		sg, err := s.openFor(lo, lo)
+		sg, err := s.openFor(lo)
 		if err != nil {
 			return err
 		}
@@ -462,10 +462,10 @@ func (s *Store) write(sg *segment, chunks []Chunk, order []int) error {
 	return nil
 }
 
-// openFor returns the open file to append chunks of pieces lo to hi to:
-// the newest, unless that is full or the pieces would stretch it past
-// MaxSpan (then it is sealed and a new one made). Caller holds wmu.
-func (s *Store) openFor(lo, hi int64) (*segment, error) {
+// openFor returns the open file to append chunks from piece on to: the
+// newest, unless that is full or piece would stretch it past MaxSpan
+// (then it is sealed and a new one made). Caller holds wmu.
+func (s *Store) openFor(piece int64) (*segment, error) {
 	s.mu.RLock()
 	closed := s.closed
 	var sg *segment
@@ -477,7 +477,7 @@ func (s *Store) openFor(lo, hi int64) (*segment, error) {
 		return nil, errors.New("segments: closed")
 	}
 	if sg != nil && !sg.sealed && !sg.empty() &&
-		(sg.size >= s.opts.MaxBytes || max(hi, sg.maxPiece)-min(lo, sg.minPiece) >= s.opts.MaxSpan) {
+		(sg.size >= s.opts.MaxBytes || max(piece, sg.maxPiece)-min(piece, sg.minPiece) >= s.opts.MaxSpan) {
 		if err := s.seal(sg); err != nil {
 			return nil, err
 		}
@@ -970,23 +970,6 @@ func (r *Reader) frame(sg *segment, off int64, n uint32) ([]byte, error) {
 	}
 	r.frames[sg] = cachedFrame{off, body}
 	return body, nil
-}
-
-// Range is the span of pieces in the files; ok is false when they hold
-// no chunk.
-func (s *Store) Range() (lo, hi int64, ok bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, sg := range s.segs {
-		if sg.empty() {
-			continue
-		}
-		if !ok {
-			lo, hi, ok = sg.minPiece, sg.maxPiece, true
-		}
-		lo, hi = min(lo, sg.minPiece), max(hi, sg.maxPiece)
-	}
-	return lo, hi, ok
 }
 
 // syncDir makes a new file's name durable. Windows cannot sync a
