@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -210,6 +211,16 @@ func TestAlertingAPI(t *testing.T) {
 	call("GET", "/api/v1/alerts/history", nil, &hist)
 	if len(hist) == 0 || hist[0].Reason != "severity" || !hist[0].Muted || hist[0].Alert.Severity != "warning" {
 		t.Fatalf("newest history entry %+v", hist[0])
+	}
+	// The history is in the journal's files, counted on /metrics.
+	if files, _ := filepath.Glob(filepath.Join(dir, "db", "history", "*.journal")); len(files) == 0 {
+		t.Error("no alert history file in db/history")
+	}
+	_, metrics := apiCall(t, base, token, "GET", "/metrics", "", nil, nil)
+	for _, want := range []string{`(?m)^esmon_alert_history_files [1-9]`, `(?m)^esmon_alert_history_bytes [1-9]`, `(?m)^esmon_alert_history_damaged_frames_total 0$`} {
+		if !regexp.MustCompile(want).Match(metrics) {
+			t.Errorf("/metrics has no line matching %s", want)
+		}
 	}
 	if code, _ := call("DELETE", "/api/v1/silences/"+sil.ID, nil, nil); code != 204 {
 		t.Errorf("delete silence: %d", code)

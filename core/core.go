@@ -32,6 +32,7 @@ import (
 	"esmon/core/enrol"
 	"esmon/core/hosts"
 	"esmon/core/hub"
+	"esmon/core/journal"
 	"esmon/core/notify"
 	"esmon/core/notify/email"
 	"esmon/core/store"
@@ -103,6 +104,7 @@ type Core struct {
 	db     *store.DB
 	hosts  *hosts.Registry
 	alerts *alert.Engine
+	hist   *journal.Log // the alert history
 	router *notify.Router
 	live   *hub.Live
 	agents *hub.Agents
@@ -177,7 +179,13 @@ func New(opts Options) (c *Core, err error) {
 	if c.hosts, err = hosts.Open(c.db, log); err != nil {
 		return nil, err
 	}
-	if c.alerts, err = alert.Open(c.db, log.With("component", "alert")); err != nil {
+	hist, err := journal.Open(filepath.Join(opts.DataDir, "db", "history"), journal.Options{Logger: log.With("component", "alert history")})
+	if err != nil {
+		return nil, fmt.Errorf("open the alert history: %w", err)
+	}
+	c.hist = hist
+	closers = append(closers, hist.Close)
+	if c.alerts, err = alert.Open(c.db, hist, log.With("component", "alert")); err != nil {
 		return nil, err
 	}
 	alerts := c.alerts
@@ -314,6 +322,9 @@ func (c *Core) shutdown() error {
 		}
 		c.out.close() // every transition reaches the router (and its outbox)
 		if err := c.alerts.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.hist.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		c.saveSeen(true)
@@ -579,6 +590,16 @@ func (c *Core) registerStoreMetrics(reg prometheus.Registerer) {
 			func() float64 { return float64(c.hosts.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_alerts_active", Help: "Pending and firing alerts."},
 			func() float64 { return float64(c.alerts.ActiveCount()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_alert_history_bytes", Help: "Bytes of the alert history's files."},
+			func() float64 { return float64(c.hist.Stats().Bytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_alert_history_files", Help: "Files of the alert history (one a day)."},
+			func() float64 { return float64(c.hist.Stats().Files) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "esmon_alert_history_tail_cuts_total",
+			Help: "Torn ends of the alert history's files cut at start."},
+			func() float64 { return float64(c.hist.Stats().TailCuts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "esmon_alert_history_damaged_frames_total",
+			Help: "Damaged frames of the alert history met by reads (the older records of their file are skipped)."},
+			func() float64 { return float64(c.hist.Stats().Damaged) }),
 	)
 }
 

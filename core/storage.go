@@ -19,6 +19,20 @@ type Storage struct {
 	// cutting it at the damage (the samples after it are lost). Without
 	// it the core refuses to start and says where the damage is.
 	RepairWAL bool `yaml:"repair_wal"`
+	// AlertHistory is how long the alert history is kept (default 90
+	// days); it is removed a day at a time.
+	AlertHistory time.Duration `yaml:"alert_history"`
+}
+
+// DefaultAlertHistory is how long the alert history is kept by default.
+const DefaultAlertHistory = 90 * 24 * time.Hour
+
+// alertHistory is the alert history's retention in force.
+func (s Storage) alertHistory() time.Duration {
+	if s.AlertHistory <= 0 {
+		return DefaultAlertHistory
+	}
+	return s.AlertHistory
 }
 
 // storageJobTimeout bounds one run of a storage job.
@@ -26,7 +40,7 @@ const storageJobTimeout = 10 * time.Minute
 
 // scheduleStorage adds the store's jobs: rollups every minute (an hour's
 // minute rollups two minutes after it ends, a day's hour rollups after
-// that), retention every hour.
+// that), retention of the store and of the alert history every hour.
 func (c *Core) scheduleStorage(s gocron.Scheduler) error {
 	jobs := []struct {
 		name  string
@@ -35,6 +49,9 @@ func (c *Core) scheduleStorage(s gocron.Scheduler) error {
 	}{
 		{"rollup", time.Minute, c.db.Rollup},
 		{"retention", time.Hour, c.db.EnforceRetention},
+		{"alert history retention", time.Hour, func(context.Context) error {
+			return c.alerts.DropHistoryBefore(time.Now().Add(-c.opts.Storage.alertHistory()))
+		}},
 	}
 	for _, j := range jobs {
 		task := func() {

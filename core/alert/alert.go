@@ -19,9 +19,11 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"esmon/core/apiv1"
+	"esmon/core/journal"
 	"esmon/core/store"
 	"esmon/core/wire"
 )
@@ -85,9 +87,14 @@ const (
 // Engine holds the rules, the active alerts, silences and maintenance
 // windows. It is safe for concurrent use.
 type Engine struct {
-	kv  store.KV
-	log *slog.Logger
-	w   *writer // commits transitions and states; see persist.go
+	kv   store.KV
+	hist HistoryLog // the history of transitions
+	log  *slog.Logger
+	w    *writer // commits transitions and states; see persist.go
+	// legacy is set while kv holds history records of earlier versions
+	// (under PrefixAlertHistory), read after the journal's until
+	// DropHistoryBefore has taken them all.
+	legacy atomic.Bool
 
 	mu         sync.Mutex // guards every field below
 	rules      map[string]*apiv1.Rule
@@ -117,7 +124,6 @@ type Engine struct {
 	matched  map[string]*hostMatches
 	matchGen uint64
 	matchBuf []ruleMatch // scratch of matchesOf
-	histSeq  uint64
 	auditSeq uint64
 }
 
@@ -226,10 +232,25 @@ type seenSeries struct {
 	last   time.Time
 }
 
+// HistoryLog keeps the transitions: a journal.Log, which the caller
+// closes after the engine.
+type HistoryLog interface {
+	// Append writes records at once, all or none.
+	Append(recs [][]byte) error
+	// Newest gives the records from the last written back while fn
+	// returns true.
+	Newest(fn func(rec []byte) bool) error
+	// DropBefore removes records written before cut, a file at a time.
+	DropBefore(cut time.Time) (int, error)
+}
+
+var _ HistoryLog = (*journal.Log)(nil)
+
 // Open loads rules, active alerts, silences and maintenance windows from kv,
-// seeding the default rules when there are none yet.
-func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
-	e := &Engine{kv: kv, log: log, rules: map[string]*apiv1.Rule{}, active: map[uint64]*instance{}, activeOn: map[string]map[uint64]*instance{},
+// seeding the default rules when there are none yet. Transitions are
+// recorded in hist.
+func Open(kv store.KV, hist HistoryLog, log *slog.Logger) (*Engine, error) {
+	e := &Engine{kv: kv, hist: hist, log: log, rules: map[string]*apiv1.Rule{}, active: map[uint64]*instance{}, activeOn: map[string]map[uint64]*instance{},
 		flaps: map[uint64][]time.Time{}, seen: map[uint64]*seenSeries{}, silences: map[string]apiv1.Silence{},
 		maint: map[string]*maintenance{}, flapCount: DefaultFlapCount, flapWindow: DefaultFlapWindow,
 		tags: map[string][]string{}, matched: map[string]*hostMatches{}}
@@ -311,27 +332,26 @@ func Open(kv store.KV, log *slog.Logger) (*Engine, error) {
 	}); err != nil {
 		return nil, err
 	}
-	for _, p := range []byte{store.PrefixAlertHistory, store.PrefixRuleAudit} {
-		err := kv.Scan([]byte{p}, func(k, _ []byte) bool {
-			if len(k) == 17 {
-				seq := binary.BigEndian.Uint64(k[9:])
-				if p == store.PrefixAlertHistory {
-					e.histSeq = max(e.histSeq, seq)
-				} else {
-					e.auditSeq = max(e.auditSeq, seq)
-				}
-			}
-			return true
-		})
-		if err != nil {
-			return nil, fmt.Errorf("load alert history: %w", err)
+	err := kv.Scan([]byte{store.PrefixRuleAudit}, func(k, _ []byte) bool {
+		if len(k) == 17 {
+			e.auditSeq = max(e.auditSeq, binary.BigEndian.Uint64(k[9:]))
 		}
+		return true
+	})
+	if err == nil {
+		err = kv.Scan([]byte{store.PrefixAlertHistory}, func(_, _ []byte) bool {
+			e.legacy.Store(true)
+			return false
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the rules' audit: %w", err)
 	}
 	for _, err := range errs {
 		log.Warn("skipped unreadable alert record", "err", err)
 	}
 	e.reindex()
-	e.w = newWriter(kv, log)
+	e.w = newWriter(kv, hist, log)
 	return e, nil
 }
 
@@ -797,7 +817,6 @@ func (e *Engine) saveInstance(in *instance) {
 // record queues t for the history, with its own copy of what the caller
 // may still change. The caller holds the lock.
 func (e *Engine) record(t apiv1.Transition) {
-	e.histSeq++
 	t.Alert.Labels = maps.Clone(t.Alert.Labels)
 	t.Alert.Channels = slices.Clone(t.Alert.Channels)
 	t.EscalateTo = slices.Clone(t.EscalateTo)
@@ -805,7 +824,7 @@ func (e *Engine) record(t apiv1.Transition) {
 		ack := *t.Alert.Ack
 		t.Alert.Ack = &ack
 	}
-	e.w.history(timeKey(store.PrefixAlertHistory, t.At, e.histSeq), t)
+	e.w.history(t)
 }
 
 func timeKey(prefix byte, at time.Time, seq uint64) []byte {
@@ -972,25 +991,80 @@ func (e *Engine) WorstOn(host string) string {
 	return w
 }
 
-// History returns up to limit transitions, newest first, including every
-// transition made before the call (it waits for their commit).
+// History returns up to limit transitions (all when limit is 0), the
+// last recorded first, including every transition made before the call
+// (it waits for their commit).
 func (e *Engine) History(limit int) ([]apiv1.Transition, error) {
 	if err := e.w.flush(); err != nil {
 		e.log.Warn("alert history may miss transitions", "err", err)
 	}
 	var all []apiv1.Transition
-	err := e.kv.Scan([]byte{store.PrefixAlertHistory}, func(_, v []byte) bool {
+	full := func() bool { return limit > 0 && len(all) >= limit }
+	err := e.hist.Newest(func(rec []byte) bool {
+		var t apiv1.Transition
+		if err := json.Unmarshal(rec, &t); err != nil {
+			e.log.Warn("skipped unreadable alert history record", "err", err)
+			return true
+		}
+		all = append(all, t)
+		return !full()
+	})
+	if err != nil || full() || !e.legacy.Load() {
+		return all, err
+	}
+	// Records of earlier versions, older than the journal's, in time order.
+	var old []apiv1.Transition
+	err = e.kv.Scan([]byte{store.PrefixAlertHistory}, func(_, v []byte) bool {
 		var t apiv1.Transition
 		if json.Unmarshal(v, &t) == nil {
-			all = append(all, t)
+			old = append(old, t)
 		}
 		return true
 	})
-	slices.Reverse(all)
+	slices.Reverse(old)
+	all = append(all, old...)
 	if limit > 0 && len(all) > limit {
 		all = all[:limit]
 	}
 	return all, err
+}
+
+// DropHistoryBefore removes the history recorded before cut: the
+// journal's files of days that ended by then, and records of earlier
+// versions (kept in the store) of transitions before it.
+func (e *Engine) DropHistoryBefore(cut time.Time) error {
+	n, err := e.hist.DropBefore(cut)
+	if n > 0 {
+		e.log.Info("alert history: removed days past retention", "files", n)
+	}
+	if !e.legacy.Load() {
+		return err
+	}
+	var keys [][]byte
+	left := false
+	serr := e.kv.Scan([]byte{store.PrefixAlertHistory}, func(k, _ []byte) bool {
+		if len(k) == 17 && int64(binary.BigEndian.Uint64(k[1:])) < cut.UnixNano() {
+			keys = append(keys, slices.Clone(k))
+			return true
+		}
+		left = true
+		return false
+	})
+	for len(keys) > 0 && serr == nil {
+		batch := keys[:min(len(keys), 4096)]
+		keys = keys[len(batch):]
+		if pb, ok := e.kv.(putBatcher); ok {
+			serr = pb.PutBatch(batch, make([][]byte, len(batch)))
+			continue
+		}
+		for _, k := range batch {
+			serr = errors.Join(serr, e.kv.Delete(k))
+		}
+	}
+	if serr == nil && !left {
+		e.legacy.Store(false)
+	}
+	return errors.Join(err, serr)
 }
 
 func compare(v float64, op string, thr float64) bool {

@@ -5,14 +5,32 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"esmon/core/apiv1"
+	"esmon/core/journal"
 	"esmon/core/store"
 )
+
+// openHistory opens the history journal of a test's store in dir (in a
+// new temporary directory when dir is ""), closed when the test ends:
+// after the engines opened later (cleanups run last first).
+func openHistory(t testing.TB, dir string) *journal.Log {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	j, err := journal.Open(filepath.Join(dir, "history"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return j
+}
 
 func openEngine(t testing.TB) (*Engine, *store.DB) {
 	t.Helper()
@@ -34,7 +52,7 @@ func openEngineLogged(t testing.TB, opts store.Options, log *slog.Logger) (*Engi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e, err := Open(db, log)
+	e, err := Open(db, openHistory(t, opts.Dir), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +175,7 @@ func TestRuleChangeResolvesAndHistoryPersists(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	e2, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e2, err := Open(db, e.hist, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func stormTemplate(b *testing.B, dir string) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	e, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := Open(db, openHistory(b, dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func BenchmarkEvalStormOnDisk(b *testing.B) {
 			if mode != "group-batch" {
 				kv = unbatchedKV{db}
 			}
-			e, err := Open(kv, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			e, err := Open(kv, openHistory(b, dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {
 				b.Fatal(err)
 			}

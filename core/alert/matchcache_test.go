@@ -361,7 +361,7 @@ func TestHostTagsEndOnlyThatHostsAlerts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := Open(db, quiet)
+		e, err := Open(db, openHistory(t, dir), quiet)
 		if err != nil {
 			t.Fatal(err)
 		}

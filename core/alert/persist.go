@@ -16,9 +16,11 @@ import (
 // never waits on a disk write: move queues the transition for the history
 // and the alert's new state (or the removal of its state), and one writer
 // goroutine commits what is queued in rounds. A round takes everything
-// queued so far and commits it at once — with a KV that has PutBatch (the
-// store's Badger write batch) in one batch, one sync; otherwise through
-// concurrent Puts, which Badger groups into one write and one sync. The
+// queued so far and commits it at once: its transitions as one frame of
+// the history journal (one sync), then its states — with a KV that has
+// PutBatch (the store's Badger write batch) in one batch, one sync;
+// otherwise through concurrent Puts, which Badger groups into one write
+// and one sync. The
 // next round starts as soon as the previous one ends (group commit): on a
 // quiet system a transition is written at once, on a busy one the rounds
 // grow, and so does the number of records per sync.
@@ -35,9 +37,10 @@ import (
 // What a crash can lose: what was queued or in flight, never what was
 // committed — at most the round being written and the records queued
 // behind it (bounded by MaxQueued; on a quiet system the last few
-// milliseconds). The round being written may be committed in part (Badger
-// splits a large write batch into several commits; without PutBatch each
-// record is its own), so a transition may be in the history while its
+// milliseconds). The round being written may be committed in part (its
+// transitions and its states are two commits, Badger splits a large write
+// batch into several; without PutBatch each state is its own), so a
+// transition may be in the history while its
 // alert's state is not, or the reverse; rounds are committed one after the
 // other, so an older state never overwrites a newer one. After a crash,
 // Open finds the states as committed: an alert whose start was lost starts
@@ -74,6 +77,8 @@ type PersistStats struct {
 	Errors    uint64 // commits that failed
 }
 
+// record is a transition for the history (t) or an alert's state (key
+// and value).
 type record struct {
 	key   []byte
 	value []byte // nil: delete key
@@ -81,9 +86,10 @@ type record struct {
 }
 
 type writer struct {
-	kv  store.KV
-	log *slog.Logger
-	max int // MaxQueued; tests lower it
+	kv      store.KV
+	journal HistoryLog
+	log     *slog.Logger
+	max     int // MaxQueued; tests lower it
 
 	mu      sync.Mutex
 	cond    *sync.Cond // broadcast when a round ends or the queue changes
@@ -99,16 +105,16 @@ type writer struct {
 	exited  chan struct{}
 }
 
-func newWriter(kv store.KV, log *slog.Logger) *writer {
-	w := &writer{kv: kv, log: log, max: MaxQueued, states: map[string]record{}, wake: make(chan struct{}, 1), exited: make(chan struct{})}
+func newWriter(kv store.KV, hist HistoryLog, log *slog.Logger) *writer {
+	w := &writer{kv: kv, journal: hist, log: log, max: MaxQueued, states: map[string]record{}, wake: make(chan struct{}, 1), exited: make(chan struct{})}
 	w.cond = sync.NewCond(&w.mu)
 	go w.run()
 	return w
 }
 
-// history queues transition t under key. It never blocks.
-func (w *writer) history(key []byte, t apiv1.Transition) {
-	w.add(record{key: key, t: &t}, true)
+// history queues transition t. It never blocks.
+func (w *writer) history(t apiv1.Transition) {
+	w.add(record{t: &t}, true)
 }
 
 // state queues key's new value; nil deletes it. It never blocks.
@@ -213,19 +219,26 @@ func (w *writer) run() {
 // Badger to group into one write.
 const commitFanOut = 1024
 
-// commit writes one round.
+// commit writes one round: its transitions, then its states.
 func (w *writer) commit(round []record) error {
-	keys := make([][]byte, len(round))
-	values := make([][]byte, len(round))
-	for i, r := range round {
-		keys[i], values[i] = r.key, r.value
-		if r.t != nil {
-			b, err := json.Marshal(r.t)
-			if err != nil {
-				return err
-			}
-			values[i] = b
+	var hist [][]byte
+	var keys, values [][]byte
+	for _, r := range round {
+		if r.t == nil {
+			keys, values = append(keys, r.key), append(values, r.value)
+			continue
 		}
+		b, err := json.Marshal(r.t)
+		if err != nil {
+			return err
+		}
+		hist = append(hist, b)
+	}
+	if err := w.journal.Append(hist); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	if pb, ok := w.kv.(putBatcher); ok {
 		return pb.PutBatch(keys, values)
@@ -236,7 +249,7 @@ func (w *writer) commit(round []record) error {
 		errs []error
 	)
 	next := make(chan int)
-	for range min(commitFanOut, len(round)) {
+	for range min(commitFanOut, len(keys)) {
 		wg.Go(func() {
 			for i := range next {
 				var err error
@@ -253,7 +266,7 @@ func (w *writer) commit(round []record) error {
 			}
 		})
 	}
-	for i := range round {
+	for i := range keys {
 		next <- i
 	}
 	close(next)

@@ -1,14 +1,17 @@
 package alert
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"esmon/core/apiv1"
 	"esmon/core/store"
@@ -77,12 +80,25 @@ func (g *gateKV) hold() (release func()) {
 	}
 }
 
-// openGated opens an engine on db through a gateKV, whose writes the test
-// can hold and fail.
-func openGated(t testing.TB, db *store.DB) (*Engine, *gateKV) {
+// gateJournal passes the history's appends through its gateKV's gate.
+type gateJournal struct {
+	HistoryLog
+	g *gateKV
+}
+
+func (j gateJournal) Append(recs [][]byte) error {
+	if err := j.g.gate([]byte{store.PrefixAlertHistory}); err != nil {
+		return err
+	}
+	return j.HistoryLog.Append(recs)
+}
+
+// openGated opens an engine on the store db in dir through a gateKV, whose
+// writes (and the history's) the test can hold and fail.
+func openGated(t testing.TB, db *store.DB, dir string) (*Engine, *gateKV) {
 	t.Helper()
 	g := &gateKV{db: db}
-	e, err := Open(g, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := Open(g, gateJournal{openHistory(t, dir), g}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +156,7 @@ func stormBatch(host string, sec int, v float64) []store.Sample {
 func TestAlertPersistenceOffTheEvalPath(t *testing.T) {
 	dir := t.TempDir()
 	db := openDisk(t, dir)
-	e, g := openGated(t, db)
+	e, g := openGated(t, db, dir)
 	const rules, hosts = 20, 50
 	storm(t, e, rules)
 	release := g.hold()
@@ -213,9 +229,10 @@ func TestAlertPersistenceOffTheEvalPath(t *testing.T) {
 // queue waits, counted, after it released the engine lock: the active
 // alerts can be read meanwhile, and the Eval returns once the writes go on.
 func TestAlertFullQueueSlowsTheCallerNotTheEngine(t *testing.T) {
-	db := openDisk(t, t.TempDir())
+	dir := t.TempDir()
+	db := openDisk(t, dir)
 	defer db.Close()
-	e, g := openGated(t, db)
+	e, g := openGated(t, db, dir)
 	defer e.Close()
 	e.w.max = 5
 	storm(t, e, 20)
@@ -253,9 +270,10 @@ func TestAlertFullQueueSlowsTheCallerNotTheEngine(t *testing.T) {
 // TestAlertAckIsOnDiskWhenAckReturns: Ack and Unack return only once their
 // transition and the alert's state are committed.
 func TestAlertAckIsOnDiskWhenAckReturns(t *testing.T) {
-	db := openDisk(t, t.TempDir())
+	dir := t.TempDir()
+	db := openDisk(t, dir)
 	defer db.Close()
-	e, err := Open(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := Open(db, openHistory(t, dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +311,7 @@ func TestAlertAckIsOnDiskWhenAckReturns(t *testing.T) {
 func TestAlertLostRoundIsRedone(t *testing.T) {
 	dir := t.TempDir()
 	db := openDisk(t, dir)
-	e, g := openGated(t, db)
+	e, g := openGated(t, db, dir)
 	storm(t, e, 1)
 	disk := errors.New("disk on fire")
 	g.mu.Lock()
@@ -331,7 +349,7 @@ func TestAlertLostRoundIsRedone(t *testing.T) {
 func TestAlertBatchPathSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	kv := openDisk(t, dir)
-	e, err := Open(kv, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	e, err := Open(kv, openHistory(t, dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,5 +384,71 @@ func TestAlertBatchPathSurvivesRestart(t *testing.T) {
 		if a.State != apiv1.StateFiring {
 			t.Fatalf("restored alert %s is %s", a.ID, a.State)
 		}
+	}
+}
+
+// TestHistoryOfEarlierVersionsIsReadAndDropped: transitions an earlier
+// version kept in the store are read after the journal's, newest first,
+// and retention removes them by their time.
+func TestHistoryOfEarlierVersionsIsReadAndDropped(t *testing.T) {
+	dir := t.TempDir()
+	db := openDisk(t, dir)
+	defer db.Close()
+	now := time.Now()
+	old := []time.Time{now.Add(-100 * 24 * time.Hour), now.Add(-24 * time.Hour)}
+	for i, at := range old {
+		b, err := json.Marshal(apiv1.Transition{Alert: apiv1.Alert{ID: fmt.Sprintf("old-%d", i)}, To: apiv1.StateFiring, At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Put(timeKey(store.PrefixAlertHistory, at, uint64(i+1)), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := Open(db, openHistory(t, dir), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	storm(t, e, 1)
+	if ts := e.Eval("a", stormBatch("a", 0, 99)); len(ts) != 1 {
+		t.Fatalf("transitions %v", ts)
+	}
+	ids := func(limit int) []string {
+		t.Helper()
+		h, err := e.History(limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tr := range h {
+			if strings.HasPrefix(tr.Alert.ID, "old-") {
+				out = append(out, tr.Alert.ID)
+			} else {
+				out = append(out, "new")
+			}
+		}
+		return out
+	}
+	if got := ids(0); !slices.Equal(got, []string{"new", "old-1", "old-0"}) {
+		t.Fatalf("history %v", got)
+	}
+	if got := ids(2); !slices.Equal(got, []string{"new", "old-1"}) {
+		t.Fatalf("history(2) %v", got)
+	}
+	if err := e.DropHistoryBefore(now.Add(-90 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(0); !slices.Equal(got, []string{"new", "old-1"}) {
+		t.Fatalf("history after 90 days' retention %v", got)
+	}
+	if _, err := db.Get(timeKey(store.PrefixAlertHistory, old[0], 1)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the record past retention is still stored: %v", err)
+	}
+	if err := e.DropHistoryBefore(now); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(0); !slices.Equal(got, []string{"new"}) || e.legacy.Load() {
+		t.Fatalf("history after retention up to now %v (legacy %v)", got, e.legacy.Load())
 	}
 }

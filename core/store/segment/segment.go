@@ -41,7 +41,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -49,6 +48,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"esmon/core/internal/fsx"
 )
 
 const (
@@ -496,7 +497,7 @@ func (s *Store) openFor(piece int64) (*segment, error) {
 	}
 	if _, err := f.Write([]byte(fileMagic)); err == nil {
 		if err = f.Sync(); err == nil {
-			err = syncDir(s.dir)
+			err = fsx.SyncDir(s.dir)
 		}
 	}
 	if err != nil {
@@ -970,18 +971,4 @@ func (r *Reader) frame(sg *segment, off int64, n uint32) ([]byte, error) {
 	}
 	r.frames[sg] = cachedFrame{off, body}
 	return body, nil
-}
-
-// syncDir makes a new file's name durable. Windows cannot sync a
-// directory (its file system orders the metadata).
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
