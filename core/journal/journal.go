@@ -15,10 +15,11 @@
 // bytes. The length after the payload lets a reader walk a file from its
 // end. Append writes one frame and syncs the file before it returns, so
 // only the newest frame of a file can be torn by a crash; Open checks
-// each file's last frame and, when it is torn, keeps the file up to its
-// last whole frame (counted in Stats.TailCuts). A damaged frame found by
-// a read ends the read of that file (counted in Stats.Damaged); older
-// files are still read.
+// each file's last frame and, when it does not read back whole, keeps the
+// file up to the first frame from its start that does not (counted in
+// Stats.TailCuts; a frame damaged in the middle of such a file takes the
+// frames after it along). A damaged frame found by a read ends the read
+// of that file (counted in Stats.Damaged); older files are still read.
 package journal
 
 import (
@@ -30,7 +31,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,7 +97,7 @@ type file struct {
 }
 
 // Open opens (creating it) the journal in dir.
-func Open(dir string, opts Options) (*Log, error) {
+func Open(dir string, opts Options) (_ *Log, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -117,19 +117,23 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, now: opts.Now, log: opts.Logger, enc: enc, dec: dec}
-	names, err := filepath.Glob(filepath.Join(dir, "*"+suffix))
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names) // by day
-	for _, name := range names {
-		day, err := time.Parse(dayLayout, strings.TrimSuffix(filepath.Base(name), suffix))
-		if err != nil {
-			continue // not one of ours
-		}
-		f, err := l.openFile(name, day)
+	defer func() {
 		if err != nil {
 			l.Close()
+		}
+	}()
+	entries, err := os.ReadDir(dir) // sorted by name: by day
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	for _, ent := range entries {
+		base, ok := strings.CutSuffix(ent.Name(), suffix)
+		day, err := time.Parse(dayLayout, base)
+		if !ok || err != nil || !ent.Type().IsRegular() {
+			continue // not one of ours
+		}
+		f, err := l.openFile(filepath.Join(dir, ent.Name()), day)
+		if err != nil {
 			return nil, err
 		}
 		l.files = append(l.files, f)
@@ -163,13 +167,19 @@ func (l *Log) openFile(name string, day time.Time) (*file, error) {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 		jf.size = int64(len(magic))
-		return jf, f.Sync()
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		return jf, nil
 	}
 	if jf.size == int64(len(magic)) {
 		return jf, nil
 	}
-	if _, _, err := l.frameBefore(jf, jf.size); err == nil {
-		return jf, nil
+	if p, _, err := l.frameBefore(jf, jf.size); err == nil {
+		if _, err := split(p, nil); err == nil {
+			return jf, nil
+		}
 	}
 	// The last frame is torn: keep the file up to its last whole frame.
 	off := int64(len(magic))
@@ -209,10 +219,14 @@ func (l *Log) frameAt(jf *file, off int64) (int64, error) {
 	}
 	n := int64(binary.LittleEndian.Uint32(h[:]))
 	end := off + headLen + n + tailLen
-	if n > maxFrame || end > jf.size {
+	if n == 0 || n > maxFrame || end > jf.size {
 		return 0, io.ErrUnexpectedEOF
 	}
-	if _, _, err := l.frameBefore(jf, end); err != nil {
+	p, _, err := l.frameBefore(jf, end)
+	if err == nil {
+		_, err = split(p, nil)
+	}
+	if err != nil {
 		return 0, err
 	}
 	return end, nil
@@ -230,7 +244,7 @@ func (l *Log) frameBefore(jf *file, end int64) ([]byte, int64, error) {
 	}
 	n := int64(binary.LittleEndian.Uint32(t[:]))
 	start := end - tailLen - n - headLen
-	if n > maxFrame || start < int64(len(magic)) {
+	if n == 0 || n > maxFrame || start < int64(len(magic)) { // Append never writes an empty frame
 		return nil, 0, fmt.Errorf("journal: %s: bad frame length %d before %d", jf.name, n, end)
 	}
 	buf := make([]byte, headLen+n)
@@ -262,12 +276,12 @@ func (l *Log) Append(recs [][]byte) error {
 		raw = binary.AppendUvarint(raw, uint64(len(r)))
 		raw = append(raw, r...)
 	}
+	if len(raw) > maxFrame { // more than a read may decompress
+		return fmt.Errorf("journal: %d bytes of records in one append, over %d", len(raw), maxFrame)
+	}
 	frame := make([]byte, headLen, headLen+len(raw)/2+tailLen)
 	frame = l.enc.EncodeAll(raw, frame)
 	n := uint32(len(frame) - headLen)
-	if n > maxFrame {
-		return fmt.Errorf("journal: a frame of %d bytes is over %d", n, maxFrame)
-	}
 	binary.LittleEndian.PutUint32(frame, n)
 	binary.LittleEndian.PutUint32(frame[4:], crc32.Checksum(frame[headLen:], castagnoli))
 	frame = binary.LittleEndian.AppendUint32(frame, n)
@@ -323,7 +337,8 @@ func (l *Log) fileFor(now time.Time) (*file, error) {
 }
 
 // Newest calls fn with the records from the newest back, until fn returns
-// false or every record has been given. A damaged frame ends the read of
+// false or every record has been given. fn must not call the Log's
+// methods (an Append waiting for the lock would deadlock it). A damaged frame ends the read of
 // its file: it is logged and counted, and the older files are read.
 func (l *Log) Newest(fn func(rec []byte) bool) error {
 	l.mu.RLock()
@@ -426,5 +441,6 @@ func (l *Log) Close() error {
 	}
 	l.files = nil
 	l.dec.Close()
+	errs = append(errs, l.enc.Close())
 	return errors.Join(errs...)
 }
