@@ -104,7 +104,7 @@ func (d *DB) Select(ctx context.Context, q Query) (Selection, error) {
 			}
 			var pts []Point
 			if q.Step == 0 {
-				raw, err := r.raw(ms, q.From, q.To)
+				raw, err := r.raw(ms, q.From, q.To, nil)
 				if err != nil {
 					return err
 				}
@@ -136,6 +136,9 @@ type reader struct {
 	it  *badger.Iterator
 	seg *segment.Reader
 	ci  chunkenc.Iterator
+	// scratch takes the samples of reads that fold them into rows at
+	// once (see rows), one series after another.
+	scratch []Point
 }
 
 // segments is the reader of the segment files, made on first use.
@@ -169,9 +172,11 @@ type memChunk struct {
 }
 
 // raw returns the samples of ms in [from, to]: from the head (pending and
-// open chunks, copied under the lock) and from Badger. A chunk both in
-// memory and in Badger (flushed meanwhile) is read once, from memory.
-func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
+// open chunks, copied under the lock), the segment files and Badger (the
+// chunks of earlier versions). A chunk both in memory and on disk
+// (flushed meanwhile) is read once, from memory. The samples are decoded
+// into dst's room when it has enough; a caller that keeps them passes nil.
+func (r *reader) raw(ms *memSeries, from, to int64, dst []Point) ([]Point, error) {
 	var mem []memChunk
 	r.d.hmu.Lock()
 	// Only windows that hold any chunk at all are sought.
@@ -235,7 +240,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 	}
 	if !r.d.badgerChunks {
 		sort.Slice(chunks, func(i, j int) bool { return chunks[i].firstT < chunks[j].firstT })
-		return r.decode(ms.id, chunks, from, to)
+		return r.decode(ms.id, chunks, from, to, dst)
 	}
 	// Chunks that earlier versions kept in Badger, until retention
 	// takes them: sought window by window.
@@ -299,7 +304,7 @@ func (r *reader) raw(ms *memSeries, from, to int64) ([]Point, error) {
 		}
 	}
 	sort.Slice(chunks, func(i, j int) bool { return chunks[i].firstT < chunks[j].firstT })
-	return r.decode(ms.id, chunks, from, to)
+	return r.decode(ms.id, chunks, from, to, dst)
 }
 
 // parallelDecodeMin is the fewest samples a read decodes on more than one
@@ -316,7 +321,7 @@ const maxDecodeWorkers = 4
 // place of one slice, sized from the chunks' headers; a long read spreads
 // its chunks over up to maxDecodeWorkers goroutines (contiguous runs of
 // about equal samples), then the samples out of range are squeezed out.
-func (r *reader) decode(id uint64, chunks []memChunk, from, to int64) ([]Point, error) {
+func (r *reader) decode(id uint64, chunks []memChunk, from, to int64, dst []Point) ([]Point, error) {
 	off := make([]int, len(chunks)+1) // chunk i goes to pts[off[i]:off[i+1]]
 	for i, c := range chunks {
 		n := len(c.pts)
@@ -326,7 +331,12 @@ func (r *reader) decode(id uint64, chunks []memChunk, from, to int64) ([]Point, 
 		off[i+1] = off[i] + n
 	}
 	total := off[len(chunks)]
-	pts := make([]Point, total)
+	pts := dst[:0]
+	if cap(pts) >= total {
+		pts = pts[:total]
+	} else {
+		pts = make([]Point, total)
+	}
 	got := make([]int, len(chunks))
 	errs := make([]error, len(chunks))
 	run := func(it *chunkenc.Iterator, lo, hi int) {
@@ -413,7 +423,7 @@ func decodeChunk(it *chunkenc.Iterator, c memChunk, dst []Point, to int64) (int,
 func (r *reader) rows(tier string, ms *memSeries, from, to int64) ([]row, error) {
 	switch tier {
 	case TierRaw:
-		pts, err := r.raw(ms, from, to)
+		pts, err := r.raw(ms, from, to, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -441,11 +451,27 @@ func (r *reader) rows(tier string, ms *memSeries, from, to int64) ([]row, error)
 			rest = max(from, wm)
 		}
 		if rest <= to {
-			fine, err := r.rows(finer, ms, rest, to)
-			if err != nil {
-				return nil, err
+			var fine []row
+			if finer == TierRaw {
+				// Folded as they are read: a row a sample would be three
+				// times the samples' bytes (a day of a 5 s series: 830
+				// KB, for each series in the day's rollup).
+				pts, err := r.raw(ms, rest, to, r.scratch)
+				if err != nil {
+					return nil, err
+				}
+				fine, r.scratch = fold(pts, res), pts[:0]
+			} else {
+				rows, err := r.rows(finer, ms, rest, to)
+				if err != nil {
+					return nil, err
+				}
+				fine = regroup(rows, res)
 			}
-			out = append(out, regroup(fine, res)...)
+			if out == nil {
+				return fine, nil
+			}
+			out = append(out, fine...)
 		}
 		return out, nil
 	}
@@ -457,16 +483,21 @@ func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
 	win := rollupWindow(code)
 	it := r.iter()
 	prefix := rollupKey(code, id, 0)[:10]
-	// one row a resolution step: room for all of them, up to a bound
 	res := minuteMS
 	if code == tierHourCode {
 		res = hourMS
 	}
-	out := make([]row, 0, rowsIn(from, to, res))
+	var out []row
 	for it.Seek(rollupKey(code, id, floorTo(from, win))); it.ValidForPrefix(prefix); it.Next() {
 		item := it.Item()
 		if keyTime(item.Key()[10:]) > to {
 			break
+		}
+		if out == nil {
+			// One row a resolution step: room for all of them, up to a
+			// bound, once there are any (the day's rollup asks every
+			// series for a day of minute rows, mostly not stored yet).
+			out = make([]row, 0, rowsIn(from, to, res))
 		}
 		err := item.Value(func(v []byte) error {
 			var err error
@@ -493,19 +524,36 @@ func regroup(in []row, res int64) []row {
 		out = make([]row, 0, min(len(in), rowsIn(in[0].t, in[len(in)-1].t, res)+1))
 	}
 	for _, rw := range in {
-		t := floorTo(rw.t, res)
-		if n := len(out); n > 0 && out[n-1].t == t {
-			o := &out[n-1]
-			o.min, o.max = math.Min(o.min, rw.min), math.Max(o.max, rw.max)
-			o.sum += rw.sum
-			o.count += rw.count
-			o.last = rw.last
-			continue
-		}
-		rw.t = t
-		out = append(out, rw)
+		out = into(out, rw, res)
 	}
 	return out
+}
+
+// fold makes rows of res of points (in time order).
+func fold(pts []Point, res int64) []row {
+	var out []row
+	if len(pts) > 0 {
+		out = make([]row, 0, min(len(pts), rowsIn(pts[0].T, pts[len(pts)-1].T, res)+1))
+	}
+	for _, p := range pts {
+		out = into(out, row{t: p.T, min: p.V, max: p.V, sum: p.V, last: p.V, count: 1}, res)
+	}
+	return out
+}
+
+// into adds rw to the rows of res out, whose last row it follows in time.
+func into(out []row, rw row, res int64) []row {
+	t := floorTo(rw.t, res)
+	if n := len(out); n > 0 && out[n-1].t == t {
+		o := &out[n-1]
+		o.min, o.max = math.Min(o.min, rw.min), math.Max(o.max, rw.max)
+		o.sum += rw.sum
+		o.count += rw.count
+		o.last = rw.last
+		return out
+	}
+	rw.t = t
+	return append(out, rw)
 }
 
 // aggregate folds rows into one point per step, stamped with the step's

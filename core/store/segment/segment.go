@@ -809,22 +809,33 @@ func (s *Store) closeFiles() error {
 type Reader struct {
 	s      *Store
 	blocks map[*segment]cachedBlock
-	frames map[*segment]cachedFrame
+	// frames keeps the last frames read, up to readerFrames of them, the
+	// oldest given up first: a frame holds one piece of many series, so
+	// a read of series after series (the day's rollup) finds each of a
+	// series' pieces in the frame its neighbour's came from.
+	frames map[frameAt][]byte
+	order  []frameAt // ring of the keys of frames, oldest at next
+	next   int
+	packed []byte // a frame as read, before it is decompressed
 }
+
+// readerFrames bounds a Reader's frames: a day of a series' pieces (48)
+// and room to spare, about 4 MiB.
+const readerFrames = 128
 
 type cachedBlock struct {
 	i  int
 	es []entry
 }
 
-type cachedFrame struct {
-	off  int64
-	body []byte
+type frameAt struct {
+	sg  *segment
+	off int64
 }
 
 // NewReader returns a reader of s.
 func (s *Store) NewReader() *Reader {
-	return &Reader{s: s, blocks: map[*segment]cachedBlock{}, frames: map[*segment]cachedFrame{}}
+	return &Reader{s: s, blocks: map[*segment]cachedBlock{}, frames: map[frameAt][]byte{}}
 }
 
 type located struct {
@@ -955,10 +966,14 @@ func (r *Reader) chunk(l located) ([]byte, error) {
 
 // frame returns a frame's payload decompressed; the slice is never reused.
 func (r *Reader) frame(sg *segment, off int64, n uint32) ([]byte, error) {
-	if c, ok := r.frames[sg]; ok && c.off == off {
-		return c.body, nil
+	key := frameAt{sg, off}
+	if body, ok := r.frames[key]; ok {
+		return body, nil
 	}
-	b := make([]byte, 8+int(n))
+	if cap(r.packed) < 8+int(n) {
+		r.packed = make([]byte, 8+int(n))
+	}
+	b := r.packed[:8+int(n)]
 	if _, err := sg.f.ReadAt(b, off); err != nil {
 		return nil, fmt.Errorf("segments: read %s: %w", sg.path, err)
 	}
@@ -969,6 +984,13 @@ func (r *Reader) frame(sg *segment, off int64, n uint32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segments: %s: frame at %d: %w", sg.path, off, err)
 	}
-	r.frames[sg] = cachedFrame{off, body}
+	if len(r.order) < readerFrames {
+		r.order = append(r.order, key)
+	} else {
+		delete(r.frames, r.order[r.next])
+		r.order[r.next] = key
+		r.next = (r.next + 1) % readerFrames
+	}
+	r.frames[key] = body
 	return body, nil
 }
