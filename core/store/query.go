@@ -453,14 +453,10 @@ func (r *reader) rows(tier string, ms *memSeries, from, to int64) ([]row, error)
 		if rest <= to {
 			var fine []row
 			if finer == TierRaw {
-				// Folded as they are read: a row a sample would be three
-				// times the samples' bytes (a day of a 5 s series: 830
-				// KB, for each series in the day's rollup).
-				pts, err := r.raw(ms, rest, to, r.scratch)
-				if err != nil {
+				var err error
+				if fine, err = r.folded(ms, rest, to, res); err != nil {
 					return nil, err
 				}
-				fine, r.scratch = fold(pts, res), pts[:0]
 			} else {
 				rows, err := r.rows(finer, ms, rest, to)
 				if err != nil {
@@ -476,6 +472,19 @@ func (r *reader) rows(tier string, ms *memSeries, from, to int64) ([]row, error)
 		return out, nil
 	}
 	return nil, fmt.Errorf("unknown tier %q", tier)
+}
+
+// folded returns the samples of ms in [from, to] as rows of res, folded
+// as they are read: a row a sample would be three times the samples'
+// bytes (a day of a 5 s series: 830 KB, for each series in the day's
+// rollup). The samples go through the reader's scratch.
+func (r *reader) folded(ms *memSeries, from, to, res int64) ([]row, error) {
+	pts, err := r.raw(ms, from, to, r.scratch)
+	if err != nil {
+		return nil, err
+	}
+	r.scratch = pts[:0]
+	return fold(pts, res), nil
 }
 
 // stored reads the rollup rows of tier code for id in [from, to].

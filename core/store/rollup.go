@@ -187,8 +187,7 @@ func (d *DB) Rollup(ctx context.Context) error {
 // rollupHour writes the minute rows of hour h for the series ss.
 func (d *DB) rollupHour(ctx context.Context, ss []*memSeries, h int64) error {
 	return d.rollupEach(ctx, ss, func(r *reader, ms *memSeries) ([]row, error) {
-		rows, err := r.rows(TierRaw, ms, h, h+hourMS-1)
-		return regroup(rows, minuteMS), err
+		return r.folded(ms, h, h+hourMS-1, minuteMS)
 	}, tierMinuteCode, h, h+hourMS, d.opts.Retention.Minute)
 }
 
