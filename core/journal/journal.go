@@ -176,10 +176,8 @@ func (l *Log) openFile(name string, day time.Time) (*file, error) {
 	if jf.size == int64(len(magic)) {
 		return jf, nil
 	}
-	if p, _, err := l.frameBefore(jf, jf.size); err == nil {
-		if _, err := split(p, nil); err == nil {
-			return jf, nil
-		}
+	if _, _, err := l.recordsBefore(jf, jf.size, nil); err == nil {
+		return jf, nil
 	}
 	// The last frame is torn: keep the file up to its last whole frame.
 	off := int64(len(magic))
@@ -222,19 +220,15 @@ func (l *Log) frameAt(jf *file, off int64) (int64, error) {
 	if n == 0 || n > maxFrame || end > jf.size {
 		return 0, io.ErrUnexpectedEOF
 	}
-	p, _, err := l.frameBefore(jf, end)
-	if err == nil {
-		_, err = split(p, nil)
-	}
-	if err != nil {
+	if _, _, err := l.recordsBefore(jf, end, nil); err != nil {
 		return 0, err
 	}
 	return end, nil
 }
 
-// frameBefore reads the frame that ends at end and returns its payload,
-// decompressed, and where it starts.
-func (l *Log) frameBefore(jf *file, end int64) ([]byte, int64, error) {
+// recordsBefore reads the frame that ends at end, appends its records to
+// recs and returns them and where the frame starts.
+func (l *Log) recordsBefore(jf *file, end int64, recs [][]byte) ([][]byte, int64, error) {
 	var t [tailLen]byte
 	if end-headLen-tailLen < int64(len(magic)) {
 		return nil, 0, fmt.Errorf("journal: %s: no frame ends at %d", jf.name, end)
@@ -255,10 +249,13 @@ func (l *Log) frameBefore(jf *file, end int64) ([]byte, int64, error) {
 		return nil, 0, fmt.Errorf("journal: %s: damaged frame at %d", jf.name, start)
 	}
 	payload, err := l.dec.DecodeAll(buf[headLen:], nil)
+	if err == nil {
+		recs, err = split(payload, recs)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("journal: %s: frame at %d: %w", jf.name, start, err)
 	}
-	return payload, start, nil
+	return recs, start, nil
 }
 
 // Append writes recs as one frame to the file of today (UTC) and syncs
@@ -338,8 +335,9 @@ func (l *Log) fileFor(now time.Time) (*file, error) {
 
 // Newest calls fn with the records from the newest back, until fn returns
 // false or every record has been given. fn must not call the Log's
-// methods (an Append waiting for the lock would deadlock it). A damaged frame ends the read of
-// its file: it is logged and counted, and the older files are read.
+// methods (an Append waiting for the lock would deadlock it). A damaged
+// frame ends the read of its file: it is logged and counted, and the
+// older files are read.
 func (l *Log) Newest(fn func(rec []byte) bool) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -350,10 +348,9 @@ func (l *Log) Newest(fn func(rec []byte) bool) error {
 	for i := len(l.files) - 1; i >= 0; i-- {
 		jf := l.files[i]
 		for end := jf.size; end > int64(len(magic)); {
-			payload, start, err := l.frameBefore(jf, end)
-			if err == nil {
-				recs, err = split(payload, recs[:0])
-			}
+			var start int64
+			var err error
+			recs, start, err = l.recordsBefore(jf, end, recs[:0])
 			if err != nil {
 				l.damaged.Add(1)
 				l.log.Error("journal: a damaged frame ends the read of its file", "file", jf.name, "err", err)
