@@ -39,8 +39,9 @@ func (s Storage) alertHistory() time.Duration {
 const storageJobTimeout = 10 * time.Minute
 
 // scheduleStorage adds the store's jobs: rollups every minute (an hour's
-// minute rollups two minutes after it ends, a day's hour rollups after
-// that), retention of the store and of the alert history every hour.
+// row of the 1-hour rollups two minutes after it ends, its minute rollups
+// once its raw samples expire within a day), retention of the store and
+// of the alert history every hour.
 func (c *Core) scheduleStorage(s gocron.Scheduler) error {
 	jobs := []struct {
 		name  string

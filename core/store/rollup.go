@@ -1,13 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -82,22 +82,34 @@ func (d *DB) loadWatermarks() error {
 	return nil
 }
 
+// setWatermark moves tier code's watermark to wm and stores it.
 func (d *DB) setWatermark(code byte, wm int64) error {
+	d.moveWatermark(code, wm)
+	return d.Put(watermarkKey(code), binary.BigEndian.AppendUint64(nil, uint64(wm)))
+}
+
+// moveWatermark moves tier code's watermark in memory only.
+func (d *DB) moveWatermark(code byte, wm int64) {
 	d.hmu.Lock()
+	defer d.hmu.Unlock()
 	if code == tierHourCode {
 		d.hourWM = wm
 	} else {
 		d.minuteWM = wm
 	}
-	d.hmu.Unlock()
-	return d.Put(watermarkKey(code), binary.BigEndian.AppendUint64(nil, uint64(wm)))
 }
 
-// Rollup makes the 1-hour rollups of every day that has ended and the
-// 1-minute rollups of every hour whose raw samples expire within a day
-// (minuteLead), and remakes those that samples arrived late for. Queries
-// compute rows not stored yet from the finer data, so both tiers answer
-// for all time. The core runs it every minute.
+// Rollup makes the 1-hour rollup of every hour that has ended (its row
+// added to the series' key of the day) and the 1-minute rollups of every
+// hour whose raw samples expire within a day (minuteLead), and remakes
+// those that samples arrived late for. Queries compute rows not stored
+// yet from the finer data, so both tiers answer for all time. The core
+// runs it every minute.
+//
+// Each hour's rows are made in the run after it ends, so the work a run
+// does follows the rate of samples, not the length of a day: the day's
+// rollup made at midnight read a day of samples of every series at once
+// (at 10,000 agents, ~14 billion samples in the minutes after 00:00).
 func (d *DB) Rollup(ctx context.Context) error {
 	d.rollMu.Lock()
 	defer d.rollMu.Unlock()
@@ -129,79 +141,78 @@ func (d *DB) Rollup(ctx context.Context) error {
 			return err
 		}
 	}
+	if d.watermark(tierHourCode) == unset {
+		if err := d.setWatermark(tierHourCode, hwm); err != nil {
+			return err
+		}
+	}
 
-	dirtyDays := map[int64]bool{}
 	end := floorTo(now-rollupGrace, hourMS)
 	minuteEnd := end
 	if lag := d.opts.Retention.Raw.Milliseconds() - minuteLead; d.opts.Retention.Raw > 0 && lag > rollupGrace {
 		minuteEnd = floorTo(now-lag, hourMS)
 	}
 	for n := 0; mwm < minuteEnd && n < maxHoursPerRun; n++ {
-		h := mwm
-		// The watermark moves first: samples for h arriving while it is
-		// rolled up are then marked dirty and rolled up again next run.
-		if err := d.setWatermark(tierMinuteCode, h+hourMS); err != nil {
+		if err := d.rollupTier(ctx, tierMinuteCode, all, mwm); err != nil {
 			return err
 		}
-		mwm = h + hourMS
-		if err := d.rollupHour(ctx, all, h); err != nil {
-			return err
+		mwm += hourMS
+	}
+	// Late samples, for hours rolled up already: the minute rows first,
+	// which the hour's row is then made of.
+	for _, code := range []byte{tierMinuteCode, tierHourCode} {
+		for h, ids := range dirty {
+			if h >= d.watermark(code) {
+				continue
+			}
+			d.hmu.Lock()
+			ss := make([]*memSeries, 0, len(ids))
+			for id := range ids {
+				ss = append(ss, d.byID.get(id))
+			}
+			d.hmu.Unlock()
+			if err := d.rollupEach(ctx, ss, code, h); err != nil {
+				return err
+			}
 		}
 	}
-	for h, ids := range dirty {
-		if day := floorTo(h, dayMS); day < hwm {
-			dirtyDays[day] = true
-		}
-		if h >= mwm {
-			continue
-		}
-		var ss []*memSeries
-		d.hmu.Lock()
-		for id := range ids {
-			ss = append(ss, d.byID.get(id))
-		}
-		d.hmu.Unlock()
-		if err := d.rollupHour(ctx, ss, h); err != nil {
+	for n := 0; hwm < end && n < maxHoursPerRun; n++ {
+		if err := d.rollupTier(ctx, tierHourCode, all, hwm); err != nil {
 			return err
 		}
-	}
-	if err := d.setWatermark(tierHourCode, hwm); err != nil {
-		return err
-	}
-	for day := hwm; day+dayMS <= end; day += dayMS {
-		if err := d.setWatermark(tierHourCode, day+dayMS); err != nil {
-			return err
-		}
-		if err := d.rollupDay(ctx, all, day); err != nil {
-			return err
-		}
-	}
-	for day := range dirtyDays {
-		if err := d.rollupDay(ctx, all, day); err != nil {
-			return err
-		}
+		hwm += hourMS
 	}
 	return nil
 }
 
-// rollupHour writes the minute rows of hour h for the series ss.
-func (d *DB) rollupHour(ctx context.Context, ss []*memSeries, h int64) error {
-	return d.rollupEach(ctx, ss, func(r *reader, ms *memSeries) ([]row, error) {
-		return r.folded(ms, h, h+hourMS-1, minuteMS)
-	}, tierMinuteCode, h, h+hourMS, d.opts.Retention.Minute)
+// rollupTier makes tier code's rows of hour h for the series ss and then
+// moves the tier's watermark past h. The watermark moves in memory first:
+// samples for h arriving while it is rolled up are then marked dirty and
+// rolled up again next run. It is stored only once every row is, and put
+// back if the rollup fails, so that a crash or a failure (a run out of
+// time) leaves the hour to the next run, not half of it unmade for good.
+func (d *DB) rollupTier(ctx context.Context, code byte, ss []*memSeries, h int64) error {
+	d.moveWatermark(code, h+hourMS)
+	err := d.rollupEach(ctx, ss, code, h)
+	if err == nil {
+		err = d.setWatermark(code, h+hourMS)
+	}
+	if err != nil {
+		d.moveWatermark(code, h)
+	}
+	return err
 }
 
-// rollupDay writes the hour rows of day for the series ss.
-func (d *DB) rollupDay(ctx context.Context, ss []*memSeries, day int64) error {
-	return d.rollupEach(ctx, ss, func(r *reader, ms *memSeries) ([]row, error) {
-		rows, err := r.rows(TierMinute, ms, day, day+dayMS-1)
-		return regroup(rows, hourMS), err
-	}, tierHourCode, day, day+dayMS, d.opts.Retention.Hour)
-}
-
-func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, rowsOf func(*reader, *memSeries) ([]row, error),
-	code byte, window, end int64, keep time.Duration) error {
+// rollupEach writes tier code's rows of hour h for the series ss: the
+// minute rows of h under its own key, or the hour's row added to the
+// rows of its day already stored.
+func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64) error {
 	const batch = 1000
+	window, keep := h, d.opts.Retention.Minute
+	if code == tierHourCode {
+		window, keep = floorTo(h, dayMS), d.opts.Retention.Hour
+	}
+	exp := d.expiry(window+rollupWindow(code), keep)
 	for len(ss) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -212,7 +223,13 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, rowsOf func(*reade
 			r := &reader{d: d, txn: txn}
 			defer r.close()
 			for _, ms := range ss[:n] {
-				rows, err := rowsOf(r, ms)
+				var rows []row
+				var err error
+				if code == tierHourCode {
+					rows, err = r.dayWith(ms, h)
+				} else {
+					rows, err = r.folded(ms, h, h+hourMS-1, minuteMS)
+				}
 				if err != nil {
 					return err
 				}
@@ -220,7 +237,7 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, rowsOf func(*reade
 					continue
 				}
 				e := badger.NewEntry(rollupKey(code, ms.id, window), encodeRollup(rows))
-				e.ExpiresAt = d.expiry(end, keep)
+				e.ExpiresAt = exp
 				if err := wb.SetEntry(e); err != nil {
 					return err
 				}
@@ -237,6 +254,39 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, rowsOf func(*reade
 		ss = ss[n:]
 	}
 	return nil
+}
+
+// dayWith returns the hour rows of ms's day stored, with the row of hour
+// h made (again) from the minute tier, in time order; nil when h has no
+// samples.
+func (r *reader) dayWith(ms *memSeries, h int64) ([]row, error) {
+	var hour []row
+	if h < r.d.watermark(tierMinuteCode) {
+		rows, err := r.rows(TierMinute, ms, h, h+hourMS-1)
+		if err != nil {
+			return nil, err
+		}
+		hour = regroup(rows, hourMS)
+	} else {
+		var err error
+		if hour, err = r.folded(ms, h, h+hourMS-1, hourMS); err != nil {
+			return nil, err
+		}
+	}
+	if len(hour) == 0 {
+		return nil, nil
+	}
+	day := floorTo(h, dayMS)
+	rows, err := r.stored(tierHourCode, ms.id, day, day+dayMS-1)
+	if err != nil {
+		return nil, err
+	}
+	i, found := slices.BinarySearchFunc(rows, h, func(rw row, t int64) int { return cmp.Compare(rw.t, t) })
+	if found {
+		rows[i] = hour[0]
+		return rows, nil
+	}
+	return slices.Insert(rows, i, hour[0]), nil
 }
 
 // encodeRollup writes rows as five chunks over the same timestamps: min,

@@ -209,6 +209,73 @@ func TestTiersAgreeWithRaw(t *testing.T) {
 	}
 }
 
+// A rollup that fails (here: out of time) leaves its hour to the next
+// run: the watermark is neither left past rows never made nor stored.
+func TestFailedRollupLeavesTheHour(t *testing.T) {
+	ctx := context.Background()
+	h := floorTo(time.Now().UnixMilli(), hourMS) - 3*hourMS
+	now := time.UnixMilli(h + hourMS + rollupGrace)
+	dir := t.TempDir()
+	// Raw samples kept a day and a grace: the minute rollups are made as
+	// soon as the hour's hour rollup is.
+	opts := Options{Dir: dir, Now: func() time.Time { return now }, Retention: Retention{Raw: time.Duration(dayMS+rollupGrace) * time.Millisecond}}
+	db := open(t, opts)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var in []Sample
+	for _, p := range walk(rng, h+1000, 10_000, 360) {
+		in = append(in, Sample{Metric: "m", Labels: hostLabels("a"), T: p.T, V: p.V})
+	}
+	if err := db.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	ms := db.findLocked("m", hostLabels("a"))
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.Rollup(done); err == nil {
+		t.Fatal("a rollup out of time succeeded")
+	}
+	for _, code := range []byte{tierMinuteCode, tierHourCode} {
+		if wm := db.watermark(code); wm > h {
+			t.Fatalf("tier %d: watermark %d past the hour %d not rolled up", code, wm, h)
+		}
+	}
+	if _, err := db.Get(rollupKey(tierHourCode, ms.id, floorTo(h, dayMS))); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("hour rollup stored by a failed run: %v", err)
+	}
+	// Stored too: a restart starts from the hour again.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, opts)
+	defer db.Close()
+	if err := db.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []byte{tierMinuteCode, tierHourCode} {
+		if wm := db.watermark(code); wm != h+hourMS {
+			t.Fatalf("tier %d: watermark %d, want %d", code, wm, h+hourMS)
+		}
+	}
+	ms = db.findLocked("m", hostLabels("a"))
+	for code, window := range map[byte]int64{tierMinuteCode: h, tierHourCode: floorTo(h, dayMS)} {
+		v, err := db.Get(rollupKey(code, ms.id, window))
+		if err != nil {
+			t.Fatalf("tier %d: %v", code, err)
+		}
+		rows, err := decodeRollup(v, nil, math.MinInt64, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, last := 60, h+59*minuteMS
+		if code == tierHourCode {
+			want, last = 1, h
+		}
+		if len(rows) != want || rows[len(rows)-1].t != last {
+			t.Fatalf("tier %d: %d rows, last at %d", code, len(rows), rows[len(rows)-1].t)
+		}
+	}
+}
+
 func TestRestartKeepsEverything(t *testing.T) {
 	tests := []struct {
 		name       string
