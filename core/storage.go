@@ -35,8 +35,14 @@ func (s Storage) alertHistory() time.Duration {
 	return s.AlertHistory
 }
 
-// storageJobTimeout bounds one run of a storage job.
-const storageJobTimeout = 10 * time.Minute
+// storageJobTimeout bounds one run of a storage job; the rollup's is an
+// hour, the time it has for an hour's rows (paced, an hour's rollup at
+// 10,000 agents takes several minutes; one out of time is made again
+// whole by the next run).
+const (
+	storageJobTimeout = 10 * time.Minute
+	rollupJobTimeout  = time.Hour
+)
 
 // scheduleStorage adds the store's jobs: rollups every minute (an hour's
 // row of the 1-hour rollups two minutes after it ends, its minute rollups
@@ -44,19 +50,22 @@ const storageJobTimeout = 10 * time.Minute
 // of the alert history every hour.
 func (c *Core) scheduleStorage(s gocron.Scheduler) error {
 	jobs := []struct {
-		name  string
-		every time.Duration
-		run   func(context.Context) error
+		name    string
+		every   time.Duration
+		timeout time.Duration
+		run     func(context.Context) error
 	}{
-		{"rollup", time.Minute, c.db.Rollup},
-		{"retention", time.Hour, c.db.EnforceRetention},
-		{"alert history retention", time.Hour, func(context.Context) error {
+		{"rollup", time.Minute, rollupJobTimeout, c.db.Rollup},
+		{"retention", time.Hour, storageJobTimeout, c.db.EnforceRetention},
+		{"alert history retention", time.Hour, storageJobTimeout, func(context.Context) error {
 			return c.alerts.DropHistoryBefore(time.Now().Add(-c.opts.Storage.alertHistory()))
 		}},
 	}
 	for _, j := range jobs {
-		task := func() {
-			ctx, cancel := context.WithTimeout(context.Background(), storageJobTimeout)
+		// The scheduler's context ends at shutdown: a rollup pacing
+		// itself stops at once instead of holding the shutdown.
+		task := func(jobCtx context.Context) {
+			ctx, cancel := context.WithTimeout(jobCtx, j.timeout)
 			defer cancel()
 			if err := j.run(ctx); err != nil {
 				c.log.Error("storage job failed", "job", j.name, "err", err)

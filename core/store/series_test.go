@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -272,6 +273,47 @@ func TestFailedRollupLeavesTheHour(t *testing.T) {
 		}
 		if len(rows) != want || rows[len(rows)-1].t != last {
 			t.Fatalf("tier %d: %d rows, last at %d", code, len(rows), rows[len(rows)-1].t)
+		}
+	}
+}
+
+// A rollup of more series than one batch holds (the later batches read
+// with the segment reader of the first, after a pause) makes every
+// series' rows, from the segment files.
+func TestRollupAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	h := floorTo(time.Now().UnixMilli(), hourMS) - 3*hourMS
+	now := time.UnixMilli(h + hourMS + rollupGrace)
+	db := open(t, Options{Dir: t.TempDir(), Now: func() time.Time { return now }})
+	defer db.Close()
+	const series = 2500
+	var in []Sample
+	for i := range series {
+		for k := range 6 { // one sample every 10 minutes, the last worth i
+			in = append(in, Sample{Metric: "m", Labels: hostLabels(fmt.Sprint("h", i)), T: h + 1000 + int64(k)*10*minuteMS, V: float64(i * k / 5)})
+		}
+	}
+	if err := db.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.checkpoint(true); err != nil { // the chunks to the segment files
+		t.Fatal(err)
+	}
+	if err := db.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range series {
+		ms := db.findLocked("m", hostLabels(fmt.Sprint("h", i)))
+		v, err := db.Get(rollupKey(tierHourCode, ms.id, floorTo(h, dayMS)))
+		if err != nil {
+			t.Fatalf("series %d: %v", i, err)
+		}
+		rows, err := decodeRollup(v, nil, math.MinInt64, math.MaxInt64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 || rows[0].t != h || rows[0].count != 6 || rows[0].last != float64(i) || rows[0].max != float64(i) {
+			t.Fatalf("series %d: rows %+v", i, rows)
 		}
 	}
 }

@@ -816,7 +816,8 @@ type Reader struct {
 	frames map[frameAt][]byte
 	order  []frameAt // ring of the keys of frames, oldest at next
 	next   int
-	packed []byte // a frame as read, before it is decompressed
+	packed []byte // a frame or an index block as read, before it is decompressed
+	plain  []byte // an index block decompressed
 }
 
 // readerFrames bounds a Reader's frames: a day of a series' pieces (48)
@@ -933,20 +934,28 @@ func (r *Reader) block(sg *segment, i int) ([]entry, error) {
 	if c, ok := r.blocks[sg]; ok && c.i == i {
 		return c.es, nil
 	}
+	// The block read, decompressed and parsed into buffers this reader
+	// keeps: its entries are copied out by the callers, and the file's
+	// block it replaces is not used again.
 	bm := sg.blocks[i]
-	b := make([]byte, bm.n)
+	if cap(r.packed) < int(bm.n) {
+		r.packed = make([]byte, bm.n)
+	}
+	b := r.packed[:bm.n]
 	if _, err := sg.f.ReadAt(b, bm.off); err != nil {
 		return nil, fmt.Errorf("segments: read %s: %w", sg.path, err)
 	}
 	if crc32.Checksum(b, castagnoli) != bm.crc {
 		return nil, fmt.Errorf("segments: %s: index block at %d fails its checksum", sg.path, bm.off)
 	}
-	raw, err := r.s.dec.DecodeAll(b, nil)
+	raw, err := r.s.dec.DecodeAll(b, r.plain[:0])
 	if err != nil {
 		return nil, fmt.Errorf("segments: %s: index block at %d: %w", sg.path, bm.off, err)
 	}
-	es, err := parseBlock(raw, nil)
+	r.plain = raw
+	es, err := parseBlock(raw, r.blocks[sg].es[:0])
 	if err != nil {
+		delete(r.blocks, sg)
 		return nil, fmt.Errorf("segments: %s: index block at %d: %w", sg.path, bm.off, err)
 	}
 	r.blocks[sg] = cachedBlock{i, es}
