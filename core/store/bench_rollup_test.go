@@ -14,9 +14,21 @@ import (
 // rollups not stored yet (they are only once the raw samples expire
 // within a day), each hour's row is folded from the raw samples and added
 // to the rows of its day stored. An op is the day's 24 hours; B/op is
-// what the collector has to take back for them.
+// what the collector has to take back for them. The day's chunks are in
+// one segment file, or in files of 1 MiB, about an hour's each, as at
+// 10,000 agents (a 256 MiB file there holds ~23 minutes): each hour's
+// rollup then reads the index of the files of its hour only.
 func BenchmarkRollupDay(b *testing.B) {
-	db := open(&testing.T{}, Options{Dir: b.TempDir(), Logger: quietLog})
+	for _, l := range []struct {
+		name  string
+		bytes int64
+	}{{"files=one", 0}, {"files=hourly", 1 << 20}} {
+		b.Run(l.name, func(b *testing.B) { benchRollupDay(b, l.bytes) })
+	}
+}
+
+func benchRollupDay(b *testing.B, segmentBytes int64) {
+	db := open(&testing.T{}, Options{Dir: b.TempDir(), Logger: quietLog, SegmentBytes: segmentBytes})
 	defer db.Close()
 	ctx := context.Background()
 	day := floorTo(time.Now().UnixMilli()-2*dayMS, dayMS)

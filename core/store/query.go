@@ -504,8 +504,8 @@ func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
 		}
 		if out == nil {
 			// One row a resolution step: room for all of them, up to a
-			// bound, once there are any (the day's rollup asks every
-			// series for a day of minute rows, mostly not stored yet).
+			// bound, once there are any (a rollup asks every series for
+			// rows mostly not stored yet).
 			out = make([]row, 0, rowsIn(from, to, res))
 		}
 		err := item.Value(func(v []byte) error {

@@ -12,6 +12,7 @@ import (
 
 	badger "github.com/dgraph-io/badger/v4"
 
+	"esmon/core/internal/pause"
 	"esmon/core/store/chunkenc"
 	"esmon/core/store/segment"
 )
@@ -259,7 +260,7 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64
 		}
 		ss = ss[n:]
 		if len(ss) > 0 {
-			if err := pause(ctx, time.Since(began)*(rollupShare-1)); err != nil {
+			if err := pause.For(ctx, time.Since(began)*(rollupShare-1)); err != nil {
 				return err
 			}
 		}
@@ -273,18 +274,6 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64
 // in its stride beside the ingest (at 10,000 agents an hour's rollup
 // reads ~580 million samples) and the agents' batches keep a core.
 const rollupShare = 4
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // dayWith returns the hour rows of ms's day stored, with the row of hour
 // h made (again) from the minute tier, in time order; nil when h has no

@@ -265,6 +265,9 @@ type Options struct {
 	// pages of its Badger tables it has mapped (see pageOutTables).
 	// Default 30s; negative never.
 	PageOutEvery time.Duration
+	// SegmentBytes seals a segment file of raw chunks at this size.
+	// Default 256 MiB.
+	SegmentBytes int64
 	// Now is the clock of rollups and retention. Default time.Now.
 	Now func() time.Time
 }
@@ -441,7 +444,7 @@ func Open(opts Options) (*DB, error) {
 		}
 		d.segTemp = segDir
 	}
-	if d.segs, err = segment.Open(segDir, segment.Options{Logger: log}); err == nil {
+	if d.segs, err = segment.Open(segDir, segment.Options{MaxBytes: opts.SegmentBytes, Logger: log}); err == nil {
 		d.m.segmentCuts.Add(float64(d.segs.Cuts()))
 		err = d.open()
 	}

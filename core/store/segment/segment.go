@@ -811,8 +811,9 @@ type Reader struct {
 	blocks map[*segment]cachedBlock
 	// frames keeps the last frames read, up to readerFrames of them, the
 	// oldest given up first: a frame holds one piece of many series, so
-	// a read of series after series (the day's rollup) finds each of a
-	// series' pieces in the frame its neighbour's came from.
+	// a read of series after series (a rollup, a long query of many)
+	// finds each of a series' pieces in the frame its neighbour's came
+	// from.
 	frames map[frameAt][]byte
 	order  []frameAt // ring of the keys of frames, oldest at next
 	next   int
