@@ -17,6 +17,7 @@ type metrics struct {
 	checkpoints  prometheus.Counter
 	quotients    prometheus.Counter
 	segmentCuts  prometheus.Counter
+	rollup       *prometheus.HistogramVec
 }
 
 func newMetrics() *metrics {
@@ -42,12 +43,18 @@ func newMetrics() *metrics {
 			Help: "Raw chunks written as the exact percentage of two other series' chunks of their host (used over total bytes) instead of values of their own."}),
 		segmentCuts: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_segment_tail_cuts_total",
 			Help: "Segment files of raw chunks cut after their last whole frame at start (a write torn by a crash; its chunks are replayed from the write-ahead log)."}),
+		rollup: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esmon_store_rollup_seconds",
+			Help:    "Time to roll up one hour of every series into a tier (1m, 1h), paced waits included; failed runs are not counted.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600}}, []string{"tier"}),
 	}
 }
 
 func (d *DB) register(reg prometheus.Registerer) error {
 	m := d.m
-	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients, m.segmentCuts,
+	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients, m.segmentCuts, m.rollup,
+		&watermarks{d: d, desc: prometheus.NewDesc("esmon_store_rollup_watermark_seconds",
+			"Unix time before which a tier's rollups are stored (1h follows the clock by one to two hours; 1m by the raw retention less a day, as queries compute the rest from the raw samples); absent before the first rollup.",
+			[]string{"tier"}, nil)},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "esmon_store_pending_chunk_bytes",
 			Help: "Bytes of finished chunks waiting to be written to the segment files."},
 			func() float64 { d.hmu.Lock(); defer d.hmu.Unlock(); return float64(d.pendingBytes) }),
@@ -115,4 +122,20 @@ func (d *DB) BytesByTier() map[string]int64 {
 		out["wal"] = d.wal.Size()
 	}
 	return out
+}
+
+// watermarks reports each rollup tier's watermark when scraped.
+type watermarks struct {
+	d    *DB
+	desc *prometheus.Desc
+}
+
+func (w *watermarks) Describe(ch chan<- *prometheus.Desc) { ch <- w.desc }
+
+func (w *watermarks) Collect(ch chan<- prometheus.Metric) {
+	for code, tier := range map[byte]string{tierMinuteCode: TierMinute, tierHourCode: TierHour} {
+		if wm := w.d.watermark(code); wm != unset {
+			ch <- prometheus.MustNewConstMetric(w.desc, prometheus.GaugeValue, float64(wm)/1000, tier)
+		}
+	}
 }

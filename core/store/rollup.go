@@ -195,6 +195,7 @@ func (d *DB) Rollup(ctx context.Context) error {
 // back if the rollup fails, so that a crash or a failure (a run out of
 // time) leaves the hour to the next run, not half of it unmade for good.
 func (d *DB) rollupTier(ctx context.Context, code byte, ss []*memSeries, h int64) error {
+	began := time.Now()
 	d.moveWatermark(code, h+hourMS)
 	err := d.rollupEach(ctx, ss, code, h)
 	if err == nil {
@@ -202,8 +203,14 @@ func (d *DB) rollupTier(ctx context.Context, code byte, ss []*memSeries, h int64
 	}
 	if err != nil {
 		d.moveWatermark(code, h)
+		return err
 	}
-	return err
+	tier := TierMinute
+	if code == tierHourCode {
+		tier = TierHour
+	}
+	d.m.rollup.WithLabelValues(tier).Observe(time.Since(began).Seconds())
+	return nil
 }
 
 // rollupEach writes tier code's rows of hour h for the series ss: the
