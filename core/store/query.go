@@ -214,6 +214,9 @@ func (r *reader) raw(ms *memSeries, from, to int64, dst []Point) ([]Point, error
 		lo = max(lo, d.opts.Now().UnixMilli()-d.opts.Retention.Raw.Milliseconds()-chunkPiece+1)
 	}
 	sr := r.segments()
+	// The chunks' data is decoded before raw returns: the frames it was
+	// in may then be decompressed into again.
+	defer sr.Release()
 	err := sr.Chunks(ms.id, lo, to, func(c segment.Chunk) error {
 		if have(c.FirstT) {
 			return nil

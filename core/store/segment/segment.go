@@ -803,9 +803,9 @@ func (s *Store) closeFiles() error {
 	return errors.Join(errs...)
 }
 
-// Reader reads chunks; it keeps the index block and the frame it read
-// last from each file, for reads of neighbouring series. One goroutine
-// uses a Reader at a time.
+// Reader reads chunks; it keeps the index block it read last from each
+// file and the frames it read last, for reads of neighbouring series.
+// One goroutine uses a Reader at a time.
 type Reader struct {
 	s      *Store
 	blocks map[*segment]cachedBlock
@@ -819,6 +819,11 @@ type Reader struct {
 	next   int
 	packed []byte // a frame or an index block as read, before it is decompressed
 	plain  []byte // an index block decompressed
+	// Frames given up: those given up since the last Release may still
+	// be in the caller's hands; those before it are decompressed into
+	// again (a rollup reads every frame of its hour, ~3.5 GB an hour at
+	// 10,000 agents, that would otherwise all be garbage).
+	retired, free [][]byte
 }
 
 // readerFrames bounds a Reader's frames: a day of a series' pieces (48)
@@ -847,7 +852,7 @@ type located struct {
 
 // Chunks calls fn with every chunk of series id whose piece is in [lo,
 // hi], by first timestamp; a chunk written twice comes once, its last
-// copy. Data stays valid after fn returns.
+// copy. Data stays valid after fn returns, until the next Release.
 func (r *Reader) Chunks(id uint64, lo, hi int64, fn func(Chunk) error) error {
 	type src struct {
 		sg     *segment
@@ -974,7 +979,17 @@ func (r *Reader) chunk(l located) ([]byte, error) {
 	return body[l.e.off : l.e.off+l.e.n : l.e.off+l.e.n], nil
 }
 
-// frame returns a frame's payload decompressed; the slice is never reused.
+// Release tells r that the data of the chunks it has returned is no
+// longer used: the room of the frames it has given up is reused. A
+// reader never released allocates each frame anew.
+func (r *Reader) Release() {
+	r.free = append(r.free, r.retired...)
+	clear(r.retired)
+	r.retired = r.retired[:0]
+}
+
+// frame returns a frame's payload decompressed; the slice is reused only
+// once it is given up and then released (Release).
 func (r *Reader) frame(sg *segment, off int64, n uint32) ([]byte, error) {
 	key := frameAt{sg, off}
 	if body, ok := r.frames[key]; ok {
@@ -990,13 +1005,19 @@ func (r *Reader) frame(sg *segment, off int64, n uint32) ([]byte, error) {
 	if binary.LittleEndian.Uint32(b) != n || crc32.Checksum(b[8:], castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
 		return nil, fmt.Errorf("segments: %s: frame at %d fails its checksum", sg.path, off)
 	}
-	body, err := r.s.dec.DecodeAll(b[8:], nil)
+	var room []byte
+	if k := len(r.free); k > 0 {
+		room, r.free[k-1] = r.free[k-1][:0], nil
+		r.free = r.free[:k-1]
+	}
+	body, err := r.s.dec.DecodeAll(b[8:], room)
 	if err != nil {
 		return nil, fmt.Errorf("segments: %s: frame at %d: %w", sg.path, off, err)
 	}
 	if len(r.order) < readerFrames {
 		r.order = append(r.order, key)
 	} else {
+		r.retired = append(r.retired, r.frames[r.order[r.next]])
 		delete(r.frames, r.order[r.next])
 		r.order[r.next] = key
 		r.next = (r.next + 1) % readerFrames

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -236,5 +237,79 @@ func TestDamagedFrameFailsTheRead(t *testing.T) {
 	err = s.NewReader().Chunks(0, 0, 0, func(Chunk) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "00000000.seg") {
 		t.Fatalf("read of a damaged frame: %v, want an error naming the file", err)
+	}
+}
+
+// TestReaderReusesFramesAfterRelease: a reader never released keeps every
+// chunk it returned intact, however many frames it reads after; one
+// released after each series decompresses into the frames it gave up,
+// and reads the same chunks.
+func TestReaderReusesFramesAfterRelease(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Chunks of about a kilobyte, as a half hour of a series at 5 s:
+	// ~600 frames, several times a reader's readerFrames.
+	const ids, pieces = 5000, 4
+	want := make([][]byte, ids*pieces)
+	var cs []Chunk
+	for p := range int64(pieces) {
+		for id := range uint64(ids) {
+			data := bytes.Repeat([]byte(fmt.Sprintf("series %d piece %d;", id, p)), 40+int(id%7))
+			want[int64(id)*pieces+p] = data
+			cs = append(cs, Chunk{ID: id, Piece: p * piece, FirstT: p*piece + int64(id), Data: data})
+		}
+	}
+	if err := s.Append(cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	pass := func(r *Reader, release bool, keep *[]Chunk) (allocated uint64) {
+		t.Helper()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for id := range uint64(ids) {
+			err := r.Chunks(id, 0, (pieces-1)*piece, func(c Chunk) error {
+				if keep != nil {
+					*keep = append(*keep, c)
+				} else if w := want[int64(id)*pieces+c.Piece/piece]; !bytes.Equal(c.Data, w) {
+					return fmt.Errorf("series %d piece %d: %q, want %q", id, c.Piece/piece, c.Data, w)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if release {
+				r.Release()
+			}
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+
+	kept := make([]Chunk, 0, ids*pieces)
+	r := s.NewReader()
+	pass(r, false, &kept)
+	if len(kept) != ids*pieces {
+		t.Fatalf("%d chunks, want %d", len(kept), ids*pieces)
+	}
+	for _, c := range kept {
+		if w := want[int64(c.ID)*pieces+c.Piece/piece]; !bytes.Equal(c.Data, w) {
+			t.Fatalf("series %d piece %d changed after later reads: %q, want %q", c.ID, c.Piece/piece, c.Data, w)
+		}
+	}
+	fresh := pass(r, false, nil)
+
+	r = s.NewReader()
+	pass(r, true, nil) // fills its frames and the room given up
+	reused := pass(r, true, nil)
+	t.Logf("a pass over %d series allocated %d bytes released after each series, %d never released", ids, reused, fresh)
+	if reused*4 > fresh {
+		t.Errorf("a pass released after each series allocated %d bytes, one never released %d: the frames given up are not reused", reused, fresh)
 	}
 }
