@@ -108,8 +108,8 @@ func (d *DB) BytesByTier() map[string]int64 {
 				tier = TierRaw
 			case prefixRollup:
 				tier = TierMinute
-				if len(ti.Left) > 1 && ti.Left[1] == tierHourCode {
-					tier = TierHour
+				if len(ti.Left) > 1 {
+					tier = tierName(ti.Left[1])
 				}
 			}
 		}
@@ -133,9 +133,9 @@ type watermarks struct {
 func (w *watermarks) Describe(ch chan<- *prometheus.Desc) { ch <- w.desc }
 
 func (w *watermarks) Collect(ch chan<- prometheus.Metric) {
-	for code, tier := range map[byte]string{tierMinuteCode: TierMinute, tierHourCode: TierHour} {
+	for _, code := range []byte{tierMinuteCode, tierHourCode} {
 		if wm := w.d.watermark(code); wm != unset {
-			ch <- prometheus.MustNewConstMetric(w.desc, prometheus.GaugeValue, float64(wm)/1000, tier)
+			ch <- prometheus.MustNewConstMetric(w.desc, prometheus.GaugeValue, float64(wm)/1000, tierName(code))
 		}
 	}
 }

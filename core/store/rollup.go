@@ -44,6 +44,14 @@ const unset = math.MinInt64
 // minTime is a series' lastT before its first sample.
 const minTime = math.MinInt64
 
+// tierName is a stored tier's name (TierMinute, TierHour).
+func tierName(code byte) string {
+	if code == tierHourCode {
+		return TierHour
+	}
+	return TierMinute
+}
+
 func rollupWindow(code byte) int64 {
 	if code == tierHourCode {
 		return dayMS
@@ -205,11 +213,7 @@ func (d *DB) rollupTier(ctx context.Context, code byte, ss []*memSeries, h int64
 		d.moveWatermark(code, h)
 		return err
 	}
-	tier := TierMinute
-	if code == tierHourCode {
-		tier = TierHour
-	}
-	d.m.rollup.WithLabelValues(tier).Observe(time.Since(began).Seconds())
+	d.m.rollup.WithLabelValues(tierName(code)).Observe(time.Since(began).Seconds())
 	return nil
 }
 
@@ -223,6 +227,10 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64
 		window, keep = floorTo(h, dayMS), d.opts.Retention.Hour
 	}
 	exp := d.expiry(window+rollupWindow(code), keep)
+	// The minute tier's watermark stays put while the hour tier is rolled
+	// up (Rollup holds rollMu): read once, not under the head's lock for
+	// every series.
+	mwm := d.watermark(tierMinuteCode)
 	// One reader of the segment files and one scratch for every batch:
 	// the next batch's series' chunks are in the frames the last read.
 	var seg *segment.Reader
@@ -240,7 +248,7 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64
 				var rows []row
 				var err error
 				if code == tierHourCode {
-					rows, err = r.dayWith(ms, h)
+					rows, err = r.dayWith(ms, h, mwm)
 				} else {
 					rows, err = r.folded(ms, h, h+hourMS-1, minuteMS)
 				}
@@ -284,10 +292,11 @@ const rollupShare = 4
 
 // dayWith returns the hour rows of ms's day stored, with the row of hour
 // h made (again) from the minute tier, in time order; nil when h has no
-// samples.
-func (r *reader) dayWith(ms *memSeries, h int64) ([]row, error) {
+// samples. The minute rows before mwm (the minute tier's watermark) are
+// stored; after it they are folded from the raw samples.
+func (r *reader) dayWith(ms *memSeries, h, mwm int64) ([]row, error) {
 	var hour []row
-	if h < r.d.watermark(tierMinuteCode) {
+	if h < mwm {
 		rows, err := r.rows(TierMinute, ms, h, h+hourMS-1)
 		if err != nil {
 			return nil, err

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -20,14 +19,7 @@ func TestRollupMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	db := open(t, Options{Dir: t.TempDir(), Registerer: reg, Now: func() time.Time { return now }})
 	defer db.Close()
-	rng := rand.New(rand.NewPCG(7, 8))
-	var in []Sample
-	for _, p := range walk(rng, h+1000, 10_000, 360) {
-		in = append(in, Sample{Metric: "m", Labels: hostLabels("a"), T: p.T, V: p.V})
-	}
-	if err := db.Append(ctx, in); err != nil {
-		t.Fatal(err)
-	}
+	appendHour(t, db, h, 7)
 	gather := func() (wm map[string]float64, runs map[string]uint64) {
 		t.Helper()
 		mfs, err := reg.Gather()

@@ -124,6 +124,19 @@ func TestAggregations(t *testing.T) {
 }
 
 // walk makes n samples of a float random walk at interval ms from start.
+// appendHour appends a random walk at 10 s over hour h, as series "m"
+// of host a.
+func appendHour(t *testing.T, db *DB, h int64, seed uint64) {
+	t.Helper()
+	var in []Sample
+	for _, p := range walk(rand.New(rand.NewPCG(seed, seed+1)), h+1000, 10_000, 360) {
+		in = append(in, Sample{Metric: "m", Labels: hostLabels("a"), T: p.T, V: p.V})
+	}
+	if err := db.Append(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func walk(rng *rand.Rand, start, interval int64, n int) []Point {
 	out := make([]Point, n)
 	v := 50.0
@@ -221,14 +234,7 @@ func TestFailedRollupLeavesTheHour(t *testing.T) {
 	// soon as the hour's hour rollup is.
 	opts := Options{Dir: dir, Now: func() time.Time { return now }, Retention: Retention{Raw: time.Duration(dayMS+rollupGrace) * time.Millisecond}}
 	db := open(t, opts)
-	rng := rand.New(rand.NewPCG(5, 6))
-	var in []Sample
-	for _, p := range walk(rng, h+1000, 10_000, 360) {
-		in = append(in, Sample{Metric: "m", Labels: hostLabels("a"), T: p.T, V: p.V})
-	}
-	if err := db.Append(ctx, in); err != nil {
-		t.Fatal(err)
-	}
+	appendHour(t, db, h, 5)
 	ms := db.findLocked("m", hostLabels("a"))
 	done, cancel := context.WithCancel(ctx)
 	cancel()
