@@ -74,3 +74,34 @@ func benchRollupDay(b *testing.B, segmentBytes int64) {
 	}
 	reportCPU(b, cpu)
 }
+
+// BenchmarkRollupDayFolded makes the same day's hour rollups as
+// BenchmarkRollupDay from the rows the head folds as samples come (see
+// foldHour), as the core does for the hours it has every sample of: an
+// op is the day's 24 hours of rows of 1,000 series added to the rows of
+// their day stored.
+func BenchmarkRollupDayFolded(b *testing.B) {
+	db := open(&testing.T{}, Options{Dir: b.TempDir(), Logger: quietLog})
+	defer db.Close()
+	ctx := context.Background()
+	day := floorTo(time.Now().UnixMilli()-2*dayMS, dayMS)
+	const series, interval = 1000, 5000
+	rng := rand.New(rand.NewPCG(3, 3))
+	hours := make([][]hourRow, 24)
+	for id := range uint64(series) {
+		for _, rw := range fold(walk(rng, day+1000, interval, int(dayMS/interval)), hourMS) {
+			h := (rw.t - day) / hourMS
+			hours[h] = append(hours[h], hourRow{id: id, row: rw})
+		}
+	}
+	cpu := cpuTime()
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, rows := range hours {
+			if err := db.writeHourRows(ctx, day+int64(i)*hourMS, rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	reportCPU(b, cpu)
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,6 +107,7 @@ type memSeries struct {
 	slot    slot  // where seriesAlloc keeps it: what the maps, postings and SeriesRef hold
 	dirtyH  int32 // last hour (of the epoch) marked dirty for the minute rollups
 	indexed bool  // the series' index entries are in Badger
+	hour    row   // the 1-hour rollup row of its newest hour's samples (see foldHour); count 0 when none
 }
 
 // host is the series' host label.
@@ -255,6 +257,7 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 		ms.head.SizeHint(int(min(int64(ms.head.ValueBytes())*(p+chunkPiece-ms.firstT)/(t-ms.firstT), chunkenc.MaxChunkHint)))
 	}
 	ms.lastT, ms.lastV = t, v
+	d.foldHour(ms, t, v)
 	d.maxT = max(d.maxT, t)
 	d.minT = min(d.minT, t)
 	d.lowW, d.highW = min(d.lowW, w), max(d.highW, w)
@@ -271,6 +274,91 @@ func (d *DB) appendSample(ms *memSeries, t int64, v float64) {
 			d.dirty[h][ms.id] = struct{}{}
 		}
 	}
+}
+
+// foldHour adds a sample to the row of its hour that the series keeps,
+// from which the hour's rollup makes its 1-hour row (takeHour) without
+// reading an hour of samples back: at 10,000 agents ~450 million an
+// hour, whose reading and garbage took ~19 minutes of a quarter of a
+// core every hour and slowed the agents' acknowledgements. A series'
+// samples come in time order, so a sample of a later hour closes the
+// row: it waits in hours until its hour is taken (a row closed after
+// that is dropped: the samples of an hour taken are marked dirty and
+// read back). Hours before hourFrom are not folded: their samples are
+// not all in the head. Caller holds hmu.
+func (d *DB) foldHour(ms *memSeries, t int64, v float64) {
+	h := floorTo(t, hourMS)
+	if ms.hour.count > 0 {
+		if ms.hour.t == h {
+			ms.hour.merge(point(t, v))
+			return
+		}
+		if hr := d.hours[ms.hour.t]; hr != nil { // none once its hour is taken
+			if hr.done == nil {
+				hr.done = make([]hourRow, 0, hr.open) // one for each series whose row opened
+			}
+			hr.done = append(hr.done, hourRow{id: ms.id, row: ms.hour})
+		}
+		ms.hour = row{}
+	}
+	if h < d.hourFrom || h <= d.hourTaken {
+		return
+	}
+	ms.hour = point(h, v)
+	hr := d.hours[h]
+	if hr == nil {
+		hr = &hourRows{}
+		d.hours[h] = hr
+	}
+	hr.open++
+}
+
+// hourRows are the rows of an hour the head has folded: how many series
+// opened one, and those closed by a sample of a later hour.
+type hourRows struct {
+	open int
+	done []hourRow
+}
+
+// hourRow is a series' 1-hour rollup row.
+type hourRow struct {
+	id uint64
+	row
+}
+
+// takeHour returns the rows of hour h folded in the head (see foldHour),
+// in series order, and forgets them: rows of h closed from now on are
+// dropped. The hour tier's watermark is past h already, so samples of h
+// appended from now on are marked dirty.
+func (d *DB) takeHour(h int64) []hourRow {
+	rows := d.takeHourRows(h)
+	slices.SortFunc(rows, func(a, b hourRow) int { return cmp.Compare(a.id, b.id) })
+	return rows
+}
+
+func (d *DB) takeHourRows(h int64) []hourRow {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	var rows []hourRow
+	if hr := d.hours[h]; hr != nil {
+		rows = hr.done
+		if hr.open > len(hr.done) {
+			// Series with no sample since h (a host stopped, a clock
+			// behind): their rows are still open.
+			for i := range d.alloc.n {
+				if ms := d.alloc.at(slot(i + 1)); ms.hour.count > 0 && ms.hour.t == h {
+					rows = append(rows, hourRow{id: ms.id, row: ms.hour})
+				}
+			}
+		}
+	}
+	for k := range d.hours {
+		if k <= h {
+			delete(d.hours, k)
+		}
+	}
+	d.hourTaken = h
+	return rows
 }
 
 // hintAfter is the number of samples after which a chunk without a size

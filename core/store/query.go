@@ -432,7 +432,7 @@ func (r *reader) rows(tier string, ms *memSeries, from, to int64) ([]row, error)
 		}
 		rows := make([]row, len(pts))
 		for i, p := range pts {
-			rows[i] = row{t: p.T, min: p.V, max: p.V, sum: p.V, last: p.V, count: 1}
+			rows[i] = point(p.T, p.V)
 		}
 		return rows, nil
 	case TierMinute, TierHour:
@@ -548,7 +548,7 @@ func fold(pts []Point, res int64) []row {
 		out = make([]row, 0, min(len(pts), rowsIn(pts[0].T, pts[len(pts)-1].T, res)+1))
 	}
 	for _, p := range pts {
-		out = into(out, row{t: p.T, min: p.V, max: p.V, sum: p.V, last: p.V, count: 1}, res)
+		out = into(out, point(p.T, p.V), res)
 	}
 	return out
 }
@@ -557,15 +557,24 @@ func fold(pts []Point, res int64) []row {
 func into(out []row, rw row, res int64) []row {
 	t := floorTo(rw.t, res)
 	if n := len(out); n > 0 && out[n-1].t == t {
-		o := &out[n-1]
-		o.min, o.max = math.Min(o.min, rw.min), math.Max(o.max, rw.max)
-		o.sum += rw.sum
-		o.count += rw.count
-		o.last = rw.last
+		out[n-1].merge(rw)
 		return out
 	}
 	rw.t = t
 	return append(out, rw)
+}
+
+// merge adds rw, which follows o in time, to o.
+func (o *row) merge(rw row) {
+	o.min, o.max = math.Min(o.min, rw.min), math.Max(o.max, rw.max)
+	o.sum += rw.sum
+	o.count += rw.count
+	o.last = rw.last
+}
+
+// point is the row of one sample at t.
+func point(t int64, v float64) row {
+	return row{t: t, min: v, max: v, sum: v, last: v, count: 1}
 }
 
 // aggregate folds rows into one point per step, stamped with the step's

@@ -202,63 +202,115 @@ func (d *DB) Rollup(ctx context.Context) error {
 // rolled up again next run. It is stored only once every row is, and put
 // back if the rollup fails, so that a crash or a failure (a run out of
 // time) leaves the hour to the next run, not half of it unmade for good.
+//
+// An hour's 1-hour rows are the rows the head folded (takeHour) when it
+// has every sample of the hour; otherwise, and after a failure (the rows
+// taken are gone), they are made from the finer data stored.
 func (d *DB) rollupTier(ctx context.Context, code byte, ss []*memSeries, h int64) error {
 	began := time.Now()
 	d.moveWatermark(code, h+hourMS)
-	err := d.rollupEach(ctx, ss, code, h)
+	d.hmu.Lock()
+	folded := code == tierHourCode && h >= d.hourFrom
+	d.hmu.Unlock()
+	var err error
+	if folded {
+		err = d.rollupFolded(ctx, h)
+	} else {
+		err = d.rollupEach(ctx, ss, code, h)
+	}
 	if err == nil {
 		err = d.setWatermark(code, h+hourMS)
 	}
 	if err != nil {
 		d.moveWatermark(code, h)
+		if folded {
+			d.hmu.Lock()
+			d.hourFrom = max(d.hourFrom, h+hourMS)
+			d.hmu.Unlock()
+		}
 		return err
 	}
 	d.m.rollup.WithLabelValues(tierName(code)).Observe(time.Since(began).Seconds())
 	return nil
 }
 
-// rollupEach writes tier code's rows of hour h for the series ss: the
-// minute rows of h under its own key, or the hour's row added to the
-// rows of its day already stored.
+// rollupFolded adds the 1-hour rows of hour h that the head folded to the
+// rows of their series' day.
+func (d *DB) rollupFolded(ctx context.Context, h int64) error {
+	return d.writeHourRows(ctx, h, d.takeHour(h))
+}
+
+// writeHourRows adds rows, 1-hour rows of hour h, to the rows of their
+// series' day.
+func (d *DB) writeHourRows(ctx context.Context, h int64, rows []hourRow) error {
+	return d.writeRollup(ctx, tierHourCode, floorTo(h, dayMS), len(rows), func(r *reader, i int) (uint64, []row, error) {
+		day, err := r.dayAnd(rows[i].id, rows[i].row)
+		return rows[i].id, day, err
+	})
+}
+
+// rollupEach writes tier code's rows of hour h for the series ss, made
+// from the finer data stored: the minute rows of h under its own key, or
+// the hour's row added to the rows of its day already stored.
 func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64) error {
-	const batch = 1000
-	window, keep := h, d.opts.Retention.Minute
+	window := h
 	if code == tierHourCode {
-		window, keep = floorTo(h, dayMS), d.opts.Retention.Hour
+		window = floorTo(h, dayMS)
 	}
-	exp := d.expiry(window+rollupWindow(code), keep)
 	// The minute tier's watermark stays put while the hour tier is rolled
 	// up (Rollup holds rollMu): read once, not under the head's lock for
 	// every series.
 	mwm := d.watermark(tierMinuteCode)
+	return d.writeRollup(ctx, code, window, len(ss), func(r *reader, i int) (uint64, []row, error) {
+		ms := ss[i]
+		var rows []row
+		var err error
+		if code == tierHourCode {
+			rows, err = r.dayWith(ms, h, mwm)
+		} else {
+			rows, err = r.folded(ms, h, h+hourMS-1, minuteMS)
+		}
+		return ms.id, rows, err
+	})
+}
+
+// writeRollup writes the rows of tier code that rowsOf makes for the
+// series 0..n-1 under their keys of window, in batches of 1,000 series,
+// each read in one transaction and written in one batch, paced (see
+// rollupShare). rowsOf returns the series' id and rows, none to write
+// nothing.
+func (d *DB) writeRollup(ctx context.Context, code byte, window int64, n int, rowsOf func(r *reader, i int) (uint64, []row, error)) error {
+	const batch = 1000
+	keep := d.opts.Retention.Minute
+	if code == tierHourCode {
+		keep = d.opts.Retention.Hour
+	}
+	exp := d.expiry(window+rollupWindow(code), keep)
 	// One reader of the segment files and one scratch for every batch:
 	// the next batch's series' chunks are in the frames the last read.
 	var seg *segment.Reader
 	var scratch []Point
-	for len(ss) > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, began := min(len(ss), batch), time.Now()
+	var arena []byte // the batch's values, which Badger holds until the batch is flushed
+	if err := ctx.Err(); err != nil {
+		return err // also with no rows: a run out of time moves no watermark
+	}
+	for i := 0; i < n; {
+		end, began := min(n, i+batch), time.Now()
 		wb := d.db.NewWriteBatch()
 		err := d.db.View(func(txn *badger.Txn) error {
 			r := &reader{d: d, txn: txn, seg: seg, scratch: scratch}
 			defer func() { seg, scratch = r.seg, r.scratch; r.close() }()
-			for _, ms := range ss[:n] {
-				var rows []row
-				var err error
-				if code == tierHourCode {
-					rows, err = r.dayWith(ms, h, mwm)
-				} else {
-					rows, err = r.folded(ms, h, h+hourMS-1, minuteMS)
-				}
+			for ; i < end; i++ {
+				id, rows, err := rowsOf(r, i)
 				if err != nil {
 					return err
 				}
 				if len(rows) == 0 {
 					continue
 				}
-				e := badger.NewEntry(rollupKey(code, ms.id, window), encodeRollup(rows))
+				k := len(arena)
+				arena = appendRollup(arena, rows)
+				e := badger.NewEntry(rollupKey(code, id, window), arena[k:len(arena):len(arena)])
 				e.ExpiresAt = exp
 				if err := wb.SetEntry(e); err != nil {
 					return err
@@ -270,13 +322,16 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64
 			err = wb.Flush()
 		}
 		wb.Cancel()
+		arena = arena[:0]
 		if err != nil {
 			return fmt.Errorf("roll up: %w", err)
 		}
-		ss = ss[n:]
-		if len(ss) > 0 {
+		if i < n {
 			if err := pause.For(ctx, time.Since(began)*(rollupShare-1)); err != nil {
 				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err // For may end with a wait of no time
 			}
 		}
 	}
@@ -311,31 +366,61 @@ func (r *reader) dayWith(ms *memSeries, h, mwm int64) ([]row, error) {
 	if len(hour) == 0 {
 		return nil, nil
 	}
-	day := floorTo(h, dayMS)
-	rows, err := r.stored(tierHourCode, ms.id, day, day+dayMS-1)
-	if err != nil {
+	return r.dayAnd(ms.id, hour[0])
+}
+
+// dayAnd returns the hour rows of series id's day stored with hr, the
+// row of one of its hours, in its place (in the place of the row of its
+// hour stored before, if any).
+//
+// The day's key is looked up (Get), not sought with an iterator: a seek
+// reads a block of every table of every level whose range holds the key,
+// where a lookup passes the tables whose Bloom filters rule it out (all
+// of them for the first hour of a day): in BenchmarkRollupDayFolded,
+// 1.1 KB of blocks decompressed a row instead of 27 KB, 627 ms of CPU a
+// day of 1,000 series instead of 1,401. The rollup adds a row for each
+// of 805,000 series an hour at 10,000 agents.
+func (r *reader) dayAnd(id uint64, hr row) ([]row, error) {
+	day := floorTo(hr.t, dayMS)
+	var rows []row
+	item, err := r.txn.Get(rollupKey(tierHourCode, id, day))
+	switch {
+	case errors.Is(err, badger.ErrKeyNotFound):
+	case err != nil:
 		return nil, err
+	default:
+		rows = make([]row, 0, 24)
+		err = item.Value(func(v []byte) error {
+			rows, err = decodeRollup(v, rows, day, day+dayMS-1)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rollup of series %d: %w", id, err)
+		}
 	}
-	i, found := slices.BinarySearchFunc(rows, h, func(rw row, t int64) int { return cmp.Compare(rw.t, t) })
+	i, found := slices.BinarySearchFunc(rows, hr.t, func(rw row, t int64) int { return cmp.Compare(rw.t, t) })
 	if found {
-		rows[i] = hour[0]
+		rows[i] = hr
 		return rows, nil
 	}
-	return slices.Insert(rows, i, hour[0]), nil
+	return slices.Insert(rows, i, hr), nil
 }
 
 // encodeRollup writes rows as five chunks over the same timestamps: min,
 // max, sum, count, last, each preceded by its length.
-func encodeRollup(rows []row) []byte {
+func encodeRollup(rows []row) []byte { return appendRollup(nil, rows) }
+
+// appendRollup appends the encoding of rows (encodeRollup's) to b.
+func appendRollup(b []byte, rows []row) []byte {
 	var cols [5]chunkenc.Chunk
 	for _, rw := range rows {
 		for i, v := range [5]float64{rw.min, rw.max, rw.sum, rw.count, rw.last} {
 			cols[i].Append(rw.t, v)
 		}
 	}
-	var b []byte
+	var c []byte
 	for i := range cols {
-		c := cols[i].Bytes()
+		c = cols[i].AppendBytes(c[:0])
 		b = binary.AppendUvarint(b, uint64(len(c)))
 		b = append(b, c...)
 	}

@@ -343,11 +343,16 @@ type DB struct {
 	minuteWM      int64 // rollup watermarks, unset until the first rollup
 	hourWM        int64
 	dirty         map[int64]map[uint64]struct{} // hour -> series with samples behind minuteWM
-	keyBuf        []byte
-	seriesRec     []byte // recSeries record of new series not yet in the log
-	enc           sampleEncoder
-	closed        bool
-	flushed       *sync.Cond // on hmu: a flush finished or the store closed
+	// The 1-hour rows the head folds as samples come (see foldHour):
+	// from hourFrom on (before it, not every sample of an hour was
+	// appended since Open), up to hourTaken, the last hour taken.
+	hours               map[int64]*hourRows
+	hourFrom, hourTaken int64
+	keyBuf              []byte
+	seriesRec           []byte // recSeries record of new series not yet in the log
+	enc                 sampleEncoder
+	closed              bool
+	flushed             *sync.Cond // on hmu: a flush finished or the store closed
 
 	flushMu sync.Mutex // one flush at a time
 	rollMu  sync.Mutex // one rollup at a time
@@ -448,6 +453,9 @@ func Open(opts Options) (*DB, error) {
 		d.m.segmentCuts.Add(float64(d.segs.Cuts()))
 		err = d.open()
 	}
+	if err == nil {
+		d.foldFrom()
+	}
 	if err != nil {
 		if d.wal != nil {
 			d.wal.Close()
@@ -473,6 +481,23 @@ func (d *DB) initHead() {
 	d.seriesRec = []byte{recSeries}
 	d.minT, d.maxT, d.lowW, d.highW = math.MaxInt64, math.MinInt64, math.MaxInt64, math.MinInt64
 	d.minuteWM, d.hourWM, d.dirty = unset, unset, map[int64]map[uint64]struct{}{}
+	// No hour is folded while the stored samples are loaded; Open sets
+	// hourFrom once they are (foldFrom).
+	d.hours, d.hourFrom, d.hourTaken = map[int64]*hourRows{}, math.MaxInt64, unset
+}
+
+// foldFrom sets the first hour the head folds the 1-hour rows of: the
+// next hour after the newest sample stored and the clock, or every hour
+// when the store holds no series (no sample can be missing from the
+// head then).
+func (d *DB) foldFrom() {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
+	if d.alloc.n == 0 {
+		d.hourFrom = unset
+		return
+	}
+	d.hourFrom = floorTo(max(d.maxT, d.opts.Now().UnixMilli()), hourMS) + hourMS
 }
 
 func (d *DB) open() error {

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The 1-hour rows are the head's folds of the hours it has every sample
+// of, and made from the samples stored for the others: the hour a store
+// was reopened in, an hour whose rollup failed, a series' samples that
+// came after its hour was rolled up. Either way a row is the fold of
+// the hour's raw samples.
+func TestHourRowsFoldedOrReadBack(t *testing.T) {
+	ctx := context.Background()
+	h0 := floorTo(time.Now().UnixMilli(), hourMS) - 5*hourMS
+	h1, h2, h3 := h0+hourMS, h0+2*hourMS, h0+3*hourMS
+	now := time.UnixMilli(h0 + 30*minuteMS)
+	dir := t.TempDir()
+	opts := Options{Dir: dir, Now: func() time.Time { return now }}
+	rng := rand.New(rand.NewPCG(11, 12))
+	sent := map[string][]Point{}
+	send := func(db *DB, host string, pts []Point) {
+		t.Helper()
+		var in []Sample
+		for _, p := range pts {
+			in = append(in, Sample{Metric: "m", Labels: hostLabels(host), T: p.T, V: p.V})
+		}
+		if err := db.Append(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		sent[host] = append(sent[host], pts...)
+	}
+	// check compares the stored 1-hour row of host's hour h with the fold
+	// of the samples sent for it.
+	check := func(db *DB, host string, h int64) {
+		t.Helper()
+		var in []Point
+		for _, p := range sent[host] {
+			if floorTo(p.T, hourMS) == h {
+				in = append(in, p)
+			}
+		}
+		want := fold(in, hourMS)
+		ms := db.findLocked("m", hostLabels(host))
+		v, err := db.Get(rollupKey(tierHourCode, ms.id, floorTo(h, dayMS)))
+		if err != nil {
+			t.Fatalf("%s, hour %d: %v", host, (h-h0)/hourMS, err)
+		}
+		rows, err := decodeRollup(v, nil, h, h+hourMS-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 || len(want) != 1 || rows[0] != want[0] {
+			t.Fatalf("%s, hour %d: row %+v, want %+v", host, (h-h0)/hourMS, rows, want)
+		}
+	}
+	rollup := func(db *DB, at int64) {
+		t.Helper()
+		now = time.UnixMilli(at)
+		if err := db.Rollup(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	db := open(t, opts)
+	a := walk(rng, h0+1000, 10_000, 360) // h0, every 10 s
+	send(db, "a", a[:180])
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopened in h0: the head has not every sample of h0, but of h1.
+	db = open(t, opts)
+	defer db.Close()
+	send(db, "a", a[180:])
+	send(db, "a", walk(rng, h1+1000, 10_000, 360))
+	send(db, "b", walk(rng, h1+1000, 10_000, 180)) // stops halfway through h1: its row is still open
+	send(db, "c", walk(rng, h1+1000, 10_000, 360))
+	send(db, "c", walk(rng, h2+1000, 10_000, 6)) // closes its row of h1
+	rollup(db, h2+rollupGrace)
+	for _, host := range []string{"a", "b", "c"} {
+		check(db, host, h1)
+	}
+	check(db, "a", h0)
+
+	// Samples of b's h1 after its row was made: marked dirty and read back.
+	send(db, "b", walk(rng, h1+40*minuteMS, 10_000, 6))
+	rollup(db, h2+rollupGrace+minuteMS)
+	check(db, "b", h1)
+
+	// A series first heard of after its hour was rolled up: marked dirty
+	// and read back, and no rows of the hour folded again.
+	send(db, "d", walk(rng, h1+1000, 60_000, 60))
+	send(db, "d", walk(rng, h2+1000, 10_000, 6))
+	if got := folding(db); len(got) != 1 || got[0] != h2 {
+		t.Fatalf("rows folded for hours %v, want only h2 %d", got, h2)
+	}
+	rollup(db, h2+rollupGrace+2*minuteMS)
+	check(db, "d", h1)
+
+	// A rollup that fails has taken the rows of h2: the next makes them
+	// from the samples stored.
+	send(db, "a", walk(rng, h2+1000, 10_000, 360))
+	send(db, "a", walk(rng, h3+1000, 10_000, 6))
+	now = time.UnixMilli(h3 + rollupGrace)
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.Rollup(done); err == nil {
+		t.Fatal("a rollup out of time succeeded")
+	}
+	rollup(db, h3+rollupGrace)
+	check(db, "a", h2)
+	check(db, "c", h2)
+	if wm := db.watermark(tierHourCode); wm != h3 {
+		t.Fatalf("1h watermark at hour %d, want 3", (wm-h0)/hourMS)
+	}
+	if got := folding(db); len(got) != 1 || got[0] != h3 {
+		t.Fatalf("rows folded for hours %v, want only h3 %d", got, h3)
+	}
+}
+
+// folding returns the hours the head holds folded rows of.
+func folding(db *DB) []int64 {
+	db.hmu.Lock()
+	defer db.hmu.Unlock()
+	return slices.Sorted(maps.Keys(db.hours))
+}
