@@ -1,12 +1,18 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	"esmon/core/store/chunkenc"
 )
 
 // The 1-hour rows are the head's folds of the hours it has every sample
@@ -127,4 +133,96 @@ func folding(db *DB) []int64 {
 	db.hmu.Lock()
 	defer db.hmu.Unlock()
 	return slices.Sorted(maps.Keys(db.hours))
+}
+
+// The retention job walks a rollup tier's keys only while some may have
+// been written under a longer retention than the tier's: once for a store
+// without a record of it, then after the retention is shortened, until
+// the rollups written before are past it. Badger's TTL drops the others.
+func TestRetentionWalksOnlyAfterShrink(t *testing.T) {
+	ctx := context.Background()
+	h := floorTo(time.Now().UnixMilli(), hourMS) - 10*dayMS
+	now := time.Now()
+	dir := t.TempDir()
+	opts := Options{Dir: dir, Now: func() time.Time { return now }, Retention: Retention{Hour: 30 * 24 * time.Hour}}
+	db := open(t, opts)
+	appendHour(t, db, h, 3)
+	appendHour(t, db, h+9*dayMS, 4) // a day old: kept by either retention
+	for db.watermark(tierHourCode) <= h+9*dayMS {
+		if err := db.Rollup(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := rollupKey(tierHourCode, db.findLocked("m", hostLabels("a")).id, floorTo(h, dayMS))
+	walked := func(want bool) {
+		t.Helper()
+		before := counterValue(db.m.retention)
+		if err := db.EnforceRetention(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := counterValue(db.m.retention) > before; got != want {
+			t.Fatalf("walked the keys: %v, want %v", got, want)
+		}
+	}
+	walked(true) // no record yet
+	walked(false)
+	if _, err := db.Get(key); err != nil {
+		t.Fatalf("hour rollup 10 days old under a 30-day retention: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	opts.Retention.Hour = 5 * 24 * time.Hour
+	db = open(t, opts)
+	defer db.Close()
+	walked(true)
+	if _, err := db.Get(key); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("hour rollup 10 days old under a 5-day retention: %v", err)
+	}
+	now = now.Add(5 * 24 * time.Hour) // rollups of the last days may still outlive it
+	walked(true)
+	now = now.Add(25 * time.Hour)
+	walked(false)
+}
+
+// A rollup encoder reused (its columns sharing one timestamp section)
+// writes what five columns of their own wrote (the format stored), for
+// rows of any length after any other.
+func TestRollupEncoderReused(t *testing.T) {
+	own := func(rows []row) []byte {
+		var cols [5]chunkenc.Chunk
+		for _, rw := range rows {
+			for i, v := range [5]float64{rw.min, rw.max, rw.sum, rw.count, rw.last} {
+				cols[i].Append(rw.t, v)
+			}
+		}
+		var b []byte
+		for i := range cols {
+			c := cols[i].Bytes()
+			b = binary.AppendUvarint(b, uint64(len(c)))
+			b = append(b, c...)
+		}
+		return b
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var e rollupEncoder
+	for _, n := range []int{24, 1, 0, 7, 24, 3, 60, 2} {
+		rows := make([]row, n)
+		for i := range rows {
+			v := rng.Float64() * 100
+			rows[i] = row{t: int64(i)*hourMS + rng.Int64N(2)*minuteMS, min: v - 1, max: v + rng.Float64(), sum: v * 720, count: 720, last: v}
+		}
+		got := e.append([]byte{0xee}, rows)
+		if want := own(rows); !bytes.Equal(got[1:], want) || got[0] != 0xee {
+			t.Fatalf("%d rows: encoded %x, want %x", n, got, want)
+		}
+		if n == 0 {
+			continue // never stored
+		}
+		back, err := decodeRollup(got[1:], nil, math.MinInt64, math.MaxInt64)
+		if err != nil || len(back) != n || back[n-1] != rows[n-1] {
+			t.Fatalf("%d rows: decoded %d (%v)", n, len(back), err)
+		}
+	}
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	quotients    prometheus.Counter
 	segmentCuts  prometheus.Counter
 	rollup       *prometheus.HistogramVec
+	retention    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -46,12 +47,14 @@ func newMetrics() *metrics {
 		rollup: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esmon_store_rollup_seconds",
 			Help:    "Time to roll up one hour of every series into a tier (1m, 1h), paced waits included; failed runs are not counted.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600}}, []string{"tier"}),
+		retention: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_retention_scanned_keys_total",
+			Help: "Rollup keys the retention job read looking for rollups older than their tier's retention: only after a tier's retention was shortened, until the rollups written under the longer one are past it (Badger's TTL drops the others)."}),
 	}
 }
 
 func (d *DB) register(reg prometheus.Registerer) error {
 	m := d.m
-	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients, m.segmentCuts, m.rollup,
+	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients, m.segmentCuts, m.rollup, m.retention,
 		&watermarks{d: d, desc: prometheus.NewDesc("esmon_store_rollup_watermark_seconds",
 			"Unix time before which a tier's rollups are stored (1h follows the clock by one to two hours; 1m by the raw retention less a day, as queries compute the rest from the raw samples); absent before the first rollup.",
 			[]string{"tier"}, nil)},

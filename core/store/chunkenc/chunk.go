@@ -230,6 +230,23 @@ func (c *Chunk) ValueBytes() int { return c.vs.size() }
 // MaxChunkHint bounds SizeHint.
 const MaxChunkHint = 1 << 20
 
+// Reset empties the chunk to be appended to again, keeping its value
+// buffer (the bytes AppendBytes and SealedBytes returned are copies); it
+// shares no Times after.
+func (c *Chunk) Reset() {
+	b := c.vs.b[:0]
+	*c = Chunk{}
+	c.vs.b = b
+}
+
+// Reset empties ts to be appended to again, keeping its buffer. The chunks
+// that share ts must be Reset too.
+func (ts *Times) Reset() {
+	b := ts.w.b[:0]
+	*ts = Times{}
+	ts.w.b = b
+}
+
 func (c *Chunk) ShareTimes(ts *Times) {
 	if c.Len() == 0 {
 		c.times = ts
