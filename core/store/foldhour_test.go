@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	badger "github.com/dgraph-io/badger/v4"
+
 	"esmon/core/store/chunkenc"
 )
 
@@ -136,9 +138,10 @@ func folding(db *DB) []int64 {
 }
 
 // The retention job walks a rollup tier's keys only while some may have
-// been written under a longer retention than the tier's: once for a store
-// without a record of it, then after the retention is shortened, until
-// the rollups written before are past it. Badger's TTL drops the others.
+// been written under a longer retention than the tier's: never for a new
+// store, once for one without a record of it, then after the retention is
+// shortened, until the rollups written before are past it. Badger's TTL
+// drops the others.
 func TestRetentionWalksOnlyAfterShrink(t *testing.T) {
 	ctx := context.Background()
 	h := floorTo(time.Now().UnixMilli(), hourMS) - 10*dayMS
@@ -164,7 +167,12 @@ func TestRetentionWalksOnlyAfterShrink(t *testing.T) {
 			t.Fatalf("walked the keys: %v, want %v", got, want)
 		}
 	}
-	walked(true) // no record yet
+	walked(false) // a new store: recorded at Open
+	// A store from before the record is walked once.
+	if err := db.db.Update(func(txn *badger.Txn) error { return txn.Delete(retentionKey(tierHourCode)) }); err != nil {
+		t.Fatal(err)
+	}
+	walked(true)
 	walked(false)
 	if _, err := db.Get(key); err != nil {
 		t.Fatalf("hour rollup 10 days old under a 30-day retention: %v", err)

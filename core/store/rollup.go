@@ -617,8 +617,8 @@ func retentionKey(code byte) []byte { return []byte{prefixState, 'r', code} }
 // only those written under a longer one can be older than the tier's
 // retention and not expired: a shortened retention has the tier walked
 // until the last of them, written up to now (for a window that ends at
-// most a window after now), is past it. A store with no record (new, or
-// from before it was kept) is walked once.
+// most a window after now), is past it. A store with no record (from
+// before it was kept; Open records a new store's) is walked once.
 func (d *DB) walkTier(code byte, keep time.Duration, now int64) (bool, error) {
 	secs := int64(max(keep, 0) / time.Second)
 	was, until := int64(-1), int64(math.MinInt64)

@@ -454,7 +454,7 @@ func Open(opts Options) (*DB, error) {
 		err = d.open()
 	}
 	if err == nil {
-		d.foldFrom()
+		err = d.foldFrom()
 	}
 	if err != nil {
 		if d.wal != nil {
@@ -488,16 +488,25 @@ func (d *DB) initHead() {
 
 // foldFrom sets the first hour the head folds the 1-hour rows of: the
 // next hour after the newest sample stored and the clock, or every hour
-// when the store holds no series (no sample can be missing from the
-// head then).
-func (d *DB) foldFrom() {
+// when the store holds no series (no sample can be missing from the head
+// then; nor is any rollup written under another retention: recorded, the
+// retention job need not walk the rollups once, see walkTier).
+func (d *DB) foldFrom() error {
 	d.hmu.Lock()
-	defer d.hmu.Unlock()
-	if d.alloc.n == 0 {
-		d.hourFrom = unset
-		return
-	}
+	empty := d.alloc.n == 0
 	d.hourFrom = floorTo(max(d.maxT, d.opts.Now().UnixMilli()), hourMS) + hourMS
+	if empty {
+		d.hourFrom = unset
+	}
+	d.hmu.Unlock()
+	if empty {
+		for _, code := range []byte{tierMinuteCode, tierHourCode} {
+			if _, err := d.walkTier(code, d.keep(code), d.opts.Now().UnixMilli()); err != nil {
+				return fmt.Errorf("open store: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (d *DB) open() error {

@@ -408,18 +408,34 @@ func (l *Log) Written() uint64 {
 // one segment, synced, by way of a temporary directory renamed into place:
 // dst either holds every record or does not exist. Replay reads it.
 func WriteDir(dst string, fill func(add func(rec []byte) error) error) error {
+	_, err := writeDir(dst, syncEvery, fill)
+	return err
+}
+
+// syncEvery is how much of a directory WriteDir writes between syncs.
+// A checkpoint at 10,000 agents is ~300 MB, written every few minutes:
+// synced once at its end, its dirty pages went to the disk in one burst,
+// and the log's syncs (each batch's acknowledgement waits for one)
+// queued behind it (BENCHMARKS.md, "Scale", twenty-sixth round).
+// Synced as it goes, the burst is at most this much.
+const syncEvery = 8 << 20
+
+// writeDir is WriteDir syncing the segment after each every bytes (0:
+// once, at its end); it returns the number of syncs.
+func writeDir(dst string, every int, fill func(add func(rec []byte) error) error) (int, error) {
 	tmp := dst + ".tmp"
 	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("remove %s: %w", tmp, err)
+		return 0, fmt.Errorf("remove %s: %w", tmp, err)
 	}
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
+		return 0, fmt.Errorf("create %s: %w", tmp, err)
 	}
 	f, err := os.OpenFile(SegmentName(tmp, 0), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("create checkpoint segment: %w", err)
+		return 0, fmt.Errorf("create checkpoint segment: %w", err)
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
+	sw := &syncWriter{f: f, every: every}
+	bw := bufio.NewWriterSize(sw, 1<<20)
 	var hdr [headerSize]byte
 	add := func(r []byte) error {
 		if len(r) > MaxRecord {
@@ -436,7 +452,7 @@ func WriteDir(dst string, fill func(add func(rec []byte) error) error) error {
 		err = bw.Flush()
 	}
 	if err == nil {
-		err = f.Sync()
+		err = sw.sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -449,7 +465,29 @@ func WriteDir(dst string, fill func(add func(rec []byte) error) error) error {
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
-		return fmt.Errorf("write %s: %w", filepath.Base(dst), err)
+		return sw.syncs, fmt.Errorf("write %s: %w", filepath.Base(dst), err)
 	}
-	return syncDir(filepath.Dir(dst))
+	return sw.syncs, syncDir(filepath.Dir(dst))
+}
+
+// syncWriter writes to f, syncing it after each every bytes (0: never).
+type syncWriter struct {
+	f        *os.File
+	every    int
+	n, syncs int
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if w.n += n; err == nil && w.every > 0 && w.n >= w.every {
+		err = w.sync()
+	}
+	return n, err
+}
+
+// sync syncs f.
+func (w *syncWriter) sync() error {
+	w.n = 0
+	w.syncs++
+	return w.f.Sync()
 }
