@@ -73,6 +73,20 @@ func (c *config) coreArgs() []string {
 	return []string{"--pprof", c.pprof}
 }
 
+// simDuration is how long a step's simulator runs unless stopped: past
+// the longest the step can take with n agents (connecting, settling, the
+// pages loading, the window, a restart and its checks), at least two
+// hours. The step stops it when done; a fixed two hours ended the agents
+// seven minutes before the end of a window of 125 minutes.
+func (c *config) simDuration(n int) time.Duration {
+	return max(2*time.Hour, c.connectLimit(n)+c.settle+c.window+restartLimit)
+}
+
+// restartLimit bounds what a step does beside connecting, settling and
+// its window: the pages loading, a restart (the agents have 180 s to come
+// back) and the checks after it.
+const restartLimit = 30 * time.Minute
+
 // connectLimit is how long a step waits for n agents to connect (it stops
 // earlier when the count stalls for a minute).
 func (c *config) connectLimit(n int) time.Duration {

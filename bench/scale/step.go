@@ -359,7 +359,7 @@ type simCommand struct {
 
 func (s simCommand) start(name string) (*tool, error) {
 	args := []string{"simulate", "--agents", strconv.Itoa(s.n), "--join-code", s.code, "--interval", s.cfg.interval.String(),
-		"--duration", "2h", "--log-level", "warn"}
+		"--duration", s.cfg.simDuration(s.n).String(), "--log-level", "warn"}
 	if s.caps.simJSON {
 		args = append(args, "--json", filepath.Join(s.dir, name+".json"), "--drain", "60s")
 	}
