@@ -89,16 +89,7 @@ func BenchmarkRollupDayFolded(b *testing.B) {
 	db := open(&testing.T{}, Options{Dir: b.TempDir(), Logger: quietLog})
 	defer db.Close()
 	ctx := context.Background()
-	day := floorTo(time.Now().UnixMilli()-2*dayMS, dayMS)
-	const series, interval = 1000, 5000
-	rng := rand.New(rand.NewPCG(3, 3))
-	hours := make([][]hourRow, 24)
-	for id := range uint64(series) {
-		for _, rw := range fold(walk(rng, day+1000, interval, int(dayMS/interval)), hourMS) {
-			h := (rw.t - day) / hourMS
-			hours[h] = append(hours[h], hourRow{id: id, row: rw})
-		}
-	}
+	day, hours := dayOfHourRows(1000)
 	cpu := cpuTime()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -120,16 +111,8 @@ func BenchmarkRollupDayFolded(b *testing.B) {
 // 0 to h-1 were written once; value-B/series is the size of a series' day
 // value written, what Badger takes into its memtables and compactions.
 func BenchmarkRollupHourOfDay(b *testing.B) {
-	const series, interval = 1000, 5000
-	day := floorTo(time.Now().UnixMilli()-2*dayMS, dayMS)
-	rng := rand.New(rand.NewPCG(3, 3))
-	hours := make([][]hourRow, 24)
-	for id := range uint64(series) {
-		for _, rw := range fold(walk(rng, day+1000, interval, int(dayMS/interval)), hourMS) {
-			h := (rw.t - day) / hourMS
-			hours[h] = append(hours[h], hourRow{id: id, row: rw})
-		}
-	}
+	const series = 1000
+	day, hours := dayOfHourRows(series)
 	for _, hour := range []int{0, 11, 23} {
 		b.Run(fmt.Sprintf("hour=%d", hour), func(b *testing.B) {
 			db := open(&testing.T{}, Options{Dir: b.TempDir(), Logger: quietLog})
@@ -165,4 +148,20 @@ func BenchmarkRollupHourOfDay(b *testing.B) {
 			b.ReportMetric(float64(size)/series, "value-B/series")
 		})
 	}
+}
+
+// dayOfHourRows is the 1-hour rows, by hour, of a day two days ago of
+// series random walks sampled every 5 s, as the head folds them.
+func dayOfHourRows(series int) (int64, [][]hourRow) {
+	const interval = 5000
+	day := floorTo(time.Now().UnixMilli()-2*dayMS, dayMS)
+	rng := rand.New(rand.NewPCG(3, 3))
+	hours := make([][]hourRow, 24)
+	for id := range uint64(series) {
+		for _, rw := range fold(walk(rng, day+1000, interval, int(dayMS/interval)), hourMS) {
+			h := (rw.t - day) / hourMS
+			hours[h] = append(hours[h], hourRow{id: id, row: rw})
+		}
+	}
+	return day, hours
 }
