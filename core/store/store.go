@@ -494,9 +494,9 @@ func (d *DB) initHead() {
 func (d *DB) foldFrom() error {
 	d.hmu.Lock()
 	empty := d.alloc.n == 0
-	d.hourFrom = floorTo(max(d.maxT, d.opts.Now().UnixMilli()), hourMS) + hourMS
-	if empty {
-		d.hourFrom = unset
+	d.hourFrom = unset
+	if !empty {
+		d.hourFrom = floorTo(max(d.maxT, d.opts.Now().UnixMilli()), hourMS) + hourMS
 	}
 	d.hmu.Unlock()
 	if empty {
