@@ -55,13 +55,10 @@ func BenchmarkQueryRollup1Year(b *testing.B) {
 	id := db.findLocked("m", hostLabels("a")).id
 	rng := rand.New(rand.NewPCG(2, 2))
 	wb := db.db.NewWriteBatch()
-	for day := from; day < now; day += dayMS {
-		rows := make([]row, 24)
-		for h := range rows {
-			v := rng.Float64() * 100
-			rows[h] = row{t: day + int64(h)*hourMS, min: v - 1, max: v + 1, sum: v * 360, count: 360, last: v}
-		}
-		if err := wb.SetEntry(badger.NewEntry(rollupKey(tierHourCode, id, day), encodeRollup(rows))); err != nil {
+	for h := from; h < now; h += hourMS {
+		v := rng.Float64() * 100
+		rw := row{t: h, min: v - 1, max: v + 1, sum: v * 360, count: 360, last: v}
+		if err := wb.SetEntry(badger.NewEntry(rollupKey(tierHourRow, id, h), appendHourRow(nil, rw))); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -54,14 +54,7 @@ func TestHourRowsFoldedOrReadBack(t *testing.T) {
 		}
 		want := fold(in, hourMS)
 		ms := db.findLocked("m", hostLabels(host))
-		v, err := db.Get(rollupKey(tierHourCode, ms.id, floorTo(h, dayMS)))
-		if err != nil {
-			t.Fatalf("%s, hour %d: %v", host, (h-h0)/hourMS, err)
-		}
-		rows, err := decodeRollup(v, nil, h, h+hourMS-1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rows := storedRollup(t, db, tierHourCode, ms.id, h, h+hourMS-1)
 		if len(rows) != 1 || len(want) != 1 || rows[0] != want[0] {
 			t.Fatalf("%s, hour %d: row %+v, want %+v", host, (h-h0)/hourMS, rows, want)
 		}
@@ -156,7 +149,7 @@ func TestRetentionWalksOnlyAfterShrink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	key := rollupKey(tierHourCode, db.findLocked("m", hostLabels("a")).id, floorTo(h, dayMS))
+	key := rollupKey(tierHourRow, db.findLocked("m", hostLabels("a")).id, h)
 	walked := func(want bool) {
 		t.Helper()
 		before := counterValue(db.m.retention)
@@ -169,7 +162,7 @@ func TestRetentionWalksOnlyAfterShrink(t *testing.T) {
 	}
 	walked(false) // a new store: recorded at Open
 	// A store from before the record is walked once.
-	if err := db.db.Update(func(txn *badger.Txn) error { return txn.Delete(retentionKey(tierHourCode)) }); err != nil {
+	if err := db.db.Update(func(txn *badger.Txn) error { return txn.Delete(retentionKey(tierHourRow)) }); err != nil {
 		t.Fatal(err)
 	}
 	walked(true)
@@ -232,5 +225,69 @@ func TestRollupEncoderReused(t *testing.T) {
 		if err != nil || len(back) != n || back[n-1] != rows[n-1] {
 			t.Fatalf("%d rows: decoded %d (%v)", n, len(back), err)
 		}
+	}
+}
+
+// A store made before the 1-hour rows had keys of their own holds day
+// keys of rows (tierHourCode): queries read them beside the hour keys
+// until they expire, a row under an hour key (remade since) winning over
+// the day key's row of that hour.
+func TestDayKeysReadBesideHourKeys(t *testing.T) {
+	ctx := context.Background()
+	day := floorTo(time.Now().UnixMilli(), dayMS) - 2*dayMS
+	dir := t.TempDir()
+	db := open(t, Options{Dir: dir})
+	if err := db.Append(ctx, []Sample{{Metric: "m", Labels: hostLabels("a"), T: day + 10*hourMS, V: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	id := db.findLocked("m", hostLabels("a")).id
+	var old []row
+	for h := range 4 {
+		v := float64(h + 1)
+		old = append(old, row{t: day + int64(h)*hourMS, min: v, max: v, sum: v, count: 1, last: v})
+	}
+	if err := db.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(rollupKey(tierHourCode, id, day), encodeRollup(old))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, Options{Dir: dir})
+	defer db.Close()
+	remade := row{t: day + 2*hourMS, min: 20, max: 20, sum: 20, count: 1, last: 20}
+	later := row{t: day + 5*hourMS, min: 50, max: 50, sum: 50, count: 1, last: 50}
+	for _, rw := range []row{remade, later} {
+		if err := db.writeHourRows(ctx, rw.t, []hourRow{{id: id, row: rw}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.setWatermark(tierHourCode, day+6*hourMS); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := db.Select(ctx, Query{Metric: "m", From: day, To: day + 6*hourMS - 1, Step: hourMS, Agg: AggMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sel.Series) != 1 || sel.Tier != TierHour {
+		t.Fatalf("tier %s, series %+v", sel.Tier, sel.Series)
+	}
+	var got []float64
+	for _, p := range sel.Series[0].Points {
+		got = append(got, p.V)
+	}
+	if want := []float64{1, 2, 20, 4, 50}; !slices.Equal(got, want) {
+		t.Fatalf("hourly max %v, want %v (day key's hours 0-3, hour 2 remade, hour 5 on its own)", got, want)
+	}
+
+	// A 1-hour row of the wrong size fails the query with ErrCorrupt.
+	if err := db.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(rollupKey(tierHourRow, id, day+3*hourMS), []byte{1, 2, 3})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Select(ctx, Query{Metric: "m", From: day, To: day + 6*hourMS - 1, Step: hourMS, Agg: AggMax}); !errors.Is(err, chunkenc.ErrCorrupt) {
+		t.Fatalf("query over a torn 1-hour row: %v, want ErrCorrupt", err)
 	}
 }

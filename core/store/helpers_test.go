@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	badger "github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -38,4 +39,22 @@ func (d *DB) findLocked(metric string, ls Labels) *memSeries {
 	d.hmu.Lock()
 	defer d.hmu.Unlock()
 	return d.find(metric, ls)
+}
+
+// storedRollup returns the rows of tier code (tierMinuteCode or
+// tierHourCode) stored for series id in [from, to], as queries read them.
+func storedRollup(t testing.TB, db *DB, code byte, id uint64, from, to int64) []row {
+	t.Helper()
+	var rows []row
+	err := db.db.View(func(txn *badger.Txn) error {
+		r := &reader{d: db, txn: txn}
+		defer r.close()
+		var err error
+		rows, err = r.stored(code, id, from, to)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

@@ -490,19 +490,50 @@ func (r *reader) folded(ms *memSeries, from, to, res int64) ([]row, error) {
 	return fold(pts, res), nil
 }
 
-// stored reads the rollup rows of tier code for id in [from, to].
+// stored reads the rollup rows of tier code (tierMinuteCode or
+// tierHourCode) for id in [from, to]: of the 1-hour tier, the rows under
+// series-hour keys, and those of day keys older stores wrote (for hours
+// with no key of their own).
 func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
+	if code == tierMinuteCode {
+		return r.storedKeys(code, id, from, to, minuteMS, nil)
+	}
+	var days []row
+	if r.d.dayKeys.Load() {
+		var err error
+		if days, err = r.storedKeys(tierHourCode, id, from, to, hourMS, nil); err != nil {
+			return nil, err
+		}
+	}
+	hours, err := r.storedKeys(tierHourRow, id, from, to, hourMS, nil)
+	if err != nil || len(days) == 0 {
+		return hours, err
+	}
+	out := make([]row, 0, len(days)+len(hours))
+	for len(days) > 0 || len(hours) > 0 {
+		switch {
+		case len(days) == 0 || len(hours) > 0 && hours[0].t <= days[0].t:
+			if len(days) > 0 && days[0].t == hours[0].t {
+				days = days[1:]
+			}
+			out, hours = append(out, hours[0]), hours[1:]
+		default:
+			out, days = append(out, days[0]), days[1:]
+		}
+	}
+	return out, nil
+}
+
+// storedKeys appends to out the rows of id in [from, to] stored under
+// keys of code, rows of res.
+func (r *reader) storedKeys(code byte, id uint64, from, to, res int64, out []row) ([]row, error) {
 	win := rollupWindow(code)
 	it := r.iter()
 	prefix := rollupKey(code, id, 0)[:10]
-	res := minuteMS
-	if code == tierHourCode {
-		res = hourMS
-	}
-	var out []row
 	for it.Seek(rollupKey(code, id, floorTo(from, win))); it.ValidForPrefix(prefix); it.Next() {
 		item := it.Item()
-		if keyTime(item.Key()[10:]) > to {
+		t := keyTime(item.Key()[10:])
+		if t > to {
 			break
 		}
 		if out == nil {
@@ -512,8 +543,15 @@ func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
 			out = make([]row, 0, rowsIn(from, to, res))
 		}
 		err := item.Value(func(v []byte) error {
-			var err error
-			out, err = decodeRollup(v, out, from, to)
+			if code != tierHourRow {
+				var err error
+				out, err = decodeRollup(v, out, from, to)
+				return err
+			}
+			rw, err := decodeHourRow(v, t)
+			if err == nil && t >= from {
+				out = append(out, rw)
+			}
 			return err
 		})
 		if err != nil {

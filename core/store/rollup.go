@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -19,10 +18,24 @@ import (
 
 // Rollup tiers as stored: the code in the key, and the window one key
 // covers.
+//
+// The 1-hour tier keeps one row under one key a series-hour (code 3).
+// Stores made before kept a series' day of rows under one key (code 2),
+// read and written again with each hour's row: by the day's last hour a
+// rollup read and wrote ~640 MB at 10,000 agents, which Badger compacted
+// again, and its buffers took the core's RSS past 2 GB (BENCHMARKS.md,
+// "Scale", twenty-seventh round). An hour's rollup now writes ~47 MB
+// there at any hour (BenchmarkRollupHourOfDay). Day keys a store holds
+// are read beside the hour keys until their TTL ends them; an hour key
+// wins over a day key's row of the same hour.
 const (
 	tierMinuteCode byte = 1 // rows of 1 minute, one key per series-hour
-	tierHourCode   byte = 2 // rows of 1 hour, one key per series-day
+	tierHourCode   byte = 2 // rows of 1 hour, one key per series-day: written no more; and the 1-hour tier's code for its watermark and retention
+	tierHourRow    byte = 3 // a row of 1 hour, one key per series-hour
 )
+
+// rollupCodes are the codes rollups are stored under.
+var rollupCodes = [...]byte{tierMinuteCode, tierHourCode, tierHourRow}
 
 // rollupGrace is how long after an hour ends its minute rollups are made,
 // so samples still in flight arrive first.
@@ -46,12 +59,13 @@ const minTime = math.MinInt64
 
 // tierName is a stored tier's name (TierMinute, TierHour).
 func tierName(code byte) string {
-	if code == tierHourCode {
+	if code == tierHourCode || code == tierHourRow {
 		return TierHour
 	}
 	return TierMinute
 }
 
+// rollupWindow is the span of time one key of code covers.
 func rollupWindow(code byte) int64 {
 	if code == tierHourCode {
 		return dayMS
@@ -90,7 +104,15 @@ func (d *DB) loadWatermarks() error {
 			d.minuteWM = wm
 		}
 	}
-	return nil
+	// Whether the store holds day keys of the 1-hour tier (tierHourCode),
+	// which queries then read too.
+	return d.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRollup, tierHourCode}})
+		defer it.Close()
+		it.Rewind()
+		d.dayKeys.Store(it.Valid())
+		return nil
+	})
 }
 
 // setWatermark moves tier code's watermark to wm and stores it.
@@ -110,8 +132,8 @@ func (d *DB) moveWatermark(code byte, wm int64) {
 	}
 }
 
-// Rollup makes the 1-hour rollup of every hour that has ended (its row
-// added to the series' key of the day) and the 1-minute rollups of every
+// Rollup makes the 1-hour rollup of every hour that has ended (a row
+// under a key of its own for each series) and the 1-minute rollups of every
 // hour whose raw samples expire within a day (minuteLead), and remakes
 // those that samples arrived late for. Queries compute rows not stored
 // yet from the finer data, so both tiers answer for all time. The core
@@ -234,39 +256,35 @@ func (d *DB) rollupTier(ctx context.Context, code byte, ss []*memSeries, h int64
 	return nil
 }
 
-// rollupFolded adds the 1-hour rows of hour h that the head folded to the
-// rows of their series' day.
+// rollupFolded writes the 1-hour rows of hour h that the head folded.
 func (d *DB) rollupFolded(ctx context.Context, h int64) error {
 	return d.writeHourRows(ctx, h, d.takeHour(h))
 }
 
-// writeHourRows adds rows, 1-hour rows of hour h, to the rows of their
-// series' day.
+// writeHourRows writes rows, 1-hour rows of hour h, each under its
+// series-hour key.
 func (d *DB) writeHourRows(ctx context.Context, h int64, rows []hourRow) error {
-	return d.writeRollup(ctx, tierHourCode, floorTo(h, dayMS), len(rows), func(r *reader, i int) (uint64, []row, error) {
-		day, err := r.dayAnd(rows[i].id, rows[i].row)
-		return rows[i].id, day, err
+	return d.writeRollup(ctx, tierHourRow, h, len(rows), func(_ *reader, i int) (uint64, []row, error) {
+		return rows[i].id, []row{rows[i].row}, nil
 	})
 }
 
 // rollupEach writes tier code's rows of hour h for the series ss, made
-// from the finer data stored: the minute rows of h under its own key, or
-// the hour's row added to the rows of its day already stored.
+// from the finer data stored: the minute rows of h, or the hour's row.
 func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64) error {
-	window := h
-	if code == tierHourCode {
-		window = floorTo(h, dayMS)
-	}
 	// The minute tier's watermark stays put while the hour tier is rolled
 	// up (Rollup holds rollMu): read once, not under the head's lock for
 	// every series.
 	mwm := d.watermark(tierMinuteCode)
-	return d.writeRollup(ctx, code, window, len(ss), func(r *reader, i int) (uint64, []row, error) {
+	if code == tierHourCode {
+		code = tierHourRow
+	}
+	return d.writeRollup(ctx, code, h, len(ss), func(r *reader, i int) (uint64, []row, error) {
 		ms := ss[i]
 		var rows []row
 		var err error
-		if code == tierHourCode {
-			rows, err = r.dayWith(ms, h, mwm)
+		if code == tierHourRow {
+			rows, err = r.hourOf(ms, h, mwm)
 		} else {
 			rows, err = r.folded(ms, h, h+hourMS-1, minuteMS)
 		}
@@ -274,11 +292,11 @@ func (d *DB) rollupEach(ctx context.Context, ss []*memSeries, code byte, h int64
 	})
 }
 
-// writeRollup writes the rows of tier code that rowsOf makes for the
-// series 0..n-1 under their keys of window, in batches of 1,000 series,
-// each read in one transaction and written in one batch, paced (see
-// rollupShare). rowsOf returns the series' id and rows, none to write
-// nothing.
+// writeRollup writes the rows of code (tierMinuteCode or tierHourRow)
+// that rowsOf makes for the series 0..n-1 under their keys of window, in
+// batches of 1,000 series, each read in one transaction and written in
+// one batch, paced (see rollupShare). rowsOf returns the series' id and
+// rows, none to write nothing (of tierHourRow: one).
 func (d *DB) writeRollup(ctx context.Context, code byte, window int64, n int, rowsOf func(r *reader, i int) (uint64, []row, error)) error {
 	const batch = 1000
 	exp := d.expiry(window+rollupWindow(code), d.keep(code))
@@ -306,7 +324,11 @@ func (d *DB) writeRollup(ctx context.Context, code byte, window int64, n int, ro
 					continue
 				}
 				k := len(arena)
-				arena = enc.append(arena, rows)
+				if code == tierHourRow {
+					arena = appendHourRow(arena, rows[0])
+				} else {
+					arena = enc.append(arena, rows)
+				}
 				e := badger.NewEntry(rollupKey(code, id, window), arena[k:len(arena):len(arena)])
 				e.ExpiresAt = exp
 				if err := wb.SetEntry(e); err != nil {
@@ -346,72 +368,49 @@ func (d *DB) writeRollup(ctx context.Context, code byte, window int64, n int, ro
 const rollupShare = 4
 
 // rollupRate bounds the series a rollup writes the rows of in a second.
-// Badger takes an hour's rows (805,000 keys at 10,000 agents, ~240 MB by
-// the end of a day) in memtables and compactions, whose buffers are live
-// heap: written as fast as the rows folded in the head are (37 s with
+// Badger takes an hour's rows (805,000 keys at 10,000 agents) in
+// memtables and compactions, whose buffers are live heap: when the rows
+// were added to day keys (~240 MB written by the end of a day), written as fast as the rows folded in the head are (37 s with
 // rollupShare alone), the core's live heap rose by 270 MB and its RSS
 // passed 2 GB. At this rate the rollup takes ~7 minutes there.
 const rollupRate = 2000
 
-// dayWith returns the hour rows of ms's day stored, with the row of hour
-// h made (again) from the minute tier, in time order; nil when h has no
-// samples. The minute rows before mwm (the minute tier's watermark) are
-// stored; after it they are folded from the raw samples.
-func (r *reader) dayWith(ms *memSeries, h, mwm int64) ([]row, error) {
-	var hour []row
+// hourOf returns the row of hour h of ms made (again) from the minute
+// tier, none when h has no samples. The minute rows before mwm (the minute
+// tier's watermark) are stored; after it they are folded from the raw
+// samples.
+func (r *reader) hourOf(ms *memSeries, h, mwm int64) ([]row, error) {
 	if h < mwm {
 		rows, err := r.rows(TierMinute, ms, h, h+hourMS-1)
 		if err != nil {
 			return nil, err
 		}
-		hour = regroup(rows, hourMS)
-	} else {
-		var err error
-		if hour, err = r.folded(ms, h, h+hourMS-1, hourMS); err != nil {
-			return nil, err
-		}
+		return regroup(rows, hourMS), nil
 	}
-	if len(hour) == 0 {
-		return nil, nil
-	}
-	return r.dayAnd(ms.id, hour[0])
+	return r.folded(ms, h, h+hourMS-1, hourMS)
 }
 
-// dayAnd returns the hour rows of series id's day stored with hr, the
-// row of one of its hours, in its place (in the place of the row of its
-// hour stored before, if any).
-//
-// The day's key is looked up (Get), not sought with an iterator: a seek
-// reads a block of every table of every level whose range holds the key,
-// where a lookup passes the tables whose Bloom filters rule it out (all
-// of them for the first hour of a day): in BenchmarkRollupDayFolded,
-// 1.1 KB of blocks decompressed a row instead of 27 KB, 627 ms of CPU a
-// day of 1,000 series instead of 1,401. The rollup adds a row for each
-// of 805,000 series an hour at 10,000 agents.
-func (r *reader) dayAnd(id uint64, hr row) ([]row, error) {
-	day := floorTo(hr.t, dayMS)
-	var rows []row
-	item, err := r.txn.Get(rollupKey(tierHourCode, id, day))
-	switch {
-	case errors.Is(err, badger.ErrKeyNotFound):
-	case err != nil:
-		return nil, err
-	default:
-		rows = make([]row, 0, 24)
-		err = item.Value(func(v []byte) error {
-			rows, err = decodeRollup(v, rows, day, day+dayMS-1)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("rollup of series %d: %w", id, err)
-		}
+// hourRowSize is the size of a stored 1-hour row: min, max, sum, count
+// and last, little-endian float64s (its hour is in its key). A row under
+// a key of its own costs Badger the key besides: 58 bytes a series-hour
+// against the ~33 a row added to a day's columns took, but nothing is
+// read or written again.
+const hourRowSize = 5 * 8
+
+func appendHourRow(b []byte, rw row) []byte {
+	for _, v := range [5]float64{rw.min, rw.max, rw.sum, rw.count, rw.last} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 	}
-	i, found := slices.BinarySearchFunc(rows, hr.t, func(rw row, t int64) int { return cmp.Compare(rw.t, t) })
-	if found {
-		rows[i] = hr
-		return rows, nil
+	return b
+}
+
+// decodeHourRow decodes a stored 1-hour row of hour t.
+func decodeHourRow(b []byte, t int64) (row, error) {
+	if len(b) != hourRowSize {
+		return row{}, fmt.Errorf("%w: 1-hour row of %d bytes", chunkenc.ErrCorrupt, len(b))
 	}
-	return slices.Insert(rows, i, hr), nil
+	f := func(i int) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])) }
+	return row{t: t, min: f(0), max: f(1), sum: f(2), count: f(3), last: f(4)}, nil
 }
 
 // encodeRollup writes rows as five chunks over the same timestamps: min,
@@ -536,8 +535,8 @@ func (d *DB) EnforceRetention(ctx context.Context) error {
 			return fmt.Errorf("enforce retention: %w", err)
 		}
 	}
-	var walk [2]bool // the tiers to walk: minute, hour
-	for i, code := range []byte{tierMinuteCode, tierHourCode} {
+	var walk [len(rollupCodes)]bool // the codes to walk
+	for i, code := range rollupCodes {
 		var err error
 		if walk[i], err = d.walkTier(code, d.keep(code), now); err != nil {
 			return fmt.Errorf("enforce retention: %w", err)
@@ -557,7 +556,7 @@ func (d *DB) EnforceRetention(ctx context.Context) error {
 				dels = append(dels, it.Item().KeyCopy(nil))
 			}
 		}
-		for i, code := range []byte{tierMinuteCode, tierHourCode} {
+		for i, code := range rollupCodes {
 			if !walk[i] {
 				continue
 			}
@@ -602,7 +601,7 @@ func (d *DB) EnforceRetention(ctx context.Context) error {
 
 // keep is the retention of tier code's rollups (0: for ever).
 func (d *DB) keep(code byte) time.Duration {
-	if code == tierHourCode {
+	if code == tierHourCode || code == tierHourRow {
 		return d.opts.Retention.Hour
 	}
 	return d.opts.Retention.Minute

@@ -218,8 +218,8 @@ func TestTiersAgreeWithRaw(t *testing.T) {
 	if len(sel.Series) != 1 || len(sel.Series[0].Points) != 1 {
 		t.Fatalf("late series: %+v", sel.Series)
 	}
-	if got, err := db.Get(rollupKey(tierHourCode, db.findLocked("cpu_usage_percent", hostLabels("b")).id, day)); err != nil || len(got) == 0 {
-		t.Fatalf("late series has no stored hour rollup: %v", err)
+	if got := storedRollup(t, db, tierHourCode, db.findLocked("cpu_usage_percent", hostLabels("b")).id, day, day+dayMS-1); len(got) == 0 {
+		t.Fatal("late series has no stored hour rollup")
 	}
 }
 
@@ -246,8 +246,8 @@ func TestFailedRollupLeavesTheHour(t *testing.T) {
 			t.Fatalf("tier %d: watermark %d past the hour %d not rolled up", code, wm, h)
 		}
 	}
-	if _, err := db.Get(rollupKey(tierHourCode, ms.id, floorTo(h, dayMS))); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("hour rollup stored by a failed run: %v", err)
+	if rows := storedRollup(t, db, tierHourCode, ms.id, h, h+hourMS-1); len(rows) != 0 {
+		t.Fatalf("hour rollup stored by a failed run: %+v", rows)
 	}
 	// Stored too: a restart starts from the hour again.
 	if err := db.Close(); err != nil {
@@ -264,14 +264,10 @@ func TestFailedRollupLeavesTheHour(t *testing.T) {
 		}
 	}
 	ms = db.findLocked("m", hostLabels("a"))
-	for code, window := range map[byte]int64{tierMinuteCode: h, tierHourCode: floorTo(h, dayMS)} {
-		v, err := db.Get(rollupKey(code, ms.id, window))
-		if err != nil {
-			t.Fatalf("tier %d: %v", code, err)
-		}
-		rows, err := decodeRollup(v, nil, math.MinInt64, math.MaxInt64)
-		if err != nil {
-			t.Fatal(err)
+	for _, code := range []byte{tierMinuteCode, tierHourCode} {
+		rows := storedRollup(t, db, code, ms.id, h, h+hourMS-1)
+		if len(rows) == 0 {
+			t.Fatalf("tier %d: no rows stored", code)
 		}
 		want, last := 60, h+59*minuteMS
 		if code == tierHourCode {
@@ -310,14 +306,7 @@ func TestRollupAcrossBatches(t *testing.T) {
 	}
 	for i := range series {
 		ms := db.findLocked("m", hostLabels(fmt.Sprint("h", i)))
-		v, err := db.Get(rollupKey(tierHourCode, ms.id, floorTo(h, dayMS)))
-		if err != nil {
-			t.Fatalf("series %d: %v", i, err)
-		}
-		rows, err := decodeRollup(v, nil, math.MinInt64, math.MaxInt64)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rows := storedRollup(t, db, tierHourCode, ms.id, h, h+hourMS-1)
 		if len(rows) != 1 || rows[0].t != h || rows[0].count != 6 || rows[0].last != float64(i) || rows[0].max != float64(i) {
 			t.Fatalf("series %d: rows %+v", i, rows)
 		}

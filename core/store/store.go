@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -354,10 +355,11 @@ type DB struct {
 	closed              bool
 	flushed             *sync.Cond // on hmu: a flush finished or the store closed
 
-	flushMu sync.Mutex // one flush at a time
-	rollMu  sync.Mutex // one rollup at a time
-	ckMu    sync.Mutex // one checkpoint at a time; guards ckAt and ckTime
-	ckAt    uint64     // log position at the last checkpoint
+	flushMu sync.Mutex  // one flush at a time
+	rollMu  sync.Mutex  // one rollup at a time
+	dayKeys atomic.Bool // the store holds day keys of the 1-hour tier (see tierHourRow)
+	ckMu    sync.Mutex  // one checkpoint at a time; guards ckAt and ckTime
+	ckAt    uint64      // log position at the last checkpoint
 	ckTime  time.Time
 
 	tableDir string // where pageOut looks for the tables' mappings
@@ -500,7 +502,7 @@ func (d *DB) foldFrom() error {
 	}
 	d.hmu.Unlock()
 	if empty {
-		for _, code := range []byte{tierMinuteCode, tierHourCode} {
+		for _, code := range rollupCodes {
 			if _, err := d.walkTier(code, d.keep(code), d.opts.Now().UnixMilli()); err != nil {
 				return fmt.Errorf("open store: %w", err)
 			}
