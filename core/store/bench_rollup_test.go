@@ -16,8 +16,8 @@ import (
 // hour whose samples the head has not all folded (BenchmarkRollupDay-
 // Folded is the rest): with the minute
 // rollups not stored yet (they are only once the raw samples expire
-// within a day), each hour's row is folded from the raw samples and added
-// to the rows of its day stored. An op is the day's 24 hours; B/op is
+// within a day), each hour's row is folded from the raw samples and
+// written under its series-hour key. An op is the day's 24 hours; B/op is
 // what the collector has to take back for them. The day's chunks are in
 // one segment file, or in files of 1 MiB, about an hour's each, as at
 // 10,000 agents (a 256 MiB file there holds ~37 minutes: 172 MB in

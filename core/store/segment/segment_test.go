@@ -313,3 +313,105 @@ func TestReaderReusesFramesAfterRelease(t *testing.T) {
 		t.Errorf("a pass released after each series allocated %d bytes, one never released %d: the frames given up are not reused", reused, fresh)
 	}
 }
+
+// TestSealMergesRuns checks the index a seal makes from many appends
+// whose series interleave, with chunks written again in later appends:
+// across several index blocks every chunk reads back
+// once, its last copy, sealed and after a reopen as before the seal.
+func TestSealMergesRuns(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ids, appends = 1200, 12
+	want := map[[2]int64]string{} // id, first timestamp -> the last copy's bytes
+	for a := range appends {
+		var cs []Chunk
+		for id := uint64(a % 3); id < ids; id += 3 { // every third series, shifting
+			for p := range int64(3) {
+				c := chunkOf(id, p)
+				c.Data = fmt.Appendf(nil, "append %d of %d/%d", a, id, p)
+				cs = append(cs, c)
+				want[[2]int64{int64(id), c.FirstT}] = string(c.Data)
+			}
+		}
+		if err := s.Append(cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(want) <= 2*blockEntries {
+		t.Fatalf("%d chunks: too few for several index blocks", len(want))
+	}
+	read := func(s *Store, when string) {
+		t.Helper()
+		r := s.NewReader()
+		n := 0
+		for id := range uint64(ids) {
+			err := r.Chunks(id, 0, 2*piece, func(c Chunk) error {
+				n++
+				if w := want[[2]int64{int64(id), c.FirstT}]; string(c.Data) != w {
+					t.Fatalf("%s: series %d at %d: %q, want %q", when, id, c.FirstT, c.Data, w)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n != len(want) {
+			t.Fatalf("%s: %d chunks read, want %d", when, n, len(want))
+		}
+	}
+	read(s, "open")
+	if err := s.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	read(s, "sealed")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	read(s, "reopened")
+}
+
+// BenchmarkSeal seals a file of 300 appends of 2,000 chunks each, the
+// series of one append interleaved with those of the others, as the
+// head's flushes write them; seal-B/op is what the seal allocates.
+func BenchmarkSeal(b *testing.B) {
+	const appends, per = 300, 2000
+	data := []byte("sixteen bytes ..")
+	var sealed uint64
+	for b.Loop() {
+		b.StopTimer()
+		s, err := Open(b.TempDir(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs := make([]Chunk, per)
+		for a := range appends {
+			for i := range cs {
+				id := uint64(i*appends + a)
+				cs[i] = Chunk{ID: id, Piece: 0, FirstT: int64(a), Data: data}
+			}
+			if err := s.Append(cs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		if err := s.Seal(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.ReadMemStats(&after)
+		sealed += after.TotalAlloc - before.TotalAlloc
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(sealed)/float64(b.N), "seal-B/op")
+}
