@@ -246,15 +246,9 @@ func TestDayKeysReadBesideHourKeys(t *testing.T) {
 		v := float64(h + 1)
 		old = append(old, row{t: day + int64(h)*hourMS, min: v, max: v, sum: v, count: 1, last: v})
 	}
-	if err := db.db.Update(func(txn *badger.Txn) error {
+	db = reopenAfter(t, db, dir, func(txn *badger.Txn) error {
 		return txn.Set(rollupKey(tierHourCode, id, day), encodeRollup(old))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db = open(t, Options{Dir: dir})
+	})
 	defer db.Close()
 	remade := row{t: day + 2*hourMS, min: 20, max: 20, sum: 20, count: 1, last: 20}
 	later := row{t: day + 5*hourMS, min: 50, max: 50, sum: 50, count: 1, last: 50}

@@ -58,3 +58,16 @@ func storedRollup(t testing.TB, db *DB, code byte, id uint64, from, to int64) []
 	}
 	return rows
 }
+
+// reopenAfter writes with fn into db's Badger, as an older version of the
+// store would have, closes db and opens the store in dir again.
+func reopenAfter(t *testing.T, db *DB, dir string, fn func(txn *badger.Txn) error) *DB {
+	t.Helper()
+	if err := db.db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return open(t, Options{Dir: dir})
+}

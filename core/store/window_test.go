@@ -109,18 +109,12 @@ func TestClockHourChunksAreRead(t *testing.T) {
 	for i := range int64(360) {
 		c.Append(base+i*10_000, float64(i))
 	}
-	if err := db.db.Update(func(txn *badger.Txn) error {
+	db = reopenAfter(t, db, dir, func(txn *badger.Txn) error {
 		if err := txn.Set(chunkKey(base, ms.id, base), c.Bytes()); err != nil {
 			return err
 		}
 		return txn.Delete(layoutKey)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db = open(t, Options{Dir: dir})
+	})
 	defer db.Close()
 	if !db.alignedChunks {
 		t.Fatal("chunks without the layout mark not taken as clock-hour chunks")
