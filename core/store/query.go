@@ -496,16 +496,16 @@ func (r *reader) folded(ms *memSeries, from, to, res int64) ([]row, error) {
 // with no key of their own).
 func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
 	if code == tierMinuteCode {
-		return r.storedKeys(code, id, from, to, minuteMS, nil)
+		return r.storedKeys(code, id, from, to, minuteMS)
 	}
 	var days []row
 	if r.d.dayKeys.Load() {
 		var err error
-		if days, err = r.storedKeys(tierHourCode, id, from, to, hourMS, nil); err != nil {
+		if days, err = r.storedKeys(tierHourCode, id, from, to, hourMS); err != nil {
 			return nil, err
 		}
 	}
-	hours, err := r.storedKeys(tierHourRow, id, from, to, hourMS, nil)
+	hours, err := r.storedKeys(tierHourRow, id, from, to, hourMS)
 	if err != nil || len(days) == 0 {
 		return hours, err
 	}
@@ -524,9 +524,10 @@ func (r *reader) stored(code byte, id uint64, from, to int64) ([]row, error) {
 	return out, nil
 }
 
-// storedKeys appends to out the rows of id in [from, to] stored under
-// keys of code, rows of res.
-func (r *reader) storedKeys(code byte, id uint64, from, to, res int64, out []row) ([]row, error) {
+// storedKeys reads the rows of id in [from, to] stored under keys of
+// code, rows of res.
+func (r *reader) storedKeys(code byte, id uint64, from, to, res int64) ([]row, error) {
+	var out []row
 	win := rollupWindow(code)
 	it := r.iter()
 	prefix := rollupKey(code, id, 0)[:10]
