@@ -370,9 +370,10 @@ const rollupShare = 4
 // rollupRate bounds the series a rollup writes the rows of in a second.
 // Badger takes an hour's rows (805,000 keys at 10,000 agents) in
 // memtables and compactions, whose buffers are live heap: when the rows
-// were added to day keys (~240 MB written by the end of a day), written as fast as the rows folded in the head are (37 s with
-// rollupShare alone), the core's live heap rose by 270 MB and its RSS
-// passed 2 GB. At this rate the rollup takes ~7 minutes there.
+// were added to day keys (~240 MB written by the end of a day) and
+// written as fast as the head folds them (37 s with rollupShare alone),
+// the core's live heap rose by 270 MB and its RSS passed 2 GB. At this
+// rate the rollup takes ~7 minutes there.
 const rollupRate = 2000
 
 // hourOf returns the row of hour h of ms made (again) from the minute
