@@ -202,17 +202,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfiler()
 	}
+	startMemory()
 	c, err := core.New(cfg.Options)
 	if err != nil {
 		log.Error("start core", "err", err)
 		return 1
 	}
-	// The limit follows the live heap from here on. Not while the core
-	// starts: loading the store of a large fleet grows the live heap far
-	// past the limit's floor within seconds, and the collector would run
-	// without pause until the next reading raised the limit (a third of
-	// the start's CPU with 600,000 series).
-	governMemory(ctx, log)
+	// The limit follows the live heap from here on, until the core has
+	// stopped. Not while the core starts: loading the store of a large
+	// fleet grows the live heap far past the limit's floor within
+	// seconds, and the collector would run without pause until the next
+	// reading raised the limit (a third of the start's CPU with 600,000
+	// series); startMemory's GOGC holds the start.
+	defer governMemory(log)()
 	if serve {
 		fmt.Fprintf(stdout, "esmon core is running. Web dashboard: %s\nSign in with the token in %s\nCertificate pin (SPKI SHA-256): %s\nAdd agents with a join code: Agents page, or POST /api/v1/join-codes\n",
 			c.WebURL(), c.AdminTokenPath(), c.Pin())

@@ -16,13 +16,40 @@ func TestLimitFollowsLiveHeap(t *testing.T) {
 		want           int64
 	}{
 		{0, 0, floor},
-		{160 << 20, 40 << 20, floor},          // 100,000 series: the floor holds it
-		{uint64(floor) * 2 / 3, 0, floor},     // where the two meet
-		{1 << 30, 0, 3 << 29},                 // a large fleet: half the live heap above it
-		{1 << 30, 300 << 20, 3<<29 + 300<<20}, // and the stacks and spans' room besides
+		{160 << 20, 40 << 20, floor},      // 100,000 series: the floor holds it
+		{uint64(floor) * 2 / 3, 0, floor}, // where the two meet
+		{400 << 20, 0, 600 << 20},         // half the live heap above it
+		{600 << 20, 0, 856 << 20},         // up to memoryGrowthCap
+		{1 << 30, 0, 1280 << 20},          // 10,000 agents: a quarter of it
+		{1 << 30, 300 << 20, 1580 << 20},  // and the stacks and spans' room besides
+		{2 << 30, 0, 2560 << 20},          // never less than a quarter
 	} {
 		if got := limitFor(c.live, c.overhead); got != c.want {
 			t.Errorf("limitFor(%d MiB, %d MiB) = %d MiB, want %d MiB", c.live>>20, c.overhead>>20, got>>20, c.want>>20)
+		}
+	}
+}
+
+// The limit follows the lower of the last two collections' live heaps:
+// a collection's reading inflated by what was allocated while it marked
+// raises nothing, a live heap that grew is followed one collection later,
+// and readings between collections change nothing.
+func TestLimitFollowsLowerOfTwoCollections(t *testing.T) {
+	var h liveHeaps
+	for i, c := range []struct {
+		cycles, live, want uint64
+	}{
+		{1, 1000, 1000}, // the first collection read
+		{1, 1000, 1000}, // no collection since
+		{2, 1060, 1000},
+		{3, 1160, 1060}, // floating garbage of one collection
+		{4, 1060, 1060},
+		{5, 1200, 1060}, // grew: followed at the next collection
+		{6, 1210, 1200},
+		{7, 900, 900}, // shrank: followed at once
+	} {
+		if got := h.observe(memoryReading{live: c.live, cycles: c.cycles}); got != c.want {
+			t.Errorf("reading %d (collection %d, live %d): limit follows %d, want %d", i, c.cycles, c.live, got, c.want)
 		}
 	}
 }
@@ -37,7 +64,7 @@ func TestOverheadCountsStacks(t *testing.T) {
 		sample[i].Name = name
 	}
 	runtime.GC()
-	_, before := liveAndOverhead(sample)
+	before := readMemory(sample).overhead
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	const n = 500
@@ -51,7 +78,8 @@ func TestOverheadCountsStacks(t *testing.T) {
 		}()
 	}
 	runtime.GC()
-	live, after := liveAndOverhead(sample)
+	r := readMemory(sample)
+	live, after := r.live, r.overhead
 	close(stop)
 	wg.Wait()
 	t.Logf("overhead %d → %d KiB with %d goroutines", before>>10, after>>10, n)

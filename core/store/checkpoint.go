@@ -43,10 +43,20 @@ func (d *DB) checkpoint(finishAll bool) error {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	// Open chunks two windows behind the newest sample belong to series
-	// that went quiet: finish them so their samples leave memory.
+	// that went quiet: finish them so their samples leave memory. On
+	// Close every open chunk is finished, a batch of series at a time,
+	// each flushed before the next: finished all at once, the head's
+	// chunks (~570 MB at 10,000 agents) were pending together, with the
+	// flush's copies of them besides, and the core's shutdown took its
+	// live heap from 1.0 to 1.6 GB.
+	if finishAll {
+		if err := d.finishAll(); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	d.hmu.Lock()
 	for ms := range d.byID.all() {
-		if ms.head.Len() > 0 && (finishAll || ms.window+2*chunkWindow <= d.maxT) {
+		if ms.head.Len() > 0 && ms.window+2*chunkWindow <= d.maxT {
 			d.finish(ms)
 		}
 	}
@@ -293,6 +303,31 @@ func (d *DB) applyRecord(rec []byte) error {
 		d.lowW, d.highW = min(d.lowW, window), max(d.highW, window)
 	default:
 		return fmt.Errorf("unknown record type %d", rec[0])
+	}
+	return nil
+}
+
+// finishBatch is the number of series whose open chunks finishAll
+// finishes before it flushes them: at 10,000 agents ~45 MB of chunks.
+const finishBatch = 1 << 16
+
+// finishAll finishes every open chunk and flushes it, finishBatch series
+// at a time.
+func (d *DB) finishAll() error {
+	d.hmu.Lock()
+	n := d.alloc.n
+	d.hmu.Unlock()
+	for i := uint32(0); i < n; {
+		d.hmu.Lock()
+		for end := min(n, i+finishBatch); i < end; i++ {
+			if ms := d.alloc.at(slot(i + 1)); ms.head.Len() > 0 {
+				d.finish(ms)
+			}
+		}
+		d.hmu.Unlock()
+		if err := d.flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
