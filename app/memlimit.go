@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -69,71 +70,67 @@ func startMemory() {
 	}
 }
 
-// runtimeMemory names the runtime metrics governMemory reads: the live
-// heap and the runtime's memory by class (liveAndOverhead), and the count
-// of collections.
+// runtimeMemory names the runtime metrics governMemory reads.
 var runtimeMemory = []string{
 	"/gc/heap/live:bytes",
 	"/memory/classes/total:bytes",
 	"/memory/classes/heap/released:bytes",
 	"/memory/classes/heap/free:bytes",
 	"/memory/classes/heap/objects:bytes",
-	"/gc/cycles/total:gc-cycles",
 }
 
-// memoryReading is what governMemory reads of the runtime.
-type memoryReading struct {
-	live     uint64 // live heap at the end of the last collection
-	overhead uint64 // runtime memory besides heap objects and free pages
-	cycles   uint64 // collections so far
-}
-
-// readMemory reads the live heap, the runtime's memory besides heap
-// objects and free pages (what the soft limit counts and the heap cannot
-// use) and the collections so far.
-func readMemory(sample []metrics.Sample) memoryReading {
+// liveAndOverhead reads the live heap and the runtime's memory besides
+// heap objects and free pages: what the soft limit counts and the heap
+// cannot use.
+func liveAndOverhead(sample []metrics.Sample) (live, overhead uint64) {
 	metrics.Read(sample)
-	var v [6]uint64
+	var v [5]uint64
 	for i := range sample {
 		if sample[i].Value.Kind() == metrics.KindUint64 {
 			v[i] = sample[i].Value.Uint64()
 		}
 	}
-	r := memoryReading{live: v[0], cycles: v[5]}
-	total, released, free, objects := v[1], v[2], v[3], v[4]
+	live, total, released, free, objects := v[0], v[1], v[2], v[3], v[4]
 	if used := released + free + objects; total > used {
-		r.overhead = total - used
+		overhead = total - used
 	}
-	return r
+	return live, overhead
 }
 
-// liveHeaps remembers the live heap of the last two collections. The
-// limit follows the lower: a collection's live heap counts what was
-// allocated while it marked, and in a burst of allocation (the hourly
-// rollup's writes) one read 1,158 MB between two of 1,061: a limit raised
-// by the 100 MB of floating garbage let the heap grow by 120 MB more
-// before the next collection, which then found 1,061 again. A live heap
-// that did grow is followed one collection later.
-type liveHeaps struct {
-	cycles     uint64
-	last, prev uint64
-}
-
-// observe records reading r and returns the live heap the limit follows.
-func (h *liveHeaps) observe(r memoryReading) uint64 {
-	if r.cycles != h.cycles {
-		h.cycles, h.prev, h.last = r.cycles, h.last, r.live
-		if h.prev == 0 {
-			h.prev = r.live
+// afterEachGC sends on ch (without waiting) after each collection until
+// done is closed: a finalizer on an object nothing refers to runs after
+// the collection that found it unreachable, and sets itself again.
+func afterEachGC(ch chan<- struct{}, done <-chan struct{}) {
+	var again func(*gcSentinel)
+	again = func(s *gcSentinel) {
+		select {
+		case <-done:
+			return
+		default:
 		}
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+		runtime.SetFinalizer(s, again)
 	}
-	return min(h.prev, h.last)
+	runtime.SetFinalizer(&gcSentinel{}, again)
 }
+
+// gcSentinel is afterEachGC's object: large enough to have an allocation
+// of its own (the tiny allocator's may never be freed).
+type gcSentinel struct{ _ [32]byte }
 
 // governMemory sets the soft memory limit now, puts the collector's GOGC
 // back to its default (see startMemory) and follows the live heap until
 // the returned stop is called: after the core has stopped, so that its
-// shutdown is held too. A GOGC or GOMEMLIMIT in the environment is the
+// shutdown is held too. It reads the live heap after each collection and
+// every second (the goroutine stacks change between collections). Read
+// only every second, the limit lagged behind a burst of live heap (a
+// Badger compaction's table builders, 150 MB in three seconds after the
+// hourly rollup's writes): four collections ran back to back, and the
+// agents' acknowledgements waited on their assists (a minute's p99 312
+// ms against ~40). A GOGC or GOMEMLIMIT in the environment is the
 // operator's choice and is left alone.
 func governMemory(log *slog.Logger) (stop func()) {
 	if os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != "" {
@@ -144,18 +141,17 @@ func governMemory(log *slog.Logger) (stop func()) {
 	for i, name := range runtimeMemory {
 		sample[i].Name = name
 	}
-	var heaps liveHeaps
 	set := func() int64 {
-		r := readMemory(sample)
-		limit := limitFor(heaps.observe(r), r.overhead)
+		limit := limitFor(liveAndOverhead(sample))
 		debug.SetMemoryLimit(limit)
 		return limit
 	}
 	limit := set()
 	debug.SetGCPercent(100)
 	log.Debug("memory limit", "limit_bytes", limit)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
+	done, stopped := make(chan struct{}), make(chan struct{})
+	gc := make(chan struct{}, 1)
+	afterEachGC(gc, done)
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(memoryEvery)
@@ -164,9 +160,10 @@ func governMemory(log *slog.Logger) (stop func()) {
 			select {
 			case <-done:
 				return
+			case <-gc:
 			case <-t.C:
-				set()
 			}
+			set()
 		}
 	}()
 	return func() {

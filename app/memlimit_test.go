@@ -5,6 +5,7 @@ import (
 	"runtime/metrics"
 	"sync"
 	"testing"
+	"time"
 
 	"esmon/core/store"
 )
@@ -30,30 +31,6 @@ func TestLimitFollowsLiveHeap(t *testing.T) {
 	}
 }
 
-// The limit follows the lower of the last two collections' live heaps:
-// a collection's reading inflated by what was allocated while it marked
-// raises nothing, a live heap that grew is followed one collection later,
-// and readings between collections change nothing.
-func TestLimitFollowsLowerOfTwoCollections(t *testing.T) {
-	var h liveHeaps
-	for i, c := range []struct {
-		cycles, live, want uint64
-	}{
-		{1, 1000, 1000}, // the first collection read
-		{1, 1000, 1000}, // no collection since
-		{2, 1060, 1000},
-		{3, 1160, 1060}, // floating garbage of one collection
-		{4, 1060, 1060},
-		{5, 1200, 1060}, // grew: followed at the next collection
-		{6, 1210, 1200},
-		{7, 900, 900}, // shrank: followed at once
-	} {
-		if got := h.observe(memoryReading{live: c.live, cycles: c.cycles}); got != c.want {
-			t.Errorf("reading %d (collection %d, live %d): limit follows %d, want %d", i, c.cycles, c.live, got, c.want)
-		}
-	}
-}
-
 // The overhead read from this process: its goroutine stacks and the
 // runtime's tables are in it, the heap's objects and free pages are not.
 // Large stacks (128 KiB here) come from the heap's pages, not from a cache
@@ -64,7 +41,7 @@ func TestOverheadCountsStacks(t *testing.T) {
 		sample[i].Name = name
 	}
 	runtime.GC()
-	before := readMemory(sample).overhead
+	_, before := liveAndOverhead(sample)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	const n = 500
@@ -78,8 +55,7 @@ func TestOverheadCountsStacks(t *testing.T) {
 		}()
 	}
 	runtime.GC()
-	r := readMemory(sample)
-	live, after := r.live, r.overhead
+	live, after := liveAndOverhead(sample)
 	close(stop)
 	wg.Wait()
 	t.Logf("overhead %d → %d KiB with %d goroutines", before>>10, after>>10, n)
@@ -91,3 +67,28 @@ func TestOverheadCountsStacks(t *testing.T) {
 
 //go:noinline
 func use(b []byte) { b[0] = 1 }
+
+// The governor hears of each collection as it ends (so that the limit
+// follows a burst of live heap at once), and of none once stopped.
+func TestAfterEachGC(t *testing.T) {
+	ch := make(chan struct{}, 1)
+	done := make(chan struct{})
+	afterEachGC(ch, done)
+	for i := range 3 {
+		runtime.GC()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no notice 10 s after collection %d", i+1)
+		}
+	}
+	close(done)
+	for range 3 {
+		runtime.GC()
+	}
+	select {
+	case <-ch:
+		t.Fatal("a notice after stop")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
