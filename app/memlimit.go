@@ -25,19 +25,22 @@ import (
 // stacks of 10,000 agent connections and the spans' free room (together
 // about a third of the live heap) took the whole headroom, and the
 // collector ran back to back (heap goal at the live heap, 22 % of the
-// core's CPU). The live heap is read every second: while thousands of
-// agents connect it grows by hundreds of MB in seconds, and a limit left
-// behind it makes the collector run back to back (it had half of the
-// core's CPU during a 10,000-agent connect with the limit read every 5 s).
+// core's CPU). The live heap is read after each collection and every
+// second: while thousands of agents connect it grows by hundreds of MB
+// in seconds, and a limit left behind it makes the collector run back to
+// back (it had half of the core's CPU during a 10,000-agent connect with
+// the limit read every 5 s).
 const memoryEvery = time.Second
 
 // memoryGrowthCap bounds the growth growthFor allows a live heap of more
 // than twice its size. Half the live heap (GOGC=50) costs a small heap
 // little, but at 10,000 agents (a live heap of ~1.06 GB) it was 530 MB
 // of a 1.93 GB RSS, for a collection every ~35 s that took ~0.6 s of CPU
-// (2 % of a core); a growth of a quarter (265 MB there) collects about
-// twice as often for ~2 % more of a core and takes the RSS down by that
-// much.
+// (2 % of a core). A growth of a quarter (265 MB there) collects about
+// twice as often and takes the RSS down by about that much; the marks'
+// assists cost the agents' acknowledgement p99 15-33 ms (BENCHMARKS.md,
+// "Scale", twenty-ninth round: 1,308 against 1,432 MiB median RSS at
+// ~0.85 GB live, ack p99 82.9-101.4 against 68.6 ms).
 const memoryGrowthCap = 256 << 20
 
 // growthFor is how much the heap may grow past a live heap of live bytes
@@ -58,7 +61,7 @@ func limitFor(live, overhead uint64) int64 {
 // the log's replay after a crash) takes the live heap from nothing to
 // over a GB in seconds, which a limit read each second lags behind, and
 // under the default GOGC of 100 the heap grew to twice the live heap (a
-// restart at 10,000 agents peaked at 2.03 GB). A quarter collects more
+// restart at 10,000 agents peaked at 2.13 × 10⁹ B). A quarter collects more
 // often, in proportion to the heap, never back to back.
 const startGCPercent = 25
 
