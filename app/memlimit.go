@@ -33,7 +33,7 @@ import (
 const memoryEvery = time.Second
 
 // memoryGrowthCap bounds the growth growthFor allows a live heap of more
-// than twice its size. Half the live heap (GOGC=50) costs a small heap
+// than 512 MiB (twice the cap). Half the live heap (GOGC=50) costs a small heap
 // little, but at 10,000 agents (a live heap of ~1.06 GB) it was 530 MB
 // of a 1.93 GB RSS, for a collection every ~35 s that took ~0.6 s of CPU
 // (2 % of a core). A growth of a quarter (265 MB there) collects about

@@ -55,9 +55,11 @@ func (d *DB) checkpoint(finishAll bool) error {
 		}
 	}
 	d.hmu.Lock()
-	for ms := range d.byID.all() {
-		if ms.head.Len() > 0 && ms.window+2*chunkWindow <= d.maxT {
-			d.finish(ms)
+	if !finishAll {
+		for ms := range d.byID.all() {
+			if ms.head.Len() > 0 && ms.window+2*chunkWindow <= d.maxT {
+				d.finish(ms)
+			}
 		}
 	}
 	for host, ht := range d.times {
