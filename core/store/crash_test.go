@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,5 +215,62 @@ func verifyCrashRounds(t *testing.T, dir string, base int64, acked [][crashWrite
 				}
 			}
 		}
+	}
+}
+
+// A process killed between creating a Badger memtable or value-log file
+// and writing its header leaves it empty, and Badger alone then refuses
+// to open the directory (run r9 of issue 10's thirtieth round). Open
+// removes such files, counts them, and keeps everything stored.
+func TestOpenRemovesEmptyBadgerLogs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := floorTo(time.Now().UnixMilli()-dayMS, hourMS)
+	var in []Sample
+	for i := int64(0); i < 50; i++ {
+		in = append(in, Sample{Metric: "cpu_usage_percent", Labels: hostLabels("a"), T: base + 1000*i, V: float64(i)})
+	}
+	if err := db.Append(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put([]byte("kv"), []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The names Badger would give its next files: memtables "%05d.mem",
+	// value logs "%06d.vlog".
+	for _, name := range []string{"00999.mem", "009999.vlog"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err = Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("open with empty Badger log files: %v", err)
+	}
+	defer db.Close()
+	if got := counterValue(db.m.emptyLogs); got != 2 {
+		t.Errorf("esmon_store_empty_badger_logs_removed_total = %v, want 2", got)
+	}
+	for _, name := range []string{"00999.mem", "009999.vlog"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err == nil && fi.Size() == 0 {
+			t.Errorf("%s still empty after open", name)
+		}
+	}
+	sel, err := db.Select(ctx, Query{Metric: "cpu_usage_percent", From: base, To: base + 1e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sel.Series) != 1 || len(sel.Series[0].Points) != 50 {
+		t.Fatalf("after reopen: %d series, want 1 with 50 points (%+v)", len(sel.Series), sel.Series)
+	}
+	if v, err := db.Get([]byte("kv")); err != nil || string(v) != "kept" {
+		t.Fatalf("KV after reopen: %q, %v", v, err)
 	}
 }

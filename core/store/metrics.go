@@ -17,6 +17,7 @@ type metrics struct {
 	checkpoints  prometheus.Counter
 	quotients    prometheus.Counter
 	segmentCuts  prometheus.Counter
+	emptyLogs    prometheus.Counter
 	rollup       *prometheus.HistogramVec
 	retention    prometheus.Counter
 }
@@ -44,6 +45,8 @@ func newMetrics() *metrics {
 			Help: "Raw chunks written as the exact percentage of two other series' chunks of their host (used over total bytes) instead of values of their own."}),
 		segmentCuts: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_segment_tail_cuts_total",
 			Help: "Segment files of raw chunks cut after their last whole frame at start (a write torn by a crash; its chunks are replayed from the write-ahead log)."}),
+		emptyLogs: prometheus.NewCounter(prometheus.CounterOpts{Name: "esmon_store_empty_badger_logs_removed_total",
+			Help: "Empty Badger memtable or value-log files removed at start (created by a process killed before it wrote their header; Badger cannot open a directory with one)."}),
 		rollup: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "esmon_store_rollup_seconds",
 			Help:    "Time to roll up one hour of every series into a tier (1m, 1h), paced waits included; failed runs are not counted.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600}}, []string{"tier"}),
@@ -54,7 +57,7 @@ func newMetrics() *metrics {
 
 func (d *DB) register(reg prometheus.Registerer) error {
 	m := d.m
-	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients, m.segmentCuts, m.rollup, m.retention,
+	cs := []prometheus.Collector{m.appended, m.duplicates, m.invalid, m.backpressure, m.walSync, m.tornRecords, m.corruptLog, m.checkpoints, m.quotients, m.segmentCuts, m.emptyLogs, m.rollup, m.retention,
 		&watermarks{d: d, desc: prometheus.NewDesc("esmon_store_rollup_watermark_seconds",
 			"Unix time before which a tier's rollups are stored (1h follows the clock by one to two hours; 1m by the raw retention less a day, as queries compute the rest from the raw samples); absent before the first rollup.",
 			[]string{"tier"}, nil)},

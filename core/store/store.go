@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -385,6 +386,38 @@ var (
 	_ KV     = (*DB)(nil)
 )
 
+// removeEmptyLogs removes the zero-byte memtable (.mem) and value-log
+// (.vlog) files in Badger's directory and returns their names. Badger
+// creates such a file and then sizes it and writes its header; a process
+// killed in between leaves it empty, and Badger then refuses to open the
+// directory ("while opening fid: N err: Create a new file", Badger issue
+// #2207; it happened to a core killed under load at 10,000 agents,
+// BENCHMARKS.md, "Scale", thirtieth round). An empty file holds no
+// entry, so removing it loses nothing.
+func removeEmptyLogs(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range ents {
+		if n := e.Name(); e.Type().IsRegular() && (strings.HasSuffix(n, ".mem") || strings.HasSuffix(n, ".vlog")) {
+			fi, err := e.Info()
+			if err != nil || fi.Size() != 0 {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				return removed, err
+			}
+			removed = append(removed, n)
+		}
+	}
+	return removed, nil
+}
+
 // Open opens or creates the database in opts.Dir: it loads the series
 // index, replays the write-ahead log into the head, and starts the flusher
 // that Close stops.
@@ -432,8 +465,17 @@ func Open(opts Options) (*DB, error) {
 		WithBlockSize(32 << 10).
 		WithBaseTableSize(512 << 10).
 		WithValueThreshold(1 << 20)
+	var (
+		emptyLogs []string
+		err       error
+	)
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
+	} else if emptyLogs, err = removeEmptyLogs(opts.Dir); err != nil {
+		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
+	}
+	for _, name := range emptyLogs {
+		log.Warn("removed an empty Badger log file left by a killed process", "file", name)
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
@@ -441,6 +483,7 @@ func Open(opts Options) (*DB, error) {
 	}
 	d := &DB{db: bdb, log: log, opts: opts, m: newMetrics(),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckTime: time.Now()}
+	d.m.emptyLogs.Add(float64(len(emptyLogs)))
 	d.initHead()
 	d.flushed = sync.NewCond(&d.hmu)
 	segDir := filepath.Join(opts.Dir, "chunks")
