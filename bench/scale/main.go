@@ -113,7 +113,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.restart, "restart", true, "at the top step, kill the core under load and measure the recovery")
 	fs.IntVar(&c.verify, "verify", 40, "check the stored points of this many `agents` against what they sent (each step, and across the restart)")
 	fs.IntVar(&c.series, "series", 60, "`series` per agent: samples in each snapshot on average (simulate --series pads each machine's own, about 56, up to it; 0 keeps them)")
-	fs.BoolVar(&c.keepData, "keep-data", false, "keep each step's core data directory")
+	fs.BoolVar(&c.keepData, "keep-data", false, "keep each step's core data directory (a step whose restart fails keeps its anyway)")
 	fs.DurationVar(&c.connect, "connect-timeout", 0, "how `long` to wait for a step's agents to connect (default 90 s + 20 ms per agent; a step also stops waiting when the count stalls for a minute, and is then measured with the agents it has)")
 	fs.StringVar(&c.pprof, "pprof", "", "serve the core's Go profiles on this loopback `address` (esmon serve --pprof), to profile a step while it runs")
 	fs.BoolVar(&c.simProfile, "sim-cpuprofile", false, "have the simulator write its CPU profile of the whole run to simulate.cpu in the step's directory")

@@ -42,9 +42,15 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 		return fail(err)
 	}
 	data := filepath.Join(dir, "core")
-	if !cfg.keepData {
-		defer os.RemoveAll(data)
-	}
+	// A failed restart keeps the data directory: the state a core could
+	// not start from is the evidence (run r9 of the thirtieth round lost
+	// its to this).
+	keep := cfg.keepData
+	defer func() {
+		if !keep {
+			os.RemoveAll(data)
+		}
+	}()
 	addr, err := freeAddr()
 	if err != nil {
 		return fail(err)
@@ -281,6 +287,8 @@ func runStep(ctx context.Context, cfg *config, bins map[string]string, n, d int,
 		rs.Error = "the agents' check of the stored points failed"
 	}
 	if rs != nil && rs.Error != "" {
+		keep = true
+		logf("restart failed: keeping the core's data directory %s", data)
 		return st, rs, fmt.Errorf("restart: %s", rs.Error)
 	}
 	return st, rs, nil
