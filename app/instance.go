@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"esmon/app/toast"
+	"esmon/internal/flock"
 )
 
 // errAlreadyRunning is returned by claimInstance to a second launch, after
@@ -60,9 +61,9 @@ func claimInstance(dir string, log *slog.Logger, request string) (*instance, err
 	if err != nil {
 		return nil, fmt.Errorf("open instance lock: %w", err)
 	}
-	if err := lockFile(f); err != nil {
+	if err := flock.Lock(f); err != nil {
 		f.Close()
-		if !errors.Is(err, errLocked) {
+		if !errors.Is(err, flock.ErrLocked) {
 			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
 		if err := raiseFirst(dir, request); err != nil {
@@ -74,7 +75,7 @@ func claimInstance(dir string, log *slog.Logger, request string) (*instance, err
 	_ = os.Remove(sock) // left by a process that died; the lock says it is gone
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
-		unlockFile(f)
+		flock.Unlock(f)
 		f.Close()
 		return nil, fmt.Errorf("listen on %s: %w", sock, err)
 	}
@@ -129,7 +130,7 @@ const maxRequest = 1024
 func (in *instance) Close() {
 	in.ln.Close()
 	in.wg.Wait()
-	unlockFile(in.lock)
+	flock.Unlock(in.lock)
 	in.lock.Close()
 }
 

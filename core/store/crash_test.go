@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"esmon/core/store/chunkenc"
+	"esmon/internal/flock"
 )
 
 // The kill -9 test runs this test binary again as a child that appends
@@ -272,5 +274,45 @@ func TestOpenRemovesEmptyBadgerLogs(t *testing.T) {
 	}
 	if v, err := db.Get([]byte("kv")); err != nil || string(v) != "kept" {
 		t.Fatalf("KV after reopen: %q, %v", v, err)
+	}
+}
+
+// TestOpenLeavesADirectoryInUseAlone: a second Open of a directory a store
+// holds fails on the store's claim before it changes anything, so the
+// empty memtable the running store has just created (and not yet sized)
+// is not taken for one a killed process left.
+func TestOpenLeavesADirectoryInUseAlone(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(dir, "00999.mem")
+	if err := os.WriteFile(fresh, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second, err := Open(Options{Dir: dir})
+	if err == nil {
+		second.Close()
+		t.Fatal("a second Open of a directory in use succeeded")
+	}
+	if !errors.Is(err, flock.ErrLocked) || !strings.Contains(err.Error(), "another process has it open") {
+		t.Errorf("second Open: %v, want the claim's error", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("the running store's empty memtable after a second Open: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Closed, the directory is free again, and the empty file is now
+	// one a process left.
+	db, err = Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("open after the first store closed: %v", err)
+	}
+	defer db.Close()
+	if got := counterValue(db.m.emptyLogs); got != 1 {
+		t.Errorf("esmon_store_empty_badger_logs_removed_total = %v, want 1", got)
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"esmon/core/store/chunkenc"
 	"esmon/core/store/wal"
+	"esmon/internal/flock"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +49,7 @@ func (d *DB) abandon() {
 	<-d.done
 	d.wal.Close()
 	d.db.Close()
+	flock.Release(d.claim) // as the system does for a process that died
 }
 
 func open(t *testing.T, opts Options) *DB {

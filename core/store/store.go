@@ -37,6 +37,7 @@ import (
 
 	"esmon/core/store/segment"
 	"esmon/core/store/wal"
+	"esmon/internal/flock"
 )
 
 // Label is one name=value pair of a series.
@@ -363,7 +364,8 @@ type DB struct {
 	ckAt    uint64      // log position at the last checkpoint
 	ckTime  time.Time
 
-	tableDir string // where pageOut looks for the tables' mappings
+	tableDir string   // where pageOut looks for the tables' mappings
+	claim    *os.File // the lock on claimFile, held until Close
 
 	// segs holds the raw chunks (segment files in DIR/chunks; a
 	// temporary directory for an in-memory store, removed at Close).
@@ -385,6 +387,29 @@ var (
 	_ Series = (*DB)(nil)
 	_ KV     = (*DB)(nil)
 )
+
+// claimFile is the store's lock in its directory. Badger locks the
+// directory too (its LOCK file), but only inside badger.Open: the store
+// changes the directory before that (removeEmptyLogs), so it claims the
+// directory first, and a second process started on a directory in use
+// (an `esmon serve` beside the console, a second `esmon serve`) stops
+// there, having changed nothing.
+const claimFile = "store.lock"
+
+// claimDir creates dir and takes claimFile's lock in it.
+func claimDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	f, err := flock.Claim(filepath.Join(dir, claimFile))
+	if errors.Is(err, flock.ErrLocked) {
+		return nil, fmt.Errorf("open store in %s: another process has it open (%w)", dir, flock.ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return f, nil
+}
 
 // removeEmptyLogs removes the zero-byte memtable (.mem) and value-log
 // (.vlog) files in Badger's directory and returns their names. Badger
@@ -466,22 +491,32 @@ func Open(opts Options) (*DB, error) {
 		WithBaseTableSize(512 << 10).
 		WithValueThreshold(1 << 20)
 	var (
+		claim     *os.File
 		emptyLogs []string
 		err       error
 	)
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
-	} else if emptyLogs, err = removeEmptyLogs(opts.Dir); err != nil {
-		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
+	} else {
+		if claim, err = claimDir(opts.Dir); err != nil {
+			return nil, err
+		}
+		if emptyLogs, err = removeEmptyLogs(opts.Dir); err != nil {
+			flock.Release(claim)
+			return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
+		}
 	}
 	for _, name := range emptyLogs {
 		log.Warn("removed an empty Badger log file left by a killed process", "file", name)
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {
+		if claim != nil {
+			flock.Release(claim)
+		}
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
-	d := &DB{db: bdb, log: log, opts: opts, m: newMetrics(),
+	d := &DB{db: bdb, log: log, opts: opts, m: newMetrics(), claim: claim,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), ckTime: time.Now()}
 	d.m.emptyLogs.Add(float64(len(emptyLogs)))
 	d.initHead()
@@ -512,6 +547,9 @@ func Open(opts Options) (*DB, error) {
 			os.RemoveAll(d.segTemp)
 		}
 		bdb.Close()
+		if claim != nil {
+			flock.Release(claim)
+		}
 		return nil, err
 	}
 	go d.run()
@@ -671,6 +709,9 @@ func (d *DB) Close() error {
 		errs = append(errs, d.segs.Close(), d.db.Close())
 		if d.segTemp != "" {
 			errs = append(errs, os.RemoveAll(d.segTemp))
+		}
+		if d.claim != nil {
+			errs = append(errs, flock.Release(d.claim))
 		}
 		d.closeErr = errors.Join(errs...)
 	})
