@@ -57,14 +57,10 @@ func claimInstance(dir string, log *slog.Logger, request string) (*instance, err
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, instanceLock), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := flock.Claim(filepath.Join(dir, instanceLock))
 	if err != nil {
-		return nil, fmt.Errorf("open instance lock: %w", err)
-	}
-	if err := flock.Lock(f); err != nil {
-		f.Close()
 		if !errors.Is(err, flock.ErrLocked) {
-			return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+			return nil, fmt.Errorf("instance lock: %w", err)
 		}
 		if err := raiseFirst(dir, request); err != nil {
 			return nil, fmt.Errorf("%w, but it did not answer: %v", errAlreadyRunning, err)
@@ -75,8 +71,7 @@ func claimInstance(dir string, log *slog.Logger, request string) (*instance, err
 	_ = os.Remove(sock) // left by a process that died; the lock says it is gone
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
-		flock.Unlock(f)
-		f.Close()
+		flock.Release(f)
 		return nil, fmt.Errorf("listen on %s: %w", sock, err)
 	}
 	return &instance{lock: f, ln: ln, log: log}, nil
@@ -130,8 +125,7 @@ const maxRequest = 1024
 func (in *instance) Close() {
 	in.ln.Close()
 	in.wg.Wait()
-	flock.Unlock(in.lock)
-	in.lock.Close()
+	flock.Release(in.lock)
 }
 
 // raiseFirst sends request to the console that holds dir.

@@ -13,15 +13,9 @@ import (
 // ErrLocked says another process holds the lock.
 var ErrLocked = errors.New("locked by another process")
 
-// Lock takes an exclusive lock on f without waiting; ErrLocked when
-// another process (or another open file of this one) holds it.
-func Lock(f *os.File) error { return lock(f) }
-
-// Unlock drops the lock Lock took.
-func Unlock(f *os.File) { unlock(f) }
-
-// Claim opens (creating) the file at path and locks it. Release with
-// Release; the error wraps ErrLocked when another process holds it.
+// Claim opens (creating) the file at path and takes an exclusive lock on
+// it without waiting. Release with Release; the error wraps ErrLocked
+// when another process (or another open file of this one) holds it.
 func Claim(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
